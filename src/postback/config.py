@@ -1,0 +1,75 @@
+"""Settings from the environment, checked once at start with clear errors."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from postback.errors import ConfigError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "sqlite:///data/postback.db"
+    admin_key: str | None = None
+    allowed_networks: tuple[Network, ...] = ()
+    connect_timeout: float = 5.0
+    total_timeout: float = 15.0
+    max_reply_bytes: int = 64 * 1024
+    max_body_bytes: int = 5 * 1024 * 1024
+    per_host_concurrency: int = 50
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; write e.g. {name}={default}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
+    return value
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    nets: list[Network] = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"POSTBACK_ALLOWED_NETWORKS: {part!r} is not a network; "
+                "write CIDRs separated by commas, e.g. 127.0.0.0/8,10.1.0.0/16"
+            ) from None
+    return tuple(nets)
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``POSTBACK_*`` settings; raise :class:`ConfigError` naming any bad one."""
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("POSTBACK_DATA_DIR", "data"))
+    url = env.get("POSTBACK_DATABASE_URL") or f"sqlite:///{data_dir / 'postback.db'}"
+    if not url.startswith(("sqlite://", "postgresql://", "postgres://")):
+        raise ConfigError(
+            f"POSTBACK_DATABASE_URL={url!r}: use sqlite:///path/to/file.db "
+            "or postgresql://user@host/db"
+        )
+    return Settings(
+        database_url=url,
+        admin_key=env.get("POSTBACK_ADMIN_KEY") or None,
+        allowed_networks=_networks(env.get("POSTBACK_ALLOWED_NETWORKS", "")),
+        connect_timeout=_float(env, "POSTBACK_CONNECT_TIMEOUT", 5.0),
+        total_timeout=_float(env, "POSTBACK_TOTAL_TIMEOUT", 15.0),
+        max_reply_bytes=int(_float(env, "POSTBACK_MAX_REPLY_BYTES", 64 * 1024)),
+        max_body_bytes=int(_float(env, "POSTBACK_MAX_BODY_BYTES", 5 * 1024 * 1024)),
+        per_host_concurrency=int(_float(env, "POSTBACK_PER_HOST_CONCURRENCY", 50)),
+        data_dir=data_dir,
+    )

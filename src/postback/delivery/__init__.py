@@ -1,0 +1,3 @@
+"""delivery."""
+
+from __future__ import annotations

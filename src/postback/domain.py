@@ -1,0 +1,248 @@
+"""The records every layer shares: frozen dataclasses and enums, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class AccountKind(StrEnum):
+    OPERATOR = "operator"
+    BRAND = "brand"
+    PARTNER = "partner"
+
+
+class PartnerType(StrEnum):
+    CASHBACK = "cashback"
+    LOYALTY = "loyalty"
+    COUPON = "coupon"
+    CONTENT = "content"
+    CREATOR = "creator"
+    MOBILE = "mobile"
+    OTHER = "other"
+
+
+class PostbackKind(StrEnum):
+    ACTION_LIFECYCLE = "action_lifecycle"
+    ACTION_CLEARING = "action_clearing"
+    ACTION_INQUIRY = "action_inquiry"
+    CATALOG_CHANGE = "catalog_change"
+    PARTNER_INTEGRATION = "partner_integration"
+    MEDIA_SOURCE = "media_source"
+
+
+class EventKind(StrEnum):
+    """Which parameter catalogue a postback's templates are checked against."""
+
+    ACTION = "action"
+    ACTION_INQUIRY = "action_inquiry"
+    CATALOG_CHANGE = "catalog_change"
+
+
+CATALOGUE_OF_KIND: dict[PostbackKind, EventKind] = {
+    PostbackKind.ACTION_LIFECYCLE: EventKind.ACTION,
+    PostbackKind.ACTION_CLEARING: EventKind.ACTION,
+    PostbackKind.PARTNER_INTEGRATION: EventKind.ACTION,
+    PostbackKind.MEDIA_SOURCE: EventKind.ACTION,
+    PostbackKind.ACTION_INQUIRY: EventKind.ACTION_INQUIRY,
+    PostbackKind.CATALOG_CHANGE: EventKind.CATALOG_CHANGE,
+}
+
+
+class EventType(StrEnum):
+    ACTION_TRACKED = "action.tracked"
+    ACTION_MODIFIED = "action.modified"
+    ACTION_REVERSED = "action.reversed"
+    ACTION_LOCKED = "action.locked"
+    ACTION_CLEARED = "action.cleared"
+    APP_INSTALL = "app.install"
+    INQUIRY_CREATED = "inquiry.created"
+    INQUIRY_RESOLVED = "inquiry.resolved"
+    CATALOG_ITEM_CHANGED = "catalog.item_changed"
+
+
+class HttpMethod(StrEnum):
+    GET = "GET"
+    POST = "POST"
+
+
+class BodyFormat(StrEnum):
+    JSON = "json"
+    XML = "xml"
+    QUERY = "query"
+
+
+CONTENT_TYPE: dict[BodyFormat, str] = {
+    BodyFormat.JSON: "application/json; charset=utf-8",
+    BodyFormat.XML: "application/xml; charset=utf-8",
+    BodyFormat.QUERY: "application/x-www-form-urlencoded",
+}
+
+
+class DeliveryStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+FINAL_STATUSES = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.FAILED})
+
+
+class FailureReason(StrEnum):
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    DNS = "dns"
+    STATUS = "status"
+    SUCCESS_TEXT_MISSING = "success_text_missing"
+    ERROR_TEXT_FOUND = "error_text_found"
+    BLOCKED_ADDRESS = "blocked_address"
+    INVALID_URL = "invalid_url"
+    PROTOCOL = "protocol"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    name: str
+    kind: AccountKind
+    partner_type: PartnerType | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    id: str
+    brand_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionTracker:
+    """An event type of a program (sale, lead, app install, in-app event)."""
+
+    id: str
+    program_id: str
+    name: str
+    category: str  # sale | lead | app_install | in_app_event
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    id: str
+    partner_id: str
+    program_id: str
+    event_type_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSource:
+    id: str
+    brand_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostbackConfig:
+    """What a person writes when saving a postback (validated by the service)."""
+
+    kind: PostbackKind
+    url: str
+    method: HttpMethod = HttpMethod.GET
+    body: str | None = None
+    body_format: BodyFormat | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    min_delay_seconds: int = 0
+    max_requests_per_second: float | None = None
+    success_response: str | None = None
+    error_response: str | None = None
+    enabled: bool = True
+    name: str = ""
+    # Scope: which events reach it (see product.md, Postbacks table).
+    partner_id: str | None = None  # partner_integration: the partner
+    event_type_id: str | None = None  # partner_integration, media_source: the event type
+    media_source_id: str | None = None  # media_source
+    include_installs: bool = False  # partner_integration: app installs too
+    in_app_event: str | None = None  # partner_integration: one named in-app event
+    include_locking: bool = False  # action_lifecycle: action.locked opts in
+
+
+@dataclass(frozen=True, slots=True)
+class Postback:
+    id: str
+    owner_id: str  # the account that configured it (a partner, or a brand)
+    config: PostbackConfig
+    created_at: datetime
+    updated_at: datetime
+    disabled_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str  # chosen by the producer; unique
+    type: EventType
+    occurred_at: datetime
+    data: dict[str, Any]
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedRequest:
+    """Exactly what is sent: rendered once, when the delivery is created."""
+
+    method: HttpMethod
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    postback_id: str
+    owner_id: str
+    request: RenderedRequest
+    due_at: datetime
+    order_key: str  # ActionId / InquiryId / CatalogItemId: delivered in order per postback
+    action_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str
+    postback_id: str
+    owner_id: str
+    event_id: str
+    event_occurred_at: datetime
+    request: RenderedRequest
+    status: DeliveryStatus
+    due_at: datetime
+    order_key: str
+    action_id: str | None
+    attempt_count: int
+    created_at: datetime
+    updated_at: datetime
+    last_error: str | None = None
+    attempts: tuple[Attempt, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    delivery_id: str
+    number: int  # 1-based over the delivery's whole life
+    started_at: datetime
+    duration_ms: float
+    request: RenderedRequest  # as sent, secrets redacted
+    reply: Reply | None
+    outcome: str  # "delivered" or a FailureReason
+    error: str | None

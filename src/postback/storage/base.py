@@ -1,0 +1,173 @@
+"""The one storage interface. Adapters: :mod:`postback.storage.sqlite` and
+:mod:`postback.storage.postgresql`, both over the SQL in :mod:`postback.storage.sql`.
+
+Every method that takes ``owner_id`` scopes the query to that account: an object of
+another account raises :class:`postback.errors.NotFound`, exactly like a missing one.
+``owner_id=None`` means the operator, who sees everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from postback.domain import (
+    Account,
+    AccountKind,
+    ActionTracker,
+    Attempt,
+    Contract,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    MediaSource,
+    NewDelivery,
+    PartnerType,
+    Postback,
+    PostbackConfig,
+    Program,
+    RenderedRequest,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestItem:
+    """One event and the deliveries rendered for it, stored together or not at all."""
+
+    event: Event
+    deliveries: tuple[NewDelivery, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    event_id: str
+    duplicate: bool  # the id was already stored: nothing new was created
+    deliveries: int  # deliveries created for this event (the first time, for a duplicate)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    postback_id: str | None = None
+    status: DeliveryStatus | None = None
+    action_id: str | None = None
+    since: datetime | None = None  # created_at >= since
+    until: datetime | None = None  # created_at < until
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: tuple[Delivery, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A delivery leased to one worker, with what the worker needs to send and judge it."""
+
+    delivery_id: str
+    postback_id: str
+    request: RenderedRequest
+    attempt_number: int  # the number this attempt will have (1-based, whole life)
+    retry_round_attempt: int  # attempts since the last (re)delivery, this one included
+    send_at: datetime  # rate-limit slot reserved for this send; not before it
+    lease_until: datetime
+    success_response: str | None
+    error_response: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """What the worker learnt from one attempt, and the decision taken on it."""
+
+    attempt: Attempt
+    status: DeliveryStatus  # DELIVERED, RETRYING or FAILED
+    next_due_at: datetime | None  # for RETRYING
+    worker_id: str  # the lease holder; a stale holder's status change is ignored
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    id: str
+    account_id: str
+    created_at: datetime
+    message: str
+
+
+class Store(Protocol):
+    """Everything the service and the workers need from a database."""
+
+    # -- life cycle --------------------------------------------------------------
+    async def migrate(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # -- accounts and keys ---------------------------------------------------------
+    async def create_account(
+        self, name: str, kind: AccountKind, partner_type: PartnerType | None, key_hash: str
+    ) -> Account: ...
+    async def add_api_key(self, account_id: str, key_hash: str) -> None: ...
+    async def account_for_key(self, key_hash: str) -> Account | None: ...
+    async def get_account(self, account_id: str) -> Account: ...
+    async def list_accounts(self) -> list[Account]: ...
+
+    # -- programs, event types, contracts, media sources ---------------------------
+    async def create_program(self, brand_id: str, name: str) -> Program: ...
+    async def get_program(self, program_id: str, owner_id: str | None) -> Program: ...
+    async def list_programs(self, owner_id: str | None) -> list[Program]: ...
+    async def create_action_tracker(
+        self, program_id: str, name: str, category: str
+    ) -> ActionTracker: ...
+    async def get_action_tracker(self, tracker_id: str) -> ActionTracker: ...
+    async def create_contract(
+        self, partner_id: str, program_id: str, event_type_ids: Sequence[str]
+    ) -> Contract: ...
+    async def list_contracts(self, account_id: str | None) -> list[Contract]: ...
+    async def find_contract(self, partner_id: str, program_id: str) -> Contract | None: ...
+    async def create_media_source(self, brand_id: str, name: str) -> MediaSource: ...
+    async def get_media_source(self, source_id: str, owner_id: str | None) -> MediaSource: ...
+
+    # -- postbacks -----------------------------------------------------------------
+    async def create_postback(self, owner_id: str, config: PostbackConfig) -> Postback: ...
+    async def get_postback(self, postback_id: str, owner_id: str | None) -> Postback: ...
+    async def list_postbacks(self, owner_id: str | None) -> list[Postback]: ...
+    async def update_postback(
+        self, postback_id: str, owner_id: str | None, config: PostbackConfig
+    ) -> Postback: ...
+    async def delete_postback(self, postback_id: str, owner_id: str | None) -> None: ...
+    async def matching_postbacks(self, event: Event) -> list[Postback]:
+        """Enabled postbacks that an event fans out to (product.md, Events table)."""
+        ...
+
+    # -- events and deliveries -----------------------------------------------------
+    async def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:
+        """Store events and their deliveries atomically; a known event id creates nothing."""
+        ...
+
+    async def get_event(self, event_id: str) -> Event: ...
+    async def list_deliveries(
+        self, owner_id: str | None, flt: DeliveryFilter, limit: int, cursor: str | None
+    ) -> Page: ...
+    async def get_delivery(self, delivery_id: str, owner_id: str | None) -> Delivery: ...
+    async def redeliver(
+        self, delivery_id: str, owner_id: str | None, now: datetime
+    ) -> Delivery: ...
+    async def replay(self, owner_id: str | None, flt: DeliveryFilter, now: datetime) -> int: ...
+    async def list_notices(self, account_id: str) -> list[Notice]: ...
+
+    # -- the worker's side ---------------------------------------------------------
+    async def claim(
+        self, worker_id: str, now: datetime, limit: int, lease_seconds: float
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries, oldest first, honouring per-action order
+        and each postback's rate limit (slots reserved in the database)."""
+        ...
+
+    async def complete(self, results: Sequence[AttemptResult]) -> None:
+        """Log the attempts and move each delivery to its new status, in one transaction."""
+        ...
+
+    async def next_due_at(self) -> datetime | None: ...
+    async def wait_for_work(self, max_wait: float) -> None:
+        """Return when new deliveries may be due (NOTIFY / in-process wake-up) or on timeout."""
+        ...

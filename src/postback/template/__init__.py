@@ -1,0 +1,3 @@
+"""template."""
+
+from __future__ import annotations

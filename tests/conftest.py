@@ -1,0 +1,53 @@
+"""Shared fixtures: a PostgreSQL database of this run's own, created and dropped here."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+PG_ADMIN_DSN = os.environ.get("POSTBACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _pg_reachable() -> bool:
+    try:
+        asyncio.run(_admin("SELECT 1"))
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The admin DSN; skips locally, fails under CI=true, when PostgreSQL is down."""
+    if not _pg_reachable():
+        if os.environ.get("CI") == "true":
+            pytest.fail(
+                f"PostgreSQL is required under CI=true and is not reachable at {PG_ADMIN_DSN}"
+            )
+        pytest.skip("PostgreSQL is not reachable")
+    return PG_ADMIN_DSN
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    name = f"postback_t_{os.getpid()}_{secrets.token_hex(4)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    base = pg_server.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
