@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
 import pytest
@@ -13,7 +14,7 @@ import pytest
 PG_ADMIN_DSN = os.environ.get("POSTBACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-async def _admin(sql: str) -> None:
+async def _admin_async(sql: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
     try:
         await conn.execute(sql)
@@ -21,9 +22,16 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+def _admin(sql: str) -> None:
+    """Run one admin statement on a loop of its own, in a thread, so that it also works
+    when called from inside a running event loop (an async fixture)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _admin_async(sql)).result()
+
+
 def _pg_reachable() -> bool:
     try:
-        asyncio.run(_admin("SELECT 1"))
+        _admin("SELECT 1")
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return False
     return True
@@ -45,9 +53,9 @@ def pg_server() -> str:
 def pg_url(pg_server: str) -> Iterator[str]:
     """A fresh, empty database for one test, dropped afterwards."""
     name = f"postback_t_{os.getpid()}_{secrets.token_hex(4)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    _admin(f'CREATE DATABASE "{name}"')
     base = pg_server.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
