@@ -1,0 +1,310 @@
+"""The routes: thin, each a call into the service or the store, scoped to the caller."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from postback.api import schemas as s
+from postback.api.deps import Operator, ServiceDep, Who
+from postback.domain import (
+    AccountKind,
+    DeliveryStatus,
+    Event,
+    EventKind,
+    PostbackConfig,
+)
+from postback.errors import NotFound, ValidationProblem
+from postback.inbox import Received
+from postback.storage.base import DeliveryFilter
+from postback.template.catalogue import catalogue_for
+
+health = APIRouter(tags=["health"])
+v1 = APIRouter(prefix="/v1", responses={401: {"model": s.MessageOut}, 422: {"model": s.ProblemOut}})
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": s.MessageOut}}
+
+
+@health.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health.api_route(
+    "/inbox/{name}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], tags=["inbox"]
+)
+async def inbox_receive(name: str, request: Request, service: ServiceDep) -> dict[str, str]:
+    """The built-in inbox: records any request sent to it (see GET .../requests)."""
+    body = (await request.body())[:65536].decode("utf-8", "replace")
+    received = Received(
+        at=service.clock(),
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query,
+        headers=tuple(request.headers.items()),
+        body=body,
+    )
+    service.inbox.record(name, received)
+    return {"status": "received"}
+
+
+@health.get("/inbox/{name}/requests", tags=["inbox"])
+async def inbox_read(name: str, service: ServiceDep) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(r) for r in service.inbox.read(name)]
+
+
+@health.get("/metrics", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+# -- accounts -----------------------------------------------------------------------
+@v1.post("/accounts", status_code=201, tags=["accounts"])
+async def create_account(body: s.AccountIn, service: ServiceDep, _: Operator) -> s.AccountOut:
+    account, key = await service.create_account(body.name, body.kind, body.partner_type)
+    return s.AccountOut.of(account, key)
+
+
+@v1.get("/accounts", tags=["accounts"])
+async def list_accounts(service: ServiceDep, who: Who) -> list[s.AccountOut]:
+    if who.account is not None:
+        return [s.AccountOut.of(who.account)]
+    return [s.AccountOut.of(a) for a in await service.store.list_accounts()]
+
+
+@v1.get("/accounts/me", tags=["accounts"])
+async def me(who: Who) -> s.AccountOut | dict[str, str]:
+    return {"kind": "operator"} if who.account is None else s.AccountOut.of(who.account)
+
+
+# -- programs, event types, contracts, media sources ----------------------------------
+async def _brand_id(service: ServiceDep, who: Who, brand_id: str | None) -> str:
+    if who.account is not None:
+        if who.account.kind is not AccountKind.BRAND:
+            raise _only("a brand")
+        return who.account.id
+    if brand_id is None:
+        raise ValidationProblem([_p("brand_id", "required", "the operator must name brand_id")])
+    brand = await service.store.get_account(brand_id)
+    if brand.kind is not AccountKind.BRAND:
+        raise ValidationProblem([_p("brand_id", "not_a_brand", "that account is not a brand")])
+    return brand.id
+
+
+def _p(field: str, code: str, message: str) -> dict[str, object]:
+    return {"field": field, "code": code, "position": None, "message": message}
+
+
+def _only(who: str) -> ValidationProblem:
+    return ValidationProblem([_p("account", "not_allowed", f"only {who} can do this")])
+
+
+@v1.post("/programs", status_code=201, tags=["programs"])
+async def create_program(body: s.ProgramIn, service: ServiceDep, who: Who) -> s.ProgramOut:
+    brand_id = await _brand_id(service, who, body.brand_id)
+    return s.ProgramOut.of(await service.store.create_program(brand_id, body.name))
+
+
+@v1.get("/programs", tags=["programs"])
+async def list_programs(service: ServiceDep, who: Who) -> list[s.ProgramOut]:
+    return [s.ProgramOut.of(p) for p in await service.store.list_programs(who.owner_id)]
+
+
+@v1.post(
+    "/programs/{program_id}/event-types", status_code=201, tags=["programs"], responses=NOT_FOUND
+)
+async def create_event_type(
+    program_id: str, body: s.EventTypeIn, service: ServiceDep, who: Who
+) -> s.EventTypeOut:
+    program = await service.store.get_program(program_id, who.owner_id)
+    tracker = await service.store.create_action_tracker(program.id, body.name, body.category)
+    return s.EventTypeOut.of(tracker)
+
+
+@v1.post("/contracts", status_code=201, tags=["programs"], responses=NOT_FOUND)
+async def create_contract(body: s.ContractIn, service: ServiceDep, who: Who) -> s.ContractOut:
+    program = await service.store.get_program(body.program_id, who.owner_id)
+    partner = await service.store.get_account(body.partner_id)
+    if partner.kind is not AccountKind.PARTNER:
+        raise ValidationProblem([_p("partner_id", "not_a_partner", "that account is not a partner")])
+    contract = await service.store.create_contract(partner.id, program.id, body.event_type_ids)
+    return s.ContractOut.of(contract)
+
+
+@v1.get("/contracts", tags=["programs"])
+async def list_contracts(service: ServiceDep, who: Who) -> list[s.ContractOut]:
+    return [s.ContractOut.of(c) for c in await service.store.list_contracts(who.owner_id)]
+
+
+@v1.post("/media-sources", status_code=201, tags=["programs"])
+async def create_media_source(
+    body: s.MediaSourceIn, service: ServiceDep, who: Who
+) -> s.MediaSourceOut:
+    brand_id = await _brand_id(service, who, body.brand_id)
+    return s.MediaSourceOut.of(await service.store.create_media_source(brand_id, body.name))
+
+
+# -- postbacks --------------------------------------------------------------------------
+def _config(body: s.PostbackIn) -> PostbackConfig:
+    fields = body.model_dump(exclude={"owner_id", "headers"})
+    return PostbackConfig(headers=tuple(body.headers.items()), **fields)
+
+
+@v1.post("/postbacks", status_code=201, tags=["postbacks"])
+async def create_postback(body: s.PostbackIn, service: ServiceDep, who: Who) -> s.PostbackOut:
+    postback = await service.create_postback(who, _config(body), body.owner_id)
+    return s.PostbackOut.of(postback)
+
+
+@v1.get("/postbacks", tags=["postbacks"])
+async def list_postbacks(service: ServiceDep, who: Who) -> list[s.PostbackOut]:
+    return [s.PostbackOut.of(p) for p in await service.store.list_postbacks(who.owner_id)]
+
+
+@v1.get("/postbacks/{postback_id}", tags=["postbacks"], responses=NOT_FOUND)
+async def get_postback(postback_id: str, service: ServiceDep, who: Who) -> s.PostbackOut:
+    return s.PostbackOut.of(await service.store.get_postback(postback_id, who.owner_id))
+
+
+@v1.patch("/postbacks/{postback_id}", tags=["postbacks"], responses=NOT_FOUND)
+async def update_postback(
+    postback_id: str, body: s.PostbackPatch, service: ServiceDep, who: Who
+) -> s.PostbackOut:
+    changes = body.model_dump(exclude_unset=True)
+    if "headers" in changes:
+        changes["headers"] = tuple((changes["headers"] or {}).items())
+    return s.PostbackOut.of(await service.update_postback(who, postback_id, changes))
+
+
+@v1.delete("/postbacks/{postback_id}", status_code=204, tags=["postbacks"], responses=NOT_FOUND)
+async def delete_postback(postback_id: str, service: ServiceDep, who: Who) -> Response:
+    await service.store.delete_postback(postback_id, who.owner_id)
+    return Response(status_code=204)
+
+
+@v1.post("/postbacks/{postback_id}/preview", tags=["postbacks"], responses=NOT_FOUND)
+async def preview(
+    postback_id: str, service: ServiceDep, who: Who, body: s.PreviewIn | None = None
+) -> s.PreviewOut:
+    postback = await service.store.get_postback(postback_id, who.owner_id)
+    event = _event(body.event) if body is not None and body.event is not None else None
+    event_id = body.event_id if body is not None else None
+    result = await service.preview(postback, event, event_id)
+    return s.PreviewOut(
+        request=s.RequestOut.of(result.request), params=result.params, warnings=result.warnings
+    )
+
+
+@v1.post("/postbacks/{postback_id}/test", tags=["postbacks"], responses=NOT_FOUND)
+async def test_send(
+    postback_id: str, service: ServiceDep, who: Who, body: s.PreviewIn | None = None
+) -> s.TestOut:
+    """Send now, bypassing the minimum delay, and show the request and the reply."""
+    postback = await service.store.get_postback(postback_id, who.owner_id)
+    event = _event(body.event) if body is not None and body.event is not None else None
+    event_id = body.event_id if body is not None else None
+    result = await service.test_send(postback, event, event_id)
+    sent = result.sent
+    return s.TestOut(
+        request=s.RequestOut.of(result.request),
+        reply=s.ReplyOut.of(sent.reply) if sent.reply is not None else None,
+        delivered=result.verdict.delivered,
+        reason=None if result.verdict.reason is None else str(result.verdict.reason),
+        detail=sent.error or result.verdict.detail,
+        duration_ms=sent.duration_ms,
+    )
+
+
+@v1.get("/notices", tags=["accounts"])
+async def notices(service: ServiceDep, who: Who) -> list[s.NoticeOut]:
+    """Messages for the caller's account, such as a postback disabled after days of failures."""
+    if who.account is None:
+        return []
+    found = await service.store.list_notices(who.account.id)
+    return [s.NoticeOut(id=n.id, created_at=n.created_at, message=n.message) for n in found]
+
+
+@v1.get("/parameters/{kind}", tags=["postbacks"], responses=NOT_FOUND)
+async def parameters(kind: str) -> s.CatalogueOut:
+    try:
+        event_kind = EventKind(kind)
+    except ValueError:
+        choices = ", ".join(k.value for k in EventKind)
+        raise NotFound(f"no catalogue {kind!r}; choose one of {choices}") from None
+    catalogue = catalogue_for(event_kind)
+    return s.CatalogueOut(
+        kind=event_kind.value,
+        parameters=[_param(p) for p in catalogue.parameters],
+        item_fields=[_param(p) for p in catalogue.item_fields],
+    )
+
+
+def _param(p: Any) -> s.ParameterOut:
+    return s.ParameterOut(name=p.name, type=str(p.type), description=p.description)
+
+
+# -- events -----------------------------------------------------------------------------
+def _event(body: s.EventIn) -> Event:
+    return Event(id=body.id, type=body.type, occurred_at=body.occurred_at, data=body.data)
+
+
+@v1.post("/events", status_code=202, tags=["events"])
+async def ingest(
+    body: s.EventIn | list[s.EventIn], service: ServiceDep, _: Operator
+) -> s.IngestOut:
+    batch = body if isinstance(body, list) else [body]
+    if not batch:
+        raise ValidationProblem([_p("body", "empty", "send one event or a non-empty list")])
+    results = await service.ingest([_event(e) for e in batch])
+    return s.IngestOut(
+        events=[
+            s.IngestedEvent(id=r.event_id, duplicate=r.duplicate, deliveries=r.deliveries)
+            for r in results
+        ],
+        deliveries=sum(r.deliveries for r in results),
+    )
+
+
+# -- deliveries -------------------------------------------------------------------------
+@v1.get("/deliveries", tags=["deliveries"])
+async def list_deliveries(
+    service: ServiceDep,
+    who: Who,
+    postback_id: str | None = None,
+    status: DeliveryStatus | None = None,
+    action_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> s.DeliveryPage:
+    flt = DeliveryFilter(postback_id, status, action_id, since, until)
+    page = await service.store.list_deliveries(who.owner_id, flt, limit, cursor)
+    return s.DeliveryPage(
+        items=[s.DeliveryOut.of(d) for d in page.items], next_cursor=page.next_cursor
+    )
+
+
+@v1.get("/deliveries/{delivery_id}", tags=["deliveries"], responses=NOT_FOUND)
+async def get_delivery(delivery_id: str, service: ServiceDep, who: Who) -> s.DeliveryOut:
+    delivery = await service.store.get_delivery(delivery_id, who.owner_id)
+    return s.DeliveryOut.of(delivery, with_attempts=True)
+
+
+@v1.post("/deliveries/{delivery_id}/redeliver", tags=["deliveries"], responses=NOT_FOUND)
+async def redeliver(delivery_id: str, service: ServiceDep, who: Who) -> s.DeliveryOut:
+    delivery = await service.store.redeliver(delivery_id, who.owner_id, service.clock())
+    return s.DeliveryOut.of(delivery)
+
+
+@v1.post("/deliveries/replay", tags=["deliveries"])
+async def replay(body: s.ReplayIn, service: ServiceDep, who: Who) -> s.ReplayOut:
+    replayed = await service.store.replay(who.owner_id, _filter(body), service.clock())
+    return s.ReplayOut(replayed=replayed)
+
+
+def _filter(body: s.ReplayIn) -> DeliveryFilter:
+    return DeliveryFilter(body.postback_id, body.status, body.action_id, body.since, body.until)

@@ -1,0 +1,147 @@
+"""Rules a postback must satisfy when saved. Pure: the store lookups they need are
+done by the service first and passed in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from postback.domain import (
+    CATALOGUE_OF_KIND,
+    BodyFormat,
+    HttpMethod,
+    PostbackConfig,
+)
+from postback.template import Template, TemplateError, compile_template
+from postback.template.catalogue import Catalogue, catalogue_for
+
+MAX_DELAY_SECONDS = 7 * 24 * 3600
+MIN_RATE, MAX_RATE = 0.01, 100_000.0
+TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "postback-id", "upgrade"}
+)
+BODY_CONTEXT = {BodyFormat.JSON: "json", BodyFormat.XML: "xml", BodyFormat.QUERY: "query"}
+
+Problem = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A postback's templates, compiled once when it is saved (or first used)."""
+
+    url: Template
+    body: Template | None
+    headers: tuple[tuple[str, Template], ...]
+
+
+def problem(field: str, code: str, message: str, position: int | None = None) -> Problem:
+    return {"field": field, "code": code, "position": position, "message": message}
+
+
+def _compile(
+    field: str, text: str, context: str, config: PostbackConfig, out: list[Problem]
+) -> Template | None:
+    try:
+        return compile_template(text, context=context, catalogue=_catalogue(config))
+    except TemplateError as exc:
+        out.append(problem(field, exc.code, str(exc), exc.position))
+        return None
+
+
+def _catalogue(config: PostbackConfig) -> Catalogue:
+    return catalogue_for(CATALOGUE_OF_KIND[config.kind])
+
+
+def compile_config(config: PostbackConfig) -> tuple[Compiled | None, list[Problem]]:
+    """Compile every template of a postback; return it, or the problems found."""
+    out: list[Problem] = []
+    url = _compile("url", config.url, "url", config, out)
+    body = None
+    if config.body is not None and config.body_format is not None:
+        body = _compile("body", config.body, BODY_CONTEXT[config.body_format], config, out)
+    headers = []
+    for name, value in config.headers:
+        compiled = _compile(f"headers.{name}", value, "header", config, out)
+        if compiled is not None:
+            headers.append((name, compiled))
+    if out or url is None:
+        return None, out
+    return Compiled(url, body, tuple(headers)), out
+
+
+def check_shape(config: PostbackConfig) -> list[Problem]:
+    """Everything about a postback that needs no database: URL, method, headers, limits."""
+    return [
+        *_check_url(config.url),
+        *_check_method(config),
+        *_check_headers(config.headers),
+        *_check_limits(config),
+    ]
+
+
+def _check_url(url: str) -> list[Problem]:
+    literal = re.sub(r"\{[^{}]*\}", "x", url)
+    try:
+        parts = urlsplit(literal)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return [
+            problem(
+                "url",
+                "invalid_url",
+                "the URL must be absolute, start with http:// or https:// and name a host, "
+                "e.g. https://partner.example/postback?action={ActionId}",
+            )
+        ]
+    if any(c in url for c in "\r\n\t "):
+        return [problem("url", "invalid_url", "the URL must not contain spaces or line breaks")]
+    return []
+
+
+def _check_method(config: PostbackConfig) -> list[Problem]:
+    if config.method is HttpMethod.POST and config.body_format is None:
+        return [
+            problem("body_format", "required", "a POST postback needs body_format: json, xml or query")
+        ]
+    if config.method is HttpMethod.GET and config.body:
+        return [problem("body", "not_allowed", "a GET postback has no body; use method POST")]
+    return []
+
+
+def _check_headers(headers: tuple[tuple[str, str], ...]) -> list[Problem]:
+    out: list[Problem] = []
+    for name, value in headers:
+        field = f"headers.{name}"
+        if not TOKEN.match(name):
+            out.append(problem(field, "invalid_header", f"{name!r} is not a valid header name"))
+        elif name.lower() in RESERVED_HEADERS:
+            out.append(problem(field, "reserved_header", f"{name} is set by Postback itself"))
+        if any(c in value for c in "\r\n\0"):
+            out.append(problem(field, "invalid_header", "header values cannot contain line breaks"))
+    return out
+
+
+def _check_limits(config: PostbackConfig) -> list[Problem]:
+    out: list[Problem] = []
+    if not 0 <= config.min_delay_seconds <= MAX_DELAY_SECONDS:
+        out.append(
+            problem(
+                "min_delay_seconds",
+                "out_of_range",
+                f"minimum delay must be between 0 and {MAX_DELAY_SECONDS} seconds (7 days)",
+            )
+        )
+    rate = config.max_requests_per_second
+    if rate is not None and not MIN_RATE <= rate <= MAX_RATE:
+        out.append(
+            problem(
+                "max_requests_per_second",
+                "out_of_range",
+                f"maximum requests per second must be between {MIN_RATE} and {MAX_RATE:g}, "
+                "or null for no limit",
+            )
+        )
+    return out

@@ -1,0 +1,68 @@
+"""`postback serve`: the API, the web screen and (on SQLite) the delivery workers in one
+process."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+
+import uvicorn
+from rich.console import Console
+from rich.panel import Panel
+
+from postback import keys
+from postback.api.app import create_app
+from postback.config import Settings
+from postback.delivery.runner import Stopper, start_in_background
+from postback.demo import curl_command, ensure_demo
+from postback.domain import AccountKind
+from postback.service import Service
+
+console = Console(stderr=True)
+LOOPBACK = ipaddress.ip_network("127.0.0.1/32")
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo delivers to the built-in inbox on 127.0.0.1, so it allows that one address."""
+    if any(LOOPBACK.subnet_of(n) for n in settings.allowed_networks if n.version == 4):
+        return settings
+    return dataclasses.replace(settings, allowed_networks=(*settings.allowed_networks, LOOPBACK))
+
+
+async def _fresh_operator_key(service: Service) -> str:
+    operator = next(a for a in await service.store.list_accounts() if a.kind is AccountKind.OPERATOR)
+    key = keys.new_key()
+    await service.store.add_api_key(operator.id, keys.hash_key(key))
+    return key
+
+
+def run(settings: Settings, host: str, port: int, demo: bool, workers: bool = True) -> None:
+    base_url = f"http://{host}:{port}"
+    if demo:
+        settings = demo_settings(settings)
+
+    async def on_start(service: Service) -> Stopper | None:
+        key = await service.ensure_operator()
+        if key is not None:
+            console.print(Panel(f"Operator API key (shown once, keep it safe):\n{key}"))
+        if demo:
+            await _announce_demo(service, base_url, key)
+        return start_in_background(service.store, settings) if workers else None
+
+    app = create_app(settings, on_start)
+    uvicorn.run(app, host=host, port=port, log_level="info", loop="auto")
+
+
+async def _announce_demo(service: Service, base_url: str, key: str | None) -> None:
+    found = await ensure_demo(service, base_url)
+    if key is None:
+        key = service.settings.admin_key or await _fresh_operator_key(service)
+    console.print(
+        Panel(
+            "Demo ready: a brand, a cashback partner, a program with an event type, a "
+            "contract, and a postback that delivers to the built-in inbox.\n"
+            "Post a first event, then look at the delivery log and the inbox:\n\n"
+            + curl_command(found, base_url, key),
+            title="postback serve --demo",
+        )
+    )

@@ -1,0 +1,361 @@
+"""The use cases shared by the API, the web screen and the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from postback import events as event_rules
+from postback import keys, rules
+from postback.config import Settings
+from postback.domain import (
+    CATALOGUE_OF_KIND,
+    CONTENT_TYPE,
+    Account,
+    AccountKind,
+    ActionTracker,
+    BodyFormat,
+    Event,
+    NewDelivery,
+    PartnerType,
+    Postback,
+    PostbackConfig,
+    PostbackKind,
+    RenderedRequest,
+)
+from postback.delivery import outcome
+from postback.delivery.outcome import Outcome
+from postback.delivery.redact import redact
+from postback.delivery.transport import AioHttpTransport, SendResult, Transport
+from postback.errors import NotFound, ValidationProblem
+from postback.inbox import Inbox
+from postback.storage.base import IngestItem, IngestResult, Store
+from postback.template import TemplateError
+from postback.template.catalogue import sample_params
+
+Clock = Callable[[], datetime]
+PARTNER_KINDS = frozenset(
+    {
+        PostbackKind.ACTION_LIFECYCLE,
+        PostbackKind.ACTION_CLEARING,
+        PostbackKind.ACTION_INQUIRY,
+        PostbackKind.CATALOG_CHANGE,
+    }
+)
+INQUIRY_PARTNER_TYPES = frozenset({PartnerType.CASHBACK, PartnerType.LOYALTY})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the operator (sees everything) or one account."""
+
+    account: Account | None
+
+    @property
+    def owner_id(self) -> str | None:
+        return None if self.account is None else self.account.id
+
+    @property
+    def is_operator(self) -> bool:
+        return self.account is None
+
+
+OPERATOR = Principal(None)
+
+
+class Service:
+    def __init__(self, store: Store, settings: Settings, clock: Clock = utcnow) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self._compiled: dict[str, tuple[datetime, rules.Compiled]] = {}
+        self.inbox = Inbox()
+        self._sender: Transport | None = None
+
+    # -- accounts --------------------------------------------------------------------
+    async def create_account(
+        self, name: str, kind: AccountKind, partner_type: PartnerType | None
+    ) -> tuple[Account, str]:
+        """A new brand or partner and its first API key (shown once)."""
+        if kind is AccountKind.PARTNER and partner_type is None:
+            partner_type = PartnerType.OTHER
+        if kind is not AccountKind.PARTNER:
+            partner_type = None
+        key = keys.new_key()
+        account = await self.store.create_account(name, kind, partner_type, keys.hash_key(key))
+        return account, key
+
+    async def authenticate(self, key: str) -> Principal | None:
+        admin = self.settings.admin_key
+        if admin is not None and keys.same(key, admin):
+            return OPERATOR
+        account = await self.store.account_for_key(keys.hash_key(key))
+        if account is None:
+            return None
+        return OPERATOR if account.kind is AccountKind.OPERATOR else Principal(account)
+
+    # -- postbacks -------------------------------------------------------------------
+    async def create_postback(
+        self, who: Principal, config: PostbackConfig, owner_id: str | None = None
+    ) -> Postback:
+        owner = await self._owner(who, owner_id)
+        await self._validate(owner, config)
+        postback = await self.store.create_postback(owner.id, config)
+        return postback
+
+    async def update_postback(
+        self, who: Principal, postback_id: str, changes: dict[str, Any]
+    ) -> Postback:
+        current = await self.store.get_postback(postback_id, who.owner_id)
+        config = dataclasses.replace(current.config, **changes)
+        owner = await self.store.get_account(current.owner_id)
+        await self._validate(owner, config)
+        return await self.store.update_postback(postback_id, who.owner_id, config)
+
+    async def _owner(self, who: Principal, owner_id: str | None) -> Account:
+        if who.account is not None:
+            return who.account
+        if owner_id is None:
+            raise ValidationProblem(
+                [rules.problem("owner_id", "required", "the operator must name the owner_id")]
+            )
+        return await self.store.get_account(owner_id)
+
+    async def _validate(self, owner: Account, config: PostbackConfig) -> None:
+        found = rules.check_shape(config) + await self._check_scope(owner, config)
+        _, template_problems = rules.compile_config(config)
+        found += template_problems
+        if found:
+            raise ValidationProblem(found)
+
+    async def _check_scope(self, owner: Account, config: PostbackConfig) -> list[rules.Problem]:
+        if config.kind in PARTNER_KINDS:
+            return self._check_partner_kind(owner, config)
+        if owner.kind is not AccountKind.BRAND:
+            return [rules.problem("kind", "not_allowed", f"only a brand can set up {config.kind}")]
+        if config.kind is PostbackKind.PARTNER_INTEGRATION:
+            return await self._check_integration(owner, config)
+        return await self._check_media_source(owner, config)
+
+    def _check_partner_kind(self, owner: Account, config: PostbackConfig) -> list[rules.Problem]:
+        if owner.kind is not AccountKind.PARTNER:
+            return [rules.problem("kind", "not_allowed", f"{config.kind} postbacks are a partner's")]
+        if (
+            config.kind is PostbackKind.ACTION_INQUIRY
+            and owner.partner_type not in INQUIRY_PARTNER_TYPES
+        ):
+            return [
+                rules.problem(
+                    "kind",
+                    "not_allowed",
+                    "action inquiry postbacks are only for cashback and loyalty partners",
+                )
+            ]
+        return []
+
+    async def _check_integration(
+        self, brand: Account, config: PostbackConfig
+    ) -> list[rules.Problem]:
+        if config.partner_id is None or config.event_type_id is None:
+            return [
+                rules.problem(
+                    "partner_id",
+                    "required",
+                    "a partner integration postback needs partner_id and event_type_id",
+                )
+            ]
+        tracker = await self._brand_tracker(brand, config.event_type_id)
+        if tracker is None:
+            return [rules.problem("event_type_id", "not_found", "no such event type of yours")]
+        contract = await self.store.find_contract(config.partner_id, tracker.program_id)
+        if contract is None or tracker.id not in contract.event_type_ids:
+            return [
+                rules.problem(
+                    "event_type_id",
+                    "not_in_contract",
+                    "the event type must be in the partner's contract for its program",
+                )
+            ]
+        return []
+
+    async def _check_media_source(
+        self, brand: Account, config: PostbackConfig
+    ) -> list[rules.Problem]:
+        if config.media_source_id is None or config.event_type_id is None:
+            return [
+                rules.problem(
+                    "media_source_id",
+                    "required",
+                    "a media source postback needs media_source_id and event_type_id",
+                )
+            ]
+        try:
+            await self.store.get_media_source(config.media_source_id, brand.id)
+        except NotFound:
+            return [rules.problem("media_source_id", "not_found", "no such media source of yours")]
+        if await self._brand_tracker(brand, config.event_type_id) is None:
+            return [rules.problem("event_type_id", "not_found", "no such event type of yours")]
+        return []
+
+    async def _brand_tracker(self, brand: Account, tracker_id: str) -> ActionTracker | None:
+        try:
+            tracker = await self.store.get_action_tracker(tracker_id)
+            await self.store.get_program(tracker.program_id, brand.id)
+        except NotFound:
+            return None
+        return tracker
+
+    # -- rendering -------------------------------------------------------------------
+    def compiled(self, postback: Postback) -> rules.Compiled:
+        """Templates compiled once per saved version of a postback."""
+        cached = self._compiled.get(postback.id)
+        if cached is not None and cached[0] == postback.updated_at:
+            return cached[1]
+        compiled, problems = rules.compile_config(postback.config)
+        if compiled is None:
+            raise ValidationProblem(problems)
+        self._compiled[postback.id] = (postback.updated_at, compiled)
+        return compiled
+
+    def render(self, postback: Postback, params: dict[str, Any]) -> RenderedRequest:
+        """The request exactly as it will be sent, for these parameters."""
+        compiled = self.compiled(postback)
+        headers = [(name, t.render(params)) for name, t in compiled.headers]
+        config = postback.config
+        if config.body_format is not None and compiled.body is not None:
+            if not any(name.lower() == "content-type" for name, _ in headers):
+                headers.append(("Content-Type", CONTENT_TYPE[config.body_format]))
+        body = compiled.body.render(params) if compiled.body is not None else None
+        return RenderedRequest(config.method, compiled.url.render(params), tuple(headers), body)
+
+    def sample(self, postback: Postback) -> dict[str, Any]:
+        return sample_params(CATALOGUE_OF_KIND[postback.config.kind])
+
+    # -- events ----------------------------------------------------------------------
+    async def ingest(self, batch: Sequence[Event]) -> list[IngestResult]:
+        """Validate, match, render and store a batch of events in one transaction."""
+        problems = [p for i, e in enumerate(batch) for p in event_rules.check(e, f"[{i}]")]
+        if problems:
+            raise ValidationProblem(problems)
+        items = [await self._fan_out(i, event) for i, event in enumerate(batch)]
+        return await self.store.ingest(items)
+
+    async def _fan_out(self, index: int, event: Event) -> IngestItem:
+        params = event_rules.with_defaults(event)
+        deliveries = []
+        for postback in await self.store.matching_postbacks(event):
+            try:
+                request = self.render(postback, params)
+            except TemplateError as exc:
+                raise ValidationProblem(
+                    [rules.problem(f"[{index}].data", exc.code, str(exc))]
+                ) from exc
+            deliveries.append(self._delivery(postback, event, request))
+        return IngestItem(event, tuple(deliveries))
+
+    def _delivery(self, postback: Postback, event: Event, request: RenderedRequest) -> NewDelivery:
+        due = event.occurred_at + timedelta(seconds=postback.config.min_delay_seconds)
+        action_id = event.data.get("ActionId")
+        return NewDelivery(
+            postback_id=postback.id,
+            owner_id=postback.owner_id,
+            request=request,
+            due_at=due,
+            order_key=event_rules.order_key(event),
+            action_id=None if action_id is None else str(action_id),
+        )
+
+    # -- previews --------------------------------------------------------------------
+    async def preview(
+        self, postback: Postback, event: Event | None, event_id: str | None
+    ) -> Preview:
+        """The request as it would be sent, for a given or stored event, or a sample."""
+        if event_id is not None:
+            event = await self._visible_event(postback, event_id)
+        params = self.sample(postback) if event is None else event_rules.with_defaults(event)
+        try:
+            request = self.render(postback, params)
+        except TemplateError as exc:
+            raise ValidationProblem([rules.problem("event.data", exc.code, str(exc))]) from exc
+        return Preview(request, _jsonable(params), _warnings(postback, request))
+
+    async def _visible_event(self, postback: Postback, event_id: str) -> Event:
+        """A stored event, if it fans out to this postback (else it is not the caller's)."""
+        event = await self.store.get_event(event_id)
+        matching = await self.store.matching_postbacks(event)
+        if all(p.id != postback.id for p in matching):
+            raise NotFound(f"no event {event_id!r} for this postback")
+        return event
+
+    async def test_send(
+        self, postback: Postback, event: Event | None, event_id: str | None
+    ) -> TestSend:
+        """Send the postback now, bypassing the delay and the log; return what happened."""
+        shown = await self.preview(postback, event, event_id)
+        sent = await self._transport().send(shown.request, f"test_{keys.new_key()[4:20]}")
+        verdict = outcome.classify(
+            sent.reply, sent.failure, postback.config.success_response,
+            postback.config.error_response,
+        )
+        return TestSend(redact(shown.request), sent, verdict)
+
+    def _transport(self) -> Transport:
+        if self._sender is None:
+            self._sender = AioHttpTransport(self.settings)
+        return self._sender
+
+    # -- start and stop --------------------------------------------------------------
+    async def ensure_operator(self) -> str | None:
+        """Create the operator account on first start; return its new key, shown once.
+
+        With ``POSTBACK_ADMIN_KEY`` set, that key is the operator's and nothing is created.
+        """
+        if self.settings.admin_key is not None:
+            return None
+        accounts = await self.store.list_accounts()
+        if any(a.kind is AccountKind.OPERATOR for a in accounts):
+            return None
+        key = keys.new_key()
+        await self.store.create_account("operator", AccountKind.OPERATOR, None, keys.hash_key(key))
+        return key
+
+    async def aclose(self) -> None:
+        if self._sender is not None:
+            await self._sender.close()
+        await self.store.close()
+
+
+@dataclass(frozen=True, slots=True)
+class TestSend:
+    request: RenderedRequest  # as sent, secrets redacted
+    sent: SendResult
+    verdict: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    request: RenderedRequest
+    params: dict[str, Any]
+    warnings: list[str]
+
+
+def _warnings(postback: Postback, request: RenderedRequest) -> list[str]:
+    if postback.config.body_format is not BodyFormat.JSON or request.body is None:
+        return []
+    try:
+        json.loads(request.body)
+    except ValueError as exc:
+        return [f"the rendered body is not valid JSON ({exc}); check quotes and commas"]
+    return []
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(params, default=str))  # type: ignore[no-any-return]

@@ -1,0 +1,259 @@
+"""Conversions between table rows and domain records; ids; cursors. Pure."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row
+
+from postback.domain import (
+    Account,
+    AccountKind,
+    ActionTracker,
+    Attempt,
+    BodyFormat,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventType,
+    HttpMethod,
+    MediaSource,
+    PartnerType,
+    Postback,
+    PostbackConfig,
+    PostbackKind,
+    Program,
+    RenderedRequest,
+    Reply,
+)
+from postback.errors import ValidationProblem
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+def new_id(prefix: str) -> str:
+    """A short, roughly time-ordered, unguessable id such as ``dlv_0199a0c1f2e3a1b2c3d4e5f6``."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dump(value: object) -> str:
+    """JSON text for a column (dates and decimals as strings)."""
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def dump_pairs(pairs: Pairs) -> str:
+    return dump([list(p) for p in pairs])
+
+
+def load_pairs(text: str | None) -> Pairs:
+    if not text:
+        return ()
+    return tuple((str(k), str(v)) for k, v in json.loads(text))
+
+
+def account(row: Row[Any]) -> Account:
+    return Account(
+        id=row.id,
+        name=row.name,
+        kind=AccountKind(row.kind),
+        partner_type=PartnerType(row.partner_type) if row.partner_type else None,
+        created_at=row.created_at,
+    )
+
+
+def program(row: Row[Any]) -> Program:
+    return Program(id=row.id, brand_id=row.brand_id, name=row.name)
+
+
+def tracker(row: Row[Any]) -> ActionTracker:
+    return ActionTracker(
+        id=row.id, program_id=row.program_id, name=row.name, category=row.category
+    )
+
+
+def media_source(row: Row[Any]) -> MediaSource:
+    return MediaSource(id=row.id, brand_id=row.brand_id, name=row.name)
+
+
+def config_values(config: PostbackConfig) -> dict[str, Any]:
+    """The postbacks columns that hold a :class:`PostbackConfig`."""
+    return {
+        "kind": config.kind.value,
+        "name": config.name,
+        "url": config.url,
+        "method": config.method.value,
+        "body": config.body,
+        "body_format": config.body_format.value if config.body_format else None,
+        "headers": dump_pairs(config.headers),
+        "min_delay_seconds": config.min_delay_seconds,
+        "max_requests_per_second": config.max_requests_per_second,
+        "success_response": config.success_response,
+        "error_response": config.error_response,
+        "enabled": config.enabled,
+        "partner_id": config.partner_id,
+        "event_type_id": config.event_type_id,
+        "media_source_id": config.media_source_id,
+        "include_installs": config.include_installs,
+        "in_app_event": config.in_app_event,
+        "include_locking": config.include_locking,
+    }
+
+
+def postback(row: Row[Any]) -> Postback:
+    config = PostbackConfig(
+        kind=PostbackKind(row.kind),
+        url=row.url,
+        method=HttpMethod(row.method),
+        body=row.body,
+        body_format=BodyFormat(row.body_format) if row.body_format else None,
+        headers=load_pairs(row.headers),
+        min_delay_seconds=row.min_delay_seconds,
+        max_requests_per_second=row.max_requests_per_second,
+        success_response=row.success_response,
+        error_response=row.error_response,
+        enabled=bool(row.enabled),
+        name=row.name,
+        partner_id=row.partner_id,
+        event_type_id=row.event_type_id,
+        media_source_id=row.media_source_id,
+        include_installs=bool(row.include_installs),
+        in_app_event=row.in_app_event,
+        include_locking=bool(row.include_locking),
+    )
+    return Postback(
+        id=row.id,
+        owner_id=row.owner_id,
+        config=config,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        disabled_reason=row.disabled_reason,
+    )
+
+
+def event(row: Row[Any]) -> Event:
+    return Event(
+        id=row.id,
+        type=EventType(row.type),
+        occurred_at=row.occurred_at,
+        data=json.loads(row.data),
+        received_at=row.received_at,
+    )
+
+
+def request(row: Row[Any]) -> RenderedRequest:
+    """The stored request of a deliveries row."""
+    return RenderedRequest(
+        method=HttpMethod(row.method),
+        url=row.url,
+        headers=load_pairs(row.headers),
+        body=row.body,
+    )
+
+
+def delivery(row: Row[Any], attempts: tuple[Attempt, ...] = ()) -> Delivery:
+    return Delivery(
+        id=row.id,
+        postback_id=row.postback_id,
+        owner_id=row.owner_id,
+        event_id=row.event_id,
+        event_occurred_at=row.event_occurred_at,
+        request=request(row),
+        status=DeliveryStatus(row.status),
+        due_at=row.due_at,
+        order_key=row.order_key,
+        action_id=row.action_id,
+        attempt_count=row.attempt_count,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_error=row.last_error,
+        attempts=attempts,
+    )
+
+
+def attempt_values(item: Attempt) -> dict[str, Any]:
+    """The attempts columns for one attempt."""
+    reply = item.reply
+    return {
+        "delivery_id": item.delivery_id,
+        "number": item.number,
+        "started_at": item.started_at,
+        "duration_ms": item.duration_ms,
+        "request_method": item.request.method.value,
+        "request_url": item.request.url,
+        "request_headers": dump_pairs(item.request.headers),
+        "request_body": item.request.body,
+        "reply_status": reply.status if reply else None,
+        "reply_headers": dump_pairs(reply.headers) if reply else None,
+        "reply_body": reply.body if reply else None,
+        "reply_truncated": reply.truncated if reply else False,
+        "outcome": item.outcome,
+        "error": item.error,
+    }
+
+
+def attempt(row: Row[Any]) -> Attempt:
+    reply = None
+    if row.reply_status is not None:
+        reply = Reply(
+            status=row.reply_status,
+            headers=load_pairs(row.reply_headers),
+            body=bytes(row.reply_body or b""),
+            truncated=bool(row.reply_truncated),
+        )
+    return Attempt(
+        delivery_id=row.delivery_id,
+        number=row.number,
+        started_at=row.started_at,
+        duration_ms=row.duration_ms,
+        request=RenderedRequest(
+            method=HttpMethod(row.request_method),
+            url=row.request_url,
+            headers=load_pairs(row.request_headers),
+            body=row.request_body,
+        ),
+        reply=reply,
+        outcome=row.outcome,
+        error=row.error,
+    )
+
+
+def encode_cursor(created_at: datetime, seq: int) -> str:
+    """An opaque keyset cursor: the (created_at, seq) of the last item shown."""
+    raw = f"{created_at.isoformat()}|{seq}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Inverse of :func:`encode_cursor`; a damaged cursor is a validation problem."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, seq = raw.split("|")
+        return datetime.fromisoformat(stamp), int(seq)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationProblem(
+            [
+                {
+                    "field": "cursor",
+                    "code": "invalid",
+                    "position": None,
+                    "message": "the cursor is not one this server gave out; start again without it",
+                }
+            ]
+        ) from None

@@ -1,0 +1,275 @@
+"""Every table, in one SQLAlchemy Core :class:`MetaData`; both adapters query these.
+
+Times are timezone-aware UTC in and out (:class:`UTCDateTime`); JSON values are stored
+as text so the schema is the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+ID = String(40)
+#: Statuses a worker may still act on; the claim index covers only these.
+OPEN_STATUSES = ("scheduled", "retrying", "sending")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware in UTC.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text in SQLAlchemy's
+    fixed-width format, so text comparison orders correctly.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Normalise to UTC; naive values are taken to be UTC already."""
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Attach (or convert to) UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _big_int() -> BigInteger:
+    # SQLite only auto-assigns an INTEGER PRIMARY KEY, so it gets plain INTEGER there.
+    return BigInteger().with_variant(Integer(), "sqlite")  # type: ignore[return-value]
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("partner_type", String(16)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_hash", String(128), primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "account_id"),
+)
+
+programs = Table(
+    "programs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("brand_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "brand_id"),
+)
+
+action_trackers = Table(
+    "action_trackers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("program_id", ID, ForeignKey("programs.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "program_id"),
+)
+
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("partner_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("program_id", ID, ForeignKey("programs.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("partner_id", "program_id"),
+    Index(None, "program_id"),
+)
+
+contract_event_types = Table(
+    "contract_event_types",
+    metadata,
+    Column("contract_id", ID, ForeignKey("contracts.id", ondelete="CASCADE"), nullable=False),
+    Column("event_type_id", ID, ForeignKey("action_trackers.id"), nullable=False),
+    PrimaryKeyConstraint("contract_id", "event_type_id"),
+    Index(None, "event_type_id"),
+)
+
+media_sources = Table(
+    "media_sources",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("brand_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "brand_id"),
+)
+
+postbacks = Table(
+    "postbacks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("body", Text),
+    Column("body_format", String(16)),
+    Column("headers", Text, nullable=False),  # JSON: [[name, value template], ...]
+    Column("min_delay_seconds", Integer, nullable=False),
+    Column("max_requests_per_second", Float),
+    Column("success_response", Text),
+    Column("error_response", Text),
+    Column("enabled", Boolean, nullable=False),
+    Column("partner_id", ID),
+    Column("event_type_id", ID),
+    Column("media_source_id", ID),
+    Column("include_installs", Boolean, nullable=False),
+    Column("in_app_event", Text),
+    Column("include_locking", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("disabled_reason", Text),
+    Column("last_success_at", UTCDateTime),
+    Column("failing_since", UTCDateTime),
+    Index(None, "owner_id", "kind"),
+    Index(None, "partner_id", "event_type_id"),
+    Index(None, "media_source_id", "event_type_id"),
+)
+
+postback_rate = Table(
+    "postback_rate",
+    metadata,
+    Column(
+        "postback_id",
+        ID,
+        ForeignKey("postbacks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tat", UTCDateTime, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("data", Text, nullable=False),  # JSON object
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("deliveries_created", Integer, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    # Insertion order: PostgreSQL assigns it; SQLite gets MAX(seq) + 1 in the INSERT.
+    Column("seq", _big_int(), Identity(), nullable=False, unique=True),
+    Column("postback_id", ID, nullable=False),  # no FK: the log outlives a postback
+    Column("owner_id", ID, nullable=False),
+    Column("event_id", String(200), ForeignKey("events.id"), nullable=False),
+    Column("event_occurred_at", UTCDateTime, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("headers", Text, nullable=False),  # JSON: [[name, value], ...]
+    Column("body", Text),
+    Column("status", String(16), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("order_key", Text, nullable=False),
+    Column("action_id", Text),
+    Column("attempt_count", Integer, nullable=False),
+    Column("round_attempts", Integer, nullable=False),
+    Column("lease_owner", Text),
+    Column("lease_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index(
+    "ix_deliveries_claim",
+    deliveries.c.due_at,
+    postgresql_where=deliveries.c.status.in_(OPEN_STATUSES),
+    sqlite_where=deliveries.c.status.in_(OPEN_STATUSES),
+)
+Index(
+    "ix_deliveries_order",
+    deliveries.c.postback_id,
+    deliveries.c.order_key,
+    deliveries.c.event_occurred_at,
+    deliveries.c.seq,
+)
+Index("ix_deliveries_owner", deliveries.c.owner_id, deliveries.c.created_at, deliveries.c.seq)
+Index("ix_deliveries_postback", deliveries.c.postback_id, deliveries.c.created_at)
+Index("ix_deliveries_action", deliveries.c.action_id)
+Index("ix_deliveries_created", deliveries.c.created_at, deliveries.c.seq)
+Index("ix_deliveries_event", deliveries.c.event_id)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", _big_int(), primary_key=True, autoincrement=True),
+    Column("delivery_id", ID, ForeignKey("deliveries.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("request_method", String(8), nullable=False),
+    Column("request_url", Text, nullable=False),
+    Column("request_headers", Text, nullable=False),  # JSON, as sent (redacted)
+    Column("request_body", Text),
+    Column("reply_status", Integer),
+    Column("reply_headers", Text),  # JSON
+    Column("reply_body", LargeBinary),
+    Column("reply_truncated", Boolean, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("error", Text),
+    Index(None, "delivery_id", "number"),
+)
+
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("message", Text, nullable=False),
+    Index(None, "account_id", "created_at"),
+)

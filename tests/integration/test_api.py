@@ -1,0 +1,306 @@
+"""Every route of the API, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.apiclient import Api, running_api
+
+LIFECYCLE = {
+    "kind": "action_lifecycle",
+    "url": "https://partner.example/pb?action={ActionId}&payout={Payout}&status={Status}",
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def api(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Api]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/api.db"
+    else:
+        url = request.getfixturevalue("pg_url")
+    async with running_api(url, max_body_bytes=64 * 1024) as client:
+        yield client
+
+
+async def test_health_and_openapi(api: Api) -> None:
+    assert (await api.client.get("/healthz")).json() == {"status": "ok"}
+    spec = (await api.client.get("/openapi.json")).json()
+    for path in ("/v1/postbacks", "/v1/events", "/v1/deliveries", "/v1/deliveries/replay"):
+        assert path in spec["paths"]
+    metrics = await api.client.get("/metrics")
+    assert metrics.status_code == 200
+
+
+async def test_calls_need_a_known_key(api: Api) -> None:
+    assert (await api.client.get("/v1/postbacks")).status_code == 401
+    assert (await api.call("GET", "/v1/postbacks", key="pbk_nope")).status_code == 401
+
+
+async def test_only_the_operator_creates_accounts_and_posts_events(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    r = await api.call("POST", "/v1/accounts", key, json={"name": "x", "kind": "brand"})
+    assert r.status_code == 403
+    r = await api.call("POST", "/v1/events", key, json=world.action("e1"))
+    assert r.status_code == 403
+
+
+async def test_postback_create_read_update_delete(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    created = await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
+    assert created["owner_id"] == world.partner["id"]
+    assert created["method"] == "GET"
+    got = await api.ok("GET", f"/v1/postbacks/{created['id']}", key)
+    assert got["url"] == LIFECYCLE["url"]
+    listed = await api.ok("GET", "/v1/postbacks", key)
+    assert [p["id"] for p in listed] == [created["id"]]
+    patched = await api.ok(
+        "PATCH", f"/v1/postbacks/{created['id']}", key, json={"min_delay_seconds": 30}
+    )
+    assert patched["min_delay_seconds"] == 30
+    assert patched["url"] == LIFECYCLE["url"]
+    r = await api.call("DELETE", f"/v1/postbacks/{created['id']}", key)
+    assert r.status_code == 204
+    r = await api.call("GET", f"/v1/postbacks/{created['id']}", key)
+    assert r.status_code == 404
+
+
+async def test_template_errors_are_a_422_with_position(api: Api) -> None:
+    world = await api.world()
+    body = {**LIFECYCLE, "url": "https://p.example/?c={CampaignID}"}
+    r = await api.call("POST", "/v1/postbacks", world.partner["api_key"], json=body)
+    assert r.status_code == 422
+    [problem] = r.json()["detail"]
+    assert problem["field"] == "url"
+    assert problem["code"] == "unknown_parameter"
+    assert problem["position"] == 21
+    assert "CampaignId" in problem["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "code"),
+    [
+        ({"url": "ftp://p.example/x"}, "url", "invalid_url"),
+        ({"url": "/relative/{ActionId}"}, "url", "invalid_url"),
+        ({"method": "POST", "body": "a={ActionId}"}, "body_format", "required"),
+        ({"headers": {"Bad Header": "x"}}, "headers.Bad Header", "invalid_header"),
+        ({"headers": {"Host": "x"}}, "headers.Host", "reserved_header"),
+        ({"min_delay_seconds": -1}, "min_delay_seconds", "out_of_range"),
+        ({"max_requests_per_second": 0}, "max_requests_per_second", "out_of_range"),
+        (
+            {"method": "POST", "body_format": "json", "body": '{"x": "{i.sku}"}'},
+            "body",
+            "unknown_loop_variable",
+        ),
+        ({"headers": {"X-Token": "{Nope}"}}, "headers.X-Token", "unknown_parameter"),
+    ],
+)
+async def test_postback_rules(api: Api, change: dict[str, Any], field: str, code: str) -> None:
+    world = await api.world()
+    r = await api.call("POST", "/v1/postbacks", world.partner["api_key"], json={**LIFECYCLE, **change})
+    assert r.status_code == 422, r.text
+    assert {(p["field"], p["code"]) for p in r.json()["detail"]} >= {(field, code)}
+
+
+async def test_rules_hold_on_update_too(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    created = await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
+    r = await api.call("PATCH", f"/v1/postbacks/{created['id']}", key, json={"url": "x{Nope}"})
+    assert r.status_code == 422
+    assert (await api.ok("GET", f"/v1/postbacks/{created['id']}", key))["url"] == LIFECYCLE["url"]
+
+
+async def test_inquiry_postbacks_only_for_cashback_and_loyalty(api: Api) -> None:
+    inquiry = {"kind": "action_inquiry", "url": "https://p.example/?i={InquiryId}"}
+    coupon = await api.account("partner", "coupon")
+    r = await api.call("POST", "/v1/postbacks", coupon["api_key"], json=inquiry)
+    assert r.status_code == 422
+    loyalty = await api.account("partner", "loyalty")
+    await api.ok("POST", "/v1/postbacks", loyalty["api_key"], json=inquiry)
+
+
+async def test_partner_integration_needs_the_brand_and_the_contract(api: Api) -> None:
+    world = await api.world()
+    body = {
+        "kind": "partner_integration",
+        "url": "https://p.example/?a={ActionId}",
+        "partner_id": world.partner["id"],
+        "event_type_id": world.tracker["id"],
+    }
+    r = await api.call("POST", "/v1/postbacks", world.partner["api_key"], json=body)
+    assert r.status_code == 422  # a partner cannot
+    await api.ok("POST", "/v1/postbacks", world.brand["api_key"], json=body)
+    other = await api.ok(
+        "POST",
+        f"/v1/programs/{world.program['id']}/event-types",
+        world.brand["api_key"],
+        json={"name": "Lead", "category": "lead"},
+    )
+    r = await api.call(
+        "POST", "/v1/postbacks", world.brand["api_key"], json={**body, "event_type_id": other["id"]}
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["code"] == "not_in_contract"
+
+
+async def test_media_source_postback(api: Api) -> None:
+    world = await api.world()
+    key = world.brand["api_key"]
+    source = await api.ok("POST", "/v1/media-sources", key, json={"name": "Ad network"})
+    body = {
+        "kind": "media_source",
+        "url": "https://net.example/?a={ActionId}",
+        "media_source_id": source["id"],
+        "event_type_id": world.tracker["id"],
+    }
+    await api.ok("POST", "/v1/postbacks", key, json=body)
+    event = world.action("ms-1", MediaSourceId=source["id"])
+    result = await api.ok("POST", "/v1/events", json=event)
+    assert result["deliveries"] == 1
+
+
+async def test_ingest_fans_out_renders_and_is_idempotent(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    postback = await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
+    await api.ok(
+        "POST",
+        "/v1/postbacks",
+        key,
+        json={
+            "kind": "action_lifecycle",
+            "url": "https://partner.example/json",
+            "method": "POST",
+            "body_format": "json",
+            "body": '{"id": "{ActionId}", "note": "{Note}"}',
+            "headers": {"X-Partner": "{MediaPartnerId}"},
+        },
+    )
+    first = await api.call("POST", "/v1/events", json=world.action("e-1", Note='say "hi"'))
+    assert first.status_code == 202
+    assert first.json()["deliveries"] == 2
+    again = await api.call("POST", "/v1/events", json=world.action("e-1"))
+    assert again.status_code == 202
+    assert again.json()["events"] == [{"id": "e-1", "duplicate": True, "deliveries": 2}]
+    page = await api.ok("GET", "/v1/deliveries", key)
+    assert len(page["items"]) == 2
+    by_url = {d["request"]["url"]: d for d in page["items"]}
+    get = by_url["https://partner.example/pb?action=A-1&payout=12.50&status=PENDING"]
+    assert get["postback_id"] == postback["id"]
+    assert get["status"] == "scheduled"
+    post = by_url["https://partner.example/json"]
+    assert post["request"]["body"] == '{"id": "A-1", "note": "say \\"hi\\""}'
+    headers = dict(post["request"]["headers"])
+    assert headers["X-Partner"] == world.partner["id"]
+    assert headers["Content-Type"].startswith("application/json")
+
+
+async def test_a_batch_of_events(api: Api) -> None:
+    world = await api.world()
+    await api.ok("POST", "/v1/postbacks", world.partner["api_key"], json=LIFECYCLE)
+    batch = [world.action(f"b-{i}", ActionId=f"A-{i}") for i in range(20)]
+    result = await api.ok("POST", "/v1/events", json=batch)
+    assert result["deliveries"] == 20
+    assert not any(e["duplicate"] for e in result["events"])
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"ActionId": None}, "[0].data.ActionId"),
+        ({"Payout": "twelve"}, "[0].data.Payout"),
+        ({"EventDate": "yesterday"}, "[0].data.EventDate"),
+        ({"items": "nope"}, "[0].data.items"),
+    ],
+)
+async def test_bad_events_are_a_422_naming_the_field(
+    api: Api, data: dict[str, Any], field: str
+) -> None:
+    world = await api.world()
+    r = await api.call("POST", "/v1/events", json=[world.action("bad", **data)])
+    assert r.status_code == 422, r.text
+    assert field in [p["field"] for p in r.json()["detail"]]
+    page = await api.ok("GET", "/v1/deliveries")
+    assert page["items"] == []
+
+
+async def test_unknown_event_type_and_missing_time_are_422(api: Api) -> None:
+    r = await api.call("POST", "/v1/events", json={"id": "x", "type": "nope", "occurred_at": "2026-01-01T00:00:00Z"})
+    assert r.status_code == 422
+    r = await api.call("POST", "/v1/events", json={"id": "x", "type": "action.tracked"})
+    assert r.status_code == 422
+    assert any(p["field"] == "occurred_at" for p in r.json()["detail"])
+
+
+async def test_bodies_over_the_limit_are_413(api: Api) -> None:
+    world = await api.world()
+    big = world.action("big", Note="x" * 70_000)
+    r = await api.call("POST", "/v1/events", json=big)
+    assert r.status_code == 413
+
+
+async def test_delivery_filters_detail_and_pagination(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    postback = await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
+    await api.ok("POST", "/v1/events", json=[world.action(f"p-{i}", ActionId=f"A-{i}") for i in range(5)])
+    first = await api.ok("GET", "/v1/deliveries", key, params={"limit": 2})
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    second = await api.ok("GET", "/v1/deliveries", key, params={"limit": 2, "cursor": first["next_cursor"]})
+    third = await api.ok("GET", "/v1/deliveries", key, params={"limit": 2, "cursor": second["next_cursor"]})
+    ids = [d["id"] for page in (first, second, third) for d in page["items"]]
+    assert len(set(ids)) == 5
+    by_action = await api.ok("GET", "/v1/deliveries", key, params={"action_id": "A-3"})
+    assert [d["action_id"] for d in by_action["items"]] == ["A-3"]
+    by_status = await api.ok("GET", "/v1/deliveries", key, params={"status": "delivered"})
+    assert by_status["items"] == []
+    by_postback = await api.ok("GET", "/v1/deliveries", key, params={"postback_id": postback["id"]})
+    assert len(by_postback["items"]) == 5
+    detail = await api.ok("GET", f"/v1/deliveries/{ids[0]}", key)
+    assert detail["attempts"] == []
+
+
+async def test_preview_for_a_sample_and_a_given_event(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    postback = await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
+    sample = await api.ok("POST", f"/v1/postbacks/{postback['id']}/preview", key)
+    assert sample["request"]["url"].startswith("https://partner.example/pb?action=")
+    given = await api.ok(
+        "POST",
+        f"/v1/postbacks/{postback['id']}/preview",
+        key,
+        json={"event": world.action("pv", ActionId="Z 9", Payout=3)},
+    )
+    assert given["request"]["url"] == "https://partner.example/pb?action=Z%209&payout=3.00&status=PENDING"
+
+
+async def test_redeliver_and_replay(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
+    await api.ok("POST", "/v1/events", json=world.action("r-1"))
+    [delivery] = (await api.ok("GET", "/v1/deliveries", key))["items"]
+    again = await api.ok("POST", f"/v1/deliveries/{delivery['id']}/redeliver", key)
+    assert again["status"] == "scheduled"
+    replayed = await api.ok("POST", "/v1/deliveries/replay", key, json={"status": "failed"})
+    assert replayed == {"replayed": 0}
+
+
+async def test_parameter_catalogues(api: Api) -> None:
+    for kind, name in (("action", "ActionId"), ("action_inquiry", "InquiryId"), ("catalog_change", "CatalogItemId")):
+        catalogue = await api.ok("GET", f"/v1/parameters/{kind}")
+        assert name in [p["name"] for p in catalogue["parameters"]]
+    assert (await api.call("GET", "/v1/parameters/nope")).status_code == 404
+
+
+async def test_inbox_records_requests(api: Api) -> None:
+    r = await api.client.post("/inbox/abc?x=1", content=b"hello")
+    assert r.status_code == 200
+    [got] = (await api.client.get("/inbox/abc/requests")).json()
+    assert (got["method"], got["query"], got["body"]) == ("POST", "x=1", "hello")
