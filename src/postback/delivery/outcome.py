@@ -48,7 +48,9 @@ def classify(
         raise ValueError("classify needs a reply or a failure")
     if not 200 <= reply.status <= 299:
         return _failed(FailureReason.STATUS, f"HTTP {reply.status}")
-    return _judge_body(reply.body.decode("utf-8", errors="replace"), success_response, error_response)
+    return _judge_body(
+        reply.body.decode("utf-8", errors="replace"), success_response, error_response
+    )
 
 
 def _judge_body(body: str, success_response: str | None, error_response: str | None) -> Outcome:

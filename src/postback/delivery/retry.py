@@ -53,7 +53,7 @@ class Decision:
     final_status: DeliveryStatus
 
 
-def decide(
+def decide(  # noqa: PLR0917 -- the worker passes six facts positionally
     attempt: int,
     outcome: Outcome,
     status: int | None,
@@ -101,7 +101,7 @@ def retry_after_delay(value: str | None, now: datetime) -> timedelta | None:
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         seconds = min(int(text), int(RETRY_AFTER_MAX.total_seconds()))
         return _bounded(timedelta(seconds=seconds))
     when = _http_date(text)

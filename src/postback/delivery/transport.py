@@ -1,0 +1,322 @@
+"""Sending one rendered request: the only module of the delivery path that touches sockets.
+
+:class:`AioHttpTransport` keeps one ``aiohttp.ClientSession`` (keep-alive, at most
+``per_host_concurrency`` connections per host, DNS answers cached 30 s, no cookie jar,
+no proxy from the environment, redirects not followed) and never raises for a network
+problem: every call returns a :class:`SendResult`.
+
+The address guard runs before any connection is made: an IP-literal host is checked
+here, and a name is resolved by :class:`GuardedResolver`, which drops every address
+:func:`postback.delivery.guard.is_blocked` refuses and fails when none is left. The
+connection then goes to exactly the addresses that were checked, so a DNS answer cannot
+change between the check and the connect.
+
+How failures are named (:class:`~postback.domain.FailureReason`):
+
+============================================  =================
+what happened                                 reason
+============================================  =================
+URL not http(s), no host, control characters  ``invalid_url``
+address refused by the guard                  ``blocked_address``
+host name does not exist                      ``dns``
+DNS temporarily unavailable (``EAI_AGAIN``)   ``connection`` (retried)
+no reply within the connect / total timeout   ``timeout``
+connection refused or reset, TLS failure      ``connection``
+reply is not HTTP, or cut short               ``protocol``
+header name not a token, CR/LF/NUL in value   ``protocol`` (nothing is sent)
+============================================  =================
+
+Time spent waiting for a free connection counts against ``total_timeout``: the worker
+should not run more sends to one host at once than ``per_host_concurrency``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from multidict import CIMultiDict
+from yarl import URL
+
+from postback import __version__
+from postback.config import Network, Settings
+from postback.delivery.guard import is_blocked
+from postback.domain import FailureReason, RenderedRequest, Reply
+
+USER_AGENT = f"Postback/{__version__}"
+ID_HEADER = "Postback-Id"
+DNS_CACHE_SECONDS = 30
+SCHEMES = frozenset({"http", "https"})
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HEADER_BREAKS = re.compile(r"[\r\n\x00]")
+
+_Attempted = tuple[Reply | None, FailureReason | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What one attempt produced: a reply, or a failure and its error message."""
+
+    reply: Reply | None
+    failure: FailureReason | None
+    error: str | None
+    duration_ms: float
+    started_at: datetime
+
+
+class Transport(Protocol):
+    """Sends rendered requests; the worker depends on this, tests may supply another."""
+
+    async def send(self, request: RenderedRequest, delivery_id: str) -> SendResult:
+        """Send ``request`` once, tagged with ``Postback-Id: delivery_id``."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class AddressBlocked(OSError):
+    """Raised inside the resolver when a name resolves to no allowed address."""
+
+
+class _Refused(Exception):
+    """A request refused before sending: carries the failure reason and message."""
+
+    def __init__(self, reason: FailureReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's threaded (system) resolver, keeping only addresses the guard allows."""
+
+    def __init__(self, allowed: tuple[Network, ...], inner: AbstractResolver | None = None):
+        self._allowed = allowed
+        self._inner = inner if inner is not None else aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """Resolve ``host``; raise :class:`AddressBlocked` if no allowed address is left."""
+        found = await self._inner.resolve(host, port, family)
+        kept = [r for r in found if not _address_blocked(r["host"], self._allowed)]
+        if not kept:
+            shown = ", ".join(sorted({r["host"] for r in found})) or "nothing"
+            raise AddressBlocked(f"{host} resolves to {shown}: not an allowed address")
+        return kept
+
+    async def close(self) -> None:
+        """Close the wrapped resolver."""
+        await self._inner.close()
+
+
+class AioHttpTransport:
+    """The :class:`Transport` over one aiohttp session, created on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._session: aiohttp.ClientSession | None = None
+        self._resolver: GuardedResolver | None = None
+
+    async def send(self, request: RenderedRequest, delivery_id: str) -> SendResult:
+        """Send once; network problems come back as a failure, never as an exception."""
+        started_at = datetime.now(UTC)
+        began = time.perf_counter()
+        reply, failure, error = await self._attempt(request, delivery_id)
+        elapsed = (time.perf_counter() - began) * 1000.0
+        return SendResult(reply, failure, error, elapsed, started_at)
+
+    async def close(self) -> None:
+        """Close the session and its connections; the transport may not be used after."""
+        if self._session is not None:
+            await self._session.close()
+        if self._resolver is not None:
+            await self._resolver.close()
+        self._session = None
+        self._resolver = None
+
+    async def _attempt(self, request: RenderedRequest, delivery_id: str) -> _Attempted:
+        try:
+            url = check_url(request.url, self._settings.allowed_networks)
+            headers = build_headers(request.headers, delivery_id)
+            return await self._exchange(request, url, headers), None, None
+        except _Refused as refused:
+            return None, refused.reason, refused.message
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            reason, message = self._describe(exc)
+            return None, reason, message
+
+    async def _exchange(
+        self, request: RenderedRequest, url: URL, headers: CIMultiDict[str]
+    ) -> Reply:
+        body = None if request.body is None else request.body.encode("utf-8")
+        async with self._session_now().request(
+            request.method.value,
+            url,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            skip_auto_headers=("Content-Type",),
+        ) as response:
+            data, truncated = await read_capped(response.content, self._settings.max_reply_bytes)
+            if truncated:
+                response.close()  # the rest is not wanted: drop the connection
+            return Reply(response.status, tuple(response.headers.items()), data, truncated)
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._resolver = GuardedResolver(self._settings.allowed_networks)
+            self._session = aiohttp.ClientSession(
+                connector=self._connector(self._resolver),
+                timeout=aiohttp.ClientTimeout(
+                    total=self._settings.total_timeout,
+                    sock_connect=self._settings.connect_timeout,
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+        return self._session
+
+    def _connector(self, resolver: AbstractResolver) -> aiohttp.TCPConnector:
+        return aiohttp.TCPConnector(
+            limit=0,  # the worker bounds concurrency overall; per host, the setting does
+            limit_per_host=self._settings.per_host_concurrency,
+            ttl_dns_cache=DNS_CACHE_SECONDS,
+            resolver=resolver,
+        )
+
+    def _describe(self, exc: BaseException) -> tuple[FailureReason, str]:
+        """Name a send failure, with a message that never repeats the URL (or its secrets)."""
+        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+            return _dns_failure(exc.os_error)
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return (
+                FailureReason.TIMEOUT,
+                f"no connection within {self._settings.connect_timeout:g} s",
+            )
+        if isinstance(exc, TimeoutError):
+            return (
+                FailureReason.TIMEOUT,
+                f"no complete reply within {self._settings.total_timeout:g} s",
+            )
+        return _other_failure(exc)
+
+
+def check_url(raw: str, allowed: tuple[Network, ...]) -> URL:
+    """The URL to send (kept as stored when it is wire-ready ASCII); refuse bad ones.
+
+    Raises ``_Refused`` with ``invalid_url`` for anything but an http(s) URL with a
+    host, and with ``blocked_address`` for an IP-literal host the guard refuses.
+    """
+    if _CONTROL.search(raw):
+        raise _Refused(FailureReason.INVALID_URL, "the URL contains a control character")
+    url = _parse_url(raw)
+    if url.scheme.lower() not in SCHEMES:
+        raise _Refused(FailureReason.INVALID_URL, f"scheme {url.scheme!r} is not http or https")
+    if not url.raw_host:
+        raise _Refused(FailureReason.INVALID_URL, "the URL has no host")
+    literal = _ip_literal(url.raw_host)
+    if literal is not None and is_blocked(literal, allowed):
+        raise _Refused(FailureReason.BLOCKED_ADDRESS, f"{literal} is not an allowed address")
+    return url
+
+
+def build_headers(pairs: Iterable[tuple[str, str]], delivery_id: str) -> CIMultiDict[str]:
+    """The stored headers as-is, plus ``Postback-Id`` and (unless set) ``User-Agent``.
+
+    Raises ``_Refused`` (``protocol``) for a name that is not an HTTP token or a value
+    with CR, LF or NUL: such a header would split the request.
+    """
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in (*pairs, (ID_HEADER, delivery_id)):
+        _check_header(name, value)
+        if name.lower() != ID_HEADER.lower():
+            headers.add(name, value)
+    headers[ID_HEADER] = delivery_id
+    headers.setdefault("User-Agent", USER_AGENT)
+    return headers
+
+
+async def read_capped(stream: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
+    """Read at most ``limit`` bytes of a body; the flag says whether more was there."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    data = b"".join(chunks)
+    return data[:limit], size > limit
+
+
+def retry_after(reply: Reply | None) -> str | None:
+    """The reply's ``Retry-After`` header value, if it has one."""
+    if reply is None:
+        return None
+    return next((v for k, v in reply.headers if k.lower() == "retry-after"), None)
+
+
+def _parse_url(raw: str) -> URL:
+    try:
+        if raw.isascii() and " " not in raw:
+            return URL(raw, encoded=True)  # sent byte for byte, as stored
+        return URL(raw)  # non-ASCII or spaces: let yarl encode them
+    except (ValueError, TypeError) as exc:
+        raise _Refused(FailureReason.INVALID_URL, f"the URL cannot be parsed: {exc}") from None
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _check_header(name: str, value: str) -> None:
+    if not _TOKEN.fullmatch(name):
+        raise _Refused(FailureReason.PROTOCOL, f"header name {name!r} is not a valid HTTP token")
+    if _HEADER_BREAKS.search(value):
+        raise _Refused(
+            FailureReason.PROTOCOL, f"header {name} has a line break or NUL in its value"
+        )
+
+
+def _address_blocked(host: str, allowed: tuple[Network, ...]) -> bool:
+    address = _ip_literal(host)
+    return address is None or is_blocked(address, allowed)  # unreadable: refuse
+
+
+def _dns_failure(error: OSError) -> tuple[FailureReason, str]:
+    if isinstance(error, AddressBlocked):
+        return FailureReason.BLOCKED_ADDRESS, str(error)
+    if isinstance(error, socket.gaierror) and error.errno == socket.EAI_AGAIN:
+        return FailureReason.CONNECTION, f"temporary DNS failure: {error.strerror}"
+    return FailureReason.DNS, f"cannot resolve the host: {error.strerror or error}"
+
+
+def _other_failure(exc: BaseException) -> tuple[FailureReason, str]:
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return FailureReason.INVALID_URL, type(exc).__name__  # its text would repeat the URL
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return FailureReason.PROTOCOL, f"invalid reply: {exc.message or exc.status}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return FailureReason.PROTOCOL, str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return FailureReason.CONNECTION, f"cannot connect: {exc.os_error}"
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return FailureReason.CONNECTION, str(exc) or type(exc).__name__
+    return FailureReason.PROTOCOL, str(exc) or type(exc).__name__
