@@ -2,6 +2,25 @@
 
 from __future__ import annotations
 
+from postback.errors import ConfigError
 from postback.storage.base import Store
 
-__all__ = ["Store"]
+__all__ = ["Store", "open_store"]
+
+
+def open_store(url: str) -> Store:
+    """The store for a database URL: ``sqlite:///path/to/file.db`` (``sqlite:///:memory:``
+    too) or ``postgresql://user@host/db`` (``postgres://`` is accepted)."""
+    if url.startswith("sqlite://"):
+        from postback.storage.sqlite import SQLiteStore
+
+        path = url.removeprefix("sqlite://").removeprefix("/")
+        return SQLiteStore(path or ":memory:")
+    if url.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+        from postback.storage.postgresql import PostgresStore
+
+        return PostgresStore(url)
+    raise ConfigError(
+        f"unsupported database URL {url!r}: use sqlite:///path/to/file.db "
+        "or postgresql://user@host/db"
+    )

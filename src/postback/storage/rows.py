@@ -83,9 +83,7 @@ def program(row: Row[Any]) -> Program:
 
 
 def tracker(row: Row[Any]) -> ActionTracker:
-    return ActionTracker(
-        id=row.id, program_id=row.program_id, name=row.name, category=row.category
-    )
+    return ActionTracker(id=row.id, program_id=row.program_id, name=row.name, category=row.category)
 
 
 def media_source(row: Row[Any]) -> MediaSource:

@@ -69,7 +69,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def _big_int() -> BigInteger:
     # SQLite only auto-assigns an INTEGER PRIMARY KEY, so it gets plain INTEGER there.
-    return BigInteger().with_variant(Integer(), "sqlite")  # type: ignore[return-value]
+    return BigInteger().with_variant(Integer(), "sqlite")
 
 
 accounts = Table(

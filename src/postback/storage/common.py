@@ -1,0 +1,291 @@
+"""The shared body of both adapters: transactions, error conversion, every Store method.
+
+The SQL itself lives in :mod:`~postback.storage.directory`,
+:mod:`~postback.storage.postbacks`, :mod:`~postback.storage.deliveries` and
+:mod:`~postback.storage.dispatch`; adapters only change how the engine is made, how
+claims are serialised, and how waiting workers are woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from postback.domain import (
+    Account,
+    AccountKind,
+    ActionTracker,
+    Contract,
+    Delivery,
+    Event,
+    MediaSource,
+    PartnerType,
+    Postback,
+    PostbackConfig,
+    Program,
+)
+from postback.errors import Conflict, StoreError
+from postback.storage import deliveries, directory, dispatch, migrate, postbacks
+from postback.storage.base import (
+    AttemptResult,
+    Claim,
+    DeliveryFilter,
+    IngestItem,
+    IngestResult,
+    Notice,
+    Page,
+)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SQLStore:
+    """A :class:`~postback.storage.base.Store` over a SQLAlchemy async engine."""
+
+    def __init__(self, engine: AsyncEngine, clock: Clock = utcnow) -> None:
+        self.engine = engine
+        self._clock = clock
+        self._wake = asyncio.Event()
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _errors(self) -> AsyncIterator[None]:
+        """Driver errors become StoreError / Conflict; our own errors pass through."""
+        try:
+            yield
+        except IntegrityError as exc:
+            raise Conflict(f"the change clashes with stored data: {exc.orig}") from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._errors(), self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction, committed when the block ends without an error."""
+        async with self._errors(), self._write_engine().begin() as conn:
+            yield conn
+
+    def _write_engine(self) -> AsyncEngine:
+        return self.engine
+
+    async def _notify(self, conn: AsyncConnection) -> None:
+        """Inside a transaction that made work: tell other processes (PostgreSQL)."""
+
+    def _work_added(self) -> None:
+        self._wake.set()
+
+    # -- life cycle --------------------------------------------------------------------
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision (safe to run at every start)."""
+        async with self._write() as conn:
+            await conn.run_sync(migrate.upgrade)
+
+    async def downgrade(self, revision: str = "base") -> None:
+        """Take the schema back to ``revision``; ``base`` drops every table."""
+        async with self._write() as conn:
+            await conn.run_sync(migrate.downgrade, revision)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- accounts and keys ---------------------------------------------------------------
+
+    async def create_account(
+        self, name: str, kind: AccountKind, partner_type: PartnerType | None, key_hash: str
+    ) -> Account:
+        async with self._write() as conn:
+            return await directory.create_account(
+                conn, name, kind, partner_type, key_hash, now=self._clock()
+            )
+
+    async def add_api_key(self, account_id: str, key_hash: str) -> None:
+        async with self._write() as conn:
+            await directory.add_api_key(conn, account_id, key_hash, self._clock())
+
+    async def account_for_key(self, key_hash: str) -> Account | None:
+        async with self._read() as conn:
+            return await directory.account_for_key(conn, key_hash)
+
+    async def get_account(self, account_id: str) -> Account:
+        async with self._read() as conn:
+            return await directory.get_account(conn, account_id)
+
+    async def list_accounts(self) -> list[Account]:
+        async with self._read() as conn:
+            return await directory.list_accounts(conn)
+
+    # -- programs, event types, contracts, media sources ---------------------------------
+
+    async def create_program(self, brand_id: str, name: str) -> Program:
+        async with self._write() as conn:
+            return await directory.create_program(conn, brand_id, name, self._clock())
+
+    async def get_program(self, program_id: str, owner_id: str | None) -> Program:
+        async with self._read() as conn:
+            return await directory.get_program(conn, program_id, owner_id)
+
+    async def list_programs(self, owner_id: str | None) -> list[Program]:
+        async with self._read() as conn:
+            return await directory.list_programs(conn, owner_id)
+
+    async def create_action_tracker(
+        self, program_id: str, name: str, category: str
+    ) -> ActionTracker:
+        async with self._write() as conn:
+            return await directory.create_action_tracker(
+                conn, program_id, name, category, self._clock()
+            )
+
+    async def get_action_tracker(self, tracker_id: str) -> ActionTracker:
+        async with self._read() as conn:
+            return await directory.get_action_tracker(conn, tracker_id)
+
+    async def create_contract(
+        self, partner_id: str, program_id: str, event_type_ids: Sequence[str]
+    ) -> Contract:
+        async with self._write() as conn:
+            return await directory.create_contract(
+                conn, partner_id, program_id, event_type_ids, self._clock()
+            )
+
+    async def list_contracts(self, account_id: str | None) -> list[Contract]:
+        async with self._read() as conn:
+            return await directory.list_contracts(conn, account_id)
+
+    async def find_contract(self, partner_id: str, program_id: str) -> Contract | None:
+        async with self._read() as conn:
+            return await directory.find_contract(conn, partner_id, program_id)
+
+    async def create_media_source(self, brand_id: str, name: str) -> MediaSource:
+        async with self._write() as conn:
+            return await directory.create_media_source(conn, brand_id, name, self._clock())
+
+    async def get_media_source(self, source_id: str, owner_id: str | None) -> MediaSource:
+        async with self._read() as conn:
+            return await directory.get_media_source(conn, source_id, owner_id)
+
+    # -- postbacks -----------------------------------------------------------------------
+
+    async def create_postback(self, owner_id: str, config: PostbackConfig) -> Postback:
+        async with self._write() as conn:
+            return await postbacks.create(conn, owner_id, config, self._clock())
+
+    async def get_postback(self, postback_id: str, owner_id: str | None) -> Postback:
+        async with self._read() as conn:
+            return await postbacks.get(conn, postback_id, owner_id)
+
+    async def list_postbacks(self, owner_id: str | None) -> list[Postback]:
+        async with self._read() as conn:
+            return await postbacks.list_for(conn, owner_id)
+
+    async def update_postback(
+        self, postback_id: str, owner_id: str | None, config: PostbackConfig
+    ) -> Postback:
+        """Replace the configuration; saving it enabled lifts an automatic disabling."""
+        async with self._write() as conn:
+            return await postbacks.replace(conn, postback_id, owner_id, config, self._clock())
+
+    async def delete_postback(self, postback_id: str, owner_id: str | None) -> None:
+        """Delete it; its log stays and its unsent deliveries are marked failed."""
+        async with self._write() as conn:
+            await postbacks.remove(conn, postback_id, owner_id, self._clock())
+
+    async def matching_postbacks(self, event: Event) -> list[Postback]:
+        """Enabled postbacks that an event fans out to (product.md, Events table)."""
+        async with self._read() as conn:
+            return await postbacks.matching(conn, event)
+
+    # -- events and deliveries -----------------------------------------------------------
+
+    async def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:
+        """Store events and their deliveries atomically; a known event id creates nothing."""
+        async with self._write() as conn:
+            results = await deliveries.ingest(conn, items, self._clock())
+            created = any(not r.duplicate and r.deliveries for r in results)
+            if created:
+                await self._notify(conn)
+        if created:
+            self._work_added()
+        return results
+
+    async def get_event(self, event_id: str) -> Event:
+        async with self._read() as conn:
+            return await deliveries.get_event(conn, event_id)
+
+    async def list_deliveries(
+        self, owner_id: str | None, flt: DeliveryFilter, limit: int, cursor: str | None
+    ) -> Page:
+        """Newest first; ``next_cursor`` fetches the following page."""
+        async with self._read() as conn:
+            return await deliveries.list_page(conn, owner_id, flt, limit, cursor)
+
+    async def get_delivery(self, delivery_id: str, owner_id: str | None) -> Delivery:
+        """One delivery with all its attempts, in order."""
+        async with self._read() as conn:
+            return await deliveries.get_delivery(conn, delivery_id, owner_id)
+
+    async def redeliver(self, delivery_id: str, owner_id: str | None, now: datetime) -> Delivery:
+        """Schedule again at ``now`` with a fresh retry round; Conflict while sending."""
+        async with self._write() as conn:
+            found = await deliveries.redeliver(conn, delivery_id, owner_id, now)
+            await self._notify(conn)
+        self._work_added()
+        return found
+
+    async def replay(self, owner_id: str | None, flt: DeliveryFilter, now: datetime) -> int:
+        """Redeliver every finished delivery the filter selects; return how many."""
+        async with self._write() as conn:
+            count = await deliveries.replay(conn, owner_id, flt, now)
+            if count:
+                await self._notify(conn)
+        if count:
+            self._work_added()
+        return count
+
+    async def list_notices(self, account_id: str) -> list[Notice]:
+        """Messages for an account, newest first."""
+        async with self._read() as conn:
+            return await deliveries.list_notices(conn, account_id)
+
+    # -- the worker's side ---------------------------------------------------------------
+
+    async def claim(
+        self, worker_id: str, now: datetime, limit: int, lease_seconds: float
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries, oldest first, honouring per-action order
+        and each postback's rate limit (slots reserved in the database)."""
+        async with self._write() as conn:
+            return await dispatch.claim(conn, worker_id, now, limit, lease_seconds)
+
+    async def complete(self, results: Sequence[AttemptResult]) -> None:
+        """Log the attempts and move each delivery to its new status, in one transaction."""
+        if not results:
+            return
+        async with self._write() as conn:
+            await dispatch.complete(conn, results, self._clock())
+
+    async def next_due_at(self) -> datetime | None:
+        """The earliest time a claim could find work, or None when nothing is pending."""
+        async with self._read() as conn:
+            return await dispatch.next_due_at(conn)
+
+    async def wait_for_work(self, max_wait: float) -> None:
+        """Return when new deliveries may be due (in-process wake-up) or on timeout."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, max_wait))
+        self._wake.clear()

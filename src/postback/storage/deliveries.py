@@ -1,0 +1,227 @@
+"""SQL for events and deliveries as owners see them: ingest, the log, redeliver, replay."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Insert, Table, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from postback.domain import Delivery, DeliveryStatus, Event, NewDelivery
+from postback.errors import Conflict, NotFound
+from postback.storage import rows
+from postback.storage.base import DeliveryFilter, IngestItem, IngestResult, Notice, Page
+from postback.storage.sql import attempts, deliveries, events, notices
+
+D = deliveries.c
+FINAL = (DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value)
+
+
+def dialect_insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that knows ``ON CONFLICT`` for the connection's database."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _delivery_insert(conn: AsyncConnection) -> Insert:
+    """PostgreSQL numbers rows by identity; SQLite takes MAX(seq) + 1 inside the INSERT,
+    which is atomic because SQLite runs one writer at a time."""
+    stmt = deliveries.insert()
+    if conn.dialect.name == "sqlite":
+        next_seq = select(func.coalesce(func.max(D.seq), 0) + 1).scalar_subquery()
+        stmt = stmt.values(seq=next_seq)
+    return stmt
+
+
+def _event_row(event: Event, count: int, now: datetime) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type.value,
+        "occurred_at": event.occurred_at,
+        "data": rows.dump(event.data),
+        "received_at": event.received_at or now,
+        "deliveries_created": count,
+    }
+
+
+def _delivery_row(event: Event, new: NewDelivery, now: datetime) -> dict[str, Any]:
+    req = new.request
+    return {
+        "id": rows.new_id("dlv"),
+        "postback_id": new.postback_id,
+        "owner_id": new.owner_id,
+        "event_id": event.id,
+        "event_occurred_at": event.occurred_at,
+        "method": req.method.value,
+        "url": req.url,
+        "headers": rows.dump_pairs(req.headers),
+        "body": req.body,
+        "status": DeliveryStatus.SCHEDULED.value,
+        "due_at": new.due_at,
+        "order_key": new.order_key,
+        "action_id": new.action_id,
+        "attempt_count": 0,
+        "round_attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def ingest(
+    conn: AsyncConnection, items: Sequence[IngestItem], now: datetime
+) -> list[IngestResult]:
+    """Insert new events and their deliveries in bulk; report known ids as duplicates."""
+    first: dict[str, IngestItem] = {}
+    for item in items:
+        first.setdefault(item.event.id, item)
+    if not first:
+        return []
+    stmt = (
+        dialect_insert(conn, events)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(events.c.id)
+    )
+    event_rows = [_event_row(i.event, len(i.deliveries), now) for i in first.values()]
+    inserted = set((await conn.execute(stmt, event_rows)).scalars())
+    new_rows = [
+        _delivery_row(item.event, d, now)
+        for eid, item in first.items()
+        if eid in inserted
+        for d in item.deliveries
+    ]
+    if new_rows:
+        await conn.execute(_delivery_insert(conn), new_rows)
+    known = await _stored_counts(conn, [e for e in first if e not in inserted])
+    results: list[IngestResult] = []
+    for item in items:
+        eid = item.event.id
+        fresh = eid in inserted and first[eid] is item
+        count = len(item.deliveries) if fresh else known.get(eid, len(first[eid].deliveries))
+        results.append(IngestResult(event_id=eid, duplicate=not fresh, deliveries=count))
+    return results
+
+
+async def _stored_counts(conn: AsyncConnection, ids: list[str]) -> dict[str, int]:
+    if not ids:
+        return {}
+    result = await conn.execute(
+        select(events.c.id, events.c.deliveries_created).where(events.c.id.in_(ids))
+    )
+    return {r.id: r.deliveries_created for r in result}
+
+
+async def get_event(conn: AsyncConnection, event_id: str) -> Event:
+    row = (await conn.execute(select(events).where(events.c.id == event_id))).first()
+    if row is None:
+        raise NotFound(f"event {event_id} not found")
+    return rows.event(row)
+
+
+def filters(owner_id: str | None, flt: DeliveryFilter) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of a delivery filter, scoped to an owner."""
+    where: list[ColumnElement[bool]] = []
+    if owner_id is not None:
+        where.append(D.owner_id == owner_id)
+    if flt.postback_id is not None:
+        where.append(D.postback_id == flt.postback_id)
+    if flt.status is not None:
+        where.append(D.status == flt.status.value)
+    if flt.action_id is not None:
+        where.append(D.action_id == flt.action_id)
+    if flt.since is not None:
+        where.append(D.created_at >= flt.since)
+    if flt.until is not None:
+        where.append(D.created_at < flt.until)
+    return where
+
+
+async def list_page(
+    conn: AsyncConnection,
+    owner_id: str | None,
+    flt: DeliveryFilter,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    """Newest first, keyset-paginated on (created_at, seq)."""
+    limit = max(1, limit)
+    where = filters(owner_id, flt)
+    if cursor:
+        stamp, seq = rows.decode_cursor(cursor)
+        where.append(or_(D.created_at < stamp, and_(D.created_at == stamp, D.seq < seq)))
+    query = select(deliveries).where(*where).order_by(D.created_at.desc(), D.seq.desc())
+    found = list(await conn.execute(query.limit(limit + 1)))
+    items = tuple(rows.delivery(r) for r in found[:limit])
+    more = len(found) > limit
+    last = found[limit - 1] if more else None
+    return Page(
+        items=items,
+        next_cursor=rows.encode_cursor(last.created_at, last.seq) if last else None,
+    )
+
+
+async def get_delivery(conn: AsyncConnection, delivery_id: str, owner_id: str | None) -> Delivery:
+    """One delivery with every attempt, in order."""
+    where = [D.id == delivery_id]
+    if owner_id is not None:
+        where.append(D.owner_id == owner_id)
+    row = (await conn.execute(select(deliveries).where(*where))).first()
+    if row is None:
+        raise NotFound(f"delivery {delivery_id} not found")
+    tried = await conn.execute(
+        select(attempts)
+        .where(attempts.c.delivery_id == delivery_id)
+        .order_by(attempts.c.number, attempts.c.id)
+    )
+    return rows.delivery(row, tuple(rows.attempt(a) for a in tried))
+
+
+def _again(now: datetime) -> dict[str, Any]:
+    return {
+        "status": DeliveryStatus.SCHEDULED.value,
+        "due_at": now,
+        "round_attempts": 0,
+        "lease_owner": None,
+        "lease_until": None,
+        "updated_at": now,
+    }
+
+
+async def redeliver(
+    conn: AsyncConnection, delivery_id: str, owner_id: str | None, now: datetime
+) -> Delivery:
+    """Send again from now, with a fresh retry round; not while it is being sent."""
+    current = await get_delivery(conn, delivery_id, owner_id)
+    result = await conn.execute(
+        update(deliveries)
+        .where(D.id == delivery_id, D.status != DeliveryStatus.SENDING.value)
+        .values(**_again(now))
+    )
+    if result.rowcount == 0:
+        raise Conflict(f"delivery {current.id} is being sent right now; try again shortly")
+    return await get_delivery(conn, delivery_id, owner_id)
+
+
+async def replay(
+    conn: AsyncConnection, owner_id: str | None, flt: DeliveryFilter, now: datetime
+) -> int:
+    """Redeliver every finished (delivered or failed) delivery the filter selects."""
+    result = await conn.execute(
+        update(deliveries).where(*filters(owner_id, flt), D.status.in_(FINAL)).values(**_again(now))
+    )
+    return int(result.rowcount)
+
+
+async def list_notices(conn: AsyncConnection, account_id: str) -> list[Notice]:
+    result = await conn.execute(
+        select(notices)
+        .where(notices.c.account_id == account_id)
+        .order_by(notices.c.created_at.desc(), notices.c.id.desc())
+    )
+    return [
+        Notice(id=r.id, account_id=r.account_id, created_at=r.created_at, message=r.message)
+        for r in result
+    ]

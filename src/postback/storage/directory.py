@@ -1,0 +1,280 @@
+"""SQL for accounts, API keys, programs, event types, contracts and media sources."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from postback.domain import (
+    Account,
+    AccountKind,
+    ActionTracker,
+    Contract,
+    MediaSource,
+    PartnerType,
+    Program,
+)
+from postback.errors import NotFound, ValidationProblem
+from postback.storage import rows
+from postback.storage.sql import (
+    accounts,
+    action_trackers,
+    api_keys,
+    contract_event_types,
+    contracts,
+    media_sources,
+    programs,
+)
+
+
+def _problem(field: str, code: str, message: str) -> ValidationProblem:
+    return ValidationProblem([{"field": field, "code": code, "position": None, "message": message}])
+
+
+# -- accounts and keys -------------------------------------------------------------
+
+
+async def create_account(
+    conn: AsyncConnection,
+    name: str,
+    kind: AccountKind,
+    partner_type: PartnerType | None,
+    key_hash: str,
+    *,
+    now: datetime,
+) -> Account:
+    """Insert an account and its first API key."""
+    acc = Account(
+        id=rows.new_id("acc"), name=name, kind=kind, partner_type=partner_type, created_at=now
+    )
+    await conn.execute(
+        insert(accounts).values(
+            id=acc.id,
+            name=name,
+            kind=kind.value,
+            partner_type=partner_type.value if partner_type else None,
+            created_at=now,
+        )
+    )
+    await add_api_key(conn, acc.id, key_hash, now)
+    return acc
+
+
+async def add_api_key(conn: AsyncConnection, account_id: str, key_hash: str, now: datetime) -> None:
+    """Another key for an account (NotFound for an unknown account)."""
+    await get_account(conn, account_id)
+    await conn.execute(
+        insert(api_keys).values(key_hash=key_hash, account_id=account_id, created_at=now)
+    )
+
+
+async def account_for_key(conn: AsyncConnection, key_hash: str) -> Account | None:
+    row = (
+        await conn.execute(
+            select(accounts)
+            .join(api_keys, api_keys.c.account_id == accounts.c.id)
+            .where(api_keys.c.key_hash == key_hash)
+        )
+    ).first()
+    return rows.account(row) if row else None
+
+
+async def get_account(conn: AsyncConnection, account_id: str) -> Account:
+    row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+    if row is None:
+        raise NotFound(f"account {account_id} not found")
+    return rows.account(row)
+
+
+async def list_accounts(conn: AsyncConnection) -> list[Account]:
+    result = await conn.execute(select(accounts).order_by(accounts.c.created_at, accounts.c.id))
+    return [rows.account(r) for r in result]
+
+
+async def _require_kind(
+    conn: AsyncConnection, field: str, account_id: str, kind: AccountKind
+) -> None:
+    row = (await conn.execute(select(accounts.c.kind).where(accounts.c.id == account_id))).first()
+    if row is None:
+        raise _problem(field, "not_found", f"no account {account_id}")
+    if row.kind != kind.value:
+        raise _problem(field, "wrong_kind", f"account {account_id} is not a {kind.value}")
+
+
+# -- programs and event types --------------------------------------------------------
+
+
+async def create_program(conn: AsyncConnection, brand_id: str, name: str, now: datetime) -> Program:
+    """A program of a brand (a ValidationProblem if ``brand_id`` is not a brand)."""
+    await _require_kind(conn, "brand_id", brand_id, AccountKind.BRAND)
+    prog = Program(id=rows.new_id("prg"), brand_id=brand_id, name=name)
+    await conn.execute(
+        insert(programs).values(id=prog.id, brand_id=brand_id, name=name, created_at=now)
+    )
+    return prog
+
+
+async def get_program(conn: AsyncConnection, program_id: str, owner_id: str | None) -> Program:
+    query = select(programs).where(programs.c.id == program_id)
+    if owner_id is not None:
+        query = query.where(programs.c.brand_id == owner_id)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound(f"program {program_id} not found")
+    return rows.program(row)
+
+
+async def list_programs(conn: AsyncConnection, owner_id: str | None) -> list[Program]:
+    query = select(programs).order_by(programs.c.created_at, programs.c.id)
+    if owner_id is not None:
+        query = query.where(programs.c.brand_id == owner_id)
+    return [rows.program(r) for r in await conn.execute(query)]
+
+
+async def create_action_tracker(
+    conn: AsyncConnection, program_id: str, name: str, category: str, now: datetime
+) -> ActionTracker:
+    """An event type of a program (NotFound for an unknown program)."""
+    await get_program(conn, program_id, None)
+    item = ActionTracker(id=rows.new_id("evt"), program_id=program_id, name=name, category=category)
+    await conn.execute(
+        insert(action_trackers).values(
+            id=item.id, program_id=program_id, name=name, category=category, created_at=now
+        )
+    )
+    return item
+
+
+async def get_action_tracker(conn: AsyncConnection, tracker_id: str) -> ActionTracker:
+    row = (
+        await conn.execute(select(action_trackers).where(action_trackers.c.id == tracker_id))
+    ).first()
+    if row is None:
+        raise NotFound(f"event type {tracker_id} not found")
+    return rows.tracker(row)
+
+
+# -- contracts -------------------------------------------------------------------------
+
+
+async def _check_event_types(
+    conn: AsyncConnection, program_id: str, event_type_ids: Sequence[str]
+) -> None:
+    if not event_type_ids:
+        return
+    found = set(
+        (
+            await conn.execute(
+                select(action_trackers.c.id).where(
+                    action_trackers.c.id.in_(list(event_type_ids)),
+                    action_trackers.c.program_id == program_id,
+                )
+            )
+        ).scalars()
+    )
+    missing = [i for i in event_type_ids if i not in found]
+    if missing:
+        raise _problem(
+            "event_type_ids",
+            "not_in_program",
+            f"event types {', '.join(missing)} are not event types of program {program_id}",
+        )
+
+
+async def create_contract(
+    conn: AsyncConnection,
+    partner_id: str,
+    program_id: str,
+    event_type_ids: Sequence[str],
+    now: datetime,
+) -> Contract:
+    """Tie a partner to a program; the event types must be the program's own."""
+    await _require_kind(conn, "partner_id", partner_id, AccountKind.PARTNER)
+    if (
+        await conn.execute(select(programs.c.id).where(programs.c.id == program_id))
+    ).first() is None:
+        raise _problem("program_id", "not_found", f"no program {program_id}")
+    unique_ids = tuple(dict.fromkeys(event_type_ids))
+    await _check_event_types(conn, program_id, unique_ids)
+    item = Contract(
+        id=rows.new_id("con"),
+        partner_id=partner_id,
+        program_id=program_id,
+        event_type_ids=unique_ids,
+    )
+    await conn.execute(
+        insert(contracts).values(
+            id=item.id, partner_id=partner_id, program_id=program_id, created_at=now
+        )
+    )
+    if unique_ids:
+        await conn.execute(
+            insert(contract_event_types),
+            [{"contract_id": item.id, "event_type_id": e} for e in unique_ids],
+        )
+    return item
+
+
+async def _contracts(conn: AsyncConnection, where: list[object]) -> list[Contract]:
+    query = (
+        select(contracts, contract_event_types.c.event_type_id)
+        .outerjoin(contract_event_types, contract_event_types.c.contract_id == contracts.c.id)
+        .join(programs, programs.c.id == contracts.c.program_id)
+        .where(*where)  # type: ignore[arg-type]
+        .order_by(contracts.c.created_at, contracts.c.id, contract_event_types.c.event_type_id)
+    )
+    found: dict[str, Contract] = {}
+    for row in await conn.execute(query):
+        old = found.get(row.id)
+        types = old.event_type_ids if old else ()
+        if row.event_type_id is not None:
+            types = (*types, row.event_type_id)
+        found[row.id] = Contract(
+            id=row.id, partner_id=row.partner_id, program_id=row.program_id, event_type_ids=types
+        )
+    return list(found.values())
+
+
+async def list_contracts(conn: AsyncConnection, account_id: str | None) -> list[Contract]:
+    """Contracts the account is a party to (as partner or as the program's brand)."""
+    if account_id is None:
+        return await _contracts(conn, [])
+    return await _contracts(
+        conn, [or_(contracts.c.partner_id == account_id, programs.c.brand_id == account_id)]
+    )
+
+
+async def find_contract(conn: AsyncConnection, partner_id: str, program_id: str) -> Contract | None:
+    found = await _contracts(
+        conn, [contracts.c.partner_id == partner_id, contracts.c.program_id == program_id]
+    )
+    return found[0] if found else None
+
+
+# -- media sources ---------------------------------------------------------------------
+
+
+async def create_media_source(
+    conn: AsyncConnection, brand_id: str, name: str, now: datetime
+) -> MediaSource:
+    await _require_kind(conn, "brand_id", brand_id, AccountKind.BRAND)
+    item = MediaSource(id=rows.new_id("src"), brand_id=brand_id, name=name)
+    await conn.execute(
+        insert(media_sources).values(id=item.id, brand_id=brand_id, name=name, created_at=now)
+    )
+    return item
+
+
+async def get_media_source(
+    conn: AsyncConnection, source_id: str, owner_id: str | None
+) -> MediaSource:
+    query = select(media_sources).where(media_sources.c.id == source_id)
+    if owner_id is not None:
+        query = query.where(media_sources.c.brand_id == owner_id)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound(f"media source {source_id} not found")
+    return rows.media_source(row)

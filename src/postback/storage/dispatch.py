@@ -1,0 +1,396 @@
+"""SQL for the workers' side: claim due deliveries, complete attempts, next due time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from postback.delivery import ratelimit
+from postback.domain import DeliveryStatus
+from postback.storage import rows
+from postback.storage.base import AttemptResult, Claim
+from postback.storage.deliveries import dialect_insert
+from postback.storage.sql import (
+    OPEN_STATUSES,
+    UTCDateTime,
+    attempts,
+    deliveries,
+    notices,
+    postback_rate,
+    postbacks,
+)
+
+D, P = deliveries.c, postbacks.c
+SENDING = DeliveryStatus.SENDING.value
+WAITING = (DeliveryStatus.SCHEDULED.value, DeliveryStatus.RETRYING.value)
+HORIZON = timedelta(seconds=1)
+DISABLE_AFTER = timedelta(days=3)
+
+
+# -- what may be sent --------------------------------------------------------------------
+
+
+def _not_blocked() -> ColumnElement[bool]:
+    """No earlier unfinished delivery of the same postback and order key."""
+    e = deliveries.alias("earlier")
+    return not_(
+        exists().where(
+            e.c.postback_id == D.postback_id,
+            e.c.order_key == D.order_key,
+            e.c.status.in_(OPEN_STATUSES),
+            or_(
+                e.c.event_occurred_at < D.event_occurred_at,
+                and_(e.c.event_occurred_at == D.event_occurred_at, e.c.seq < D.seq),
+            ),
+        )
+    )
+
+
+def _active() -> ColumnElement[bool]:
+    return and_(P.enabled.is_(True), P.disabled_reason.is_(None))
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Waiting and due, or being sent under a lease that has run out (its worker died).
+
+    A leased row keeps the ``due_at`` it was claimed at (always <= now), so the claim
+    index on ``due_at`` serves both cases."""
+    return and_(
+        D.status.in_(OPEN_STATUSES),
+        D.due_at <= now,
+        or_(D.status != SENDING, D.lease_until <= now),
+    )
+
+
+def _candidates(now: datetime, limit: int) -> Select[Any]:
+    return (
+        select(
+            D.id,
+            D.postback_id,
+            D.method,
+            D.url,
+            D.headers,
+            D.body,
+            D.attempt_count,
+            D.round_attempts,
+            P.max_requests_per_second.label("rate"),
+            P.success_response,
+            P.error_response,
+        )
+        .select_from(deliveries.join(postbacks, P.id == D.postback_id))
+        .where(_due(now), _active(), _not_blocked())
+        .order_by(D.due_at, D.seq)
+        .limit(limit)
+        .with_for_update(of=deliveries, skip_locked=True)
+    )
+
+
+# -- rate limits (pure) ------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """Which candidates go (and when), which wait for their turn, and the new TATs."""
+
+    send: list[tuple[Any, datetime]] = field(default_factory=list)
+    later: list[tuple[str, datetime]] = field(default_factory=list)
+    tats: dict[str, datetime] = field(default_factory=dict)
+
+
+def plan(candidates: Sequence[Any], tats: dict[str, datetime | None], now: datetime) -> Plan:
+    """Reserve rate-limit slots per postback; the rest are pushed to their estimated turn."""
+    out = Plan()
+    groups: dict[str, list[Any]] = {}
+    for cand in candidates:
+        groups.setdefault(cand.postback_id, []).append(cand)
+    for pid, group in groups.items():
+        rate = group[0].rate
+        if rate is None or rate <= 0:
+            out.send.extend((c, now) for c in group)
+            continue
+        res = ratelimit.reserve(tats.get(pid), now, rate, len(group), HORIZON)
+        out.send.extend(zip(group, res.slots, strict=False))
+        step = ratelimit.interval(rate)
+        waiting = group[len(res.slots) :]
+        out.later.extend((c.id, res.next_free + i * step) for i, c in enumerate(waiting))
+        out.tats[pid] = res.tat
+    return out
+
+
+async def _lock_tats(
+    conn: AsyncConnection, pids: list[str], now: datetime
+) -> dict[str, datetime | None]:
+    """Create missing rate rows, then lock them in id order (no deadlocks between workers)."""
+    if not pids:
+        return {}
+    await conn.execute(
+        dialect_insert(conn, postback_rate).on_conflict_do_nothing(index_elements=["postback_id"]),
+        [{"postback_id": p, "tat": now} for p in pids],
+    )
+    result = await conn.execute(
+        select(postback_rate.c.postback_id, postback_rate.c.tat)
+        .where(postback_rate.c.postback_id.in_(pids))
+        .order_by(postback_rate.c.postback_id)
+        .with_for_update()
+    )
+    return {r.postback_id: r.tat for r in result}
+
+
+async def _store_plan(
+    conn: AsyncConnection, out: Plan, worker_id: str, now: datetime, lease: timedelta
+) -> None:
+    if out.tats:
+        await conn.execute(
+            update(postback_rate)
+            .where(postback_rate.c.postback_id == bindparam("b_pid"))
+            .values(tat=bindparam("b_tat")),
+            [{"b_pid": p, "b_tat": t} for p, t in sorted(out.tats.items())],
+        )
+    if out.send:
+        await conn.execute(
+            update(deliveries)
+            .where(D.id == bindparam("b_id"))
+            .values(
+                status=SENDING,
+                lease_owner=worker_id,
+                lease_until=bindparam("b_until"),
+                updated_at=now,
+            ),
+            [{"b_id": c.id, "b_until": at + lease} for c, at in out.send],
+        )
+    if out.later:
+        await conn.execute(
+            update(deliveries).where(D.id == bindparam("b_id")).values(due_at=bindparam("b_due")),
+            [{"b_id": i, "b_due": at} for i, at in out.later],
+        )
+
+
+async def claim(
+    conn: AsyncConnection, worker_id: str, now: datetime, limit: int, lease_seconds: float
+) -> list[Claim]:
+    """Lease due deliveries in order, within each postback's rate (see Store.claim)."""
+    found = list(await conn.execute(_candidates(now, max(1, limit))))
+    if not found:
+        return []
+    limited = sorted({c.postback_id for c in found if c.rate is not None and c.rate > 0})
+    out = plan(found, await _lock_tats(conn, limited, now), now)
+    lease = timedelta(seconds=lease_seconds)
+    await _store_plan(conn, out, worker_id, now, lease)
+    return [
+        Claim(
+            delivery_id=c.id,
+            postback_id=c.postback_id,
+            request=rows.request(c),
+            attempt_number=c.attempt_count + 1,
+            retry_round_attempt=c.round_attempts + 1,
+            send_at=at,
+            lease_until=at + lease,
+            success_response=c.success_response,
+            error_response=c.error_response,
+        )
+        for c, at in out.send
+    ]
+
+
+# -- completion ----------------------------------------------------------------------------
+
+
+def _last_error(result: AttemptResult) -> str | None:
+    if result.status is DeliveryStatus.DELIVERED:
+        return None
+    return result.attempt.error or result.attempt.outcome
+
+
+async def _record(conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime) -> None:
+    await conn.execute(insert(attempts), [rows.attempt_values(r.attempt) for r in results])
+    await conn.execute(
+        update(deliveries)
+        .where(
+            D.id == bindparam("b_id"),
+            D.lease_owner == bindparam("b_worker"),
+            D.status == SENDING,
+        )
+        .values(
+            status=bindparam("b_status"),
+            attempt_count=D.attempt_count + 1,
+            round_attempts=D.round_attempts + 1,
+            due_at=func.coalesce(bindparam("b_due", type_=UTCDateTime()), D.due_at),
+            last_error=bindparam("b_error"),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        ),
+        [
+            {
+                "b_id": r.attempt.delivery_id,
+                "b_worker": r.worker_id,
+                "b_status": r.status.value,
+                "b_due": r.next_due_at if r.status is DeliveryStatus.RETRYING else None,
+                "b_error": _last_error(r),
+            }
+            for r in results
+        ],
+    )
+
+
+@dataclass
+class Health:
+    """One postback's successes and failures within a batch of results."""
+
+    success: datetime | None = None  # the latest success
+    failures: list[datetime] = field(default_factory=list)
+
+    def failing_since(self) -> datetime | None:
+        """The first failure after the latest success (or the first, with none)."""
+        after = [f for f in self.failures if self.success is None or f > self.success]
+        return min(after, default=None)
+
+    def last_failure(self) -> datetime | None:
+        after = [f for f in self.failures if self.success is None or f > self.success]
+        return max(after, default=None)
+
+
+async def _postback_ids(conn: AsyncConnection, delivery_ids: list[str]) -> dict[str, str]:
+    result = await conn.execute(select(D.id, D.postback_id).where(D.id.in_(delivery_ids)))
+    return {r.id: r.postback_id for r in result}
+
+
+def health(results: Sequence[AttemptResult], owners: dict[str, str]) -> dict[str, Health]:
+    """Per postback: latest success and the failures of this batch."""
+    out: dict[str, Health] = {}
+    for r in results:
+        pid = owners.get(r.attempt.delivery_id)
+        if pid is None:
+            continue
+        h = out.setdefault(pid, Health())
+        at = r.attempt.started_at
+        if r.status is DeliveryStatus.DELIVERED:
+            h.success = at if h.success is None else max(h.success, at)
+        else:
+            h.failures.append(at)
+    return out
+
+
+async def _update_health(conn: AsyncConnection, found: dict[str, Health]) -> None:
+    ok = [(p, h) for p, h in sorted(found.items()) if h.success is not None]
+    bad = [(p, h) for p, h in sorted(found.items()) if h.success is None]
+    if ok:
+        newer = bindparam("b_ok", type_=UTCDateTime())
+        await conn.execute(
+            update(postbacks)
+            .where(P.id == bindparam("b_id"))
+            .values(
+                last_success_at=case(
+                    (or_(P.last_success_at.is_(None), P.last_success_at < newer), newer),
+                    else_=P.last_success_at,
+                ),
+                failing_since=bindparam("b_fail", type_=UTCDateTime()),
+            ),
+            [{"b_id": p, "b_ok": h.success, "b_fail": h.failing_since()} for p, h in ok],
+        )
+    if bad:
+        await conn.execute(
+            update(postbacks)
+            .where(P.id == bindparam("b_id"))
+            .values(
+                failing_since=func.coalesce(
+                    P.failing_since, bindparam("b_fail", type_=UTCDateTime())
+                )
+            ),
+            [{"b_id": p, "b_fail": h.failing_since()} for p, h in bad],
+        )
+
+
+async def _disable_dead(conn: AsyncConnection, found: dict[str, Health], now: datetime) -> None:
+    """Disable postbacks failing for 3 days without a success, and tell their owners."""
+    last = {p: t for p, h in found.items() if (t := h.last_failure()) is not None}
+    if not last:
+        return
+    candidates = await conn.execute(
+        select(P.id, P.owner_id, P.name, P.failing_since).where(
+            P.id.in_(sorted(last)), P.disabled_reason.is_(None), P.failing_since.is_not(None)
+        )
+    )
+    for row in candidates:
+        if row.failing_since > last[row.id] - DISABLE_AFTER:
+            continue
+        await _disable(conn, row, now)
+
+
+async def _disable(conn: AsyncConnection, row: Any, now: datetime) -> None:
+    since = f"{row.failing_since:%Y-%m-%d %H:%M} UTC"
+    reason = f"every delivery attempt since {since} failed, with no success for 3 days"
+    result = await conn.execute(
+        update(postbacks)
+        .where(P.id == row.id, P.disabled_reason.is_(None))
+        .values(disabled_reason=reason, updated_at=now)
+    )
+    if result.rowcount == 0:
+        return  # another worker got there first
+    label = f"{row.name!r} ({row.id})" if row.name else row.id
+    message = (
+        f"Postback {label} was disabled: {reason}. "
+        "Check the destination, then enable the postback again to resume deliveries."
+    )
+    await conn.execute(
+        insert(notices).values(
+            id=rows.new_id("ntc"), account_id=row.owner_id, created_at=now, message=message
+        )
+    )
+
+
+async def complete(conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime) -> None:
+    """Log attempts, move leased deliveries on, track each postback's health."""
+    if not results:
+        return
+    await _record(conn, results, now)
+    owners = await _postback_ids(conn, sorted({r.attempt.delivery_id for r in results}))
+    found = health(results, owners)
+    await _update_health(conn, found)
+    await _disable_dead(conn, found, now)
+
+
+# -- waiting ---------------------------------------------------------------------------------
+
+
+async def next_due_at(conn: AsyncConnection) -> datetime | None:
+    """When the next claim could find work: the earliest unblocked due time or lease end."""
+    joined = deliveries.join(postbacks, P.id == D.postback_id)
+    waiting = (
+        select(D.due_at)
+        .select_from(joined)
+        .where(D.status.in_(WAITING), _active(), _not_blocked())
+        .order_by(D.due_at)
+        .limit(1)
+    )
+    leased = (
+        select(D.lease_until)
+        .select_from(joined)
+        .where(D.status == SENDING, _active(), _not_blocked())
+        .order_by(D.lease_until)
+        .limit(1)
+    )
+    times = [
+        t
+        for t in ((await conn.execute(waiting)).scalar(), (await conn.execute(leased)).scalar())
+        if t is not None
+    ]
+    return min(times, default=None)

@@ -1,0 +1,1 @@
+"""Alembic migration scripts; run them with :mod:`postback.storage.migrate`."""
