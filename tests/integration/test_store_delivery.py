@@ -1,0 +1,481 @@
+"""The store's delivery side on both databases: ingest, claim, complete, the log."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from postback.domain import DeliveryStatus, Event, EventType, NewDelivery
+from postback.errors import Conflict, NotFound, ValidationProblem
+from postback.storage.base import DeliveryFilter, IngestItem
+from postback.storage.common import SQLStore
+from postback.storage.sql import postback_rate
+from tests.integration.test_store_helpers import (
+    NOW,
+    SECOND,
+    delivery_for,
+    lifecycle,
+    make_world,
+    put,
+    result,
+)
+
+DELIVERED, RETRYING, FAILED = (
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.RETRYING,
+    DeliveryStatus.FAILED,
+)
+HOUR = timedelta(hours=1)
+
+
+async def _status(store: SQLStore, delivery_id: str) -> DeliveryStatus:
+    return (await store.get_delivery(delivery_id, None)).status
+
+
+# -- ingest -------------------------------------------------------------------------------------
+
+
+async def test_ingest_stores_events_and_deliveries(store: SQLStore) -> None:
+    w = await make_world(store)
+    a, b = await lifecycle(store, w.partner), await lifecycle(store, w.other)
+    event = Event("e1", EventType.ACTION_TRACKED, NOW, {"ActionId": "A1", "Amount": 1.5})
+    item = IngestItem(event, (delivery_for(a), delivery_for(b)))
+    [res] = await store.ingest([item])
+    assert (res.event_id, res.duplicate, res.deliveries) == ("e1", False, 2)
+    stored = await store.get_event("e1")
+    assert stored.data == event.data
+    assert stored.occurred_at == NOW
+    assert stored.received_at is not None
+    page = await store.list_deliveries(None, DeliveryFilter(), 10, None)
+    assert {d.postback_id for d in page.items} == {a.id, b.id}
+    one = page.items[0]
+    assert one.status is DeliveryStatus.SCHEDULED
+    assert one.request.headers == (("X-Token", "t"),)
+    assert one.due_at == NOW
+    assert one.event_occurred_at == NOW
+    with pytest.raises(NotFound):
+        await store.get_event("nope")
+
+
+async def test_a_repeated_event_id_creates_nothing(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    event = Event("e1", EventType.ACTION_TRACKED, NOW, {})
+    first = IngestItem(event, (delivery_for(pb, "A1"), delivery_for(pb, "A2")))
+    again = IngestItem(event, (delivery_for(pb, "A3"),))
+    fresh = IngestItem(Event("e2", EventType.ACTION_TRACKED, NOW, {}), ())
+    results = await store.ingest([first, again, fresh])
+    assert [(r.duplicate, r.deliveries) for r in results] == [(False, 2), (True, 2), (False, 0)]
+    [later] = await store.ingest([again])
+    assert (later.duplicate, later.deliveries) == (True, 2)
+    page = await store.list_deliveries(None, DeliveryFilter(), 10, None)
+    assert len(page.items) == 2
+
+
+async def test_ingest_is_all_or_nothing(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    good = IngestItem(Event("ok", EventType.ACTION_TRACKED, NOW, {}), (delivery_for(pb),))
+    broken = NewDelivery(pb.id, pb.owner_id, delivery_for(pb).request, NOW, None)  # type: ignore[arg-type]
+    bad = IngestItem(Event("bad", EventType.ACTION_TRACKED, NOW, {}), (broken,))
+    with pytest.raises(Conflict):
+        await store.ingest([good, bad])
+    with pytest.raises(NotFound):
+        await store.get_event("ok")
+    assert (await store.list_deliveries(None, DeliveryFilter(), 10, None)).items == ()
+
+
+async def test_ingest_of_a_benchmark_sized_batch(store: SQLStore) -> None:
+    w = await make_world(store)
+    pbs = [await lifecycle(store, w.partner) for _ in range(3)]
+    items = [
+        IngestItem(
+            Event(f"e{i}", EventType.ACTION_TRACKED, NOW, {"ActionId": f"A{i}"}),
+            tuple(delivery_for(pb, f"A{i}") for pb in pbs),
+        )
+        for i in range(100)
+    ]
+    results = await store.ingest(items)
+    assert sum(r.deliveries for r in results) == 300
+    claims = await store.claim("w1", NOW, 1000, 60)
+    assert len(claims) == 300
+
+
+# -- claim --------------------------------------------------------------------------------------
+
+
+async def test_claim_honours_due_at(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    assert await store.next_due_at() is None
+    await put(store, pb, "e1", due=NOW + 10 * SECOND)
+    assert await store.claim("w1", NOW, 10, 60) == []
+    assert await store.next_due_at() == NOW + 10 * SECOND
+    [claim] = await store.claim("w1", NOW + 10 * SECOND, 10, 60)
+    assert claim.attempt_number == 1
+    assert claim.retry_round_attempt == 1
+    assert claim.send_at == NOW + 10 * SECOND
+    assert claim.lease_until == NOW + 70 * SECOND
+    assert claim.request.url.endswith("a=A1")
+    assert await _status(store, claim.delivery_id) is DeliveryStatus.SENDING
+
+
+async def test_claim_returns_the_postbacks_success_and_error_text(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner, success_response="OK", error_response="ERR")
+    await put(store, pb, "e1")
+    [claim] = await store.claim("w1", NOW, 10, 60)
+    assert (claim.success_response, claim.error_response) == ("OK", "ERR")
+
+
+async def test_claim_takes_oldest_first_up_to_the_limit(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    for i in range(5):
+        await put(store, pb, f"e{i}", key=f"A{i}", due=NOW - i * SECOND)
+    claims = await store.claim("w1", NOW, 2, 60)
+    assert [c.request.url[-2:] for c in claims] == ["A4", "A3"]
+
+
+async def test_an_expired_lease_is_taken_over(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1")
+    [first] = await store.claim("w1", NOW, 10, 30)
+    assert await store.claim("w2", NOW + 29 * SECOND, 10, 30) == []
+    assert await store.next_due_at() == NOW + 30 * SECOND
+    [taken] = await store.claim("w2", NOW + 31 * SECOND, 10, 30)
+    assert taken.delivery_id == first.delivery_id
+    assert taken.attempt_number == 1
+
+
+async def test_disabled_postbacks_are_not_claimed(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1")
+    off = await store.update_postback(pb.id, None, replace(pb.config, enabled=False))
+    assert not off.config.enabled
+    assert await store.claim("w1", NOW, 10, 60) == []
+    assert await store.next_due_at() is None
+    await store.update_postback(pb.id, None, pb.config)
+    assert len(await store.claim("w1", NOW, 10, 60)) == 1
+
+
+# -- ordering per (postback, order key) ---------------------------------------------------------
+
+
+async def test_a_later_delivery_waits_for_an_earlier_one_of_the_same_action(
+    store: SQLStore,
+) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "later", at=NOW + SECOND)  # arrives first, happened later
+    await put(store, pb, "earlier", at=NOW)
+    await put(store, pb, "other", key="B1", at=NOW + 2 * SECOND)
+    claims = await store.claim("w1", NOW + 5 * SECOND, 10, 60)
+    assert sorted(c.request.url[-2:] for c in claims) == ["A1", "B1"]
+    earlier, other = sorted(claims, key=lambda c: c.request.url)
+    assert (await store.get_delivery(earlier.delivery_id, None)).event_id == "earlier"
+    retry_at = NOW + HOUR
+    await store.complete(
+        [
+            result(earlier, RETRYING, NOW + 5 * SECOND, next_due=retry_at),
+            result(other, DELIVERED, NOW + 5 * SECOND),
+        ]
+    )
+    assert await store.claim("w1", NOW + 10 * SECOND, 10, 60) == []
+    assert await store.next_due_at() == retry_at
+    [again] = await store.claim("w1", retry_at, 10, 60)
+    assert again.delivery_id == earlier.delivery_id
+    assert again.attempt_number == 2
+    assert again.retry_round_attempt == 2
+    await store.complete([result(again, DELIVERED, retry_at)])
+    [later] = await store.claim("w1", retry_at, 10, 60)
+    assert (await store.get_delivery(later.delivery_id, None)).event_id == "later"
+
+
+async def test_a_failed_earlier_delivery_no_longer_blocks(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1", at=NOW)
+    await put(store, pb, "e2", at=NOW)  # same time: insertion order decides
+    [first] = await store.claim("w1", NOW, 10, 60)
+    assert (await store.get_delivery(first.delivery_id, None)).event_id == "e1"
+    await store.complete([result(first, FAILED)])
+    [second] = await store.claim("w1", NOW, 10, 60)
+    assert second.delivery_id != first.delivery_id
+
+
+async def test_ordering_is_per_postback(store: SQLStore) -> None:
+    w = await make_world(store)
+    a, b = await lifecycle(store, w.partner), await lifecycle(store, w.partner)
+    await put(store, a, "e1")
+    await put(store, b, "e2", at=NOW + SECOND)
+    assert len(await store.claim("w1", NOW + SECOND, 10, 60)) == 2
+
+
+# -- rate limits ---------------------------------------------------------------------------------
+
+
+async def test_rate_limited_slots_are_spaced_and_the_rest_deferred(store: SQLStore) -> None:
+    w = await make_world(store)
+    slow = await lifecycle(store, w.partner, max_requests_per_second=2.0)
+    fast = await lifecycle(store, w.partner)
+    for i in range(5):
+        await put(store, slow, f"s{i}", key=f"S{i}", due=NOW - (10 - i) * SECOND)
+    await put(store, fast, "f0", key="F0", due=NOW)
+    claims = await store.claim("w1", NOW, 10, 60)
+    slots = sorted(c.send_at for c in claims if c.postback_id == slow.id)
+    assert slots == [NOW, NOW + SECOND / 2, NOW + SECOND]
+    assert [c.send_at for c in claims if c.postback_id == fast.id] == [NOW]
+    assert all(c.lease_until == c.send_at + 60 * SECOND for c in claims)
+    waiting = (
+        await store.list_deliveries(None, DeliveryFilter(status=DeliveryStatus.SCHEDULED), 10, None)
+    ).items
+    assert sorted(d.due_at for d in waiting) == [NOW + 1.5 * SECOND, NOW + 2 * SECOND]
+    assert all(d.attempt_count == 0 and d.last_error is None for d in waiting)
+    assert await store.claim("w1", NOW + SECOND, 10, 60) == []
+    [next_slot] = await store.claim("w2", NOW + 1.5 * SECOND, 10, 60)
+    assert next_slot.send_at == NOW + 1.5 * SECOND
+
+
+async def test_the_rate_state_is_shared_through_the_database(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner, max_requests_per_second=1.0)
+    await put(store, pb, "e1", key="A")
+    [one] = await store.claim("w1", NOW, 10, 60)
+    assert one.send_at == NOW
+    async with store.engine.connect() as conn:
+        tat = (await conn.execute(postback_rate.select())).one().tat
+    assert tat == NOW + SECOND
+    await put(store, pb, "e2", key="B")
+    [two] = await store.claim("w2", NOW + SECOND / 10, 10, 60)
+    assert two.send_at == NOW + SECOND
+
+
+async def test_rate_limit_waits_are_not_failures(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner, max_requests_per_second=1.0)
+    async with store.engine.begin() as conn:  # a slot already taken far ahead
+        await conn.execute(postback_rate.insert().values(postback_id=pb.id, tat=NOW + 10 * SECOND))
+    await put(store, pb, "e1")
+    assert await store.claim("w1", NOW, 10, 60) == []
+    [waiting] = (await store.list_deliveries(None, DeliveryFilter(), 10, None)).items
+    assert waiting.status is DeliveryStatus.SCHEDULED
+    assert waiting.due_at == NOW + 10 * SECOND
+    assert waiting.attempt_count == 0
+
+
+# -- complete ------------------------------------------------------------------------------------
+
+
+async def test_complete_logs_the_attempt_and_moves_the_delivery(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1")
+    [claim] = await store.claim("w1", NOW, 10, 60)
+    await store.complete([result(claim, RETRYING, NOW, next_due=NOW + HOUR)])
+    got = await store.get_delivery(claim.delivery_id, w.partner.id)
+    assert got.status is DeliveryStatus.RETRYING
+    assert got.due_at == NOW + HOUR
+    assert got.attempt_count == 1
+    assert got.last_error == "HTTP 500"
+    [attempt] = got.attempts
+    assert attempt.number == 1
+    assert attempt.reply is not None
+    assert attempt.reply.status == 500
+    assert attempt.reply.body == b"no"
+    assert attempt.reply.headers == (("Content-Type", "text/plain"),)
+    assert attempt.request == claim.request
+    assert attempt.started_at == NOW
+    [claim2] = await store.claim("w1", NOW + HOUR, 10, 60)
+    await store.complete([result(claim2, DELIVERED, NOW + HOUR)])
+    done = await store.get_delivery(claim.delivery_id, None)
+    assert done.status is DeliveryStatus.DELIVERED
+    assert done.last_error is None
+    assert [a.number for a in done.attempts] == [1, 2]
+    assert await store.next_due_at() is None
+
+
+async def test_a_stale_worker_is_logged_but_changes_nothing(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1")
+    [old] = await store.claim("w1", NOW, 10, 30)
+    [new] = await store.claim("w2", NOW + 31 * SECOND, 10, 30)
+    await store.complete([result(old, FAILED, NOW + 40 * SECOND, worker="w1")])
+    got = await store.get_delivery(old.delivery_id, None)
+    assert got.status is DeliveryStatus.SENDING
+    assert got.attempt_count == 0
+    assert len(got.attempts) == 1
+    await store.complete([result(new, DELIVERED, NOW + 41 * SECOND, worker="w2")])
+    got = await store.get_delivery(old.delivery_id, None)
+    assert got.status is DeliveryStatus.DELIVERED
+    assert got.attempt_count == 1
+    assert len(got.attempts) == 2
+
+
+async def test_three_days_of_failure_disable_the_postback(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner, name="Shop feed")
+    await put(store, pb, "e1")
+    [claim] = await store.claim("w1", NOW, 10, 60)
+    await store.complete([result(claim, RETRYING, NOW, next_due=NOW + 71 * HOUR)])
+    [claim] = await store.claim("w1", NOW + 71 * HOUR, 10, 60)
+    await store.complete([result(claim, RETRYING, NOW + 71 * HOUR, next_due=NOW + 72 * HOUR)])
+    assert (await store.get_postback(pb.id, None)).disabled_reason is None
+    [claim] = await store.claim("w1", NOW + 72 * HOUR, 10, 60)
+    await store.complete([result(claim, RETRYING, NOW + 72 * HOUR, next_due=NOW + 73 * HOUR)])
+    disabled = await store.get_postback(pb.id, None)
+    assert disabled.disabled_reason is not None
+    [notice] = await store.list_notices(w.partner.id)
+    assert "Shop feed" in notice.message
+    assert pb.id in notice.message
+    assert await store.list_notices(w.other.id) == []
+    assert await store.matching_postbacks(_tracked(w.partner.id)) == []
+    assert await store.claim("w1", NOW + 80 * HOUR, 10, 60) == []
+    await store.update_postback(pb.id, None, pb.config)  # enabled again by its owner
+    assert (await store.get_postback(pb.id, None)).disabled_reason is None
+    assert len(await store.claim("w1", NOW + 80 * HOUR, 10, 60)) == 1
+
+
+def _tracked(partner_id: str) -> Event:
+    return Event("x", EventType.ACTION_TRACKED, NOW, {"MediaPartnerId": partner_id})
+
+
+async def test_a_success_resets_the_failure_clock(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    for i in range(2):
+        await put(store, pb, f"e{i}", key=f"A{i}")
+    first, second = await store.claim("w1", NOW, 10, 60)
+    await store.complete(
+        [
+            result(first, RETRYING, NOW, next_due=NOW + 73 * HOUR),
+            result(second, DELIVERED, NOW + HOUR),
+        ]
+    )
+    [again] = await store.claim("w1", NOW + 73 * HOUR, 10, 60)
+    await store.complete([result(again, FAILED, NOW + 73 * HOUR)])
+    assert (await store.get_postback(pb.id, None)).disabled_reason is None
+    assert await store.list_notices(w.partner.id) == []
+
+
+# -- the log: list, redeliver, replay ---------------------------------------------------------
+
+
+async def test_pages_are_newest_first_without_overlap(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    for i in range(5):
+        await put(store, pb, f"e{i}", key=f"A{i}")
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(3):
+        page = await store.list_deliveries(w.partner.id, DeliveryFilter(), 2, cursor)
+        seen += [d.event_id for d in page.items]
+        cursor = page.next_cursor
+    assert seen == ["e4", "e3", "e2", "e1", "e0"]
+    assert cursor is None
+    with pytest.raises(ValidationProblem):
+        await store.list_deliveries(None, DeliveryFilter(), 2, "garbage!")
+
+
+async def test_filters_and_owner_scoping(store: SQLStore) -> None:
+    w = await make_world(store)
+    a, b = await lifecycle(store, w.partner), await lifecycle(store, w.other)
+    await put(store, a, "e1", key="A1")
+    await put(store, a, "e2", key="A2")
+    await put(store, b, "e3", key="A1")
+    [claim] = await store.claim("w1", NOW, 1, 60)
+    await store.complete([result(claim, DELIVERED)])
+
+    async def ids(owner: str | None, **flt: object) -> set[str]:
+        page = await store.list_deliveries(owner, DeliveryFilter(**flt), 50, None)  # type: ignore[arg-type]
+        return {d.event_id for d in page.items}
+
+    assert await ids(w.partner.id) == {"e1", "e2"}
+    assert await ids(w.other.id) == {"e3"}
+    assert await ids(None) == {"e1", "e2", "e3"}
+    assert await ids(None, postback_id=b.id) == {"e3"}
+    assert await ids(None, action_id="A1") == {"e1", "e3"}
+    assert len(await ids(None, status=DeliveryStatus.DELIVERED)) == 1
+    everything = await store.list_deliveries(None, DeliveryFilter(), 50, None)
+    created = sorted(d.created_at for d in everything.items)
+    assert await ids(None, since=created[-1] + SECOND) == set()
+    assert await ids(None, until=created[0]) == set()
+    assert len(await ids(None, since=created[0], until=created[-1] + SECOND)) == 3
+    with pytest.raises(NotFound):
+        await store.get_delivery(claim.delivery_id, w.brand.id)
+
+
+async def test_redeliver(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1")
+    [claim] = await store.claim("w1", NOW, 10, 60)
+    with pytest.raises(Conflict):
+        await store.redeliver(claim.delivery_id, None, NOW)
+    await store.complete([result(claim, FAILED)])
+    with pytest.raises(NotFound):
+        await store.redeliver(claim.delivery_id, w.other.id, NOW)
+    later = NOW + HOUR
+    again = await store.redeliver(claim.delivery_id, w.partner.id, later)
+    assert again.status is DeliveryStatus.SCHEDULED
+    assert again.due_at == later
+    assert len(again.attempts) == 1
+    [claim2] = await store.claim("w1", later, 10, 60)
+    assert claim2.delivery_id == claim.delivery_id
+    assert (claim2.attempt_number, claim2.retry_round_attempt) == (2, 1)
+
+
+async def test_replay_redelivers_finished_deliveries_only(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    for i in range(3):
+        await put(store, pb, f"e{i}", key=f"A{i}")
+    c0, c1, _c2 = await store.claim("w1", NOW, 10, 60)
+    await store.complete([result(c0, DELIVERED), result(c1, FAILED)])
+    assert await store.replay(w.other.id, DeliveryFilter(), NOW) == 0
+    assert await store.replay(w.partner.id, DeliveryFilter(action_id="A0"), NOW + HOUR) == 1
+    assert await store.replay(None, DeliveryFilter(), NOW + HOUR) == 1
+    assert await _status(store, c0.delivery_id) is DeliveryStatus.SCHEDULED
+    assert await _status(store, c1.delivery_id) is DeliveryStatus.SCHEDULED
+    assert await store.replay(None, DeliveryFilter(), NOW + HOUR) == 0
+
+
+async def test_deleting_a_postback_keeps_its_log(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1")
+    [res] = (await store.list_deliveries(None, DeliveryFilter(), 10, None)).items
+    await store.delete_postback(pb.id, w.partner.id)
+    got = await store.get_delivery(res.id, w.partner.id)
+    assert got.status is DeliveryStatus.FAILED
+    assert got.last_error == "postback deleted"
+    assert await store.claim("w1", NOW, 10, 60) == []
+
+
+# -- waking workers ------------------------------------------------------------------------------
+
+
+async def test_ingest_wakes_a_waiting_worker(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await store.wait_for_work(0)  # PostgreSQL: starts listening
+    waiter = asyncio.create_task(store.wait_for_work(30))
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    await put(store, pb, "e1")
+    await asyncio.wait_for(waiter, 5)
+
+
+async def test_wait_for_work_times_out(store: SQLStore) -> None:
+    await store.wait_for_work(0)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await store.wait_for_work(0.2)
+    assert 0.15 < loop.time() - start < 3
