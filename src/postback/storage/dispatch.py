@@ -13,12 +13,13 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    exists,
     func,
     insert,
+    literal,
     not_,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -48,24 +49,40 @@ DISABLE_AFTER = timedelta(days=3)
 # -- what may be sent --------------------------------------------------------------------
 
 
+def _open_status(statuses: Sequence[str] = OPEN_STATUSES) -> ColumnElement[bool]:
+    """``status IN (...)`` with literal values, so both databases can use the partial
+    claim index (a bound parameter would hide that the index predicate holds)."""
+    return D.status.in_([literal(s, literal_execute=True) for s in statuses])
+
+
 def _not_blocked() -> ColumnElement[bool]:
-    """No earlier unfinished delivery of the same postback and order key."""
+    """No earlier unfinished delivery of the same postback and order key.
+
+    ``OFFSET 0`` keeps PostgreSQL from turning this into an anti-join over every due
+    row: it stays a per-row probe of the ordering index, so a claim reads the claim
+    index in due order and stops at its limit."""
     e = deliveries.alias("earlier")
-    return not_(
-        exists().where(
+    earlier = (
+        select(literal(1))
+        .where(
             e.c.postback_id == D.postback_id,
             e.c.order_key == D.order_key,
             e.c.status.in_(OPEN_STATUSES),
-            or_(
-                e.c.event_occurred_at < D.event_occurred_at,
-                and_(e.c.event_occurred_at == D.event_occurred_at, e.c.seq < D.seq),
-            ),
+            tuple_(e.c.event_occurred_at, e.c.seq) < tuple_(D.event_occurred_at, D.seq),
         )
+        .offset(0)
     )
+    return not_(earlier.exists())
 
 
 def _active() -> ColumnElement[bool]:
-    return and_(P.enabled.is_(True), P.disabled_reason.is_(None))
+    """The delivery's postback exists, is enabled and was not disabled automatically."""
+    return (
+        select(literal(1))
+        .where(P.id == D.postback_id, P.enabled.is_(True), P.disabled_reason.is_(None))
+        .offset(0)
+        .exists()
+    )
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
@@ -74,7 +91,7 @@ def _due(now: datetime) -> ColumnElement[bool]:
     A leased row keeps the ``due_at`` it was claimed at (always <= now), so the claim
     index on ``due_at`` serves both cases."""
     return and_(
-        D.status.in_(OPEN_STATUSES),
+        _open_status(),
         D.due_at <= now,
         or_(D.status != SENDING, D.lease_until <= now),
     )
@@ -91,16 +108,50 @@ def _candidates(now: datetime, limit: int) -> Select[Any]:
             D.body,
             D.attempt_count,
             D.round_attempts,
-            P.max_requests_per_second.label("rate"),
-            P.success_response,
-            P.error_response,
         )
-        .select_from(deliveries.join(postbacks, P.id == D.postback_id))
         .where(_due(now), _active(), _not_blocked())
         .order_by(D.due_at, D.seq)
         .limit(limit)
-        .with_for_update(of=deliveries, skip_locked=True)
+        .with_for_update(skip_locked=True)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A due delivery and what its postback says about sending it."""
+
+    id: str
+    postback_id: str
+    row: Any
+    rate: float | None
+    success_response: str | None
+    error_response: str | None
+
+
+async def _candidates_with_postbacks(
+    conn: AsyncConnection, now: datetime, limit: int
+) -> list[Candidate]:
+    found = list(await conn.execute(_candidates(now, limit)))
+    if not found:
+        return []
+    pids = sorted({r.postback_id for r in found})
+    result = await conn.execute(
+        select(P.id, P.max_requests_per_second, P.success_response, P.error_response).where(
+            P.id.in_(pids)
+        )
+    )
+    info = {r.id: r for r in result}
+    return [
+        Candidate(
+            id=r.id,
+            postback_id=r.postback_id,
+            row=r,
+            rate=info[r.postback_id].max_requests_per_second,
+            success_response=info[r.postback_id].success_response,
+            error_response=info[r.postback_id].error_response,
+        )
+        for r in found
+    ]
 
 
 # -- rate limits (pure) ------------------------------------------------------------------
@@ -110,15 +161,15 @@ def _candidates(now: datetime, limit: int) -> Select[Any]:
 class Plan:
     """Which candidates go (and when), which wait for their turn, and the new TATs."""
 
-    send: list[tuple[Any, datetime]] = field(default_factory=list)
+    send: list[tuple[Candidate, datetime]] = field(default_factory=list)
     later: list[tuple[str, datetime]] = field(default_factory=list)
     tats: dict[str, datetime] = field(default_factory=dict)
 
 
-def plan(candidates: Sequence[Any], tats: dict[str, datetime | None], now: datetime) -> Plan:
+def plan(candidates: Sequence[Candidate], tats: dict[str, datetime | None], now: datetime) -> Plan:
     """Reserve rate-limit slots per postback; the rest are pushed to their estimated turn."""
     out = Plan()
-    groups: dict[str, list[Any]] = {}
+    groups: dict[str, list[Candidate]] = {}
     for cand in candidates:
         groups.setdefault(cand.postback_id, []).append(cand)
     for pid, group in groups.items():
@@ -187,7 +238,7 @@ async def claim(
     conn: AsyncConnection, worker_id: str, now: datetime, limit: int, lease_seconds: float
 ) -> list[Claim]:
     """Lease due deliveries in order, within each postback's rate (see Store.claim)."""
-    found = list(await conn.execute(_candidates(now, max(1, limit))))
+    found = await _candidates_with_postbacks(conn, now, max(1, limit))
     if not found:
         return []
     limited = sorted({c.postback_id for c in found if c.rate is not None and c.rate > 0})
@@ -198,9 +249,9 @@ async def claim(
         Claim(
             delivery_id=c.id,
             postback_id=c.postback_id,
-            request=rows.request(c),
-            attempt_number=c.attempt_count + 1,
-            retry_round_attempt=c.round_attempts + 1,
+            request=rows.request(c.row),
+            attempt_number=c.row.attempt_count + 1,
+            retry_round_attempt=c.row.round_attempts + 1,
             send_at=at,
             lease_until=at + lease,
             success_response=c.success_response,
@@ -373,17 +424,14 @@ async def complete(conn: AsyncConnection, results: Sequence[AttemptResult], now:
 
 async def next_due_at(conn: AsyncConnection) -> datetime | None:
     """When the next claim could find work: the earliest unblocked due time or lease end."""
-    joined = deliveries.join(postbacks, P.id == D.postback_id)
     waiting = (
         select(D.due_at)
-        .select_from(joined)
-        .where(D.status.in_(WAITING), _active(), _not_blocked())
+        .where(_open_status(WAITING), _active(), _not_blocked())
         .order_by(D.due_at)
         .limit(1)
     )
     leased = (
         select(D.lease_until)
-        .select_from(joined)
         .where(D.status == SENDING, _active(), _not_blocked())
         .order_by(D.lease_until)
         .limit(1)

@@ -227,6 +227,7 @@ deliveries = Table(
 Index(
     "ix_deliveries_claim",
     deliveries.c.due_at,
+    deliveries.c.seq,
     postgresql_where=deliveries.c.status.in_(OPEN_STATUSES),
     sqlite_where=deliveries.c.status.in_(OPEN_STATUSES),
 )

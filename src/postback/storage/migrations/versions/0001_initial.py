@@ -208,7 +208,7 @@ def _deliveries() -> None:
     op.create_index(
         "ix_deliveries_claim",
         "deliveries",
-        ["due_at"],
+        ["due_at", "seq"],
         postgresql_where=where,
         sqlite_where=where,
     )
