@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from postback.domain import DeliveryStatus
+from postback.errors import StoreError
+from postback.storage import open_store
 from postback.storage.postgresql import PostgresStore
 from tests.integration.test_store_helpers import NOW, SECOND, lifecycle, make_world, put, result
 
@@ -76,3 +78,22 @@ async def test_notify_wakes_a_worker_of_another_instance(
     [claim] = await worker.claim("w1", NOW, 10, 60)
     await worker.complete([result(claim, DeliveryStatus.DELIVERED)])
     assert (await api.get_delivery(claim.delivery_id, None)).status is DeliveryStatus.DELIVERED
+
+
+async def test_the_postgres_scheme_is_accepted(pg_url: str) -> None:
+    store = open_store(pg_url.replace("postgresql://", "postgres://", 1))
+    assert isinstance(store, PostgresStore)
+    try:
+        await store.migrate()
+        assert await store.list_accounts() == []
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_server_is_a_store_error() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/nowhere")
+    try:
+        with pytest.raises(StoreError):
+            await store.list_accounts()
+    finally:
+        await store.close()
