@@ -272,11 +272,12 @@ def retry_after(reply: Reply | None) -> str | None:
 
 def _parse_url(raw: str) -> URL:
     try:
-        if raw.isascii() and " " not in raw:
-            return URL(raw, encoded=True)  # sent byte for byte, as stored
-        return URL(raw)  # non-ASCII or spaces: let yarl encode them
+        # Wire-ready ASCII is sent byte for byte, as stored; yarl encodes anything else.
+        url = URL(raw, encoded=True) if raw.isascii() and " " not in raw else URL(raw)
+        url.port  # noqa: B018 -- reading it checks the port is in range
     except (ValueError, TypeError) as exc:
         raise _Refused(FailureReason.INVALID_URL, f"the URL cannot be parsed: {exc}") from None
+    return url
 
 
 def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
