@@ -1,3 +1,31 @@
-"""template."""
+"""The postback template language: ``{Name}`` placeholders and ``{join(items, ...)}``.
+
+See ``docs`` / the spec ``template-language.md``. Compile once with
+:func:`compile_template`, render many times with :meth:`Template.render`::
+
+    template = compile_template("https://p.example/?a={ActionId}", context="url")
+    template.render({"ActionId": "1.2"})  # 'https://p.example/?a=1.2'
+"""
 
 from __future__ import annotations
+
+from postback.template.catalogue import (
+    Catalogue,
+    Parameter,
+    ParamType,
+    catalogue_for,
+    sample_params,
+)
+from postback.template.compiler import Template, compile_template
+from postback.template.errors import TemplateError
+
+__all__ = [
+    "Catalogue",
+    "ParamType",
+    "Parameter",
+    "Template",
+    "TemplateError",
+    "catalogue_for",
+    "compile_template",
+    "sample_params",
+]

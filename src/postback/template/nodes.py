@@ -1,0 +1,85 @@
+"""The syntax tree (what the parser builds) and the checked tree (what the renderer compiles).
+
+Both are frozen dataclasses: a compiled template never changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from postback.template.catalogue import ParamType
+
+
+# -- syntax tree: names not yet resolved --------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Literal text, copied to the output unescaped."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """``{name}`` or ``{name.field}``; ``position`` is the index of its ``{``."""
+
+    name: str
+    field: str | None
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """``{join(collection, var, "FORMAT", "SEP", "PREFIX")}``."""
+
+    position: int
+    collection: str
+    var: str
+    body: tuple[Node, ...]
+    sep: str
+    prefix: str
+
+
+Node: TypeAlias = Text | Ref | Join
+
+
+# -- checked tree: every name resolved against a catalogue --------------------------
+@dataclass(frozen=True, slots=True)
+class ParamRef:
+    """An order-level parameter, with the type that decides its formatting."""
+
+    name: str
+    type: ParamType
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRef:
+    """``{i}`` inside a FORMAT: the item's position, counting from 1."""
+
+    var: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRef:
+    """``{i.field}`` inside a FORMAT: a field of the current item."""
+
+    var: str
+    field: str
+    type: ParamType
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedJoin:
+    """A join whose FORMAT has been checked."""
+
+    position: int
+    var: str
+    body: tuple[Checked, ...]
+    sep: str
+    prefix: str
+
+
+Checked: TypeAlias = Text | ParamRef | IndexRef | FieldRef | CheckedJoin
