@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import call
 from typing import Any
 
 from postback.template.catalogue import ACTION_CATALOGUE, Catalogue
@@ -19,10 +18,9 @@ class Template:
     """A compiled template: compile once, then :meth:`render` for every event."""
 
     __slots__ = (
-        "_convs",
         "_fmt",
         "_getters",
-        "_keys",
+        "_slots",
         "context",
         "item_fields",
         "parameters",
@@ -40,12 +38,8 @@ class Template:
         #: Whether it has a join (so it reads ``params["items"]``).
         self.uses_items = any(isinstance(node, CheckedJoin) for node in tree)
         plan = Plan(tree, context)
-        self._fmt, self._keys, self._convs, self._getters = (
-            plan.fmt,
-            plan.keys,
-            plan.convs,
-            plan.getters,
-        )
+        self._fmt, self._getters = plan.fmt, plan.getters
+        self._slots = tuple(zip(plan.keys, plan.convs, strict=True))
 
     def render(self, params: Mapping[str, Any]) -> str:
         """The text for these parameter values (``items``: a list of item mappings).
@@ -54,7 +48,8 @@ class Template:
         parsed raises TemplateError with code ``bad_value``.
         """
         if self._getters is None:
-            return self._fmt % tuple(map(call, self._convs, map(params.get, self._keys)))
+            get = params.get
+            return self._fmt % tuple([conv(get(key)) for key, conv in self._slots])
         return self._fmt % tuple([get(params) for get in self._getters])
 
     def __repr__(self) -> str:

@@ -184,7 +184,7 @@ def _join_token(text: str, start: int, i: int) -> tuple[JoinToken, int]:
     name = IDENT_AT.match(text, i)
     if name is not None:
         return Ident(name.group(), i), name.end()
-    raise malformed(start, f'unexpected {char!r} at {i} (is a \\" missing inside a string?)')
+    raise malformed(start, f'unexpected {char!r} at {i}; inside a string, write a quote as \\"')
 
 
 def _string(text: str, start: int, opening: int) -> tuple[String, int]:

@@ -11,12 +11,14 @@ and the only Python calls are the converters themselves.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from postback.template.catalogue import ParamType
 from postback.template.errors import BAD_VALUE, TemplateError
 from postback.template.escaping import ESCAPERS, Escaper
 from postback.template.formatting import (
+    DATETIME_CANONICAL,
     MONEY_CANONICAL,
     BadValue,
     format_any,
@@ -83,17 +85,27 @@ def _money(label: str, position: int) -> Conv:
 
 
 def _datetime(escaper: Escaper | None, label: str, position: int) -> Conv:
-    after = None if escaper is None else escaper.datetime
+    after = (escaper.datetime if escaper is not None else None) or _same
+    parse = datetime.fromisoformat
 
     def moment(value: Any) -> str:
+        if value.__class__ is str and DATETIME_CANONICAL(value):
+            try:  # the canonical shape, but is it a real date?
+                parse(value)
+            except ValueError:
+                pass
+            else:
+                return after(value)
         try:
-            return format_datetime(value)
+            return after(format_datetime(value))
         except BadValue as exc:
             raise bad_value(label, position, exc) from None
 
-    if after is None:
-        return moment
-    return lambda value: after(moment(value))
+    return moment
+
+
+def _same(text: str) -> str:
+    return text
 
 
 # -- the plan -----------------------------------------------------------------------
