@@ -68,3 +68,56 @@ def migrate() -> None:
 
     asyncio.run(go())
     typer.echo("schema is up to date")
+
+
+@app.command()
+def render(
+    template: str = typer.Option(..., "--template", "-t", help="the template text"),
+    context: str = typer.Option("url", help="url, query, json, xml, header or text"),
+    params: str | None = typer.Option(
+        None,
+        "--params",
+        "-p",
+        help="JSON file: parameter values, or an event whose data holds them "
+        "(default: a sample event)",
+    ),
+    kind: str = typer.Option("action", help="action, action_inquiry or catalog_change"),
+) -> None:
+    """Render a template for an event, or show where and why it is wrong."""
+    from pathlib import Path
+
+    from postback.template import TemplateError, compile_template
+    from postback.template.catalogue import catalogue_for
+    from postback.template.show import InputError, check_context, event_kind, load_params, point_at
+
+    try:
+        event = event_kind(kind)
+        values = load_params(None if params is None else Path(params), event)
+        compiled = compile_template(template, check_context(context), catalogue_for(event))
+        typer.echo(compiled.render(values))
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except TemplateError as exc:
+        typer.echo(point_at(template, exc.position), err=True)
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def parameters(
+    kind: str = typer.Argument("action", help="action, action_inquiry or catalog_change"),
+) -> None:
+    """List the parameters templates of an event kind can use (and item fields)."""
+    from rich.console import Console
+
+    from postback.template.show import InputError, catalogue_tables, event_kind
+
+    try:
+        tables = catalogue_tables(event_kind(kind))
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    console = Console()
+    for table in tables:
+        console.print(table)
