@@ -88,7 +88,7 @@ def _arguments(start: int, tokens: Sequence[Token]) -> list[Argument]:
     count = len(groups)
     if count > MAX_ARGS:
         raise malformed(start, f"it takes at most {MAX_ARGS} arguments, not {count}")
-    if count < MIN_ARGS:
+    if count < MIN_ARGS and all(len(group) <= 1 for group in groups):
         raise malformed(start, "it needs items, a loop variable and a FORMAT string")
     return [_single(start, group) for group in groups]
 

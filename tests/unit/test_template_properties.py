@@ -1,0 +1,123 @@
+"""Properties of the template language over generated templates and values (hypothesis)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+from urllib.parse import unquote
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from postback.domain import EventKind
+from postback.template import TemplateError, compile_template, sample_params
+from postback.template.escaping import CONTEXTS
+
+# Pieces that make the lexer and parser take every path: braces, escapes, joins, strings.
+FRAGMENTS = [
+    "{", "}", "\\", '"', ",", "(", ")", " ", "\n", ".", "x", "i", "items", "join", "{join(",
+    "{join (", ")}", "CampaignId", "Payout", "i.sku", "{i}", "{i.sku}", "{CampaignId}",
+    '\\"', "\\{", "\\}", "\\\\", '"{i.sku}"', '"&"', "products", "%", "%s",
+]  # fmt: skip
+template_like = st.lists(st.sampled_from(FRAGMENTS), max_size=30).map("".join)
+contexts = st.sampled_from(CONTEXTS)
+SAMPLE = sample_params(EventKind.ACTION)
+
+
+@settings(max_examples=400)
+@given(text=st.one_of(st.text(), template_like), context=contexts)
+def test_compiling_any_text_raises_only_template_errors(text: str, context: str) -> None:
+    try:
+        template = compile_template(text, context)
+    except TemplateError as exc:
+        assert exc.code in {
+            "unknown_parameter",
+            "unknown_item_field",
+            "unknown_loop_variable",
+            "malformed_join",
+        }
+        assert exc.position is not None
+        assert 0 <= exc.position < len(text)
+        assert text[exc.position] == "{"
+        assert str(exc)
+        return
+    assert isinstance(template.render(SAMPLE), str)
+
+
+@given(value=st.text(), context=st.sampled_from(["url", "query"]))
+def test_url_values_percent_decode_to_the_original(value: str, context: str) -> None:
+    template = compile_template("https://p.example/cb?n={Note}&x=1", context)
+    rendered = template.render({"Note": value})
+    encoded = rendered.removeprefix("https://p.example/cb?n=").removesuffix("&x=1")
+    assert unquote(encoded, errors="strict") == value
+    assert all(c.isascii() and c not in " &=?#/+" for c in encoded)
+    joined = compile_template('{join(items, i, "{i.name}", "&")}', context)
+    assert unquote(joined.render({"items": [{"name": value}]}), errors="strict") == value
+
+
+JSON_BODY = (
+    '{ "note": "{Note}", "city": "{CustomerCity}", "payout": {Payout}, '
+    '"items": [{join(items, i, "\\{\\"sku\\": \\"{i.sku}\\", \\"n\\": {i}\\}", ", ")}] }'
+)
+
+
+@given(note=st.text(), city=st.text(), skus=st.lists(st.text(), max_size=4))
+def test_a_json_body_parses_back_to_the_values(note: str, city: str, skus: list[str]) -> None:
+    params: dict[str, Any] = {
+        "Note": note,
+        "CustomerCity": city,
+        "Payout": 3,
+        "items": [{"sku": s} for s in skus],
+    }
+    parsed = json.loads(compile_template(JSON_BODY, "json").render(params))
+    expected_items = [{"sku": s, "n": n} for n, s in enumerate(skus, 1)]
+    assert parsed == {"note": note, "city": city, "payout": 3.0, "items": expected_items}
+
+
+def _is_xml_char(char: str) -> bool:
+    # XML 1.0 Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
+    point = ord(char)
+    return (
+        char in "\t\n\r" or 0x20 <= point <= 0xD7FF or 0xE000 <= point <= 0xFFFD or point >= 0x10000
+    )
+
+
+def _xml_char(blocked: str) -> st.SearchStrategy[str]:
+    chars = st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters=blocked)
+    return chars.filter(_is_xml_char)
+
+
+# Parsers normalise line ends in text and all whitespace in attributes: leave those out.
+xml_text = st.text(_xml_char("\r"))
+xml_attribute = st.text(_xml_char("\t\n\r"))
+XML_BODY = (
+    '<postback status="{Status}"><note>{Note}</note>'
+    '<items>{join(items, i, "<item n=\\"{i}\\" sku=\\"{i.sku}\\">{i.name}</item>")}</items>'
+    "</postback>"
+)
+
+
+@given(status=xml_attribute, note=xml_text, names=st.lists(st.tuples(xml_attribute, xml_text)))
+def test_an_xml_body_parses_back_to_the_values(
+    status: str, note: str, names: list[tuple[str, str]]
+) -> None:
+    params = {
+        "Status": status,
+        "Note": note,
+        "items": [{"sku": sku, "name": name} for sku, name in names],
+    }
+    root = ET.fromstring(compile_template(XML_BODY, "xml").render(params))
+    assert root.get("status") == status
+    assert (root.findtext("note") or "") == note
+    items = root.findall("items/item")
+    assert [(i.get("n"), i.get("sku"), i.text or "") for i in items] == [
+        (str(n), sku, name) for n, (sku, name) in enumerate(names, 1)
+    ]
+
+
+@given(value=st.text())
+def test_header_values_never_carry_line_breaks(value: str) -> None:
+    rendered = compile_template("Bearer {SharedId}", "header").render({"SharedId": value})
+    assert not any(c in rendered for c in "\r\n\0")
+    assert len(rendered) == len("Bearer ") + len(value)
