@@ -86,9 +86,17 @@ JSON_PARAMS: dict[str, Any] = {
         {"sku": "RW87", "name": "Sun Hat", "qty": 2, "amt": "7.50"},
     ],
 }
+# The same event as a producer may send it: amounts not yet normalised, a "Z" date.
+RAW_PARAMS: dict[str, Any] = {
+    **SEED_PARAMS,
+    "Payout": "12.5",
+    "Amount": 149.9,
+    "LockingDate": "2026-12-15T08:00:00Z",
+}
 CASES = {
     "seed_url": (SEED_URL, "url", SEED_PARAMS),
     "json_body": (JSON_BODY, "json", JSON_PARAMS),
+    "seed_url_raw_values": (SEED_URL, "url", RAW_PARAMS),
 }
 Renderer = Callable[[Mapping[str, Any]], str]
 

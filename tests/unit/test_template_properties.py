@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -121,3 +123,40 @@ def test_header_values_never_carry_line_breaks(value: str) -> None:
     rendered = compile_template("Bearer {SharedId}", "header").render({"SharedId": value})
     assert not any(c in rendered for c in "\r\n\0")
     assert len(rendered) == len("Bearer ") + len(value)
+
+
+# -- the fast paths agree with plain stdlib formatting ----------------------------------
+CENT = Decimal("0.01")
+MONEY = compile_template("{Payout}", "text")
+DATE = compile_template("{EventDate}", "url")
+amounts = st.one_of(
+    st.integers(-(10**15), 10**15),
+    st.floats(min_value=-1e15, max_value=1e15, allow_nan=False),
+    st.decimals(min_value=-(10**15), max_value=10**15, allow_nan=False, places=4),
+    st.from_regex(r"-?[0-9]{1,9}(\.[0-9]{0,4})?", fullmatch=True),
+)
+
+
+@given(amount=amounts)
+def test_money_matches_decimal_quantize(amount: Any) -> None:
+    text = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    expected = str(text.quantize(CENT, rounding=ROUND_HALF_UP))
+    assert MONEY.render({"Payout": amount}) == expected
+    assert MONEY.render({"Payout": str(amount)}) == expected
+
+
+OFFSETS = [UTC, timezone(timedelta(hours=-8)), timezone(timedelta(hours=5, minutes=30)), None]
+
+
+@given(moment=st.datetimes(timezones=st.sampled_from(OFFSETS)), shape=st.integers(0, 3))
+def test_dates_match_fromisoformat_and_isoformat(moment: datetime, shape: int) -> None:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    expected = quote(aware.replace(microsecond=0).isoformat(), safe="")
+    text = [
+        moment.isoformat(),
+        moment.isoformat(timespec="seconds"),
+        moment.isoformat().replace("+00:00", "Z"),
+        moment.isoformat(sep=" ", timespec="milliseconds"),
+    ][shape]
+    assert DATE.render({"EventDate": text}) == expected
+    assert DATE.render({"EventDate": moment}) == expected

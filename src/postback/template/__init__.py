@@ -1,6 +1,6 @@
 """The postback template language: ``{Name}`` placeholders and ``{join(items, ...)}``.
 
-See ``docs`` / the spec ``template-language.md``. Compile once with
+The language is specified in ``template-language.md``. Compile once with
 :func:`compile_template`, render many times with :meth:`Template.render`::
 
     template = compile_template("https://p.example/?a={ActionId}", context="url")

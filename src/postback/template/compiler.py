@@ -38,8 +38,7 @@ class Template:
         #: Whether it has a join (so it reads ``params["items"]``).
         self.uses_items = any(isinstance(node, CheckedJoin) for node in tree)
         plan = Plan(tree, context)
-        self._fmt, self._getters = plan.fmt, plan.getters
-        self._slots = tuple(zip(plan.keys, plan.convs, strict=True))
+        self._fmt, self._slots, self._getters = plan.fmt, plan.slots, plan.getters
 
     def render(self, params: Mapping[str, Any]) -> str:
         """The text for these parameter values (``items``: a list of item mappings).

@@ -15,11 +15,17 @@ from typing import Any
 CENT = Decimal("0.01")
 # "12.50", "-3.00", "0.10": exactly what quantize would give back (ASCII digits only).
 MONEY_CANONICAL = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]{2}").fullmatch
-# "2026-11-22T10:15:00-08:00": what datetime.isoformat gives for whole seconds.
-DATETIME_CANONICAL = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
-    r"(?:\+[0-9]{2}:[0-9]{2}|-(?!00:00)[0-9]{2}:[0-9]{2})"
+# "12", "12.5", "12.", "12.50": only zeros to add, PAD[match.lastindex or 0] of them.
+MONEY_SHORT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:(\.[0-9]{2})|(\.[0-9])|(\.))?").fullmatch
+PAD = (".00", "", "0", "00")
+# Whole seconds (group 1), an optional fraction, an optional Z or +HH:MM offset (group 2).
+DATETIME_SHAPE = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9]+)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?"
 ).fullmatch
+CANONICAL_LENGTH = len("2026-11-22T10:15:00-08:00")
+# The characters at 4, 7, 10, ..., 22 of a canonical date/time.
+SEPARATORS = frozenset({"--T::+:", "--T::-:"})
 MONEY_EXAMPLE = "write e.g. 12.50"
 DATETIME_EXAMPLE = "write ISO 8601, e.g. 2026-11-22T10:15:00-08:00"
 
@@ -59,19 +65,26 @@ def format_money(value: Any) -> str:
     """Two decimals, rounded half away from zero; raises BadValue for non-amounts."""
     kind = value.__class__
     if kind is str:
-        text: str = value
-        return text if MONEY_CANONICAL(text) else _quantize(_parse_decimal(text))
+        return format_money_text(value)
     if kind is int:
         return f"{value}.00"
     if value is None:
         return ""
     if kind is float:
-        return _quantize(_parse_decimal(repr(value)))
+        return format_money_text(repr(value))
     if isinstance(value, Decimal):
         return _quantize(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{int(value)}.00"
     raise BadValue(f"{value!r} is not an amount; {MONEY_EXAMPLE}")
+
+
+def format_money_text(text: str) -> str:
+    """An amount given as text; only unusual forms go through Decimal."""
+    short = MONEY_SHORT(text)
+    if short is not None:
+        return text + PAD[short.lastindex or 0]
+    return _quantize(_parse_decimal(text))
 
 
 def _parse_decimal(text: str) -> Decimal:
@@ -93,9 +106,7 @@ def _quantize(amount: Decimal) -> str:
 def format_datetime(value: Any) -> str:
     """ISO 8601 with seconds and an offset (naive or ``Z`` means UTC); raises BadValue."""
     if value.__class__ is str:
-        text: str = value
-        parsed = _parse_datetime(text)
-        return text if DATETIME_CANONICAL(text) else iso_seconds(parsed)
+        return format_datetime_text(value)
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -105,11 +116,22 @@ def format_datetime(value: Any) -> str:
     raise BadValue(f"{value!r} is not a date/time; {DATETIME_EXAMPLE}")
 
 
-def _parse_datetime(text: str) -> datetime:
+def format_datetime_text(text: str) -> str:
+    """A date/time given as text: common shapes are rewritten as text, once validated
+    (``datetime.isoformat`` is slow); others are parsed and formatted."""
     try:
-        return datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise BadValue(f"{text!r} is not a date/time; {DATETIME_EXAMPLE}") from None
+    if len(text) == CANONICAL_LENGTH and text[4:23:3] in SEPARATORS and text[19:] != "-00:00":
+        return text  # parsed, so the digits are right; the separators make it canonical
+    shape = DATETIME_SHAPE(text)
+    if shape is None:
+        return iso_seconds(parsed)
+    offset = shape[2]
+    if offset is None or offset in {"Z", "-00:00"}:
+        return shape[1] + "+00:00"
+    return text if len(text) == CANONICAL_LENGTH else shape[1] + offset
 
 
 def iso_seconds(moment: datetime) -> str:

@@ -4,33 +4,35 @@ The plan is a ``%``-format string holding all literal text, and one converter pe
 expression, specialised at compile time for the parameter's type and the context:
 a converter takes the raw value and returns the formatted, escaped text, with fast
 paths for values that are already canonical or have nothing to escape. Rendering is
-then ``fmt % tuple(map(call, converters, map(params.get, keys)))``: the loop runs in C
-and the only Python calls are the converters themselves.
+then ``fmt % tuple([conv(get(key)) for key, conv in slots])``: one dict lookup and one
+Python call per expression, and a single C-level pass to build the string. (A join whose
+FORMAT uses order-level parameters needs the whole parameter mapping; templates with one
+use a list of getters instead.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from postback.template.catalogue import ParamType
 from postback.template.errors import BAD_VALUE, TemplateError
 from postback.template.escaping import ESCAPERS, Escaper
 from postback.template.formatting import (
-    DATETIME_CANONICAL,
     MONEY_CANONICAL,
     BadValue,
     format_any,
     format_datetime,
+    format_datetime_text,
     format_money,
+    format_money_text,
 )
 from postback.template.nodes import Checked, CheckedJoin, FieldRef, IndexRef, ParamRef, Text
 
 Params = Mapping[str, Any]
 Conv = Callable[[Any], str]
 Getter = Callable[[Params], str]
-ItemGetter = Callable[[Params, str], str]
+ItemGetter = Callable[[Params, str], str]  # (item, its index as text)
 JoinRender = Callable[[Any, Params], str]
 INDEX: tuple[str, ...] = tuple(str(n) for n in range(1, 1025))
 ITEMS = "items"
@@ -73,10 +75,13 @@ def _escaped_text(escaper: Escaper) -> Conv:
 def _money(label: str, position: int) -> Conv:
     # Two decimals hold only digits, "-" and ".": nothing to escape in any context.
     def money(value: Any) -> str:
-        if value.__class__ is str and MONEY_CANONICAL(value):
-            canonical: str = value
-            return canonical
+        kind = value.__class__
         try:
+            if kind is str:
+                text: str = value
+                return text if MONEY_CANONICAL(text) else format_money_text(text)
+            if kind is float:
+                return format_money_text(repr(value))
             return format_money(value)
         except BadValue as exc:
             raise bad_value(label, position, exc) from None
@@ -85,27 +90,17 @@ def _money(label: str, position: int) -> Conv:
 
 
 def _datetime(escaper: Escaper | None, label: str, position: int) -> Conv:
-    after = (escaper.datetime if escaper is not None else None) or _same
-    parse = datetime.fromisoformat
+    after = None if escaper is None else escaper.datetime
 
     def moment(value: Any) -> str:
-        if value.__class__ is str and DATETIME_CANONICAL(value):
-            try:  # the canonical shape, but is it a real date?
-                parse(value)
-            except ValueError:
-                pass
-            else:
-                return after(value)
         try:
-            return after(format_datetime(value))
+            is_text = value.__class__ is str
+            text = format_datetime_text(value) if is_text else format_datetime(value)
         except BadValue as exc:
             raise bad_value(label, position, exc) from None
+        return text if after is None else after(text)
 
     return moment
-
-
-def _same(text: str) -> str:
-    return text
 
 
 # -- the plan -----------------------------------------------------------------------
@@ -115,11 +110,12 @@ class Plan:
     def __init__(self, tree: Sequence[Checked], context: str) -> None:
         self.fmt = "".join(_fmt_piece(node) for node in tree)
         slots = [node for node in tree if not isinstance(node, Text)]
-        self.keys = tuple(_key(node) for node in slots)
-        self.convs = tuple(_top_conv(node, context) for node in slots)
+        self.slots: tuple[tuple[str, Conv], ...] = ()
         self.getters: tuple[Getter, ...] | None = None
         if any(_needs_params(node) for node in slots):
             self.getters = tuple(_getter(node, context) for node in slots)
+        else:
+            self.slots = tuple((_key(node), _top_conv(node, context)) for node in slots)
 
 
 def _fmt_piece(node: Checked) -> str:
