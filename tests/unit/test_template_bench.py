@@ -1,0 +1,30 @@
+"""The template benchmark runs, and its three renderers agree byte for byte."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from benchmarks import template_bench
+
+
+def test_the_three_renderers_produce_the_same_bytes() -> None:
+    for text, context, params in template_bench.CASES.values():
+        outputs = {name: r(params) for name, r in template_bench.renderers(text, context).items()}
+        assert len(set(outputs.values())) == 1, outputs
+
+
+def test_smoke_run_reports_every_renderer_and_ratio(tmp_path: Path) -> None:
+    results = template_bench.run("smoke")
+    assert set(results["cases"]) == {"seed_url", "json_body", "seed_url_raw_values"}
+    for case in results["cases"].values():
+        assert set(case["renders_per_second"]) == {"postback", "jinja2", "naive"}
+        assert case["vs_jinja2"] > 1 and case["vs_naive"] > 1
+    written = template_bench.write(results, tmp_path / "template.json")
+    assert json.loads(written.read_text())["mode"] == "smoke"
+
+
+def test_an_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="smoke, quick, full"):
+        template_bench.run("fast")
