@@ -631,3 +631,18 @@ def test_sample_params_are_realistic_and_fresh() -> None:
     assert "x" not in sample_params(EventKind.CATALOG_CHANGE)["Bullets"]
     url = compile_template("{Payout}&{EventDate}&{iosAdTracking}", "url")
     assert url.render(action) == "12.50&2026-11-22T10%3A15%3A00-08%3A00&true"
+
+
+def test_str_subclasses_are_text() -> None:
+    from enum import StrEnum
+
+    class Amount(StrEnum):
+        TEN = "10.5"
+
+    class When(StrEnum):
+        NOON = "2026-11-22T12:00:00Z"
+
+    params = {"Payout": Amount.TEN, "EventDate": When.NOON, "Status": Amount.TEN}
+    assert render("{Payout} {EventDate} {Status}", params) == (
+        "10.50 2026-11-22T12:00:00+00:00 10.5"
+    )

@@ -72,10 +72,16 @@ def format_money(value: Any) -> str:
         return ""
     if kind is float:
         return format_money_text(repr(value))
+    return _money_other(value)
+
+
+def _money_other(value: Any) -> str:
     if isinstance(value, Decimal):
         return _quantize(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{int(value)}.00"
+    if isinstance(value, str):  # a str subclass, such as a StrEnum
+        return format_money_text(str.__str__(value))
     raise BadValue(f"{value!r} is not an amount; {MONEY_EXAMPLE}")
 
 
@@ -113,6 +119,8 @@ def format_datetime(value: Any) -> str:
         return iso_seconds(value)
     if isinstance(value, date):
         return iso_seconds(datetime.combine(value, time()))
+    if isinstance(value, str):  # a str subclass
+        return format_datetime_text(str.__str__(value))
     raise BadValue(f"{value!r} is not a date/time; {DATETIME_EXAMPLE}")
 
 

@@ -36,19 +36,21 @@ def parse(text: str) -> tuple[Node, ...]:
 
 def _nodes(tokens: Iterator[Token]) -> tuple[Node, ...]:
     out: list[Node] = []
+    text: list[str] = []  # adjacent text, joined once (a long run stays linear)
     for token in tokens:
-        node = _node(token, tokens)
-        last = out[-1] if out else None
-        if isinstance(node, Text) and isinstance(last, Text):
-            node = Text(last.value + node.value)
-            out.pop()
-        out.append(node)
+        if isinstance(token, TextToken):
+            text.append(token.text)
+            continue
+        if text:
+            out.append(Text("".join(text)))
+            text = []
+        out.append(_node(token, tokens))
+    if text:
+        out.append(Text("".join(text)))
     return tuple(out)
 
 
 def _node(token: Token, rest: Iterator[Token]) -> Node:
-    if isinstance(token, TextToken):
-        return Text(token.text)
     if isinstance(token, RefToken):
         return Ref(token.name, token.field, token.position)
     if isinstance(token, JoinOpen):
