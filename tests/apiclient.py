@@ -25,7 +25,9 @@ class Api:
     def _auth(self, key: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or ADMIN}"}
 
-    async def call(self, method: str, path: str, key: str | None = None, **kw: Any) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, key: str | None = None, **kw: Any
+    ) -> httpx.Response:
         return await self.client.request(method, path, headers=self._auth(key), **kw)
 
     async def ok(self, method: str, path: str, key: str | None = None, **kw: Any) -> Any:
@@ -46,13 +48,20 @@ class Api:
         partner = await self.account("partner", partner_type)
         program = await self.ok("POST", "/v1/programs", brand["api_key"], json={"name": "P"})
         tracker = await self.ok(
-            "POST", f"/v1/programs/{program['id']}/event-types", brand["api_key"], json={"name": "Sale"}
+            "POST",
+            f"/v1/programs/{program['id']}/event-types",
+            brand["api_key"],
+            json={"name": "Sale"},
         )
         contract = await self.ok(
             "POST",
             "/v1/contracts",
             brand["api_key"],
-            json={"partner_id": partner["id"], "program_id": program["id"], "event_type_ids": [tracker["id"]]},
+            json={
+                "partner_id": partner["id"],
+                "program_id": program["id"],
+                "event_type_ids": [tracker["id"]],
+            },
         )
         return World(brand, partner, program, tracker, contract)
 
@@ -65,7 +74,9 @@ class World:
     tracker: dict[str, Any]
     contract: dict[str, Any]
 
-    def action(self, event_id: str, event_type: str = "action.tracked", **data: Any) -> dict[str, Any]:
+    def action(
+        self, event_id: str, event_type: str = "action.tracked", **data: Any
+    ) -> dict[str, Any]:
         base = {
             "MediaPartnerId": self.partner["id"],
             "CampaignId": self.program["id"],
@@ -75,7 +86,12 @@ class World:
             "Amount": "149.9",
         }
         base.update(data)
-        return {"id": event_id, "type": event_type, "occurred_at": "2026-11-23T10:00:00Z", "data": base}
+        return {
+            "id": event_id,
+            "type": event_type,
+            "occurred_at": "2026-11-23T10:00:00Z",
+            "data": base,
+        }
 
 
 @asynccontextmanager

@@ -23,6 +23,7 @@ class Settings:
     max_reply_bytes: int = 64 * 1024
     max_body_bytes: int = 5 * 1024 * 1024
     per_host_concurrency: int = 50
+    lease_seconds: float | None = None  # default: long enough for the slowest send
     data_dir: Path = field(default_factory=lambda: Path("data"))
 
 
@@ -71,5 +72,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_reply_bytes=int(_float(env, "POSTBACK_MAX_REPLY_BYTES", 64 * 1024)),
         max_body_bytes=int(_float(env, "POSTBACK_MAX_BODY_BYTES", 5 * 1024 * 1024)),
         per_host_concurrency=int(_float(env, "POSTBACK_PER_HOST_CONCURRENCY", 50)),
+        lease_seconds=_float(env, "POSTBACK_LEASE_SECONDS", 0) or None,
         data_dir=data_dir,
     )

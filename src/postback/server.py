@@ -24,13 +24,15 @@ LOOPBACK = ipaddress.ip_network("127.0.0.1/32")
 
 def demo_settings(settings: Settings) -> Settings:
     """The demo delivers to the built-in inbox on 127.0.0.1, so it allows that one address."""
-    if any(LOOPBACK.subnet_of(n) for n in settings.allowed_networks if n.version == 4):
+    if any(LOOPBACK.network_address in n for n in settings.allowed_networks):
         return settings
     return dataclasses.replace(settings, allowed_networks=(*settings.allowed_networks, LOOPBACK))
 
 
 async def _fresh_operator_key(service: Service) -> str:
-    operator = next(a for a in await service.store.list_accounts() if a.kind is AccountKind.OPERATOR)
+    operator = next(
+        a for a in await service.store.list_accounts() if a.kind is AccountKind.OPERATOR
+    )
     key = keys.new_key()
     await service.store.add_api_key(operator.id, keys.hash_key(key))
     return key

@@ -12,6 +12,10 @@ from typing import Any
 from postback import events as event_rules
 from postback import keys, rules
 from postback.config import Settings
+from postback.delivery import outcome
+from postback.delivery.outcome import Outcome
+from postback.delivery.redact import redact
+from postback.delivery.transport import AioHttpTransport, SendResult, Transport
 from postback.domain import (
     CATALOGUE_OF_KIND,
     CONTENT_TYPE,
@@ -27,10 +31,6 @@ from postback.domain import (
     PostbackKind,
     RenderedRequest,
 )
-from postback.delivery import outcome
-from postback.delivery.outcome import Outcome
-from postback.delivery.redact import redact
-from postback.delivery.transport import AioHttpTransport, SendResult, Transport
 from postback.errors import NotFound, ValidationProblem
 from postback.inbox import Inbox
 from postback.storage.base import IngestItem, IngestResult, Store
@@ -147,7 +147,9 @@ class Service:
 
     def _check_partner_kind(self, owner: Account, config: PostbackConfig) -> list[rules.Problem]:
         if owner.kind is not AccountKind.PARTNER:
-            return [rules.problem("kind", "not_allowed", f"{config.kind} postbacks are a partner's")]
+            return [
+                rules.problem("kind", "not_allowed", f"{config.kind} postbacks are a partner's")
+            ]
         if (
             config.kind is PostbackKind.ACTION_INQUIRY
             and owner.partner_type not in INQUIRY_PARTNER_TYPES
@@ -230,9 +232,9 @@ class Service:
         compiled = self.compiled(postback)
         headers = [(name, t.render(params)) for name, t in compiled.headers]
         config = postback.config
-        if config.body_format is not None and compiled.body is not None:
-            if not any(name.lower() == "content-type" for name, _ in headers):
-                headers.append(("Content-Type", CONTENT_TYPE[config.body_format]))
+        typed = any(name.lower() == "content-type" for name, _ in headers)
+        if config.body_format is not None and compiled.body is not None and not typed:
+            headers.append(("Content-Type", CONTENT_TYPE[config.body_format]))
         body = compiled.body.render(params) if compiled.body is not None else None
         return RenderedRequest(config.method, compiled.url.render(params), tuple(headers), body)
 
@@ -302,7 +304,9 @@ class Service:
         shown = await self.preview(postback, event, event_id)
         sent = await self._transport().send(shown.request, f"test_{keys.new_key()[4:20]}")
         verdict = outcome.classify(
-            sent.reply, sent.failure, postback.config.success_response,
+            sent.reply,
+            sent.failure,
+            postback.config.success_response,
             postback.config.error_response,
         )
         return TestSend(redact(shown.request), sent, verdict)

@@ -101,7 +101,9 @@ async def test_template_errors_are_a_422_with_position(api: Api) -> None:
 )
 async def test_postback_rules(api: Api, change: dict[str, Any], field: str, code: str) -> None:
     world = await api.world()
-    r = await api.call("POST", "/v1/postbacks", world.partner["api_key"], json={**LIFECYCLE, **change})
+    r = await api.call(
+        "POST", "/v1/postbacks", world.partner["api_key"], json={**LIFECYCLE, **change}
+    )
     assert r.status_code == 422, r.text
     assert {(p["field"], p["code"]) for p in r.json()["detail"]} >= {(field, code)}
 
@@ -230,11 +232,19 @@ async def test_bad_events_are_a_422_naming_the_field(
 
 
 async def test_unknown_event_type_and_missing_time_are_422(api: Api) -> None:
-    r = await api.call("POST", "/v1/events", json={"id": "x", "type": "nope", "occurred_at": "2026-01-01T00:00:00Z"})
+    r = await api.call(
+        "POST",
+        "/v1/events",
+        json={"id": "x", "type": "nope", "occurred_at": "2026-01-01T00:00:00Z"},
+    )
     assert r.status_code == 422
     r = await api.call("POST", "/v1/events", json={"id": "x", "type": "action.tracked"})
     assert r.status_code == 422
-    assert any(p["field"] == "occurred_at" for p in r.json()["detail"])
+    assert [p["field"] for p in r.json()["detail"]] == ["occurred_at"]
+    r = await api.call("POST", "/v1/events", json=[{"id": "x", "type": "action.tracked"}])
+    assert [p["field"] for p in r.json()["detail"]] == ["[0].occurred_at"]
+    r = await api.call("POST", "/v1/events", json=[])
+    assert r.status_code == 422
 
 
 async def test_bodies_over_the_limit_are_413(api: Api) -> None:
@@ -248,11 +258,17 @@ async def test_delivery_filters_detail_and_pagination(api: Api) -> None:
     world = await api.world()
     key = world.partner["api_key"]
     postback = await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
-    await api.ok("POST", "/v1/events", json=[world.action(f"p-{i}", ActionId=f"A-{i}") for i in range(5)])
+    await api.ok(
+        "POST", "/v1/events", json=[world.action(f"p-{i}", ActionId=f"A-{i}") for i in range(5)]
+    )
     first = await api.ok("GET", "/v1/deliveries", key, params={"limit": 2})
     assert len(first["items"]) == 2 and first["next_cursor"]
-    second = await api.ok("GET", "/v1/deliveries", key, params={"limit": 2, "cursor": first["next_cursor"]})
-    third = await api.ok("GET", "/v1/deliveries", key, params={"limit": 2, "cursor": second["next_cursor"]})
+    second = await api.ok(
+        "GET", "/v1/deliveries", key, params={"limit": 2, "cursor": first["next_cursor"]}
+    )
+    third = await api.ok(
+        "GET", "/v1/deliveries", key, params={"limit": 2, "cursor": second["next_cursor"]}
+    )
     ids = [d["id"] for page in (first, second, third) for d in page["items"]]
     assert len(set(ids)) == 5
     by_action = await api.ok("GET", "/v1/deliveries", key, params={"action_id": "A-3"})
@@ -277,7 +293,10 @@ async def test_preview_for_a_sample_and_a_given_event(api: Api) -> None:
         key,
         json={"event": world.action("pv", ActionId="Z 9", Payout=3)},
     )
-    assert given["request"]["url"] == "https://partner.example/pb?action=Z%209&payout=3.00&status=PENDING"
+    assert (
+        given["request"]["url"]
+        == "https://partner.example/pb?action=Z%209&payout=3.00&status=PENDING"
+    )
 
 
 async def test_redeliver_and_replay(api: Api) -> None:
@@ -293,7 +312,11 @@ async def test_redeliver_and_replay(api: Api) -> None:
 
 
 async def test_parameter_catalogues(api: Api) -> None:
-    for kind, name in (("action", "ActionId"), ("action_inquiry", "InquiryId"), ("catalog_change", "CatalogItemId")):
+    for kind, name in (
+        ("action", "ActionId"),
+        ("action_inquiry", "InquiryId"),
+        ("catalog_change", "CatalogItemId"),
+    ):
         catalogue = await api.ok("GET", f"/v1/parameters/{kind}")
         assert name in [p["name"] for p in catalogue["parameters"]]
     assert (await api.call("GET", "/v1/parameters/nope")).status_code == 404

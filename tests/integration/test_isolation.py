@@ -15,7 +15,11 @@ LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={A
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def api(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Api]:
-    url = f"sqlite:///{tmp_path}/iso.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    url = (
+        f"sqlite:///{tmp_path}/iso.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
     async with running_api(url) as client:
         yield client
 
@@ -57,7 +61,9 @@ LISTS = [
 ]
 OPERATOR_ONLY: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/accounts"): {"json": {"name": "x", "kind": "brand"}},
-    ("POST", "/v1/events"): {"json": {"id": "x", "type": "action.tracked", "occurred_at": "2026-01-01T00:00:00Z"}},
+    ("POST", "/v1/events"): {
+        "json": {"id": "x", "type": "action.tracked", "occurred_at": "2026-01-01T00:00:00Z"}
+    },
 }
 # Routes open to any account, whose objects are created for the caller itself, or that
 # hold no account's data (health, metrics, catalogues, the inbox by its unguessable name).
@@ -105,7 +111,12 @@ async def test_lists_show_only_the_callers_objects(api: Api, intruder_kind: str)
     for path in LISTS:
         body = await api.ok("GET", path, intruder["api_key"])
         text = str(body)
-        for value in (ids["postback_id"], ids["delivery_id"], ids["program_id"], world.partner["id"]):
+        for value in (
+            ids["postback_id"],
+            ids["delivery_id"],
+            ids["program_id"],
+            world.partner["id"],
+        ):
             assert value not in text, (path, body)
     replayed = await api.ok("POST", "/v1/deliveries/replay", intruder["api_key"], json={})
     assert replayed == {"replayed": 0}
@@ -125,7 +136,11 @@ async def test_a_brand_cannot_use_another_brands_program(api: Api) -> None:
         "POST",
         "/v1/contracts",
         other["api_key"],
-        json={"partner_id": world.partner["id"], "program_id": ids["program_id"], "event_type_ids": []},
+        json={
+            "partner_id": world.partner["id"],
+            "program_id": ids["program_id"],
+            "event_type_ids": [],
+        },
     )
     assert r.status_code == 404
     r = await api.call(

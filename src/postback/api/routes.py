@@ -6,8 +6,9 @@ import dataclasses
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import TypeAdapter, ValidationError
 
 from postback.api import schemas as s
 from postback.api.deps import Operator, ServiceDep, Who
@@ -34,8 +35,9 @@ async def healthz() -> dict[str, str]:
 
 
 @health.api_route(
-    "/inbox/{name}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], tags=["inbox"]
+    "/inbox/{name}", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False
 )
+@health.post("/inbox/{name}", tags=["inbox"])
 async def inbox_receive(name: str, request: Request, service: ServiceDep) -> dict[str, str]:
     """The built-in inbox: records any request sent to it (see GET .../requests)."""
     body = (await request.body())[:65536].decode("utf-8", "replace")
@@ -129,7 +131,9 @@ async def create_contract(body: s.ContractIn, service: ServiceDep, who: Who) -> 
     program = await service.store.get_program(body.program_id, who.owner_id)
     partner = await service.store.get_account(body.partner_id)
     if partner.kind is not AccountKind.PARTNER:
-        raise ValidationProblem([_p("partner_id", "not_a_partner", "that account is not a partner")])
+        raise ValidationProblem(
+            [_p("partner_id", "not_a_partner", "that account is not a partner")]
+        )
     contract = await service.store.create_contract(partner.id, program.id, body.event_type_ids)
     return s.ContractOut.of(contract)
 
@@ -251,14 +255,54 @@ def _event(body: s.EventIn) -> Event:
     return Event(id=body.id, type=body.type, occurred_at=body.occurred_at, data=body.data)
 
 
-@v1.post("/events", status_code=202, tags=["events"])
-async def ingest(
-    body: s.EventIn | list[s.EventIn], service: ServiceDep, _: Operator
-) -> s.IngestOut:
-    batch = body if isinstance(body, list) else [body]
-    if not batch:
+EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/EventIn"},
+                        {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}},
+                    ]
+                }
+            }
+        },
+    }
+}
+_EVENT = TypeAdapter(s.EventIn)
+
+
+def _parse_events(payload: Any) -> list[Event]:
+    """One event or a list; problems are named ``field`` or ``[i].field``."""
+    many = isinstance(payload, list)
+    items = payload if many else [payload]
+    if not items:
         raise ValidationProblem([_p("body", "empty", "send one event or a non-empty list")])
-    results = await service.ingest([_event(e) for e in batch])
+    problems: list[dict[str, object]] = []
+    events: list[Event] = []
+    for i, item in enumerate(items):
+        try:
+            events.append(_event(_EVENT.validate_python(item)))
+        except ValidationError as exc:
+            prefix = f"[{i}]." if many else ""
+            problems += [_pydantic_problem(prefix, err) for err in exc.errors()]
+    if problems:
+        raise ValidationProblem(problems)
+    return events
+
+
+def _pydantic_problem(prefix: str, err: Any) -> dict[str, object]:
+    field = prefix + ".".join(str(p) for p in err["loc"])
+    return _p(field.rstrip(".") or "body", err["type"], err["msg"])
+
+
+@v1.post("/events", status_code=202, tags=["events"], openapi_extra=EVENTS_BODY)
+async def ingest(
+    payload: Annotated[Any, Body(include_in_schema=False)], service: ServiceDep, _: Operator
+) -> s.IngestOut:
+    """Store one event or a list, and create a delivery for every matching postback."""
+    results = await service.ingest(_parse_events(payload))
     return s.IngestOut(
         events=[
             s.IngestedEvent(id=r.event_id, duplicate=r.duplicate, deliveries=r.deliveries)

@@ -18,7 +18,7 @@ Stopper = Callable[[], Awaitable[None]]
 
 
 def options_for(settings: Settings) -> WorkerOptions:
-    return WorkerOptions(lease_seconds=lease_for(settings.total_timeout))
+    return WorkerOptions(lease_seconds=settings.lease_seconds or lease_for(settings.total_timeout))
 
 
 def start_in_background(store: Store, settings: Settings) -> Stopper:

@@ -7,6 +7,7 @@ own modules, the database work is the store's and the sending is the transport's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -162,10 +163,8 @@ class Worker:
     # -- writing results -------------------------------------------------------------
     async def _flush_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._flushed.wait(), self.options.flush_interval)
-            except TimeoutError:
-                pass
             self._flushed.clear()
             await self._flush()
 
@@ -183,4 +182,3 @@ class Worker:
 def lease_for(total_timeout: float) -> float:
     """A lease long enough for the slowest send plus a rate-limit wait and a flush."""
     return total_timeout * 2 + 30
-

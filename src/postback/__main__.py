@@ -1,0 +1,7 @@
+"""`python -m postback` is the `postback` command."""
+
+from __future__ import annotations
+
+from postback.cli import app
+
+app()

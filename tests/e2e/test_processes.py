@@ -1,0 +1,145 @@
+"""Worker processes on PostgreSQL: a shared rate limit, and a worker killed mid-run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pytest
+
+from postback.config import Settings
+from postback.domain import (
+    AccountKind,
+    DeliveryStatus,
+    Event,
+    EventType,
+    PartnerType,
+    PostbackConfig,
+    PostbackKind,
+)
+from postback.service import Service
+from postback.storage import open_store
+from postback.storage.base import DeliveryFilter
+from tests.e2e.receiver import Receiver, receiver
+
+pytestmark = pytest.mark.slow
+
+
+@contextmanager
+def workers(pg_url: str, count: int, **env: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+    environ = {
+        **os.environ,
+        "POSTBACK_DATABASE_URL": pg_url,
+        "POSTBACK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        **env,
+    }
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "postback", "worker"], env=environ)
+        for _ in range(count)
+    ]
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+async def _setup(pg_url: str, url: str, events: int, **config: object) -> Service:
+    store = open_store(pg_url)
+    await store.migrate()
+    service = Service(store, Settings(database_url=pg_url))
+    partner = await store.create_account("P", AccountKind.PARTNER, PartnerType.CASHBACK, "h")
+    cfg = PostbackConfig(kind=PostbackKind.ACTION_LIFECYCLE, url=url, **config)  # type: ignore[arg-type]
+    await store.create_postback(partner.id, cfg)
+    now = datetime.now(UTC)
+    batch = [
+        Event(
+            f"e{i}",
+            EventType.ACTION_TRACKED,
+            now,
+            {
+                "MediaPartnerId": partner.id,
+                "CampaignId": "c",
+                "ActionTrackerId": "t",
+                "ActionId": f"A{i}",
+            },
+        )
+        for i in range(events)
+    ]
+    for start in range(0, events, 200):
+        await service.ingest(batch[start : start + 200])
+    return service
+
+
+async def _statuses(service: Service) -> Counter[DeliveryStatus]:
+    counts: Counter[DeliveryStatus] = Counter()
+    cursor = None
+    while True:
+        page = await service.store.list_deliveries(None, DeliveryFilter(), 500, cursor)
+        counts.update(d.status for d in page.items)
+        if page.next_cursor is None:
+            return counts
+        cursor = page.next_cursor
+
+
+@pytest.fixture
+async def rec() -> AsyncIterator[Receiver]:
+    async with receiver() as r:
+        yield r
+
+
+async def test_two_workers_hold_the_rate_limit_without_sending_twice(
+    pg_url: str, rec: Receiver
+) -> None:
+    rate, seconds = 50, 10
+    service = await _setup(
+        pg_url, rec.url("/limited?a={ActionId}"), rate * (seconds + 3), max_requests_per_second=rate
+    )
+    try:
+        with workers(pg_url, 2):
+            while len(rec.seen) < 5:
+                await asyncio.sleep(0.05)
+            start = rec.seen[0].at + 1.0  # past the start-up of both workers
+            await asyncio.sleep(1.0 + seconds + 0.5)
+            window = [s for s in rec.seen if start <= s.at < start + seconds]
+            assert rate * seconds * 0.9 <= len(window) <= rate * seconds * 1.1, len(window)
+        ids = Counter(s.headers["Postback-Id"] for s in rec.seen)
+        assert ids.most_common(1)[0][1] == 1, "a delivery was sent twice"
+    finally:
+        await service.aclose()
+
+
+async def test_a_worker_killed_mid_run_loses_nothing(pg_url: str, rec: Receiver) -> None:
+    total = 300
+    rec.script("/slowish", (200, "OK", {}), delay=0.02)
+    service = await _setup(pg_url, rec.url("/slowish?a={ActionId}"), total)
+    try:
+        with workers(pg_url, 1, POSTBACK_LEASE_SECONDS="3") as [victim]:
+            while len(rec.seen) < 50:
+                await asyncio.sleep(0.01)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(5)
+        assert len({s.headers["Postback-Id"] for s in rec.seen}) < total
+        with workers(pg_url, 1, POSTBACK_LEASE_SECONDS="3"):
+            for _ in range(600):
+                counts = await _statuses(service)
+                if counts[DeliveryStatus.DELIVERED] == total:
+                    break
+                await asyncio.sleep(0.1)
+        assert (await _statuses(service))[DeliveryStatus.DELIVERED] == total
+        assert len({s.headers["Postback-Id"] for s in rec.seen}) == total
+    finally:
+        await service.aclose()
