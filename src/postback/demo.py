@@ -29,7 +29,9 @@ async def ensure_demo(service: Service, base_url: str) -> Demo:
     if BRAND in accounts:
         return await _existing(service, accounts[BRAND].id, accounts["Demo Partner"].id)
     brand, _ = await service.create_account(BRAND, AccountKind.BRAND, None)
-    partner, _ = await service.create_account("Demo Partner", AccountKind.PARTNER, PartnerType.CASHBACK)
+    partner, _ = await service.create_account(
+        "Demo Partner", AccountKind.PARTNER, PartnerType.CASHBACK
+    )
     program = await store.create_program(brand.id, "Demo Program")
     tracker = await store.create_action_tracker(program.id, "Online Sale", "sale")
     await store.create_contract(partner.id, program.id, [tracker.id])

@@ -104,7 +104,9 @@ def _check_url(url: str) -> list[Problem]:
 def _check_method(config: PostbackConfig) -> list[Problem]:
     if config.method is HttpMethod.POST and config.body_format is None:
         return [
-            problem("body_format", "required", "a POST postback needs body_format: json, xml or query")
+            problem(
+                "body_format", "required", "a POST postback needs body_format: json, xml or query"
+            )
         ]
     if config.method is HttpMethod.GET and config.body:
         return [problem("body", "not_allowed", "a GET postback has no body; use method POST")]
