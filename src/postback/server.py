@@ -63,8 +63,9 @@ async def _announce_demo(service: Service, base_url: str, key: str | None) -> No
         Panel(
             "Demo ready: a brand, a cashback partner, a program with an event type, a "
             "contract, and a postback that delivers to the built-in inbox.\n"
-            "Post a first event, then look at the delivery log and the inbox:\n\n"
-            + curl_command(found, base_url, key),
+            "Post a first event, then look at the delivery log and the inbox:",
             title="postback serve --demo",
         )
     )
+    # Plain print, not rich: the commands must not be wrapped, so they can be pasted.
+    print(curl_command(found, base_url, key), flush=True)

@@ -3,7 +3,6 @@ the real server (uvicorn on loopback, SQLite) must never answer with a 5xx."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,20 +17,14 @@ from schemathesis.checks import not_a_server_error
 
 from postback.api.app import create_app
 from postback.config import Settings
-from tests.apiclient import ADMIN
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.apiclient import ADMIN, free_port
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = Path(tmp_path_factory.mktemp("schemathesis")) / "api.db"
     app = create_app(Settings(database_url=f"sqlite:///{db}", admin_key=ADMIN, total_timeout=1.0))
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
