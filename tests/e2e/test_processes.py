@@ -143,3 +143,25 @@ async def test_a_worker_killed_mid_run_loses_nothing(pg_url: str, rec: Receiver)
         assert len({s.headers["Postback-Id"] for s in rec.seen}) == total
     finally:
         await service.aclose()
+
+
+async def test_sigterm_finishes_in_flight_sends_then_stops(pg_url: str, rec: Receiver) -> None:
+    total = 40
+    rec.script("/slow", (200, "OK", {}), delay=1.0)
+    service = await _setup(pg_url, rec.url("/slow?a={ActionId}"), total)
+    try:
+        with workers(pg_url, 1) as [worker]:
+            while len(rec.seen) < 5:
+                await asyncio.sleep(0.01)
+            worker.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(worker.wait, 20)
+        assert code == 0
+        counts = await _statuses(service)
+        sent = len({s.headers["Postback-Id"] for s in rec.seen})
+        # Every request that reached the receiver was finished and logged before exit;
+        # nothing is left leased to the stopped worker.
+        assert counts[DeliveryStatus.DELIVERED] == sent
+        assert counts[DeliveryStatus.SENDING] == 0
+        assert counts[DeliveryStatus.SCHEDULED] == total - sent
+    finally:
+        await service.aclose()
