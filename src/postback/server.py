@@ -1,5 +1,4 @@
-"""`postback serve`: the API, the web screen and (on SQLite) the delivery workers in one
-process."""
+"""`postback serve`: the HTTP API and the delivery workers in one process."""
 
 from __future__ import annotations
 
