@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
 
 from tests.apiclient import Api, running_api
+from tests.e2e.receiver import receiver
 
 LIFECYCLE = {
     "kind": "action_lifecycle",
@@ -327,3 +329,39 @@ async def test_inbox_records_requests(api: Api) -> None:
     assert r.status_code == 200
     [got] = (await api.client.get("/inbox/abc/requests")).json()
     assert (got["method"], got["query"], got["body"]) == ("POST", "x=1", "hello")
+
+
+async def test_send_now_shows_request_and_reply(tmp_path: Any) -> None:
+    async with (
+        receiver() as rec,
+        running_api(
+            f"sqlite:///{tmp_path}/t.db", allowed_networks=(ip_network("127.0.0.0/8"),)
+        ) as api,
+    ):
+        rec.script("/hook", (200, "OK ack", {}))
+        world = await api.world()
+        key = world.partner["api_key"]
+        body = {**LIFECYCLE, "url": rec.url("/hook?a={ActionId}"), "min_delay_seconds": 3600}
+        postback = await api.ok("POST", "/v1/postbacks", key, json=body)
+        result = await api.ok(
+            "POST",
+            f"/v1/postbacks/{postback['id']}/test",
+            key,
+            json={"event": world.action("t-1", ActionId="T9")},
+        )
+        assert result["delivered"] is True
+        assert result["reply"]["status"] == 200 and result["reply"]["body"] == "OK ack"
+        assert result["request"]["url"] == rec.url("/hook?a=T9")
+        [seen] = rec.on("/hook")
+        assert seen.path_qs == "/hook?a=T9"
+
+
+async def test_send_now_to_an_internal_address_is_refused(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    body = {**LIFECYCLE, "url": "http://127.0.0.1:9/x?a={ActionId}"}
+    postback = await api.ok("POST", "/v1/postbacks", key, json=body)
+    result = await api.ok("POST", f"/v1/postbacks/{postback['id']}/test", key)
+    assert result["delivered"] is False
+    assert result["reason"] == "blocked_address"
+    assert result["reply"] is None

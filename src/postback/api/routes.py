@@ -189,14 +189,19 @@ async def delete_postback(postback_id: str, service: ServiceDep, who: Who) -> Re
     return Response(status_code=204)
 
 
+def _target(body: s.PreviewIn | None) -> tuple[Event | None, str | None]:
+    """The event a preview or test renders for: given, stored (by id), or a sample."""
+    if body is None:
+        return None, None
+    return (_event(body.event) if body.event is not None else None), body.event_id
+
+
 @v1.post("/postbacks/{postback_id}/preview", tags=["postbacks"], responses=NOT_FOUND)
 async def preview(
     postback_id: str, service: ServiceDep, who: Who, body: s.PreviewIn | None = None
 ) -> s.PreviewOut:
     postback = await service.store.get_postback(postback_id, who.owner_id)
-    event = _event(body.event) if body is not None and body.event is not None else None
-    event_id = body.event_id if body is not None else None
-    result = await service.preview(postback, event, event_id)
+    result = await service.preview(postback, *_target(body))
     return s.PreviewOut(
         request=s.RequestOut.of(result.request), params=result.params, warnings=result.warnings
     )
@@ -208,9 +213,7 @@ async def test_send(
 ) -> s.TestOut:
     """Send now, bypassing the minimum delay, and show the request and the reply."""
     postback = await service.store.get_postback(postback_id, who.owner_id)
-    event = _event(body.event) if body is not None and body.event is not None else None
-    event_id = body.event_id if body is not None else None
-    result = await service.test_send(postback, event, event_id)
+    result = await service.test_send(postback, *_target(body))
     sent = result.sent
     return s.TestOut(
         request=s.RequestOut.of(result.request),
