@@ -197,3 +197,28 @@ async def test_events_about_one_action_are_delivered_in_order(env: tuple[Rig, Re
         "first",
         "second",
     ]
+
+
+async def test_a_huge_retry_after_is_a_long_wait_not_a_stuck_delivery(
+    env: tuple[Rig, Receiver],
+) -> None:
+    r, rec = env
+    rec.script("/huge", (503, "busy", {"Retry-After": "9" * 5000}))
+    await r.postback(rec.url("/huge"))
+    await r.event()
+    [d] = await r.until(status_is(RETRYING))
+    wait = (d.due_at - d.attempts[0].started_at).total_seconds()
+    assert 6 * 3600 - 5 <= wait <= 6 * 3600 + 5
+
+
+async def test_secrets_in_reply_headers_are_redacted_in_the_log(env: tuple[Rig, Receiver]) -> None:
+    r, rec = env
+    rec.script("/cookie", (200, "OK", {"Set-Cookie": "session=s3cret", "X-Plain": "visible"}))
+    await r.postback(rec.url("/cookie"))
+    await r.event()
+    [d] = await r.until(status_is(DELIVERED))
+    reply = d.attempts[0].reply
+    assert reply is not None
+    headers = dict(reply.headers)
+    assert "s3cret" not in headers["Set-Cookie"]
+    assert headers["X-Plain"] == "visible"

@@ -168,3 +168,11 @@ def test_unreadable_retry_after_falls_back_to_the_schedule() -> None:
 def test_bad_arguments_are_refused(attempt: int, rand: float) -> None:
     with pytest.raises(ValueError, match="attempt"):
         decide(attempt, TIMEOUT, None, None, NOW, rand)
+
+
+def test_retry_after_with_thousands_of_digits_is_the_longest_wait() -> None:
+    from datetime import UTC, datetime
+
+    from postback.delivery.retry import RETRY_AFTER_MAX, retry_after_delay
+
+    assert retry_after_delay("9" * 5000, datetime(2026, 1, 1, tzinfo=UTC)) == RETRY_AFTER_MAX

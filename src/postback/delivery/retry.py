@@ -102,7 +102,9 @@ def retry_after_delay(value: str | None, now: datetime) -> timedelta | None:
         return None
     text = value.strip()
     if text.isascii() and text.isdigit():
-        seconds = min(int(text), int(RETRY_AFTER_MAX.total_seconds()))
+        cap = int(RETRY_AFTER_MAX.total_seconds())
+        # A huge number is just "a long time"; int() of thousands of digits would raise.
+        seconds = min(int(text), cap) if len(text) <= 9 else cap
         return _bounded(timedelta(seconds=seconds))
     when = _http_date(text)
     return None if when is None else _bounded(when - _aware(now))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -18,10 +19,10 @@ from datetime import UTC, datetime
 
 from postback.delivery import outcome, retry
 from postback.delivery.metrics import ATTEMPTS, IN_FLIGHT, SEND_SECONDS
-from postback.delivery.redact import redact
+from postback.delivery.redact import redact, redact_headers
 from postback.delivery.transport import SendResult, Transport, retry_after
-from postback.domain import Attempt
-from postback.errors import StoreError
+from postback.domain import Attempt, FailureReason, Reply
+from postback.errors import PostbackError
 from postback.storage.base import AttemptResult, Claim, Store
 
 log = logging.getLogger("postback.worker")
@@ -58,7 +59,6 @@ class Worker:
         self.options = options or WorkerOptions()
         self.clock = clock
         self.id = worker_id()
-        self._slots = asyncio.Semaphore(self.options.concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._results: list[AttemptResult] = []
         self._flushed = asyncio.Event()
@@ -69,12 +69,20 @@ class Worker:
         flusher = asyncio.create_task(self._flush_loop(stop))
         try:
             while not stop.is_set():
-                await self._round(stop)
+                await self._guarded_round(stop)
         finally:
             await self._drain()
             stop.set()
             await flusher
             await self._flush()
+
+    async def _guarded_round(self, stop: asyncio.Event) -> None:
+        """One round; a database error pauses the worker briefly instead of ending it."""
+        try:
+            await self._round(stop)
+        except PostbackError as exc:
+            log.warning("worker round failed, retrying shortly: %s", exc)
+            await asyncio.sleep(self.options.idle_wait)
 
     async def _round(self, stop: asyncio.Event) -> None:
         free = self._free_slots()
@@ -94,12 +102,7 @@ class Worker:
         await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
 
     async def _claim(self, limit: int) -> list[Claim]:
-        try:
-            return await self.store.claim(self.id, self.clock(), limit, self.options.lease_seconds)
-        except StoreError as exc:
-            log.warning("claim failed, retrying shortly: %s", exc)
-            await asyncio.sleep(self.options.idle_wait)
-            return []
+        return await self.store.claim(self.id, self.clock(), limit, self.options.lease_seconds)
 
     async def _idle(self, stop: asyncio.Event) -> None:
         wait = self.options.idle_wait
@@ -132,9 +135,21 @@ class Worker:
             sent = await self.transport.send(claim.request, claim.delivery_id)
         finally:
             IN_FLIGHT.dec()
-        self._results.append(self.judge(claim, sent, random.random()))
+        self._results.append(self._safe_judge(claim, sent))
         if len(self._results) >= self.options.batch:
             self._flushed.set()
+
+    def _safe_judge(self, claim: Claim, sent: SendResult) -> AttemptResult:
+        """Judge the reply; a reply that breaks the judging is logged as a failed attempt
+        rather than lost, so the delivery still moves through its retries."""
+        try:
+            return self.judge(claim, sent, random.random())
+        except Exception as exc:  # any bug here must not leave the delivery leased forever
+            log.exception("could not judge the reply to %s", claim.delivery_id)
+            broken = dataclasses.replace(
+                sent, reply=None, failure=FailureReason.PROTOCOL, error=f"unreadable reply: {exc}"
+            )
+            return self.judge(claim, broken, random.random())
 
     def judge(self, claim: Claim, sent: SendResult, rand: float) -> AttemptResult:
         """Turn what the transport saw into the attempt to log and the decision on it."""
@@ -154,7 +169,7 @@ class Worker:
             started_at=sent.started_at,
             duration_ms=sent.duration_ms,
             request=redact(claim.request),
-            reply=sent.reply,
+            reply=_redacted(sent.reply),
             outcome="delivered" if verdict.delivered else str(verdict.reason),
             error=sent.error or (None if verdict.delivered else verdict.detail),
         )
@@ -174,9 +189,16 @@ class Worker:
         batch, self._results = self._results, []
         try:
             await self.store.complete(batch)
-        except StoreError as exc:
+        except PostbackError as exc:
             # Not lost: the leases run out and the deliveries are claimed and sent again.
             log.error("could not record %d attempts: %s", len(batch), exc)
+
+
+def _redacted(reply: Reply | None) -> Reply | None:
+    """Reply headers are logged with secrets (Set-Cookie, tokens) redacted."""
+    if reply is None:
+        return None
+    return dataclasses.replace(reply, headers=redact_headers(reply.headers))
 
 
 def lease_for(total_timeout: float) -> float:
