@@ -24,6 +24,7 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     per_host_concurrency: int = 50
     lease_seconds: float | None = None  # default: long enough for the slowest send
+    inbox: bool = False  # serve the built-in inbox (in memory; for trying things out)
     data_dir: Path = field(default_factory=lambda: Path("data"))
 
 
@@ -74,4 +75,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         per_host_concurrency=int(_float(env, "POSTBACK_PER_HOST_CONCURRENCY", 50)),
         lease_seconds=_float(env, "POSTBACK_LEASE_SECONDS", 0) or None,
         data_dir=data_dir,
+        inbox=env.get("POSTBACK_INBOX", "") in ("1", "true", "yes"),
     )

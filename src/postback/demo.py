@@ -64,8 +64,8 @@ def curl_command(demo: Demo, base_url: str, operator_key: str) -> str:
     )
     return (
         f"curl -s -X POST {base_url}/v1/events \\\n"
-        f"  -H 'Authorization: Bearer {operator_key}' -H 'Content-Type: application/json' \\\n"
+        f"  -H \"Authorization: Bearer {operator_key}\" -H 'Content-Type: application/json' \\\n"
         f"  -d '{event}'\n"
-        f"curl -s {base_url}/v1/deliveries -H 'Authorization: Bearer {operator_key}'\n"
+        f'curl -s {base_url}/v1/deliveries -H "Authorization: Bearer {operator_key}"\n'
         f"curl -s {demo.inbox}/requests"
     )

@@ -9,12 +9,10 @@ import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
-from postback import keys
 from postback.api.app import create_app
 from postback.config import Settings
 from postback.delivery.runner import Stopper, start_in_background
 from postback.demo import curl_command, ensure_demo
-from postback.domain import AccountKind
 from postback.service import Service
 
 console = Console(stderr=True)
@@ -22,19 +20,12 @@ LOOPBACK = ipaddress.ip_network("127.0.0.1/32")
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """The demo delivers to the built-in inbox on 127.0.0.1, so it allows that one address."""
-    if any(LOOPBACK.network_address in n for n in settings.allowed_networks):
-        return settings
-    return dataclasses.replace(settings, allowed_networks=(*settings.allowed_networks, LOOPBACK))
-
-
-async def _fresh_operator_key(service: Service) -> str:
-    operator = next(
-        a for a in await service.store.list_accounts() if a.kind is AccountKind.OPERATOR
-    )
-    key = keys.new_key()
-    await service.store.add_api_key(operator.id, keys.hash_key(key))
-    return key
+    """The demo serves the built-in inbox and delivers to it on 127.0.0.1, so it allows
+    that one address, for every postback: a mode for trying things on your own machine."""
+    allowed = settings.allowed_networks
+    if not any(LOOPBACK.network_address in n for n in allowed):
+        allowed = (*allowed, LOOPBACK)
+    return dataclasses.replace(settings, allowed_networks=allowed, inbox=True)
 
 
 def run(settings: Settings, host: str, port: int, demo: bool, workers: bool = True) -> None:
@@ -57,12 +48,17 @@ def run(settings: Settings, host: str, port: int, demo: bool, workers: bool = Tr
 async def _announce_demo(service: Service, base_url: str, key: str | None) -> None:
     found = await ensure_demo(service, base_url)
     if key is None:
-        key = service.settings.admin_key or await _fresh_operator_key(service)
+        # Keys are shown once: after the first start, the commands name a variable.
+        key = service.settings.admin_key or "$POSTBACK_KEY"
     console.print(
         Panel(
             "Demo ready: a brand, a cashback partner, a program with an event type, a "
             "contract, and a postback that delivers to the built-in inbox.\n"
-            "Post a first event, then look at the delivery log and the inbox:",
+            "Post a first event, then look at the delivery log and the inbox "
+            "(set POSTBACK_KEY to the operator key printed on the first start, if the "
+            "commands name it).\n"
+            "Demo mode allows deliveries to 127.0.0.1 for every postback; do not use it "
+            "in production.",
             title="postback serve --demo",
         )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from ipaddress import ip_network
 from typing import Any
@@ -324,11 +325,72 @@ async def test_parameter_catalogues(api: Api) -> None:
     assert (await api.call("GET", "/v1/parameters/nope")).status_code == 404
 
 
-async def test_inbox_records_requests(api: Api) -> None:
-    r = await api.client.post("/inbox/abc?x=1", content=b"hello")
+async def test_inbox_is_off_unless_asked_for(api: Api) -> None:
+    assert (await api.client.post("/inbox/abc", content=b"x")).status_code == 404
+    assert (await api.client.get("/inbox/abc/requests")).status_code == 404
+
+
+async def test_inbox_records_requests_and_redacts_secrets(tmp_path: Any) -> None:
+    async with running_api(f"sqlite:///{tmp_path}/inbox.db", inbox=True) as api:
+        r = await api.client.post(
+            "/inbox/abc?x=1", content=b"hello", headers={"Authorization": "Bearer s3cret"}
+        )
+        assert r.status_code == 200
+        [got] = (await api.client.get("/inbox/abc/requests")).json()
+        assert (got["method"], got["query"], got["body"]) == ("POST", "x=1", "hello")
+        assert "s3cret" not in str(got["headers"])
+
+
+async def test_patch_refuses_null_where_a_value_is_needed(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    created = await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
+    for field in ("url", "method", "min_delay_seconds", "enabled", "name"):
+        r = await api.call("PATCH", f"/v1/postbacks/{created['id']}", key, json={field: None})
+        assert r.status_code == 422, (field, r.text)
+        assert r.json()["detail"][0]["field"] == field
+    r = await api.call(
+        "PATCH", f"/v1/postbacks/{created['id']}", key, json={"max_requests_per_second": None}
+    )
     assert r.status_code == 200
-    [got] = (await api.client.get("/inbox/abc/requests")).json()
-    assert (got["method"], got["query"], got["body"]) == ("POST", "x=1", "hello")
+
+
+async def test_damaged_cursors_and_impossible_dates_are_422(api: Api) -> None:
+    world = await api.world()
+    huge = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|99999999999999999999").decode()
+    for cursor in (huge, "nope", base64.urlsafe_b64encode(b"2026-01-01T00:00:00|1").decode()):
+        r = await api.call("GET", "/v1/deliveries", params={"cursor": cursor})
+        assert r.status_code == 422, (cursor, r.text)
+    event = {**world.action("far"), "occurred_at": "9999-12-31T23:00:00-05:00"}
+    r = await api.call("POST", "/v1/events", json=event)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["field"] == "occurred_at"
+    r = await api.call("GET", "/v1/deliveries", params={"since": "0001-01-01T00:00:00+01:00"})
+    assert r.status_code == 422
+
+
+async def test_deliveries_of_a_deleted_postback_are_not_sent_again(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    postback = await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
+    await api.ok("POST", "/v1/events", json=world.action("del-1"))
+    [delivery] = (await api.ok("GET", "/v1/deliveries", key))["items"]
+    await api.ok("DELETE", f"/v1/postbacks/{postback['id']}", key)
+    r = await api.call("POST", f"/v1/deliveries/{delivery['id']}/redeliver", key)
+    assert r.status_code == 409
+    assert await api.ok("POST", "/v1/deliveries/replay", key, json={}) == {"replayed": 0}
+
+
+async def test_the_delivery_log_redacts_secret_headers(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    body = {**LIFECYCLE, "headers": {"Authorization": "Bearer s3cret", "X-Plain": "{ActionId}"}}
+    await api.ok("POST", "/v1/postbacks", key, json=body)
+    await api.ok("POST", "/v1/events", json=world.action("sec-1"))
+    [delivery] = (await api.ok("GET", "/v1/deliveries", key))["items"]
+    headers = dict(delivery["request"]["headers"])
+    assert "s3cret" not in headers["Authorization"]
+    assert headers["X-Plain"] == "A-1"
 
 
 async def test_send_now_shows_request_and_reply(tmp_path: Any) -> None:

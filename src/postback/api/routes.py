@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -12,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from postback.api import schemas as s
 from postback.api.deps import Operator, ServiceDep, Who
+from postback.delivery.redact import redact_headers
 from postback.domain import (
     AccountKind,
     DeliveryStatus,
@@ -20,7 +20,7 @@ from postback.domain import (
     PostbackConfig,
 )
 from postback.errors import NotFound, ValidationProblem
-from postback.inbox import Received
+from postback.inbox import MAX_BODY, Received
 from postback.storage.base import DeliveryFilter
 from postback.template.catalogue import catalogue_for
 
@@ -40,7 +40,8 @@ async def healthz() -> dict[str, str]:
 @health.post("/inbox/{name}", tags=["inbox"])
 async def inbox_receive(name: str, request: Request, service: ServiceDep) -> dict[str, str]:
     """The built-in inbox: records any request sent to it (see GET .../requests)."""
-    body = (await request.body())[:65536].decode("utf-8", "replace")
+    _inbox_enabled(service)
+    body = (await request.body())[:MAX_BODY].decode("utf-8", "replace")
     received = Received(
         at=service.clock(),
         method=request.method,
@@ -55,7 +56,17 @@ async def inbox_receive(name: str, request: Request, service: ServiceDep) -> dic
 
 @health.get("/inbox/{name}/requests", tags=["inbox"])
 async def inbox_read(name: str, service: ServiceDep) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(r) for r in service.inbox.read(name)]
+    """What the inbox received, newest last, with secret header values redacted."""
+    _inbox_enabled(service)
+    return [
+        {**dataclasses.asdict(r), "headers": redact_headers(r.headers)}
+        for r in service.inbox.read(name)
+    ]
+
+
+def _inbox_enabled(service: ServiceDep) -> None:
+    if not service.settings.inbox:
+        raise NotFound("the built-in inbox is off; start with --demo or POSTBACK_INBOX=1")
 
 
 @health.get("/metrics", response_class=Response)
@@ -178,6 +189,9 @@ async def update_postback(
     postback_id: str, body: s.PostbackPatch, service: ServiceDep, who: Who
 ) -> s.PostbackOut:
     changes = body.model_dump(exclude_unset=True)
+    nulls = sorted(k for k, v in changes.items() if v is None and k not in s.NULLABLE)
+    if nulls:
+        raise ValidationProblem([_p(k, "null", f"{k} cannot be null; leave it out") for k in nulls])
     if "headers" in changes:
         changes["headers"] = tuple((changes["headers"] or {}).items())
     return s.PostbackOut.of(await service.update_postback(who, postback_id, changes))
@@ -323,8 +337,8 @@ async def list_deliveries(
     postback_id: str | None = None,
     status: DeliveryStatus | None = None,
     action_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: s.Moment | None = None,
+    until: s.Moment | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> s.DeliveryPage:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from postback.delivery.redact import redact, redact_headers
 from postback.domain import (
     Account,
     AccountKind,
@@ -26,6 +27,16 @@ from postback.domain import (
     RenderedRequest,
     Reply,
 )
+
+
+def _sane_year(moment: datetime) -> datetime:
+    if not 1900 <= moment.year <= 9000:
+        raise ValueError("the year must be between 1900 and 9000")
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_sane_year)]
+"""A date and time with an offset, in a range every database and time zone can hold."""
 
 
 class Strict(BaseModel):
@@ -151,8 +162,20 @@ class PostbackIn(PostbackFields):
     owner_id: str | None = Field(None, description="operator only: the account it belongs to")
 
 
+NULLABLE = frozenset(
+    {
+        "body",
+        "body_format",
+        "max_requests_per_second",
+        "success_response",
+        "error_response",
+        "in_app_event",
+    }
+)
+
+
 class PostbackPatch(Strict):
-    """Every field optional: only those sent are changed."""
+    """Every field optional: only those sent are changed; only some may be set to null."""
 
     url: str | None = Field(None, max_length=8192)
     method: HttpMethod | None = None
@@ -211,7 +234,7 @@ class PostbackOut(PostbackFields):
 class EventIn(Strict):
     id: str = Field(min_length=1, max_length=200, description="unique, chosen by the producer")
     type: EventType
-    occurred_at: AwareDatetime
+    occurred_at: Moment
     data: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -247,7 +270,7 @@ class ReplyOut(BaseModel):
     def of(cls, reply: Reply) -> ReplyOut:
         return cls(
             status=reply.status,
-            headers=list(reply.headers),
+            headers=list(redact_headers(reply.headers)),
             body=reply.body.decode("utf-8", "replace"),
             truncated=reply.truncated,
         )
@@ -303,7 +326,7 @@ class DeliveryOut(BaseModel):
             created_at=d.created_at,
             updated_at=d.updated_at,
             last_error=d.last_error,
-            request=RequestOut.of(d.request),
+            request=RequestOut.of(redact(d.request)),
             attempts=[AttemptOut.of(a) for a in d.attempts] if with_attempts else None,
         )
 
@@ -328,8 +351,8 @@ class ReplayIn(Strict):
     postback_id: str | None = None
     status: DeliveryStatus | None = None
     action_id: str | None = None
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Moment | None = None
+    until: Moment | None = None
 
 
 class ReplayOut(BaseModel):

@@ -14,7 +14,7 @@ from postback.domain import Delivery, DeliveryStatus, Event, NewDelivery
 from postback.errors import Conflict, NotFound
 from postback.storage import rows
 from postback.storage.base import DeliveryFilter, IngestItem, IngestResult, Notice, Page
-from postback.storage.sql import attempts, deliveries, events, notices
+from postback.storage.sql import attempts, deliveries, events, notices, postbacks
 
 D = deliveries.c
 FINAL = (DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value)
@@ -179,6 +179,16 @@ async def get_delivery(conn: AsyncConnection, delivery_id: str, owner_id: str | 
     return rows.delivery(row, tuple(rows.attempt(a) for a in tried))
 
 
+def _live_postback() -> ColumnElement[bool]:
+    """Deliveries whose postback still exists (a deleted one's log is kept, not resent)."""
+    return select(postbacks.c.id).where(postbacks.c.id == D.postback_id).exists()
+
+
+async def _postback_exists(conn: AsyncConnection, postback_id: str) -> bool:
+    found = await conn.execute(select(postbacks.c.id).where(postbacks.c.id == postback_id))
+    return found.first() is not None
+
+
 def _again(now: datetime) -> dict[str, Any]:
     return {
         "status": DeliveryStatus.SCHEDULED.value,
@@ -195,6 +205,8 @@ async def redeliver(
 ) -> Delivery:
     """Send again from now, with a fresh retry round; not while it is being sent."""
     current = await get_delivery(conn, delivery_id, owner_id)
+    if not await _postback_exists(conn, current.postback_id):
+        raise Conflict(f"the postback of delivery {current.id} was deleted; it cannot be sent")
     result = await conn.execute(
         update(deliveries)
         .where(D.id == delivery_id, D.status != DeliveryStatus.SENDING.value)
@@ -210,7 +222,9 @@ async def replay(
 ) -> int:
     """Redeliver every finished (delivered or failed) delivery the filter selects."""
     result = await conn.execute(
-        update(deliveries).where(*filters(owner_id, flt), D.status.in_(FINAL)).values(**_again(now))
+        update(deliveries)
+        .where(*filters(owner_id, flt), D.status.in_(FINAL), _live_postback())
+        .values(**_again(now))
     )
     return int(result.rowcount)
 

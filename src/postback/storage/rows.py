@@ -242,8 +242,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """Inverse of :func:`encode_cursor`; a damaged cursor is a validation problem."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, seq = raw.split("|")
-        return datetime.fromisoformat(stamp), int(seq)
+        stamp, number = raw.split("|")
+        moment, seq = datetime.fromisoformat(stamp), int(number)
+        if moment.tzinfo is None or not 0 <= seq < 2**63:
+            raise ValueError(cursor)
+        return moment, seq
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationProblem(
             [
