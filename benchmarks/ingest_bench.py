@@ -1,0 +1,181 @@
+"""Ingest: events per second through the HTTP API, in batches of 100, each event fanning
+out to 3 postbacks, on SQLite and on PostgreSQL.
+
+The API runs under uvicorn in a process of its own (``benchmarks.apiserver``); an aiohttp
+client keeps a few batches in flight (bodies encoded before the clock starts). The
+figure is events accepted (HTTP 202) per second after a warm-up.
+
+    python -m benchmarks --only ingest
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+
+from benchmarks import common
+from benchmarks.receiver import free_port
+
+NAME = "ingest"
+BATCH = 100
+FAN_OUT = 3
+IN_FLIGHT = 4
+ADMIN_KEY = "pbk_bench_operator_key"
+MODES = {"smoke": (0.3, 1.0), "quick": (1.0, 5.0), "full": (2.0, 15.0)}  # warm-up, measured
+URLS = (
+    "https://partner-a.example/pb?action={ActionId}&payout={Payout}&status={Status}",
+    "https://partner-b.example/conv?id={ActionId}&amount={Amount}&oid={Oid}&cur={Currency}",
+    "https://partner-c.example/track/{ActionId}?event={EventDate}&sub={SubId1}",
+)
+
+
+@contextlib.contextmanager
+def api_server(url: str) -> Iterator[str]:
+    """``benchmarks.apiserver`` on a free loopback port; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "POSTBACK_DATABASE_URL": url, "POSTBACK_ADMIN_KEY": ADMIN_KEY}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.apiserver", str(port)], env=env, cwd=common.ROOT
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def server_pid(base: str) -> int | None:
+    """The pid of the process listening on the API's port (for its CPU time)."""
+    port = int(base.rsplit(":", 1)[1])
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                cmd = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")  # noqa: SIM115
+                if b"benchmarks.apiserver" in cmd and str(port).encode() in cmd:
+                    return int(entry)
+    return None
+
+
+def bodies(partner: str, tag: str, count: int) -> list[bytes]:
+    """``count`` encoded batches of ``BATCH`` events for the partner, ids unique."""
+    at = (common.utcnow() + timedelta(days=1)).isoformat()
+    out = []
+    for b in range(count):
+        batch = [
+            {
+                "id": f"{tag}-{b}-{i}",
+                "type": "action.tracked",
+                "occurred_at": at,
+                "data": {
+                    "MediaPartnerId": partner,
+                    "CampaignId": "1234",
+                    "ActionTrackerId": "5678",
+                    "ActionId": f"1000.{b}.{i}",
+                    "Payout": "12.50",
+                    "Amount": "149.90",
+                    "Currency": "USD",
+                    "Oid": f"ORD-{b}-{i}",
+                    "SubId1": "homepage",
+                },
+            }
+            for i in range(BATCH)
+        ]
+        out.append(json.dumps(batch).encode())
+    return out
+
+
+async def post_batches(base: str, batches: list[bytes], warmup: float, seconds: float) -> dict:
+    """Post batches with ``IN_FLIGHT`` in flight; count events accepted after the warm-up."""
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
+    queue = iter(batches)
+    began = time.perf_counter()
+    start, end = began + warmup, began + warmup + seconds
+    stats: dict[str, Any] = {"events": 0, "errors": 0, "batch_ms": []}
+    async with aiohttp.ClientSession(base, headers=headers) as session:
+
+        async def sender() -> None:
+            for body in queue:
+                sent = time.perf_counter()
+                if sent >= end:
+                    return
+                async with session.post("/v1/events", data=body) as reply:
+                    await reply.read()
+                    ok = reply.status == 202
+                done = time.perf_counter()
+                if sent >= start and done <= end:
+                    stats["events"] += BATCH if ok else 0
+                    stats["errors"] += not ok
+                    stats["batch_ms"].append((done - sent) * 1000)
+
+        await asyncio.gather(*(sender() for _ in range(IN_FLIGHT)))
+    return stats
+
+
+async def one_run(kind: str, mode: str) -> dict[str, Any]:
+    """Ingest on a fresh database of ``kind`` for the mode's warm-up + measured seconds."""
+    warmup, seconds = MODES[mode]
+    async with common.world(kind) as w:
+        for k, url in enumerate(URLS):
+            await w.postback(f"p{k}", url)
+        batches = bodies(w.partner_id, kind, int((warmup + seconds) * 60) + 20)
+        with api_server(w.url) as base:
+            await common.until(lambda: _healthy(base), 30, every=0.1)
+            pid = server_pid(base)
+            cpu0 = common.cpu_seconds(pid) if pid else 0.0
+            common.say(f"ingest: {kind}, {warmup + seconds:g} s")
+            stats = await post_batches(base, batches, warmup, seconds)
+            cpu = (common.cpu_seconds(pid) if pid else 0.0) - cpu0
+        stored = await w.sql("SELECT COUNT(*) FROM deliveries")
+    return _figures(kind, stats, seconds, cpu, stored)
+
+
+def _figures(kind: str, stats: dict, seconds: float, cpu: float, stored: int) -> dict[str, Any]:
+    events = stats["events"]
+    return {
+        "database": kind,
+        "events": events,
+        "errors": stats["errors"],
+        "seconds": seconds,
+        "events_per_s": round(events / seconds, 1),
+        "deliveries_per_s": round(events * FAN_OUT / seconds, 1),
+        "batch_ms_p50": round(common.percentile(stats["batch_ms"], 0.5), 1),
+        "batch_ms_p99": round(common.percentile(stats["batch_ms"], 0.99), 1),
+        "server_cpu_ms_per_event": round(cpu * 1000 / max(1, events), 3),
+        "deliveries_stored": stored,
+    }
+
+
+async def _healthy(base: str) -> bool:
+    try:
+        async with aiohttp.ClientSession() as s, s.get(f"{base}/healthz") as r:
+            return r.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+async def run(mode: str) -> dict[str, Any]:
+    """Both databases, one after the other."""
+    common.check_mode(mode)
+    runs = {kind: await one_run(kind, mode) for kind in ("sqlite", "postgresql")}
+    return {
+        "benchmark": NAME,
+        "mode": mode,
+        "batch": BATCH,
+        "fan_out": FAN_OUT,
+        "in_flight": IN_FLIGHT,
+        "runs": runs,
+    }

@@ -1,0 +1,86 @@
+"""The latency benchmark's producer, run as its own process: stores events due now, with
+their deliveries, at a steady rate through :meth:`postback.storage.base.Store.ingest`.
+
+    python -m benchmarks.injector DATABASE_URL POSTBACK_ID OWNER_ID URL_PREFIX RATE SECONDS
+
+Every 10 ms it stores the events owed so far in one transaction (which NOTIFYs the
+workers), each with one delivery to ``URL_PREFIX`` + its due time as a unix timestamp
+(so the receiver can tell the latency). The requests are rendered here, not matched and
+rendered by the service: the ingest benchmark measures that; this one leaves the CPU to
+the worker. Prints JSON: events, seconds, the achieved rate and the slowest ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime
+
+import uvloop
+
+from postback.domain import Event, EventType, HttpMethod, NewDelivery, RenderedRequest
+from postback.storage import Store, open_store
+from postback.storage.base import IngestItem
+
+TICK = 0.01
+
+
+def items(target: tuple[str, str, str], start: int, count: int) -> list[IngestItem]:
+    """``count`` action.tracked events occurring (so due) now, one delivery each."""
+    postback, owner, prefix = target
+    now = datetime.now(UTC)
+    url = f"{prefix}{now.timestamp():.6f}&a="
+    return [
+        IngestItem(
+            Event(f"lat-{start + i}", EventType.ACTION_TRACKED, now, {"ActionId": f"L{start + i}"}),
+            (
+                NewDelivery(
+                    postback_id=postback,
+                    owner_id=owner,
+                    request=RenderedRequest(HttpMethod.GET, f"{url}{start + i}", (), None),
+                    due_at=now,
+                    order_key=f"L{start + i}",
+                    action_id=f"L{start + i}",
+                ),
+            ),
+        )
+        for i in range(count)
+    ]
+
+
+async def inject(
+    store: Store, target: tuple[str, str, str], rate: float, seconds: float
+) -> dict[str, float]:
+    """Store ``rate`` events per second for ``seconds``; report what was achieved."""
+    sent, slowest = 0, 0.0
+    began = time.perf_counter()
+    while (elapsed := time.perf_counter() - began) < seconds:
+        owed = int(rate * elapsed) - sent
+        if owed > 0:
+            t = time.perf_counter()
+            await store.ingest(items(target, sent, owed))
+            slowest = max(slowest, time.perf_counter() - t)
+            sent += owed
+        await asyncio.sleep(TICK)
+    took = time.perf_counter() - began
+    return {"events": sent, "seconds": took, "rate": sent / took, "slowest_ingest_s": slowest}
+
+
+async def main_async(url: str, target: tuple[str, str, str], rate: float, seconds: float) -> None:
+    store = open_store(url)
+    try:
+        figures = await inject(store, target, rate, seconds)
+    finally:
+        await store.close()
+    print(json.dumps(figures), flush=True)
+
+
+def main() -> None:
+    url, postback, owner, prefix, rate, seconds = sys.argv[1:7]
+    uvloop.run(main_async(url, (postback, owner, prefix), float(rate), float(seconds)))
+
+
+if __name__ == "__main__":
+    main()
