@@ -292,8 +292,7 @@ class Service:
     async def _visible_event(self, postback: Postback, event_id: str) -> Event:
         """A stored event, if it fans out to this postback (else it is not the caller's)."""
         event = await self.store.get_event(event_id)
-        matching = await self.store.matching_postbacks(event)
-        if all(p.id != postback.id for p in matching):
+        if not await self.store.event_reaches(postback.id, event):
             raise NotFound(f"no event {event_id!r} for this postback")
         return event
 

@@ -427,3 +427,21 @@ async def test_send_now_to_an_internal_address_is_refused(api: Api) -> None:
     assert result["delivered"] is False
     assert result["reason"] == "blocked_address"
     assert result["reply"] is None
+
+
+async def test_preview_for_a_stored_event_even_when_disabled(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    postback = await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
+    await api.ok("POST", "/v1/events", json=world.action("st-1", ActionId="S-1"))
+    await api.ok("PATCH", f"/v1/postbacks/{postback['id']}", key, json={"enabled": False})
+    shown = await api.ok(
+        "POST", f"/v1/postbacks/{postback['id']}/preview", key, json={"event_id": "st-1"}
+    )
+    assert "action=S-1" in shown["request"]["url"]
+    other = await api.account("partner", "cashback")
+    mine = await api.ok("POST", "/v1/postbacks", other["api_key"], json=LIFECYCLE)
+    r = await api.call(
+        "POST", f"/v1/postbacks/{mine['id']}/preview", other["api_key"], json={"event_id": "st-1"}
+    )
+    assert r.status_code == 404

@@ -139,6 +139,10 @@ class Store(Protocol):
         """Enabled postbacks that an event fans out to (product.md, Events table)."""
         ...
 
+    async def event_reaches(self, postback_id: str, event: Event) -> bool:
+        """Whether ``event`` is one the postback is for, whether it is enabled or not."""
+        ...
+
     # -- events and deliveries -----------------------------------------------------
     async def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:
         """Store events and their deliveries atomically; a known event id creates nothing."""

@@ -210,6 +210,11 @@ class SQLStore:
         async with self._read() as conn:
             return await postbacks.matching(conn, event)
 
+    async def event_reaches(self, postback_id: str, event: Event) -> bool:
+        """Whether ``event`` is one the postback is for, whether it is enabled or not."""
+        async with self._read() as conn:
+            return await postbacks.reaches(conn, postback_id, event)
+
     # -- events and deliveries -----------------------------------------------------------
 
     async def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:

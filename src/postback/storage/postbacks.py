@@ -210,3 +210,9 @@ async def matching(conn: AsyncConnection, event: Event) -> list[PostbackRecord]:
         .order_by(P.created_at, P.id)
     )
     return [rows.postback(r) for r in await conn.execute(query)]
+
+
+async def reaches(conn: AsyncConnection, postback_id: str, event: Event) -> bool:
+    """Whether the event is one this postback is for, enabled or not."""
+    query = select(P.id).where(P.id == postback_id, match_clause(event))
+    return (await conn.execute(query)).first() is not None
