@@ -17,6 +17,7 @@ from postback.config import Settings
 from postback.errors import Conflict, NotFound, StoreError, ValidationProblem
 from postback.service import Service
 from postback.storage import open_store
+from postback.web.routes import web
 
 Stopper = Callable[[], Awaitable[None]]
 Hook = Callable[[Service], Awaitable[Stopper | None]]
@@ -131,5 +132,6 @@ def create_app(settings: Settings, on_start: Hook | None = None) -> FastAPI:
     _install_errors(app)
     app.include_router(routes.health)
     app.include_router(routes.v1)
+    app.include_router(web, include_in_schema=False)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -1,0 +1,240 @@
+"""The web screen in a real browser: Debian's Chromium, driven by Playwright, against the
+real app (API and a delivery worker) served by uvicorn on loopback, SQLite in a temporary
+directory, delivering to its own built-in inbox."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+
+from postback.api.app import create_app
+from postback.config import Settings
+from postback.delivery.runner import Stopper, start_in_background
+from postback.service import Service
+from tests.apiclient import ADMIN, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+INBOX = "/inbox/web-test"
+BAD_TEMPLATE = "?a={ActionID}&p={Payout}"
+GOOD_TEMPLATE = "?a={ActionId}&p={Payout}"
+NAME = "<b>Cashback</b> & co"  # must show as text, never as markup
+
+
+def _need_chromium() -> None:
+    if os.path.exists(CHROMIUM):
+        return
+    message = f"{CHROMIUM} is missing: `make test` installs Debian's chromium package"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """The app with a worker, allowed to deliver to its own inbox on 127.0.0.1."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/web.db",
+        admin_key=ADMIN,
+        allowed_networks=(ipaddress.ip_network("127.0.0.1/32"),),
+        inbox=True,
+        total_timeout=5.0,
+    )
+
+    async def workers(service: Service) -> Stopper:
+        return start_in_background(service.store, settings)
+
+    app = create_app(settings, workers)
+    port = free_port()
+    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if instance.started:
+            break
+        time.sleep(0.05)
+    assert instance.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        instance.should_exit = True
+        thread.join(10)
+
+
+def _ok(client: httpx.Client, method: str, path: str, key: str = ADMIN, **kw: Any) -> Any:
+    r = client.request(method, path, headers={"Authorization": f"Bearer {key}"}, **kw)
+    assert r.status_code < 300, (r.status_code, r.text)
+    return r.json()
+
+
+def _world(client: httpx.Client) -> dict[str, Any]:
+    """A brand with a program and an event type; a cashback partner with a contract on it."""
+    brand = _ok(client, "POST", "/v1/accounts", json={"name": "Outdoor Co", "kind": "brand"})
+    partner = _ok(
+        client,
+        "POST",
+        "/v1/accounts",
+        json={"name": "Cashback World", "kind": "partner", "partner_type": "cashback"},
+    )
+    program = _ok(client, "POST", "/v1/programs", brand["api_key"], json={"name": "Main"})
+    tracker = _ok(
+        client,
+        "POST",
+        f"/v1/programs/{program['id']}/event-types",
+        brand["api_key"],
+        json={"name": "Sale"},
+    )
+    _ok(
+        client,
+        "POST",
+        "/v1/contracts",
+        brand["api_key"],
+        json={
+            "partner_id": partner["id"],
+            "program_id": program["id"],
+            "event_type_ids": [tracker["id"]],
+        },
+    )
+    return {"partner": partner, "program": program, "tracker": tracker}
+
+
+def _event(world: dict[str, Any], event_id: str) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": "action.tracked",
+        "occurred_at": "2026-11-23T10:00:00Z",
+        "data": {
+            "MediaPartnerId": world["partner"]["id"],
+            "CampaignId": world["program"]["id"],
+            "ActionTrackerId": world["tracker"]["id"],
+            "ActionId": "A-77",
+            "Payout": "12.5",
+            "Amount": "149.9",
+        },
+    }
+
+
+def test_sign_in_create_preview_and_read_the_log(server: str, tmp_path: Path) -> None:
+    _need_chromium()
+    with httpx.Client(base_url=server, timeout=10) as client:
+        world = _world(client)
+        key = world["partner"]["api_key"]
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.on("console", lambda msg: _console(msg, errors))
+                _walk_through(page, server, key, client, world)
+                shot = tmp_path / "ui.png"
+                page.screenshot(path=str(shot), full_page=True)
+            finally:
+                browser.close()
+
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+    assert errors == []
+
+
+def _console(msg: ConsoleMessage, errors: list[str]) -> None:
+    # The browser logs every non-2xx fetch; the 422 for the bad template is expected.
+    if msg.type == "error" and "status of 422" not in msg.text:
+        errors.append(msg.text)
+
+
+def _walk_through(
+    page: Page, server: str, key: str, client: httpx.Client, world: dict[str, Any]
+) -> None:
+    # / redirects to the page; the key is typed in.
+    page.goto(f"{server}/")
+    assert page.url == f"{server}/ui"
+    page.fill("#key", key)
+    page.click("#sign-in-form button[type=submit]")
+    expect(page.locator("#who-name")).to_have_text("Signed in as Cashback World (cashback)")
+    expect(page.locator("#postbacks-empty")).to_be_visible()
+
+    # A misspelt parameter: the API's 422 shows under the URL field, with the suggestion
+    # and where in the template it is.
+    bad_url, good_url = server + INBOX + BAD_TEMPLATE, server + INBOX + GOOD_TEMPLATE
+    page.select_option("#f-kind", "action_lifecycle")
+    page.fill("#f-name", NAME)
+    page.fill("#f-url", bad_url)
+    page.fill("#f-max_requests_per_second", "5")
+    page.click("#create-form button[type=submit]")
+    problem = page.locator("#f-url ~ .field-problem")
+    expect(problem).to_contain_text("unknown parameter {ActionID}")
+    expect(problem).to_contain_text("did you mean {ActionId}?")
+    expect(problem).to_contain_text(f"position {bad_url.index('{ActionID}')}")
+    expect(problem.locator("mark")).to_have_text("{")
+    expect(page.locator("#f-url")).to_have_class(re.compile(r"\binvalid\b"))
+
+    # Fixed, it is created and listed; its name is shown as text.
+    page.fill("#f-url", good_url)
+    page.click("#create-form button[type=submit]")
+    expect(page.locator("#create-status")).to_contain_text("Created pb_")
+    expect(page.locator("#create-form .field-problem")).to_have_count(0)
+    row = page.locator("#postbacks tbody tr", has_text=good_url)
+    expect(row).to_have_count(1)
+    expect(row.locator(".strong")).to_contain_text(NAME)
+    expect(row).to_contain_text("≤ 5/s")
+    assert page.locator("#postbacks b").count() == 0
+
+    # Preview renders the request for a sample event; Send test sends it and shows the reply.
+    row.locator("button.preview").click()
+    output = page.locator("#postbacks tr.result .output")
+    expect(output.locator("pre.http")).to_contain_text(
+        f"GET {server}{INBOX}?a=1000.2000.3000&p=12.50"
+    )
+    row.locator("button.test").click()
+    expect(output.locator(".verdict")).to_contain_text("Delivered in")
+    expect(output).to_contain_text('{"status":"received"}')
+
+    # An event through the API: the worker delivers it to the inbox, and the log shows the
+    # delivery, its attempt, and sends it again on Redeliver.
+    ingested = _ok(client, "POST", "/v1/events", json=_event(world, "evt-web-1"))
+    assert ingested["deliveries"] == 1
+    page.click(".tab[data-view=deliveries]")
+    delivery = page.locator("#deliveries tbody tr", has_text="evt-web-1")
+    expect(delivery).to_have_count(1)
+    expect(delivery).to_contain_text(f"{server}{INBOX}?a=A-77&p=12.50")
+    for _ in range(50):
+        if delivery.locator(".badge").inner_text() == "delivered":
+            break
+        page.wait_for_timeout(200)
+        page.click("#refresh-deliveries")
+    expect(delivery.locator(".badge")).to_have_text("delivered")
+    delivery.click()
+    details = page.locator("#delivery")
+    expect(details).to_be_visible()
+    expect(details.locator("dl.facts")).to_contain_text("evt-web-1")
+    expect(details.locator("dl.facts")).to_contain_text("A-77")
+    expect(details.locator("details.attempt")).to_have_count(1)
+    expect(details.locator("details.attempt summary")).to_contain_text("HTTP 200")
+    page.click("#redeliver")
+    expect(details.locator("details.attempt")).to_have_count(2, timeout=15_000)
+
+    # The status filter asks the API again.
+    page.select_option("#d-status", "failed")
+    expect(page.locator("#deliveries-empty")).to_be_visible()
+    page.select_option("#d-status", "")
+    expect(delivery).to_have_count(1)
