@@ -38,7 +38,7 @@ def serve(
     demo: bool = typer.Option(False, help="create a demo setup and print a curl command"),
     workers: bool = typer.Option(True, help="run the delivery workers in this process"),
 ) -> None:
-    """Start the HTTP API and (unless --no-workers) the delivery workers."""
+    """Start the HTTP API, the web screen (/ui) and (unless --no-workers) the delivery workers."""
     from postback import server
 
     server.run(_settings(), host, port, demo, workers)

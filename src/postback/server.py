@@ -1,4 +1,4 @@
-"""`postback serve`: the HTTP API and the delivery workers in one process."""
+"""`postback serve`: the HTTP API, the web screen and the delivery workers in one process."""
 
 from __future__ import annotations
 
