@@ -51,7 +51,7 @@ async def seed_backlog(w: common.World, rec: common.ReceiverProcess, size: int) 
     return (common.utcnow() - began).total_seconds()
 
 
-async def one_run(stored: int, fresh: int) -> dict[str, Any]:
+async def one_run(stored: int, fresh: int, mode: str = "quick") -> dict[str, Any]:
     """Drain ``fresh`` due deliveries with ``stored`` old ones in the table."""
     with common.receiver() as rec:
         async with common.world("postgresql") as w:
@@ -59,7 +59,7 @@ async def one_run(stored: int, fresh: int) -> dict[str, Any]:
             await w.postback("fresh", rec.url("/ok?a={ActionId}"))
             common.say(f"backlog: seeding {stored:,} stored deliveries")
             seeded_in = await seed_backlog(w, rec, stored)
-            due = common.later(3.0)
+            due = common.start_due(mode)
             await common.seed(w, "f", Batch("fresh", fresh, rec.url("/ok?n="), due))
             common.say(f"backlog: {fresh:,} fresh deliveries over {stored:,} stored")
             figures = await common.drain(w, rec, Drain(["fresh"], fresh, "ok"), due)
@@ -79,8 +79,8 @@ async def one_run(stored: int, fresh: int) -> dict[str, Any]:
 async def run(mode: str) -> dict[str, Any]:
     """Small backlog, then the large one."""
     fresh = FRESH[common.check_mode(mode)]
-    small = await one_run(SMALL, fresh)
-    large = await one_run(LARGE[mode], fresh)
+    small = await one_run(SMALL, fresh, mode)
+    large = await one_run(LARGE[mode], fresh, mode)
     ratio = large["deliveries_per_s"] / small["deliveries_per_s"]
     growth = max(r["rss_max_mib"] - r["rss_start_mib"] for r in (small, large))
     return {

@@ -33,7 +33,7 @@ from postback.storage.sql import UTCDateTime
 MODES = ("smoke", "quick", "full")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-PG_ADMIN_DSN = os.environ.get("POSTBACK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOOPBACK_NETS = "127.0.0.0/8"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 console = Console(stderr=True, highlight=False)
@@ -185,8 +185,13 @@ def receiver(hosts: Sequence[str] = ("127.0.0.1",)) -> Iterator[ReceiverProcess]
 
 
 # -- databases -----------------------------------------------------------------------------
+def pg_admin_dsn() -> str:
+    """The server's admin DSN: ``$POSTBACK_BENCH_PG``, ``$POSTBACK_TEST_PG`` or the local one."""
+    return os.environ.get("POSTBACK_BENCH_PG") or os.environ.get("POSTBACK_TEST_PG") or DEFAULT_PG
+
+
 async def pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+    conn = await asyncpg.connect(pg_admin_dsn(), timeout=10)
     try:
         await conn.execute(sql)
     finally:
@@ -203,7 +208,7 @@ async def database(kind: str) -> AsyncIterator[str]:
     name = f"postback_bench_{os.getpid()}_{secrets.token_hex(3)}"
     await pg_admin(f'CREATE DATABASE "{name}"')
     try:
-        yield f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+        yield f"{pg_admin_dsn().rsplit('/', 1)[0]}/{name}"
     finally:
         await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -461,6 +466,11 @@ def later(seconds: float) -> datetime:
     return utcnow() + timedelta(seconds=seconds)
 
 
+def start_due(mode: str) -> datetime:
+    """When seeded work falls due: long enough from now for worker processes to start."""
+    return later(2.0 if mode == "smoke" else 3.0)
+
+
 # -- draining a seeded batch -----------------------------------------------------------------
 @dataclass
 class Drain:
@@ -471,7 +481,6 @@ class Drain:
     tag: str
     workers: int = 1
     env: dict[str, str] = field(default_factory=dict)
-    start_margin: float = 3.0  # seconds from seeding to due: the workers start meanwhile
 
 
 class Usage:

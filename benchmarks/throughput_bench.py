@@ -22,12 +22,12 @@ SIZES = {"smoke": 600, "quick": 10_000, "full": 40_000}
 RUNS = (("sqlite", 1), ("postgresql", 1), ("postgresql", 2))
 
 
-async def one_run(kind: str, procs: int, n: int) -> dict[str, Any]:
+async def one_run(kind: str, procs: int, n: int, mode: str = "quick") -> dict[str, Any]:
     """Seed ``n`` due deliveries on a fresh database, drain them with ``procs`` workers."""
     with common.receiver() as rec:
         async with common.world(kind) as w:
             await w.postback("bench", rec.url("/ok?a={ActionId}"))
-            due = common.later(3.0)
+            due = common.start_due(mode)
             await common.seed(w, "t", Batch("bench", n, rec.url("/ok?n="), due))
             common.say(f"throughput: {kind} x{procs}, {n} deliveries")
             figures = await common.drain(w, rec, Drain(["bench"], n, "ok", procs), due)
@@ -44,7 +44,7 @@ def _ratios(runs: dict[str, dict[str, Any]], ceiling: float | None) -> dict[str,
 async def run(mode: str, ceiling: float | None = None) -> dict[str, Any]:
     """Every run of this benchmark; ``ceiling`` (requests/s) gives the ratios."""
     n = SIZES[common.check_mode(mode)]
-    runs = {f"{kind}_x{procs}": await one_run(kind, procs, n) for kind, procs in RUNS}
+    runs = {f"{kind}_x{procs}": await one_run(kind, procs, n, mode) for kind, procs in RUNS}
     ratios = _ratios(runs, ceiling)
     pg = [v for k, v in ratios.items() if k.startswith("postgresql")]
     return {

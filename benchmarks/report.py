@@ -1,0 +1,649 @@
+"""docs/performance.md from the results folder: Markdown tables and matplotlib plots.
+
+Only what the JSON files hold is shown, so the page always matches the committed
+figures. Hand-written findings (profiles, changes made) come from
+``benchmarks/notes/*.md``, included in name order at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+NOTES = Path(__file__).resolve().parent / "notes"
+Results = dict[str, dict[str, Any]]
+DPI = 110
+
+
+# -- small helpers ------------------------------------------------------------------------
+def load(results: Path) -> Results:
+    """Every ``<name>.json`` in the folder, by name (``before/`` holds earlier figures)."""
+    found = {p.stem: json.loads(p.read_text()) for p in sorted(results.glob("*.json"))}
+    before = results / "before"
+    if before.is_dir():
+        found["before"] = {p.stem: json.loads(p.read_text()) for p in before.glob("*.json")}
+    return found
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def pct(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio * 100:.1f} %"
+
+
+def met(flag: Any) -> str:
+    if flag is None:
+        return "-"
+    return "met" if flag else "**missed**"
+
+
+def figure(path: Path, draw: Callable[[Any], None], size: tuple[float, float] = (7, 3.6)) -> str:
+    """Draw one plot into ``path`` (PNG); the Markdown image line for it."""
+    fig, ax = plt.subplots(figsize=size)
+    draw(ax)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return f"![{path.stem}](performance/{path.name})"
+
+
+def bars(ax: Any, labels: Sequence[str], values: Sequence[float], ylabel: str) -> None:
+    shown = ax.bar(labels, values, color="#4C72B0")
+    ax.bar_label(shown, fmt="{:,.0f}", fontsize=8)
+    ax.set_ylabel(ylabel)
+
+
+# -- headlines ------------------------------------------------------------------------------
+def headline(name: str, r: dict[str, Any]) -> str:
+    """One line per benchmark, for the console and the summary."""
+    f = HEADLINES.get(name)
+    return f(r) if f else "-"
+
+
+def _h_ingest(r: dict[str, Any]) -> str:
+    runs = r["runs"]
+    return ", ".join(f"{k}: {v['events_per_s']:,.0f} events/s" for k, v in runs.items())
+
+
+def _h_throughput(r: dict[str, Any]) -> str:
+    parts = []
+    for k, v in r["runs"].items():
+        ratio = r["vs_ceiling"].get(k)
+        parts.append(f"{k}: {v['deliveries_per_s']:,.0f}/s ({pct(ratio)})")
+    return ", ".join(parts)
+
+
+def _h_latency(r: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{x['target_rate']}/s: p50 {x['p50_ms']:g} / p99 {x['p99_ms']:g} / max {x['max_ms']:g} ms"
+        + ("" if x["holds"] else " (does not hold)")
+        for x in r["runs"]
+    )
+
+
+def _h_template(r: dict[str, Any]) -> str:
+    seed = r["cases"]["seed_url"]
+    return f"seed URL {seed['renders_per_second']['postback']:,} renders/s"
+
+
+HEADLINES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "template": _h_template,
+    "ingest": _h_ingest,
+    "ceiling": lambda r: f"{r['requests_per_s']:,.0f} requests/s",
+    "throughput": _h_throughput,
+    "latency": _h_latency,
+    "backlog": lambda r: (
+        f"{r['small']['deliveries_per_s']:,.0f} vs {r['large']['deliveries_per_s']:,.0f}/s "
+        f"({pct(r['large_vs_small'])}), RSS +{r['rss_growth_mib']:g} MiB"
+    ),
+    "fairness": lambda r: (
+        f"{r['healthy_only']['deliveries_per_s']:,.0f} vs "
+        f"{r['with_bad_destination']['deliveries_per_s']:,.0f}/s ({pct(r['with_vs_without'])})"
+    ),
+    "ratelimit": lambda r: f"{r['rate_per_s']:g}/s for {r['limit_per_s']}/s ({r['error']:+.1%})",
+}
+TARGETS = {
+    "template": "≥ 2x Jinja2, ≥ 3x naive",
+    "ingest": "-",
+    "ceiling": "-",
+    "throughput": "PostgreSQL ≥ 70 % of the ceiling",
+    "latency": "p99 < 50 ms at 1,000/s",
+    "backlog": "large ≥ 80 % of small; RSS flat",
+    "fairness": "healthy rate ≥ 90 % of the rate without the bad destination",
+    "ratelimit": "limit ± 5 %, nothing sent twice",
+}
+ORDER = ("ingest", "ceiling", "throughput", "latency", "backlog", "fairness", "ratelimit")
+
+
+# -- sections -------------------------------------------------------------------------------
+def header(res: Results) -> str:
+    env = res.get("environment", {})
+    busy = env.get("busy_before_run")
+    return "\n".join(
+        [
+            "# Performance",
+            "",
+            "Generated by `python -m benchmarks` (`make bench` runs `--mode full`, "
+            "`make bench-quick` `--mode quick`) from the JSON in `benchmarks/results/`; "
+            "the benchmarks run one after another in one run so that ratios compare "
+            "figures taken under the same conditions. Every delivery benchmark sends to a "
+            "loopback receiver (`benchmarks/receiver.py`, aiohttp on uvloop) in a process "
+            "of its own; workers are real `python -m postback worker` processes.",
+            "",
+            table(
+                ["mode", "date", "commit", "machine", "Python", "busy before the run"],
+                [
+                    [
+                        env.get("mode"),
+                        env.get("date"),
+                        env.get("commit"),
+                        f"{env.get('cpus')} x {env.get('cpu_model')}",
+                        env.get("python"),
+                        pct(busy) if busy is not None else None,
+                    ]
+                ],
+            ),
+        ]
+    )
+
+
+def summary(res: Results) -> str:
+    rows = []
+    for name in ("template", *ORDER):
+        r = res.get(name)
+        if r is not None:
+            flag = r.get("target_met", r.get("targets_met"))
+            rows.append([name, headline(name, r), TARGETS[name], met(flag)])
+    return "## Summary\n\n" + table(["benchmark", "figures", "target", "met"], rows)
+
+
+def ingest(res: Results, out: Path) -> str:
+    r = res["ingest"]
+    runs = r["runs"]
+    rows = [
+        [
+            k,
+            v["events_per_s"],
+            v["deliveries_per_s"],
+            v["batch_ms_p50"],
+            v["batch_ms_p99"],
+            v["server_cpu_ms_per_event"],
+            v["events"],
+            v["errors"],
+        ]
+        for k, v in runs.items()
+    ]
+    img = figure(
+        out / "ingest.png",
+        lambda ax: bars(ax, list(runs), [v["events_per_s"] for v in runs.values()], "events/s"),
+        (5, 3.2),
+    )
+    return "\n\n".join(
+        [
+            "## 1. Ingest",
+            f"`POST /v1/events` with batches of {r['batch']} events, {r['in_flight']} batches "
+            f"in flight, each event fanning out to {r['fan_out']} postbacks; the API runs "
+            "under uvicorn in its own process.",
+            table(
+                [
+                    "database",
+                    "events/s",
+                    "deliveries/s",
+                    "batch p50 ms",
+                    "batch p99 ms",
+                    "server CPU ms/event",
+                    "events",
+                    "errors",
+                ],
+                rows,
+            ),
+            img,
+        ]
+    )
+
+
+def ceiling(res: Results) -> str:
+    r = res["ceiling"]
+    return "\n\n".join(
+        [
+            "## 2. Ceiling",
+            f"A bare aiohttp client (uvloop, keep-alive, {r['concurrency']} in flight over "
+            f"{r['per_host_connections']} connections) sending {r['requests']:,} GET requests "
+            "like the worker's to the same receiver, no storage; best of the repeats.",
+            table(
+                ["requests/s", "each repeat", "client CPU ms/request", "receiver CPU ms/request"],
+                [
+                    [
+                        r["requests_per_s"],
+                        ", ".join(f"{v:,.0f}" for v in r["all_requests_per_s"]),
+                        r["client_cpu_ms_per_request"],
+                        r["receiver_cpu_ms_per_request"],
+                    ]
+                ],
+            ),
+        ]
+    )
+
+
+def throughput(res: Results, out: Path) -> str:
+    r = res["throughput"]
+    runs, ratios = r["runs"], r["vs_ceiling"]
+    rows = [
+        [
+            k,
+            v["deliveries_per_s"],
+            v["steady_per_s"],
+            pct(ratios.get(k)),
+            v["seconds"],
+            v["cpu_ms_per_delivery"]["workers"],
+            v["cpu_ms_per_delivery"]["postgres"],
+            v["cpu_ms_per_delivery"]["receiver"],
+            v["cpu_ms_per_delivery"]["machine"],
+            v["sent_twice"],
+        ]
+        for k, v in runs.items()
+    ]
+    img = figure(out / "throughput.png", lambda ax: _throughput_plot(ax, r))
+    cpu = figure(out / "cpu.png", lambda ax: _cpu_plot(ax, runs))
+    return "\n\n".join(
+        [
+            "## 3. Throughput",
+            f"{r['deliveries']:,} deliveries fall due at once; the clock runs from the due "
+            "time until a COUNT query sees every one delivered and logged. *steady* is the "
+            "receiver's rate between the 10th and 90th percentile arrivals. CPU is per "
+            "delivery, from `/proc/<pid>/stat` (machine: every process, from `/proc/stat`).",
+            table(
+                [
+                    "run",
+                    "deliveries/s",
+                    "steady/s",
+                    "vs ceiling",
+                    "seconds",
+                    "worker CPU ms",
+                    "PostgreSQL CPU ms",
+                    "receiver CPU ms",
+                    "machine CPU ms",
+                    "sent twice",
+                ],
+                rows,
+            ),
+            f"Target: PostgreSQL ≥ {pct(r['target']['postgresql_vs_ceiling'])} of the "
+            f"ceiling ({r['ceiling_requests_per_s'] or 0:,.0f} requests/s): "
+            f"{met(r['target_met'])}.",
+            img,
+            cpu,
+        ]
+    )
+
+
+def _throughput_plot(ax: Any, r: dict[str, Any]) -> None:
+    labels = ["ceiling", *r["runs"]]
+    ceiling_rate = r["ceiling_requests_per_s"] or 0
+    values = [ceiling_rate, *(v["deliveries_per_s"] for v in r["runs"].values())]
+    bars(ax, labels, values, "deliveries (requests) / s")
+    if ceiling_rate:
+        ax.axhline(ceiling_rate * 0.7, color="#C44E52", ls="--", lw=1, label="70 % of ceiling")
+        ax.legend(fontsize=8)
+
+
+def _cpu_plot(ax: Any, runs: dict[str, Any]) -> None:
+    bottom = [0.0] * len(runs)
+    for part in ("workers", "postgres", "receiver"):
+        values = [v["cpu_ms_per_delivery"][part] for v in runs.values()]
+        ax.bar(list(runs), values, bottom=bottom, label=part)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.set_ylabel("CPU ms per delivery")
+    ax.legend(fontsize=8)
+
+
+def latency(res: Results, out: Path) -> str:
+    r = res["latency"]
+    rows = [
+        [
+            x["target_rate"],
+            x["injected_rate"],
+            x["holds"],
+            x["unsent_when_injector_stopped"],
+            x["p50_ms"],
+            x["p90_ms"],
+            x["p99_ms"],
+            x["max_ms"],
+            x["cpu_ms_per_delivery"]["worker"],
+            x["cpu_ms_per_delivery"]["injector"],
+            x["cpu_ms_per_delivery"]["postgres"],
+            x["samples"],
+        ]
+        for x in r["runs"]
+    ]
+    img = figure(out / "latency.png", lambda ax: _latency_plot(ax, r["runs"]))
+    held = r.get("rate_held")
+    return "\n\n".join(
+        [
+            "## 4. Latency",
+            "An injector process stores events due now (through the store, one "
+            "transaction every 10 ms); one worker process on PostgreSQL sends them; the "
+            "receiver records *arrival - due*. Figures after a warm-up of "
+            f"{r['seconds']:g} s runs. A rate holds when the injector keeps it and at most "
+            "100 ms worth of events are unsent when it stops.",
+            table(
+                [
+                    "rate/s",
+                    "injected/s",
+                    "holds",
+                    "unsent at stop",
+                    "p50 ms",
+                    "p90 ms",
+                    "p99 ms",
+                    "max ms",
+                    "worker CPU ms",
+                    "injector CPU ms",
+                    "PostgreSQL CPU ms",
+                    "samples",
+                ],
+                rows,
+            ),
+            f"Target p99 < {r['target']['p99_ms']:g} ms at {r['target']['rate']:,}/s: "
+            f"{met(r['target_met'])}; highest rate that holds: "
+            f"{'-' if held is None else f'{held:,}/s'}.",
+            img,
+        ]
+    )
+
+
+def _latency_plot(ax: Any, runs: list[dict[str, Any]]) -> None:
+    for x in runs:
+        cdf = x["cdf_ms"]
+        ax.plot(cdf, [q / 100 for q in range(len(cdf))], label=f"{x['target_rate']}/s")
+    ax.axvline(50, color="#C44E52", ls="--", lw=1, label="50 ms")
+    ax.set_xscale("log")
+    ax.set_xlabel("due → received, ms (log)")
+    ax.set_ylabel("share of requests")
+    ax.legend(fontsize=8)
+
+
+def backlog(res: Results, out: Path) -> str:
+    r = res["backlog"]
+    rows = [
+        [
+            x["stored"],
+            x["seed_seconds"],
+            x["deliveries_table_mib"],
+            x["deliveries_per_s"],
+            x["steady_per_s"],
+            x["cpu_ms_per_delivery"]["workers"],
+            x["cpu_ms_per_delivery"]["postgres"],
+            x["rss_start_mib"],
+            x["rss_max_mib"],
+            x["rss_end_mib"],
+        ]
+        for x in (r["small"], r["large"])
+    ]
+    img = figure(out / "backlog.png", lambda ax: _rss_plot(ax, r))
+    return "\n\n".join(
+        [
+            "## 5. Backlog",
+            f"{r['fresh']:,} fresh deliveries drained by one worker with a small and a large "
+            "backlog already stored (a third scheduled in the future, a third retrying in "
+            "the future, a third delivered with their attempts), PostgreSQL only.",
+            table(
+                [
+                    "stored",
+                    "seeding s",
+                    "deliveries table MiB",
+                    "deliveries/s",
+                    "steady/s",
+                    "worker CPU ms",
+                    "PostgreSQL CPU ms",
+                    "RSS start MiB",
+                    "RSS max MiB",
+                    "RSS end MiB",
+                ],
+                rows,
+            ),
+            f"Large vs small: {pct(r['large_vs_small'])} (target ≥ 80 %); RSS growth over a "
+            f"run: {r['rss_growth_mib']:g} MiB (flat: ≤ {r['target']['rss_growth_mib_at_most']:g}"
+            f" MiB): {met(r['target_met'])}.",
+            img,
+        ]
+    )
+
+
+def _rss_plot(ax: Any, r: dict[str, Any]) -> None:
+    for key in ("small", "large"):
+        x = r[key]
+        ax.plot(
+            [t for t, _ in x["rss_mib"]],
+            [m for _, m in x["rss_mib"]],
+            label=f"{x['stored']:,} stored",
+        )
+    ax.set_xlabel("seconds since due")
+    ax.set_ylabel("worker RSS, MiB")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+
+
+def fairness(res: Results, out: Path) -> str:
+    r = res["fairness"]
+    runs = {"healthy only": r["healthy_only"], "with bad destination": r["with_bad_destination"]}
+    rows = [
+        [
+            k,
+            v["deliveries_per_s"],
+            v["steady_per_s"],
+            v["seconds"],
+            v["bad_requests"],
+            v["timeouts"],
+            v["cpu_ms_per_delivery"]["workers"],
+        ]
+        for k, v in runs.items()
+    ]
+    img = figure(
+        out / "fairness.png",
+        lambda ax: bars(
+            ax, list(runs), [v["deliveries_per_s"] for v in runs.values()], "healthy deliveries/s"
+        ),
+        (5, 3.2),
+    )
+    return "\n\n".join(
+        [
+            "## 6. Fairness",
+            f"{r['healthy_deliveries']:,} deliveries to four healthy postbacks, without and "
+            f"with a fifth postback ({pct(r['bad_share'])} of all deliveries, interleaved) "
+            f"whose destination never answers (timeout {r['total_timeout_s']:g} s); one "
+            "worker on PostgreSQL.",
+            table(
+                [
+                    "run",
+                    "healthy deliveries/s",
+                    "steady/s",
+                    "seconds",
+                    "requests to the bad host",
+                    "timeouts logged",
+                    "worker CPU ms",
+                ],
+                rows,
+            ),
+            f"With vs without: {pct(r['with_vs_without'])} (target ≥ 90 %): "
+            f"{met(r['target_met'])}.",
+            img,
+        ]
+    )
+
+
+def ratelimit(res: Results, out: Path) -> str:
+    r = res["ratelimit"]
+    img = figure(out / "ratelimit.png", lambda ax: _rate_plot(ax, r))
+    return "\n\n".join(
+        [
+            "## 7. Rate-limit accuracy",
+            f"One postback limited to {r['limit_per_s']} requests/s, {r['workers']} worker "
+            f"processes on PostgreSQL, counted over a {r['window_s']:g} s window at the "
+            "receiver.",
+            table(
+                [
+                    "limit/s",
+                    "workers",
+                    "window s",
+                    "requests",
+                    "rate/s",
+                    "error",
+                    "slowest second",
+                    "busiest second",
+                    "sent twice",
+                ],
+                [
+                    [
+                        r["limit_per_s"],
+                        r["workers"],
+                        r["window_s"],
+                        r["requests_in_window"],
+                        r["rate_per_s"],
+                        f"{r['error']:+.2%}",
+                        r["min_second"],
+                        r["max_second"],
+                        r["sent_twice"],
+                    ]
+                ],
+            ),
+            f"Target ±{r['target']['tolerance']:.0%}: {met(r['target_met'])}.",
+            img,
+        ]
+    )
+
+
+def _rate_plot(ax: Any, r: dict[str, Any]) -> None:
+    counts = r["per_second"]
+    limit = r["limit_per_s"]
+    ax.bar(range(len(counts)), counts, color="#4C72B0", width=0.9)
+    ax.axhspan(limit * 0.95, limit * 1.05, color="#55A868", alpha=0.2, label="limit ± 5 %")
+    ax.set_xlabel("second of the window")
+    ax.set_ylabel("requests")
+    ax.legend(fontsize=8)
+
+
+def template(res: Results) -> str:
+    r = res["template"]
+    rows = [
+        [
+            name,
+            c["renders_per_second"]["postback"],
+            c["renders_per_second"]["jinja2"],
+            c["renders_per_second"]["naive"],
+            f"{c['vs_jinja2']:g}x",
+            f"{c['vs_naive']:g}x",
+        ]
+        for name, c in r["cases"].items()
+    ]
+    return "\n\n".join(
+        [
+            "## 8. Template rendering",
+            "`benchmarks/template_bench.py`: renders per second, best of several repeats.",
+            table(["case", "postback", "Jinja2", "naive re.sub", "vs Jinja2", "vs naive"], rows),
+        ]
+    )
+
+
+def before_after(res: Results) -> str:
+    """Figures taken with the code before the changes (``results/before``), side by side."""
+    before = res.get("before")
+    if not before:
+        return ""
+    rows = [row for name in ORDER for row in _compare(name, before.get(name), res.get(name))]
+    return "## Before and after\n\n" + table(["figure", "before", "after", "change"], rows)
+
+
+def _compare(name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[list[Any]]:
+    if not old or not new:
+        return []
+    out = []
+    for label, get in COMPARED.get(name, ()):
+        a, b = get(old), get(new)
+        change = f"{(b / a - 1) * 100:+.0f} %" if a and b is not None else "-"
+        out.append([f"{name}: {label}", a, b, change])
+    return out
+
+
+def _runs(key: str, field: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda r: r["runs"].get(key, {}).get(field)
+
+
+COMPARED: dict[str, list[tuple[str, Callable[[dict[str, Any]], Any]]]] = {
+    "throughput": [
+        (f"{k} deliveries/s", _runs(k, "deliveries_per_s"))
+        for k in ("sqlite_x1", "postgresql_x1", "postgresql_x2")
+    ]
+    + [
+        (
+            "postgresql_x1 worker CPU ms/delivery",
+            lambda r: r["runs"]["postgresql_x1"]["cpu_ms_per_delivery"]["workers"],
+        ),
+    ],
+    "latency": [
+        ("p50 ms at 1,000/s", lambda r: r["runs"][0]["p50_ms"]),
+        ("p99 ms at 1,000/s", lambda r: r["runs"][0]["p99_ms"]),
+    ],
+    "backlog": [("large vs small", lambda r: r["large_vs_small"])],
+    "fairness": [
+        (
+            "healthy deliveries/s with the bad destination",
+            lambda r: r["with_bad_destination"]["deliveries_per_s"],
+        ),
+        ("with vs without", lambda r: r["with_vs_without"]),
+    ],
+    "ratelimit": [("rate/s", lambda r: r["rate_per_s"])],
+}
+
+
+def notes() -> str:
+    return "\n\n".join(p.read_text().strip() for p in sorted(NOTES.glob("*.md")))
+
+
+SECTIONS: dict[str, Callable[[Results, Path], str]] = {
+    "ingest": ingest,
+    "ceiling": lambda res, _: ceiling(res),
+    "throughput": throughput,
+    "latency": latency,
+    "backlog": backlog,
+    "fairness": fairness,
+    "ratelimit": ratelimit,
+    "template": lambda res, _: template(res),
+}
+
+
+def write(results: Path, docs: Path) -> Path:
+    """Write ``docs/performance.md`` and ``docs/performance/*.png``; return the page."""
+    res = load(results)
+    images = docs / "performance"
+    parts = [header(res), summary(res)]
+    parts += [section(res, images) for name, section in SECTIONS.items() if name in res]
+    parts += [before_after(res), notes()]
+    page = docs / "performance.md"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text("\n\n".join(p for p in parts if p) + "\n")
+    return page
