@@ -2,6 +2,14 @@
 
 Each step is a short method; the decisions (outcome, retry) are pure functions in their
 own modules, the database work is the store's and the sending is the transport's.
+
+Sends to one destination (``scheme://host:port``) go through its :class:`Lane`: at most
+``per_destination`` at once, the rest wait their turn. A destination that is full and
+slow (a host that hangs until the timeout) keeps at most that many more waiting; further
+deliveries for it fail at once, unsent, as a ``timeout`` attempt saying so, and are
+retried on the usual schedule, instead of filling the worker's slots that other
+destinations need. (Without this they would wait for a connection until the timeout
+and fail the same way, holding a slot all that time.)
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import logging
 import os
 import random
 import socket
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +36,8 @@ from postback.storage.base import AttemptResult, Claim, Store
 
 log = logging.getLogger("postback.worker")
 Clock = Callable[[], datetime]
+MAX_LANES = 1024  # idle lanes (remembering a slow destination) kept at most
+PER_DESTINATION = 50
 
 
 def utcnow() -> datetime:
@@ -40,6 +51,81 @@ class WorkerOptions:
     lease_seconds: float = 60.0  # a claim not completed by then is taken over
     idle_wait: float = 1.0  # longest sleep with nothing due (a wake-up cuts it short)
     flush_interval: float = 0.02  # results are written in batches at least this often
+    per_destination: int | None = None  # sends at once to one destination (None: as the
+    # transport's per-host connection limit, its ``per_host``, or else 50)
+    slow_after: float = 0.5  # seconds per send that make a full destination slow
+
+
+class Lane:
+    """Sends to one destination: at most ``limit`` at once, the rest wait in order.
+
+    Times are the event loop's clock. ``typical`` is a moving average of send times."""
+
+    __slots__ = ("limit", "sending", "typical", "waiting")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.sending: dict[object, float] = {}  # token -> start, oldest first
+        self.waiting: deque[asyncio.Future[object | None]] = deque()
+        self.typical = 0.0
+
+    def slow(self, now: float, slow_after: float) -> bool:
+        """Full, and its sends take (or have been taking) longer than ``slow_after``."""
+        if len(self.sending) < self.limit:
+            return False
+        oldest = next(iter(self.sending.values()))
+        return max(self.typical, now - oldest) > slow_after
+
+    async def acquire(self, now: float, slow_after: float) -> object | None:
+        """A token to send with, once it is this delivery's turn; None: shed it."""
+        if len(self.sending) < self.limit and not self.waiting:
+            return self._take(now)
+        if len(self.waiting) >= self.limit and self.slow(now, slow_after):
+            return None
+        turn: asyncio.Future[object | None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(turn)
+        return await turn
+
+    def release(self, token: object, now: float) -> None:
+        """A send is over: note how long it took and let the next waiting one go."""
+        self.typical += 0.2 * (now - self.sending.pop(token) - self.typical)
+        while self.waiting and len(self.sending) < self.limit:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(self._take(now))
+
+    def shed(self, now: float, slow_after: float) -> int:
+        """When slow, let the newest waiting deliveries beyond ``limit`` go unsent."""
+        count = 0
+        while len(self.waiting) > self.limit and self.slow(now, slow_after):
+            turn = self.waiting.pop()
+            if not turn.done():
+                turn.set_result(None)
+                count += 1
+        return count
+
+    def _take(self, now: float) -> object:
+        token = object()
+        self.sending[token] = now
+        return token
+
+
+def destination(url: str) -> str:
+    """``scheme://host:port`` of a URL (no user info), lower-cased: its :class:`Lane`."""
+    scheme, _, rest = url.partition("://")
+    for mark in "/?#":
+        rest = rest.partition(mark)[0]
+    return f"{scheme}://{rest.rpartition('@')[2]}".lower()
+
+
+def not_sent(key: str, lane: Lane, now: float) -> SendResult:
+    """The result of a delivery failed unsent because its destination is slow."""
+    oldest = now - next(iter(lane.sending.values()), now)
+    error = (
+        f"not sent: {key} is not keeping up ({len(lane.sending)} requests in flight, "
+        f"the oldest for {oldest:.1f} s)"
+    )
+    return SendResult(None, FailureReason.TIMEOUT, error, 0.0, datetime.now(UTC))
 
 
 def worker_id() -> str:
@@ -62,6 +148,12 @@ class Worker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._results: list[AttemptResult] = []
         self._flushed = asyncio.Event()
+        self._lanes: dict[str, Lane] = {}
+        self._per_destination = self.options.per_destination or int(
+            getattr(transport, "per_host", PER_DESTINATION)
+        )
+        self.shed = 0  # deliveries failed unsent because their destination was slow
+        self._shed_logged, self._shed_log_at = 0, 0.0
 
     # -- the loop --------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -85,6 +177,7 @@ class Worker:
             await asyncio.sleep(self.options.idle_wait)
 
     async def _round(self, stop: asyncio.Event) -> None:
+        self._shed_slow()
         free = self._free_slots()
         if free == 0:
             await self._wait_for_a_slot()
@@ -99,7 +192,20 @@ class Worker:
         return self.options.concurrency - len(self._in_flight)
 
     async def _wait_for_a_slot(self) -> None:
-        await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            self._in_flight, timeout=self.options.slow_after, return_when=asyncio.FIRST_COMPLETED
+        )
+
+    def _shed_slow(self) -> None:
+        """Shed what waits for slow destinations; forget idle lanes when there are many."""
+        now = asyncio.get_running_loop().time()
+        for key, lane in list(self._lanes.items()):
+            lane.shed(now, self.options.slow_after)  # each one counts itself in _deliver
+            if not lane.sending and len(self._lanes) > MAX_LANES:
+                del self._lanes[key]
+        if self.shed > self._shed_logged and now >= self._shed_log_at:
+            log.info("%d deliveries to slow destinations failed without being sent", self.shed)
+            self._shed_logged, self._shed_log_at = self.shed, now + 10.0
 
     async def _claim(self, limit: int) -> list[Claim]:
         return await self.store.claim(self.id, self.clock(), limit, self.options.lease_seconds)
@@ -130,14 +236,30 @@ class Worker:
         delay = (claim.send_at - self.clock()).total_seconds()
         if delay > 0:
             await asyncio.sleep(delay)
-        IN_FLIGHT.inc()
-        try:
-            sent = await self.transport.send(claim.request, claim.delivery_id)
-        finally:
-            IN_FLIGHT.dec()
+        sent = await self._send(claim)
         self._results.append(self._safe_judge(claim, sent))
         if len(self._results) >= self.options.batch:
             self._flushed.set()
+
+    async def _send(self, claim: Claim) -> SendResult:
+        """Send in the destination's lane; a slow destination's overflow fails unsent."""
+        key = destination(claim.request.url)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = Lane(self._per_destination)
+        loop = asyncio.get_running_loop()
+        token = await lane.acquire(loop.time(), self.options.slow_after)
+        if token is None:
+            self.shed += 1
+            return not_sent(key, lane, loop.time())
+        IN_FLIGHT.inc()
+        try:
+            return await self.transport.send(claim.request, claim.delivery_id)
+        finally:
+            IN_FLIGHT.dec()
+            lane.release(token, loop.time())
+            if not lane.sending and lane.typical <= self.options.slow_after:
+                self._lanes.pop(key, None)  # a slow one is kept: it remembers being slow
 
     def _safe_judge(self, claim: Claim, sent: SendResult) -> AttemptResult:
         """Judge the reply; a reply that breaks the judging is logged as a failed attempt
