@@ -1,4 +1,10 @@
-"""SQL for the workers' side: claim due deliveries, complete attempts, next due time."""
+"""SQL for the workers' side: claim due deliveries, complete attempts, next due time.
+
+The per-row writes of a batch (leases, attempts, completions) are one statement per
+batch on PostgreSQL, over ``unnest`` of one array per column: the SQL text is the same
+for every batch size (prepared once) and the rows are not bound one by one. SQLite
+runs the same changes as ``executemany``.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -205,9 +212,29 @@ async def _lock_tats(
     return {r.postback_id: r.tat for r in result}
 
 
+_PG_LEASE = text(
+    "UPDATE deliveries AS d SET status = 'sending', lease_owner = :worker, "
+    "lease_until = u.until, updated_at = :now "
+    "FROM unnest(CAST(:ids AS TEXT[]), CAST(:untils AS TIMESTAMPTZ[])) AS u(id, until) "
+    "WHERE d.id = u.id"
+)
+_PG_DUE = text(
+    "UPDATE deliveries AS d SET due_at = u.due "
+    "FROM unnest(CAST(:ids AS TEXT[]), CAST(:dues AS TIMESTAMPTZ[])) AS u(id, due) "
+    "WHERE d.id = u.id"
+)
+
+
+def _postgres(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
 async def _store_plan(
     conn: AsyncConnection, out: Plan, worker_id: str, now: datetime, lease: timedelta
 ) -> None:
+    if _postgres(conn):
+        await _store_plan_pg(conn, out, worker_id, now, lease)
+        return
     if out.tats:
         await conn.execute(
             update(postback_rate)
@@ -232,6 +259,25 @@ async def _store_plan(
             update(deliveries).where(D.id == bindparam("b_id")).values(due_at=bindparam("b_due")),
             [{"b_id": i, "b_due": at} for i, at in out.later],
         )
+
+
+async def _store_plan_pg(
+    conn: AsyncConnection, out: Plan, worker_id: str, now: datetime, lease: timedelta
+) -> None:
+    if out.tats:
+        await conn.execute(
+            update(postback_rate)
+            .where(postback_rate.c.postback_id == bindparam("b_pid"))
+            .values(tat=bindparam("b_tat")),
+            [{"b_pid": p, "b_tat": t} for p, t in sorted(out.tats.items())],
+        )
+    if out.send:
+        ids, untils = [c.id for c, _ in out.send], [at + lease for _, at in out.send]
+        params = {"worker": worker_id, "now": now, "ids": ids, "untils": untils}
+        await conn.execute(_PG_LEASE, params)
+    if out.later:
+        ids, dues = [i for i, _ in out.later], [at for _, at in out.later]
+        await conn.execute(_PG_DUE, {"ids": ids, "dues": dues})
 
 
 async def claim(
@@ -270,7 +316,70 @@ def _last_error(result: AttemptResult) -> str | None:
     return result.attempt.error or result.attempt.outcome
 
 
+_ATTEMPT_COLUMNS = (
+    "delivery_id",
+    "number",
+    "started_at",
+    "duration_ms",
+    "request_method",
+    "request_url",
+    "request_headers",
+    "request_body",
+    "reply_status",
+    "reply_headers",
+    "reply_body",
+    "reply_truncated",
+    "outcome",
+    "error",
+)
+_PG_ATTEMPTS = text(
+    "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, request_method, "
+    "request_url, request_headers, request_body, reply_status, reply_headers, reply_body, "
+    "reply_truncated, outcome, error) SELECT * FROM unnest(CAST(:delivery_id AS TEXT[]), "
+    "CAST(:number AS INTEGER[]), CAST(:started_at AS TIMESTAMPTZ[]), "
+    "CAST(:duration_ms AS FLOAT8[]), CAST(:request_method AS TEXT[]), "
+    "CAST(:request_url AS TEXT[]), CAST(:request_headers AS TEXT[]), "
+    "CAST(:request_body AS TEXT[]), CAST(:reply_status AS INTEGER[]), "
+    "CAST(:reply_headers AS TEXT[]), CAST(:reply_body AS BYTEA[]), "
+    "CAST(:reply_truncated AS BOOLEAN[]), CAST(:outcome AS TEXT[]), CAST(:error AS TEXT[]))"
+)
+_PG_COMPLETE = text(
+    "UPDATE deliveries AS d SET status = u.status, attempt_count = d.attempt_count + 1, "
+    "round_attempts = d.round_attempts + 1, due_at = COALESCE(u.due, d.due_at), "
+    "last_error = u.error, lease_owner = NULL, lease_until = NULL, updated_at = :now "
+    "FROM unnest(CAST(:ids AS TEXT[]), CAST(:workers AS TEXT[]), CAST(:statuses AS TEXT[]), "
+    "CAST(:dues AS TIMESTAMPTZ[]), CAST(:errors AS TEXT[])) "
+    "AS u(id, worker, status, due, error) "
+    "WHERE d.id = u.id AND d.lease_owner = u.worker AND d.status = 'sending'"
+)
+
+
+def _next_due(result: AttemptResult) -> datetime | None:
+    return result.next_due_at if result.status is DeliveryStatus.RETRYING else None
+
+
+async def _record_pg(
+    conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime
+) -> None:
+    values = [rows.attempt_values(r.attempt) for r in results]
+    await conn.execute(_PG_ATTEMPTS, {c: [v[c] for v in values] for c in _ATTEMPT_COLUMNS})
+    await conn.execute(
+        _PG_COMPLETE,
+        {
+            "now": now,
+            "ids": [r.attempt.delivery_id for r in results],
+            "workers": [r.worker_id for r in results],
+            "statuses": [r.status.value for r in results],
+            "dues": [_next_due(r) for r in results],
+            "errors": [_last_error(r) for r in results],
+        },
+    )
+
+
 async def _record(conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime) -> None:
+    if _postgres(conn):
+        await _record_pg(conn, results, now)
+        return
     await conn.execute(insert(attempts), [rows.attempt_values(r.attempt) for r in results])
     await conn.execute(
         update(deliveries)
@@ -294,7 +403,7 @@ async def _record(conn: AsyncConnection, results: Sequence[AttemptResult], now: 
                 "b_id": r.attempt.delivery_id,
                 "b_worker": r.worker_id,
                 "b_status": r.status.value,
-                "b_due": r.next_due_at if r.status is DeliveryStatus.RETRYING else None,
+                "b_due": _next_due(r),
                 "b_error": _last_error(r),
             }
             for r in results
@@ -319,8 +428,14 @@ class Health:
         return max(after, default=None)
 
 
+_PG_OWNERS = text("SELECT id, postback_id FROM deliveries WHERE id = ANY(CAST(:ids AS TEXT[]))")
+
+
 async def _postback_ids(conn: AsyncConnection, delivery_ids: list[str]) -> dict[str, str]:
-    result = await conn.execute(select(D.id, D.postback_id).where(D.id.in_(delivery_ids)))
+    if _postgres(conn):
+        result = await conn.execute(_PG_OWNERS, {"ids": delivery_ids})
+    else:
+        result = await conn.execute(select(D.id, D.postback_id).where(D.id.in_(delivery_ids)))
     return {r.id: r.postback_id for r in result}
 
 
