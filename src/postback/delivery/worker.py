@@ -182,10 +182,11 @@ class Worker:
         if free == 0:
             await self._wait_for_a_slot()
             return
-        claims = await self._claim(min(free, self.options.batch))
+        limit = min(free, self.options.batch)
+        claims = await self._claim(limit)
         for claim in claims:
             self._start(claim)
-        if not claims:
+        if len(claims) < limit:  # nothing more is due now: wait for work, do not poll
             await self._idle(stop)
 
     def _free_slots(self) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     and_,
     bindparam,
@@ -50,6 +51,7 @@ D, P = deliveries.c, postbacks.c
 SENDING = DeliveryStatus.SENDING.value
 WAITING = (DeliveryStatus.SCHEDULED.value, DeliveryStatus.RETRYING.value)
 HORIZON = timedelta(seconds=1)
+NOW = bindparam("now", type_=UTCDateTime())
 DISABLE_AFTER = timedelta(days=3)
 
 
@@ -92,19 +94,19 @@ def _active() -> ColumnElement[bool]:
     )
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def _due() -> ColumnElement[bool]:
     """Waiting and due, or being sent under a lease that has run out (its worker died).
 
     A leased row keeps the ``due_at`` it was claimed at (always <= now), so the claim
     index on ``due_at`` serves both cases."""
     return and_(
         _open_status(),
-        D.due_at <= now,
-        or_(D.status != SENDING, D.lease_until <= now),
+        D.due_at <= NOW,
+        or_(D.status != SENDING, D.lease_until <= NOW),
     )
 
 
-def _candidates(now: datetime, limit: int) -> Select[Any]:
+def _candidates() -> Select[Any]:
     return (
         select(
             D.id,
@@ -116,11 +118,18 @@ def _candidates(now: datetime, limit: int) -> Select[Any]:
             D.attempt_count,
             D.round_attempts,
         )
-        .where(_due(now), _active(), _not_blocked())
+        .where(_due(), _active(), _not_blocked())
         .order_by(D.due_at, D.seq)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer()))
         .with_for_update(skip_locked=True)
     )
+
+
+# Built once, executed with parameters: building one of these costs more than running it.
+CANDIDATES = _candidates()
+POSTBACK_TERMS = select(
+    P.id, P.max_requests_per_second, P.success_response, P.error_response
+).where(P.id.in_(bindparam("pids", expanding=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,15 +147,11 @@ class Candidate:
 async def _candidates_with_postbacks(
     conn: AsyncConnection, now: datetime, limit: int
 ) -> list[Candidate]:
-    found = list(await conn.execute(_candidates(now, limit)))
+    found = list(await conn.execute(CANDIDATES, {"now": now, "limit": limit}))
     if not found:
         return []
     pids = sorted({r.postback_id for r in found})
-    result = await conn.execute(
-        select(P.id, P.max_requests_per_second, P.success_response, P.error_response).where(
-            P.id.in_(pids)
-        )
-    )
+    result = await conn.execute(POSTBACK_TERMS, {"pids": pids})
     info = {r.id: r for r in result}
     return [
         Candidate(
@@ -537,23 +542,29 @@ async def complete(conn: AsyncConnection, results: Sequence[AttemptResult], now:
 # -- waiting ---------------------------------------------------------------------------------
 
 
-async def next_due_at(conn: AsyncConnection) -> datetime | None:
-    """When the next claim could find work: the earliest unblocked due time or lease end."""
+def _next_due_query() -> Select[Any]:
+    """The earliest unblocked due time and lease end, as one row of two subqueries."""
     waiting = (
         select(D.due_at)
         .where(_open_status(WAITING), _active(), _not_blocked())
         .order_by(D.due_at)
         .limit(1)
+        .scalar_subquery()
     )
     leased = (
         select(D.lease_until)
         .where(D.status == SENDING, _active(), _not_blocked())
         .order_by(D.lease_until)
         .limit(1)
+        .scalar_subquery()
     )
-    times = [
-        t
-        for t in ((await conn.execute(waiting)).scalar(), (await conn.execute(leased)).scalar())
-        if t is not None
-    ]
-    return min(times, default=None)
+    return select(waiting.label("waiting"), leased.label("leased"))
+
+
+NEXT_DUE = _next_due_query()
+
+
+async def next_due_at(conn: AsyncConnection) -> datetime | None:
+    """When the next claim could find work: the earliest unblocked due time or lease end."""
+    row = (await conn.execute(NEXT_DUE)).one()
+    return min((t for t in (row.waiting, row.leased) if t is not None), default=None)
