@@ -75,14 +75,15 @@ def utcnow() -> datetime:
 
 
 # -- /proc -------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a live process has used (``/proc/<pid>/stat``)."""
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User + system CPU seconds a live process has used (``/proc/<pid>/stat``); with
+    ``reaped``, also what its ended children used."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
-    fields = raw.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    fields = [int(v) for v in raw.rsplit(")", 1)[1].split()[11:15]]
+    return sum(fields if reaped else fields[:2]) / CLK_TCK
 
 
 def rss_bytes(pid: int) -> int:
@@ -103,13 +104,14 @@ def children_cpu() -> float:
 
 
 def postgres_cpu_seconds() -> float:
-    """CPU seconds of every ``postgres`` process on the machine (server and backends)."""
+    """CPU seconds of every ``postgres`` process on the machine, including backends that
+    have ended since (the server process counts its reaped children)."""
     total = 0.0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
                 if (entry / "comm").read_text().strip() == "postgres":
-                    total += cpu_seconds(int(entry.name))
+                    total += cpu_seconds(int(entry.name), reaped=True)
     return total
 
 
@@ -327,6 +329,7 @@ async def seed(w: World, tag: str, batch: Batch) -> None:
         **_due_params(batch),
     )
     w.seeded += batch.n
+    await analyze(w)
 
 
 def _casts(kind: str) -> dict[str, str]:
@@ -360,6 +363,23 @@ def _due_params(batch: Batch) -> dict[str, float]:
     if batch.due_step:
         return {"step": batch.due_step}
     return {"spread": batch.due_spread} if batch.due_spread else {}
+
+
+async def analyze(w: World) -> None:
+    """ANALYZE after seeding on PostgreSQL, as autovacuum would (it is off on some servers,
+    and without statistics the planner may read every due row to claim a few)."""
+    if w.kind == "postgresql":
+        await w.sql("ANALYZE")
+
+
+async def vacuum_every(w: World, seconds: float) -> None:
+    """Run ``VACUUM (ANALYZE)`` on the busy tables every ``seconds`` until cancelled: what
+    autovacuum does on a server where it is on."""
+    while True:
+        await asyncio.sleep(seconds)
+        async with w.store.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.execute(text("VACUUM (ANALYZE) deliveries, attempts, events"))
 
 
 async def count_status(w: World, postbacks: Sequence[str], status: str = "delivered") -> int:

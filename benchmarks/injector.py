@@ -27,26 +27,30 @@ from postback.storage.base import IngestItem
 TICK = 0.01
 
 
+RUN = f"{time.time_ns():x}"  # event ids are unique across runs on one database
+
+
 def items(target: tuple[str, str, str], start: int, count: int) -> list[IngestItem]:
     """``count`` action.tracked events occurring (so due) now, one delivery each."""
     postback, owner, prefix = target
     now = datetime.now(UTC)
     url = f"{prefix}{now.timestamp():.6f}&a="
+    ids = [f"{RUN}-{start + i}" for i in range(count)]
     return [
         IngestItem(
-            Event(f"lat-{start + i}", EventType.ACTION_TRACKED, now, {"ActionId": f"L{start + i}"}),
+            Event(f"lat-{key}", EventType.ACTION_TRACKED, now, {"ActionId": key}),
             (
                 NewDelivery(
                     postback_id=postback,
                     owner_id=owner,
-                    request=RenderedRequest(HttpMethod.GET, f"{url}{start + i}", (), None),
+                    request=RenderedRequest(HttpMethod.GET, f"{url}{key}", (), None),
                     due_at=now,
-                    order_key=f"L{start + i}",
-                    action_id=f"L{start + i}",
+                    order_key=key,
+                    action_id=key,
                 ),
             ),
         )
-        for i in range(count)
+        for key in ids
     ]
 
 
