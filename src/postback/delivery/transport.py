@@ -32,6 +32,7 @@ should not run more sends to one host at once than ``per_host_concurrency``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -228,9 +229,9 @@ def check_url(raw: str, allowed: tuple[Network, ...]) -> URL:
         raise _Refused(FailureReason.INVALID_URL, f"scheme {url.scheme!r} is not http or https")
     if not url.raw_host:
         raise _Refused(FailureReason.INVALID_URL, "the URL has no host")
-    literal = _ip_literal(url.raw_host)
-    if literal is not None and is_blocked(literal, allowed):
-        raise _Refused(FailureReason.BLOCKED_ADDRESS, f"{literal} is not an allowed address")
+    refused = _refused_literal(url.raw_host, allowed)
+    if refused is not None:
+        raise _Refused(FailureReason.BLOCKED_ADDRESS, f"{refused} is not an allowed address")
     return url
 
 
@@ -279,6 +280,14 @@ def _parse_url(raw: str) -> URL:
     except (ValueError, TypeError) as exc:
         raise _Refused(FailureReason.INVALID_URL, f"the URL cannot be parsed: {exc}") from None
     return url
+
+
+@functools.lru_cache(maxsize=4096)
+def _refused_literal(host: str, allowed: tuple[Network, ...]) -> str | None:
+    """The address, when ``host`` is an IP literal the guard refuses (cached per host:
+    parsing the address for every request showed in the worker's profile)."""
+    literal = _ip_literal(host)
+    return str(literal) if literal is not None and is_blocked(literal, allowed) else None
 
 
 def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
