@@ -372,14 +372,21 @@ async def analyze(w: World) -> None:
         await w.sql("ANALYZE")
 
 
+async def vacuum(w: World) -> None:
+    """``VACUUM (ANALYZE)`` the busy tables (PostgreSQL)."""
+    if w.kind != "postgresql":
+        return
+    async with w.store.engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.execute(text("VACUUM (ANALYZE) deliveries, attempts, events"))
+
+
 async def vacuum_every(w: World, seconds: float) -> None:
-    """Run ``VACUUM (ANALYZE)`` on the busy tables every ``seconds`` until cancelled: what
-    autovacuum does on a server where it is on."""
+    """:func:`vacuum` every ``seconds`` until cancelled: what autovacuum does on a server
+    where it is on."""
     while True:
         await asyncio.sleep(seconds)
-        async with w.store.engine.connect() as conn:
-            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await auto.execute(text("VACUUM (ANALYZE) deliveries, attempts, events"))
+        await vacuum(w)
 
 
 async def count_status(w: World, postbacks: Sequence[str], status: str = "delivered") -> int:

@@ -5,7 +5,8 @@ Four healthy postbacks send to the receiver on 127.0.0.1; a fifth sends to
 every request to it times out. Two runs on fresh PostgreSQL databases, one worker
 process each: healthy deliveries alone, then the same healthy deliveries with the bad
 postback's interleaved in claim order (a fifth of all deliveries). The healthy rate of
-the second run should be at least 90 % of the first.
+the second run should be at least 90 % of the first. The pair runs twice, alternately;
+the best of each counts.
 
     python -m benchmarks --only fairness
 """
@@ -24,6 +25,7 @@ SIZES = {"smoke": 400, "quick": 8_000, "full": 20_000}  # healthy deliveries per
 TOTAL_TIMEOUT = 2.0
 STEP = 1e-6  # seconds between the due times of one postback's rows: interleaves them
 TARGET = 0.90
+REPEATS = {"smoke": 1, "quick": 2, "full": 2}
 
 
 async def one_run(n: int, with_bad: bool, mode: str = "quick") -> dict[str, Any]:
@@ -50,10 +52,13 @@ async def one_run(n: int, with_bad: bool, mode: str = "quick") -> dict[str, Any]
 
 
 async def run(mode: str) -> dict[str, Any]:
-    """Healthy alone, then healthy with the bad destination."""
+    """Healthy alone, then healthy with the bad destination, alternately; best of each."""
     n = SIZES[common.check_mode(mode)]
-    alone = await one_run(n, False, mode)
-    mixed = await one_run(n, True, mode)
+    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for _ in range(REPEATS[mode]):
+        for with_bad in (False, True):
+            runs[with_bad].append(await one_run(n, with_bad, mode))
+    alone, mixed = (max(runs[k], key=lambda r: r["deliveries_per_s"]) for k in (False, True))
     ratio = mixed["deliveries_per_s"] / alone["deliveries_per_s"]
     return {
         "benchmark": NAME,
@@ -61,9 +66,14 @@ async def run(mode: str) -> dict[str, Any]:
         "healthy_deliveries": n,
         "bad_share": 1 / (len(HEALTHY) + 1),
         "total_timeout_s": TOTAL_TIMEOUT,
-        "healthy_only": alone,
-        "with_bad_destination": mixed,
+        "repeats": REPEATS[mode],
+        "healthy_only": {**alone, "all_deliveries_per_s": _rates(runs[False])},
+        "with_bad_destination": {**mixed, "all_deliveries_per_s": _rates(runs[True])},
         "with_vs_without": round(ratio, 3),
         "target": {"with_vs_without_at_least": TARGET},
         "target_met": ratio >= TARGET,
     }
+
+
+def _rates(runs: list[dict[str, Any]]) -> list[float]:
+    return [r["deliveries_per_s"] for r in runs]
