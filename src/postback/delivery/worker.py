@@ -53,7 +53,7 @@ class WorkerOptions:
     flush_interval: float = 0.02  # results are written in batches at least this often
     per_destination: int | None = None  # sends at once to one destination (None: as the
     # transport's per-host connection limit, its ``per_host``, or else 50)
-    slow_after: float = 0.5  # seconds per send that make a full destination slow
+    slow_after: float = 0.25  # seconds per send that make a full destination slow
 
 
 class Lane:
