@@ -186,8 +186,12 @@ class Worker:
         claims = await self._claim(limit)
         for claim in claims:
             self._start(claim)
-        if len(claims) < limit:  # nothing more is due now: wait for work, do not poll
+        if not claims:
             await self._idle(stop)
+        elif len(claims) < limit:
+            # Nothing more is due now, or another worker holds it: a short pause (cut
+            # short by new work) instead of claiming again at once, over and over.
+            await self.store.wait_for_work(self.options.flush_interval)
 
     def _free_slots(self) -> int:
         return self.options.concurrency - len(self._in_flight)

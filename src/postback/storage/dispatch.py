@@ -1,9 +1,12 @@
 """SQL for the workers' side: claim due deliveries, complete attempts, next due time.
 
-The per-row writes of a batch (leases, attempts, completions) are one statement per
-batch on PostgreSQL, over ``unnest`` of one array per column: the SQL text is the same
-for every batch size (prepared once) and the rows are not bound one by one. SQLite
-runs the same changes as ``executemany``.
+On PostgreSQL the per-row writes of a batch skip SQLAlchemy's per-row parameter
+processing: attempts are one ``INSERT ... SELECT FROM unnest`` of one array per column,
+and the per-row updates go to the driver's ``executemany`` (one prepared statement,
+pipelined) so that each still finds its row by primary key. (An ``UPDATE ... FROM
+unnest`` join leaves the plan to statistics: planned while no row was ``sending``, it
+became a sequential scan nested with the array, quadratic in the batch.) SQLite runs
+the same changes as ``executemany`` through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -217,17 +220,12 @@ async def _lock_tats(
     return {r.postback_id: r.tat for r in result}
 
 
-_PG_LEASE = text(
-    "UPDATE deliveries AS d SET status = 'sending', lease_owner = :worker, "
-    "lease_until = u.until, updated_at = :now "
-    "FROM unnest(CAST(:ids AS TEXT[]), CAST(:untils AS TIMESTAMPTZ[])) AS u(id, until) "
-    "WHERE d.id = u.id"
+# Driver-level statements (asyncpg's $n parameters), run with exec_driver_sql.
+_PG_LEASE = (
+    "UPDATE deliveries SET status = 'sending', lease_owner = $1, lease_until = $2, "
+    "updated_at = $3 WHERE id = $4"
 )
-_PG_DUE = text(
-    "UPDATE deliveries AS d SET due_at = u.due "
-    "FROM unnest(CAST(:ids AS TEXT[]), CAST(:dues AS TIMESTAMPTZ[])) AS u(id, due) "
-    "WHERE d.id = u.id"
-)
+_PG_DUE = "UPDATE deliveries SET due_at = $1 WHERE id = $2"
 
 
 def _postgres(conn: AsyncConnection) -> bool:
@@ -277,12 +275,10 @@ async def _store_plan_pg(
             [{"b_pid": p, "b_tat": t} for p, t in sorted(out.tats.items())],
         )
     if out.send:
-        ids, untils = [c.id for c, _ in out.send], [at + lease for _, at in out.send]
-        params = {"worker": worker_id, "now": now, "ids": ids, "untils": untils}
-        await conn.execute(_PG_LEASE, params)
+        leases = [(worker_id, at + lease, now, c.id) for c, at in out.send]
+        await conn.exec_driver_sql(_PG_LEASE, leases)
     if out.later:
-        ids, dues = [i for i, _ in out.later], [at for _, at in out.later]
-        await conn.execute(_PG_DUE, {"ids": ids, "dues": dues})
+        await conn.exec_driver_sql(_PG_DUE, [(at, i) for i, at in out.later])
 
 
 async def claim(
@@ -348,14 +344,11 @@ _PG_ATTEMPTS = text(
     "CAST(:reply_headers AS TEXT[]), CAST(:reply_body AS BYTEA[]), "
     "CAST(:reply_truncated AS BOOLEAN[]), CAST(:outcome AS TEXT[]), CAST(:error AS TEXT[]))"
 )
-_PG_COMPLETE = text(
-    "UPDATE deliveries AS d SET status = u.status, attempt_count = d.attempt_count + 1, "
-    "round_attempts = d.round_attempts + 1, due_at = COALESCE(u.due, d.due_at), "
-    "last_error = u.error, lease_owner = NULL, lease_until = NULL, updated_at = :now "
-    "FROM unnest(CAST(:ids AS TEXT[]), CAST(:workers AS TEXT[]), CAST(:statuses AS TEXT[]), "
-    "CAST(:dues AS TIMESTAMPTZ[]), CAST(:errors AS TEXT[])) "
-    "AS u(id, worker, status, due, error) "
-    "WHERE d.id = u.id AND d.lease_owner = u.worker AND d.status = 'sending'"
+_PG_COMPLETE = (
+    "UPDATE deliveries SET status = $1, attempt_count = attempt_count + 1, "
+    "round_attempts = round_attempts + 1, due_at = COALESCE($2, due_at), last_error = $3, "
+    "lease_owner = NULL, lease_until = NULL, updated_at = $4 "
+    "WHERE id = $5 AND lease_owner = $6 AND status = 'sending'"
 )
 
 
@@ -368,16 +361,12 @@ async def _record_pg(
 ) -> None:
     values = [rows.attempt_values(r.attempt) for r in results]
     await conn.execute(_PG_ATTEMPTS, {c: [v[c] for v in values] for c in _ATTEMPT_COLUMNS})
-    await conn.execute(
+    await conn.exec_driver_sql(
         _PG_COMPLETE,
-        {
-            "now": now,
-            "ids": [r.attempt.delivery_id for r in results],
-            "workers": [r.worker_id for r in results],
-            "statuses": [r.status.value for r in results],
-            "dues": [_next_due(r) for r in results],
-            "errors": [_last_error(r) for r in results],
-        },
+        [
+            (r.status.value, _next_due(r), _last_error(r), now, r.attempt.delivery_id, r.worker_id)
+            for r in results
+        ],
     )
 
 
