@@ -587,7 +587,14 @@ def before_after(res: Results) -> str:
     if not before:
         return ""
     rows = [row for name in ORDER for row in _compare(name, before.get(name), res.get(name))]
-    return "## Before and after\n\n" + table(["figure", "before", "after", "change"], rows)
+    env = before.get("environment", {})
+    intro = (
+        "The same benchmarks (same mode, same benchmark code) run on the delivery code "
+        f"before the changes below (`src` at commit {env.get('src_commit', '?')}, run "
+        f"{env.get('date', '?')}), from `benchmarks/results/before/`."
+    )
+    header = ["figure", "before", "after", "change"]
+    return "## Before and after\n\n" + intro + "\n\n" + table(header, rows)
 
 
 def _compare(name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[list[Any]]:
