@@ -50,6 +50,7 @@ async def seed_backlog(w: common.World, url: str, size: int) -> float:
         "WHERE status = 'delivered'"
     )
     await w.sql("ANALYZE")
+    await common.checkpoint(w.kind)
     return (common.utcnow() - began).total_seconds()
 
 

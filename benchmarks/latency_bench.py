@@ -71,6 +71,7 @@ async def seed_history(w: common.World, rec: common.ReceiverProcess, n: int) -> 
     """Delivered rows from before, so the tables and their statistics look lived in."""
     old = common.utcnow() - timedelta(days=1)
     await common.seed(w, "hist", common.Batch("lat", n, rec.url("/old?n="), old, "delivered", 1))
+    await common.checkpoint(w.kind)
 
 
 async def at_rate(
@@ -95,6 +96,7 @@ async def at_rate(
         "holds": holds,
         "unsent_when_injector_stopped": behind,
         "slowest_ingest_ms": round(injected["slowest_ingest_s"] * 1000, 1),
+        "p99_ingest_ms": round(injected["p99_ingest_s"] * 1000, 1),
         "cpu_ms_per_delivery": {
             "worker": round(used["workers"] * 1000 / max(1, seen), 3),
             "injector": round((common.children_cpu() - children) * 1000 / max(1, seen), 3),

@@ -341,6 +341,8 @@ def latency(res: Results, out: Path) -> str:
             x["cpu_ms_per_delivery"]["worker"],
             x["cpu_ms_per_delivery"]["injector"],
             x["cpu_ms_per_delivery"]["postgres"],
+            x.get("p99_ingest_ms"),
+            x["slowest_ingest_ms"],
             x["samples"],
         ]
         for x in r["runs"]
@@ -354,7 +356,9 @@ def latency(res: Results, out: Path) -> str:
             "transaction every 10 ms); one worker process on PostgreSQL sends them; the "
             "receiver records *arrival - due*. Figures after a warm-up of "
             f"{r['seconds']:g} s runs. A rate holds when the injector keeps it and at most "
-            "100 ms worth of events are unsent when it stops.",
+            "100 ms worth of events are unsent when it stops. The injector's own commit "
+            "times are shown too: a delivery cannot be claimed before the transaction "
+            "that stores it commits, so a slow WAL sync on the machine shows up in both.",
             table(
                 [
                     "rate/s",
@@ -368,6 +372,8 @@ def latency(res: Results, out: Path) -> str:
                     "worker CPU ms",
                     "injector CPU ms",
                     "PostgreSQL CPU ms",
+                    "injector commit p99 ms",
+                    "slowest commit ms",
                     "samples",
                 ],
                 rows,
