@@ -354,8 +354,9 @@ def latency(res: Results, out: Path) -> str:
             "## 4. Latency",
             "An injector process stores events due now (through the store, one "
             "transaction every 10 ms); one worker process on PostgreSQL sends them; the "
-            "receiver records *arrival - due*. Figures after a warm-up of "
-            f"{r['seconds']:g} s runs. A rate holds when the injector keeps it and at most "
+            "receiver records *arrival - due*. Runs of "
+            f"{r['seconds']:g} s; the first seconds (warm-up) are left out. A rate holds "
+            "when the injector keeps it and at most "
             "100 ms worth of events are unsent when it stops. The injector's own commit "
             "times are shown too: a delivery cannot be claimed before the transaction "
             "that stores it commits, so a slow WAL sync on the machine shows up in both.",
