@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from postback.domain import CATALOGUE_OF_KIND, Event, EventKind, EventType, PostbackKind
+from postback.domain import Event, EventKind, EventType
 from postback.template.catalogue import ParamType, catalogue_for
 
 Problem = dict[str, object]
@@ -116,13 +116,3 @@ def _is_datetime(value: Any) -> bool:
 
 def _problem(field: str, code: str, message: str) -> Problem:
     return {"field": field, "code": code, "position": None, "message": message}
-
-
-def as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def postback_kinds_for(event_type: EventType) -> frozenset[PostbackKind]:
-    """For documentation and the web screen: which postback kinds an event type reaches."""
-    kind = kind_of(event_type)
-    return frozenset(k for k, v in CATALOGUE_OF_KIND.items() if v is kind)

@@ -18,7 +18,10 @@ Stopper = Callable[[], Awaitable[None]]
 
 
 def options_for(settings: Settings) -> WorkerOptions:
-    return WorkerOptions(lease_seconds=settings.lease_seconds or lease_for(settings.total_timeout))
+    return WorkerOptions(
+        lease_seconds=settings.lease_seconds or lease_for(settings.total_timeout),
+        per_destination=settings.per_host_concurrency,  # as many as the connections per host
+    )
 
 
 def start_in_background(store: Store, settings: Settings) -> Stopper:

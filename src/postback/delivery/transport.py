@@ -128,7 +128,6 @@ class AioHttpTransport:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self.per_host = settings.per_host_concurrency  # the worker sends no more at once
         self._session: aiohttp.ClientSession | None = None
         self._resolver: GuardedResolver | None = None
 

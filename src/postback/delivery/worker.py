@@ -51,8 +51,7 @@ class WorkerOptions:
     lease_seconds: float = 60.0  # a claim not completed by then is taken over
     idle_wait: float = 1.0  # longest sleep with nothing due (a wake-up cuts it short)
     flush_interval: float = 0.02  # results are written in batches at least this often
-    per_destination: int | None = None  # sends at once to one destination (None: as the
-    # transport's per-host connection limit, its ``per_host``, or else 50)
+    per_destination: int | None = None  # sends at once to one destination (None: 50)
     slow_after: float = 0.25  # seconds per send that make a full destination slow
 
 
@@ -149,9 +148,7 @@ class Worker:
         self._results: list[AttemptResult] = []
         self._flushed = asyncio.Event()
         self._lanes: dict[str, Lane] = {}
-        self._per_destination = self.options.per_destination or int(
-            getattr(transport, "per_host", PER_DESTINATION)
-        )
+        self._per_destination = self.options.per_destination or PER_DESTINATION
         self.shed = 0  # deliveries failed unsent because their destination was slow
         self._shed_logged, self._shed_log_at = 0, 0.0
 
