@@ -247,13 +247,17 @@ class Service:
         problems = [p for i, e in enumerate(batch) for p in event_rules.check(e, f"[{i}]")]
         if problems:
             raise ValidationProblem(problems)
-        items = [await self._fan_out(i, event) for i, event in enumerate(batch)]
+        matched = await self.store.matching_postbacks_many(batch)
+        items = [
+            self._fan_out(i, event, found)
+            for i, (event, found) in enumerate(zip(batch, matched, strict=True))
+        ]
         return await self.store.ingest(items)
 
-    async def _fan_out(self, index: int, event: Event) -> IngestItem:
+    def _fan_out(self, index: int, event: Event, matched: Sequence[Postback]) -> IngestItem:
         params = event_rules.with_defaults(event)
         deliveries = []
-        for postback in await self.store.matching_postbacks(event):
+        for postback in matched:
             try:
                 request = self.render(postback, params)
             except TemplateError as exc:

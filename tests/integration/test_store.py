@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy
 
 from postback.domain import (
     AccountKind,
@@ -310,6 +311,61 @@ async def test_missing_ids_match_nothing(store: SQLStore) -> None:
     event = action(w, "e1", EventType.ACTION_TRACKED)
     event.data.clear()
     assert await store.matching_postbacks(event) == []
+
+
+async def test_a_batch_matches_as_each_event_alone_on_one_connection(store: SQLStore) -> None:
+    w = await make_world(store)
+    await lifecycle(store, w.partner)
+    await lifecycle(store, w.partner, include_locking=True)
+    await lifecycle(store, w.other)
+    await lifecycle(store, w.partner, enabled=False)
+    for kind in (PostbackKind.ACTION_CLEARING, PostbackKind.ACTION_INQUIRY):
+        await store.create_postback(w.partner.id, config(kind))
+    await store.create_postback(w.partner.id, config(PostbackKind.CATALOG_CHANGE))
+    for tracker, name in ((w.sale.id, None), (w.app.id, "purchase")):
+        integration = config(
+            PostbackKind.PARTNER_INTEGRATION,
+            partner_id=w.partner.id,
+            event_type_id=tracker,
+            in_app_event=name,
+            include_installs=True,
+        )
+        await store.create_postback(w.brand.id, integration)
+    media = config(PostbackKind.MEDIA_SOURCE, media_source_id=w.source.id, event_type_id=w.app.id)
+    await store.create_postback(w.brand.id, media)
+    app = {"ActionTrackerId": w.app.id, "MediaSourceId": w.source.id}
+    batch = [
+        action(w, "t1"),
+        action(w, "t2", ActionId="A2"),  # the same match key as t1
+        action(w, "t3", **app, InAppEvent="purchase"),
+        action(w, "t4", **app, EventName="level_up"),
+        action(w, "t5", MediaPartnerId=w.other.id),
+        action(w, "t6", MediaPartnerId=""),
+        action(w, "i1", EventType.APP_INSTALL, **app),
+        action(w, "m1", EventType.ACTION_MODIFIED),
+        action(w, "l1", EventType.ACTION_LOCKED),
+        action(w, "c1", EventType.ACTION_CLEARED, MediaPartnerId=w.other.id),
+        action(w, "c2", EventType.ACTION_CLEARED),
+        action(w, "q1", EventType.INQUIRY_CREATED, InquiryId="Q1"),
+        action(w, "k1", EventType.CATALOG_ITEM_CHANGED, MediaPartnerId=None),
+        action(w, "t7"),  # t1's key again, after others
+    ]
+    alone = [await store.matching_postbacks(e) for e in batch]
+    sizes = [len(found) for found in alone]
+    assert 0 in sizes
+    assert max(sizes) >= 3
+    assert len({tuple(p.id for p in found) for found in alone}) >= 6
+    statements: list[str] = []
+    checkouts: list[object] = []
+    sync = store.engine.sync_engine
+    sqlalchemy.event.listen(sync, "checkout", lambda *a: checkouts.append(a))
+    sqlalchemy.event.listen(sync, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    assert await store.matching_postbacks_many(batch) == alone
+    assert len(checkouts) == 1
+    distinct_keys = len(batch) - 2  # t2 and t7 share t1's key
+    assert len([s for s in statements if "FROM postbacks" in s]) == distinct_keys
+    assert await store.matching_postbacks_many([]) == []
+    assert len(checkouts) == 1
 
 
 # -- opening ----------------------------------------------------------------------------------

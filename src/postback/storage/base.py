@@ -139,6 +139,10 @@ class Store(Protocol):
         """Enabled postbacks that an event fans out to (product.md, Events table)."""
         ...
 
+    async def matching_postbacks_many(self, events: Sequence[Event]) -> list[list[Postback]]:
+        """:meth:`matching_postbacks` for each event of a batch, in order, found together."""
+        ...
+
     async def event_reaches(self, postback_id: str, event: Event) -> bool:
         """Whether ``event`` is one the postback is for, whether it is enabled or not."""
         ...

@@ -210,6 +210,13 @@ class SQLStore:
         async with self._read() as conn:
             return await postbacks.matching(conn, event)
 
+    async def matching_postbacks_many(self, events: Sequence[Event]) -> list[list[Postback]]:
+        """:meth:`matching_postbacks` for each event, in order, on one connection."""
+        if not events:
+            return []
+        async with self._read() as conn:
+            return await postbacks.matching_many(conn, events)
+
     async def event_reaches(self, postback_id: str, event: Event) -> bool:
         """Whether ``event`` is one the postback is for, whether it is enabled or not."""
         async with self._read() as conn:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.domain import Event, EventType, PostbackConfig, PostbackKind
@@ -100,6 +115,18 @@ async def remove(
 
 
 # -- matching --------------------------------------------------------------------------
+#
+# A rule reads an event only through its MatchKey and puts the key's values into the
+# query as bound parameters, so the statement depends on the key's *shape* (its type and
+# which fields it has) and is built once per shape; equal keys match the same postbacks.
+
+_PARTNER: BindParameter[str] = bindparam("partner")
+_TRACKER: BindParameter[str] = bindparam("tracker")
+_NAME: BindParameter[str] = bindparam("name")
+_SOURCE: BindParameter[str] = bindparam("source")
+_PROGRAM: BindParameter[str] = bindparam("program")
+_POSTBACK_ID: BindParameter[str] = bindparam("postback_id")
+_PRESENT = "?"  # a shape's stand-in for a field's value
 
 
 def _text(data: dict[str, Any], name: str) -> str | None:
@@ -107,10 +134,50 @@ def _text(data: dict[str, Any], name: str) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def _kind_of(partner: str | None, kind: PostbackKind) -> ColumnElement[bool]:
-    if partner is None:
+@dataclass(frozen=True, slots=True)
+class MatchKey:
+    """Everything matching reads from an event."""
+
+    type: EventType
+    partner: str | None  # MediaPartnerId
+    tracker: str | None  # ActionTrackerId
+    name: str | None  # InAppEvent, else EventName
+    source: str | None  # MediaSourceId
+    program: str | None  # CampaignId
+
+    def shape(self) -> MatchKey:
+        """Which fields the key has, not their values: one statement per shape."""
+        fields = (self.partner, self.tracker, self.name, self.source, self.program)
+        return MatchKey(self.type, *(None if v is None else _PRESENT for v in fields))
+
+    def params(self) -> dict[str, str]:
+        """The values for the statement's bound parameters."""
+        fields = {
+            "partner": self.partner,
+            "tracker": self.tracker,
+            "name": self.name,
+            "source": self.source,
+            "program": self.program,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+
+def match_key(event: Event) -> MatchKey:
+    data = event.data
+    return MatchKey(
+        type=event.type,
+        partner=_text(data, "MediaPartnerId"),
+        tracker=_text(data, "ActionTrackerId"),
+        name=_text(data, "InAppEvent") or _text(data, "EventName"),
+        source=_text(data, "MediaSourceId"),
+        program=_text(data, "CampaignId"),
+    )
+
+
+def _kind_of(key: MatchKey, kind: PostbackKind) -> ColumnElement[bool]:
+    if key.partner is None:
         return false()
-    return and_(P.kind == kind.value, P.owner_id == partner)
+    return and_(P.kind == kind.value, P.owner_id == _PARTNER)
 
 
 def _in_contract() -> ColumnElement[bool]:
@@ -122,68 +189,64 @@ def _in_contract() -> ColumnElement[bool]:
     )
 
 
-def _integration(data: dict[str, Any], install: bool) -> ColumnElement[bool]:
-    partner, tracker = _text(data, "MediaPartnerId"), _text(data, "ActionTrackerId")
-    if partner is None or tracker is None:
+def _integration(key: MatchKey, install: bool) -> ColumnElement[bool]:
+    if key.partner is None or key.tracker is None:
         return false()
     clause = and_(
         P.kind == PostbackKind.PARTNER_INTEGRATION.value,
-        P.partner_id == partner,
-        P.event_type_id == tracker,
+        P.partner_id == _PARTNER,
+        P.event_type_id == _TRACKER,
         _in_contract(),
     )
     if install:
         return and_(clause, P.include_installs.is_(True))
-    name = _text(data, "InAppEvent") or _text(data, "EventName")
-    if name is None:
+    if key.name is None:
         return and_(clause, P.in_app_event.is_(None))
-    return and_(clause, or_(P.in_app_event.is_(None), P.in_app_event == name))
+    return and_(clause, or_(P.in_app_event.is_(None), P.in_app_event == _NAME))
 
 
-def _media_source(data: dict[str, Any]) -> ColumnElement[bool]:
-    source, tracker = _text(data, "MediaSourceId"), _text(data, "ActionTrackerId")
-    if source is None or tracker is None:
+def _media_source(key: MatchKey) -> ColumnElement[bool]:
+    if key.source is None or key.tracker is None:
         return false()
     return and_(
         P.kind == PostbackKind.MEDIA_SOURCE.value,
-        P.media_source_id == source,
-        P.event_type_id == tracker,
+        P.media_source_id == _SOURCE,
+        P.event_type_id == _TRACKER,
     )
 
 
-def _catalog(data: dict[str, Any]) -> ColumnElement[bool]:
-    program = _text(data, "CampaignId")
-    if program is None:
+def _catalog(key: MatchKey) -> ColumnElement[bool]:
+    if key.program is None:
         return false()
-    partners = select(contracts.c.partner_id).where(contracts.c.program_id == program)
+    partners = select(contracts.c.partner_id).where(contracts.c.program_id == _PROGRAM)
     return and_(P.kind == PostbackKind.CATALOG_CHANGE.value, P.owner_id.in_(partners))
 
 
-def _lifecycle(data: dict[str, Any]) -> ColumnElement[bool]:
-    return _kind_of(_text(data, "MediaPartnerId"), PostbackKind.ACTION_LIFECYCLE)
+def _lifecycle(key: MatchKey) -> ColumnElement[bool]:
+    return _kind_of(key, PostbackKind.ACTION_LIFECYCLE)
 
 
-def _tracked(data: dict[str, Any]) -> ColumnElement[bool]:
-    return or_(_lifecycle(data), _integration(data, install=False), _media_source(data))
+def _tracked(key: MatchKey) -> ColumnElement[bool]:
+    return or_(_lifecycle(key), _integration(key, install=False), _media_source(key))
 
 
-def _locked(data: dict[str, Any]) -> ColumnElement[bool]:
-    return and_(_lifecycle(data), P.include_locking.is_(True))
+def _locked(key: MatchKey) -> ColumnElement[bool]:
+    return and_(_lifecycle(key), P.include_locking.is_(True))
 
 
-def _clearing(data: dict[str, Any]) -> ColumnElement[bool]:
-    return _kind_of(_text(data, "MediaPartnerId"), PostbackKind.ACTION_CLEARING)
+def _clearing(key: MatchKey) -> ColumnElement[bool]:
+    return _kind_of(key, PostbackKind.ACTION_CLEARING)
 
 
-def _install(data: dict[str, Any]) -> ColumnElement[bool]:
-    return or_(_integration(data, install=True), _media_source(data))
+def _install(key: MatchKey) -> ColumnElement[bool]:
+    return or_(_integration(key, install=True), _media_source(key))
 
 
-def _inquiry(data: dict[str, Any]) -> ColumnElement[bool]:
-    return _kind_of(_text(data, "MediaPartnerId"), PostbackKind.ACTION_INQUIRY)
+def _inquiry(key: MatchKey) -> ColumnElement[bool]:
+    return _kind_of(key, PostbackKind.ACTION_INQUIRY)
 
 
-RULES: dict[EventType, Callable[[dict[str, Any]], ColumnElement[bool]]] = {
+RULES: dict[EventType, Callable[[MatchKey], ColumnElement[bool]]] = {
     EventType.ACTION_TRACKED: _tracked,
     EventType.ACTION_MODIFIED: _lifecycle,
     EventType.ACTION_REVERSED: _lifecycle,
@@ -196,23 +259,48 @@ RULES: dict[EventType, Callable[[dict[str, Any]], ColumnElement[bool]]] = {
 }
 
 
-def match_clause(event: Event) -> ColumnElement[bool]:
-    """Which postbacks an event reaches (product.md, Events table), as one condition."""
-    rule = RULES.get(event.type)
-    return rule(event.data) if rule else false()
+def match_clause(key: MatchKey) -> ColumnElement[bool]:
+    """Which postbacks an event reaches (product.md, Events table), as one condition
+    over the key's bound parameters."""
+    rule = RULES.get(key.type)
+    return rule(key) if rule else false()
+
+
+@functools.cache
+def _matching_statement(shape: MatchKey) -> Select[Any]:
+    return (
+        select(postbacks)
+        .where(P.enabled.is_(True), P.disabled_reason.is_(None), match_clause(shape))
+        .order_by(P.created_at, P.id)
+    )
+
+
+@functools.cache
+def _reaches_statement(shape: MatchKey) -> Select[Any]:
+    return select(P.id).where(P.id == _POSTBACK_ID, match_clause(shape))
+
+
+async def _matching_key(conn: AsyncConnection, key: MatchKey) -> list[PostbackRecord]:
+    result = await conn.execute(_matching_statement(key.shape()), key.params())
+    return [rows.postback(r) for r in result]
 
 
 async def matching(conn: AsyncConnection, event: Event) -> list[PostbackRecord]:
     """Enabled, not automatically disabled postbacks the event fans out to."""
-    query = (
-        select(postbacks)
-        .where(P.enabled.is_(True), P.disabled_reason.is_(None), match_clause(event))
-        .order_by(P.created_at, P.id)
-    )
-    return [rows.postback(r) for r in await conn.execute(query)]
+    return await _matching_key(conn, match_key(event))
+
+
+async def matching_many(
+    conn: AsyncConnection, events: Sequence[Event]
+) -> list[list[PostbackRecord]]:
+    """:func:`matching` for each event, in order: one query per distinct match key."""
+    keys = [match_key(e) for e in events]
+    found = {key: await _matching_key(conn, key) for key in dict.fromkeys(keys)}
+    return [list(found[key]) for key in keys]
 
 
 async def reaches(conn: AsyncConnection, postback_id: str, event: Event) -> bool:
     """Whether the event is one this postback is for, enabled or not."""
-    query = select(P.id).where(P.id == postback_id, match_clause(event))
-    return (await conn.execute(query)).first() is not None
+    key = match_key(event)
+    params = {**key.params(), "postback_id": postback_id}
+    return (await conn.execute(_reaches_statement(key.shape()), params)).first() is not None
