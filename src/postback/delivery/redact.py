@@ -15,6 +15,7 @@ Everything else is kept byte for byte, so the log shows the request as it was se
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import replace
 from urllib.parse import unquote_plus
@@ -50,16 +51,16 @@ _XML_ELEMENT = re.compile(r"<((?:[\w.-]+:)?([\w.-]+))(\s[^<>]*)?>[^<]*</\1\s*>")
 
 
 def redact(request: RenderedRequest) -> RenderedRequest:
-    """The request with every secret it carries replaced by ``[redacted]``."""
+    """The request with every secret it carries replaced by ``[redacted]`` (the same
+    object when it carries none)."""
     body = None if request.body is None else redact_body(request.body, _ctype(request.headers))
-    return replace(
-        request,
-        url=redact_url(request.url),
-        headers=redact_headers(request.headers),
-        body=body,
-    )
+    url, headers = redact_url(request.url), redact_headers(request.headers)
+    if url == request.url and headers is request.headers and body == request.body:
+        return request
+    return replace(request, url=url, headers=headers, body=body)
 
 
+@functools.lru_cache(maxsize=4096)  # header names repeat; this ran for every attempt
 def is_secret_header(name: str) -> bool:
     """Whether a header with this name carries a credential."""
     lowered = name.strip().lower()
@@ -67,10 +68,14 @@ def is_secret_header(name: str) -> bool:
 
 
 def redact_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    """Headers with the values of secret ones replaced (request or reply headers)."""
+    """Headers with the values of secret ones replaced (request or reply headers); the
+    same tuple when none is secret."""
+    if not any(is_secret_header(k) for k, _ in headers):
+        return headers
     return tuple((k, REDACTED if is_secret_header(k) else v) for k, v in headers)
 
 
+@functools.lru_cache(maxsize=4096)  # parameter names repeat across deliveries
 def is_secret_name(name: str) -> bool:
     """Whether a query, form, JSON or XML field with this name looks like a secret."""
     decoded = unquote_plus(name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import random
@@ -25,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from postback.delivery import outcome, retry
 from postback.delivery.metrics import ATTEMPTS, IN_FLIGHT, SEND_SECONDS
@@ -285,7 +287,7 @@ class Worker:
         decision = retry.decide(
             claim.retry_round_attempt, verdict, status, hint, self.clock(), rand
         )
-        ATTEMPTS.labels(outcome="delivered" if verdict.delivered else str(verdict.reason)).inc()
+        _attempts_counter("delivered" if verdict.delivered else str(verdict.reason)).inc()
         SEND_SECONDS.observe(sent.duration_ms / 1000)
         attempt = Attempt(
             delivery_id=claim.delivery_id,
@@ -297,7 +299,9 @@ class Worker:
             outcome="delivered" if verdict.delivered else str(verdict.reason),
             error=sent.error or (None if verdict.delivered else verdict.detail),
         )
-        return AttemptResult(attempt, decision.final_status, decision.next_at, self.id)
+        return AttemptResult(
+            attempt, decision.final_status, decision.next_at, self.id, claim.postback_id
+        )
 
     # -- writing results -------------------------------------------------------------
     async def _flush_loop(self, stop: asyncio.Event) -> None:
@@ -318,11 +322,17 @@ class Worker:
             log.error("could not record %d attempts: %s", len(batch), exc)
 
 
+@functools.cache  # looking the labelled counter up for every attempt showed in profiles
+def _attempts_counter(outcome: str) -> Any:
+    return ATTEMPTS.labels(outcome=outcome)
+
+
 def _redacted(reply: Reply | None) -> Reply | None:
     """Reply headers are logged with secrets (Set-Cookie, tokens) redacted."""
     if reply is None:
         return None
-    return dataclasses.replace(reply, headers=redact_headers(reply.headers))
+    headers = redact_headers(reply.headers)
+    return reply if headers is reply.headers else dataclasses.replace(reply, headers=headers)
 
 
 def lease_for(total_timeout: float) -> float:

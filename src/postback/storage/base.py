@@ -85,6 +85,7 @@ class AttemptResult:
     status: DeliveryStatus  # DELIVERED, RETRYING or FAILED
     next_due_at: datetime | None  # for RETRYING
     worker_id: str  # the lease holder; a stale holder's status change is ignored
+    postback_id: str | None = None  # the claim's (saves looking it up again)
 
 
 @dataclass(frozen=True, slots=True)

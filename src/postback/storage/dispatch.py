@@ -425,6 +425,13 @@ class Health:
 _PG_OWNERS = text("SELECT id, postback_id FROM deliveries WHERE id = ANY(CAST(:ids AS TEXT[]))")
 
 
+async def _owners(conn: AsyncConnection, results: Sequence[AttemptResult]) -> dict[str, str]:
+    """Each result's postback: as the worker's claim gave it, else looked up."""
+    known = {r.attempt.delivery_id: r.postback_id for r in results if r.postback_id}
+    missing = sorted({r.attempt.delivery_id for r in results} - known.keys())
+    return {**known, **(await _postback_ids(conn, missing))} if missing else known
+
+
 async def _postback_ids(conn: AsyncConnection, delivery_ids: list[str]) -> dict[str, str]:
     if _postgres(conn):
         result = await conn.execute(_PG_OWNERS, {"ids": delivery_ids})
@@ -522,8 +529,7 @@ async def complete(conn: AsyncConnection, results: Sequence[AttemptResult], now:
     if not results:
         return
     await _record(conn, results, now)
-    owners = await _postback_ids(conn, sorted({r.attempt.delivery_id for r in results}))
-    found = health(results, owners)
+    found = health(results, await _owners(conn, results))
     await _update_health(conn, found)
     await _disable_dead(conn, found, now)
 

@@ -55,15 +55,19 @@ def _json_default(value: object) -> object:
 
 def dump(value: object) -> str:
     """JSON text for a column (dates and decimals as strings)."""
-    return json.dumps(value, default=_json_default, separators=(",", ":"))
+    return _ENCODER.encode(value)
+
+
+# One encoder for every dump: json.dumps with options builds a new one for each call.
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"))
 
 
 def dump_pairs(pairs: Pairs) -> str:
-    return dump([list(p) for p in pairs])
+    return dump([list(p) for p in pairs]) if pairs else "[]"
 
 
 def load_pairs(text: str | None) -> Pairs:
-    if not text:
+    if not text or text == "[]":
         return ()
     return tuple((str(k), str(v)) for k, v in json.loads(text))
 
