@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +239,162 @@ def _walk_through(
     expect(page.locator("#deliveries-empty")).to_be_visible()
     page.select_option("#d-status", "")
     expect(delivery).to_have_count(1)
+
+
+@contextmanager
+def _browser(server: str, key: str) -> Iterator[tuple[Page, list[str]]]:
+    """Chromium with a page signed in with ``key``, and the errors the page reported."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda msg: _console(msg, errors))
+            page.goto(f"{server}/ui")
+            page.fill("#key", key)
+            page.click("#sign-in-form button[type=submit]")
+            expect(page.locator("#who-name")).to_contain_text("Signed in as")
+            yield page, errors
+        finally:
+            browser.close()
+
+
+def _postback(client: httpx.Client, key: str, postback_id: str) -> Any:
+    return _ok(client, "GET", f"/v1/postbacks/{postback_id}", key)
+
+
+def test_headers_are_stored_and_a_postback_is_edited(server: str) -> None:
+    _need_chromium()
+    with httpx.Client(base_url=server, timeout=10) as client:
+        key = _world(client)["partner"]["api_key"]
+        with _browser(server, key) as (page, errors):
+            created = _create_with_headers(page, server, client, key)
+            _edit_with_a_mistake_then_fix(page, server, client, key, created)
+    assert errors == []
+
+
+def _create_with_headers(page: Page, server: str, client: httpx.Client, key: str) -> str:
+    url = server + INBOX + GOOD_TEMPLATE
+    page.fill("#f-url", url)
+    page.fill("#f-max_requests_per_second", "5")
+    page.click("#add-header")
+    page.click("#add-header")
+    page.click("#add-header")
+    rows = page.locator("#f-headers .header-row")
+    expect(rows).to_have_count(3)
+    rows.nth(0).locator(".header-name").fill("X-Campaign")
+    rows.nth(0).locator(".header-value").fill("{CampaignId}")
+    rows.nth(1).locator(".header-name").fill("X-Drop-Me")
+    rows.nth(1).locator(".header-value").fill("gone")
+    rows.nth(2).locator(".header-name").fill("X-Static")
+    rows.nth(2).locator(".header-value").fill("abc")
+    rows.nth(1).locator(".remove-header").click()
+    expect(rows).to_have_count(2)
+    page.click("#create-form button[type=submit]")
+    expect(page.locator("#create-status")).to_contain_text("Created pb_")
+    expect(page.locator("#f-headers .header-row")).to_have_count(0)
+    [listed] = _ok(client, "GET", "/v1/postbacks", key)
+    assert listed["headers"] == {"X-Campaign": "{CampaignId}", "X-Static": "abc"}
+    assert listed["url"] == url and listed["max_requests_per_second"] == 5
+    return str(listed["id"])
+
+
+def _edit_with_a_mistake_then_fix(
+    page: Page, server: str, client: httpx.Client, key: str, postback_id: str
+) -> None:
+    before = _postback(client, key, postback_id)
+    row = page.locator(f'#postbacks tbody tr[data-id="{postback_id}"]')
+    row.locator("button.edit").click()
+
+    # The same form, prefilled; what cannot change is disabled.
+    expect(page.locator("#form-title")).to_contain_text(
+        f"Edit postback action_lifecycle ({postback_id})"
+    )
+    expect(page.locator("#save-postback")).to_have_text("Save changes")
+    expect(page.locator("#f-url")).to_have_value(before["url"])
+    expect(page.locator("#f-max_requests_per_second")).to_have_value("5")
+    expect(page.locator("#f-kind")).to_be_disabled()
+    rows = page.locator("#f-headers .header-row")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator(".header-name")).to_have_value("X-Campaign")
+    expect(rows.nth(0).locator(".header-value")).to_have_value("{CampaignId}")
+
+    # A misspelt parameter in the URL and one in a header value: each problem is shown next
+    # to its own field, and nothing is saved.
+    bad_url = server + INBOX + BAD_TEMPLATE
+    page.fill("#f-url", bad_url)
+    rows.nth(1).locator(".header-value").fill("{Payot}")
+    page.click("#save-postback")
+    problem = page.locator("#f-url ~ .field-problem")
+    expect(problem).to_contain_text("unknown parameter {ActionID}")
+    expect(problem).to_contain_text(f"position {bad_url.index('{ActionID}')}")
+    expect(page.locator("#f-url")).to_have_class(re.compile(r"\binvalid\b"))
+    header_problem = rows.nth(1).locator(".field-problem")
+    expect(header_problem).to_contain_text("{Payot}")
+    expect(header_problem).to_contain_text("position 0")
+    expect(rows.nth(1).locator(".header-value")).to_have_class(re.compile(r"\binvalid\b"))
+    expect(page.locator("#create-status")).to_have_text("2 problems: see above.")
+    assert _postback(client, key, postback_id) == before
+
+    # Fixed, with a name, one header removed and one added, the rate limit cleared: saved
+    # with PATCH, the form is a new one again and the list shows the change.
+    page.fill("#f-url", server + INBOX + "?action={ActionId}")
+    page.fill("#f-name", "Edited")
+    page.fill("#f-max_requests_per_second", "")
+    rows.nth(0).locator(".remove-header").click()
+    page.click("#add-header")
+    rows.nth(1).locator(".header-name").fill("Authorization")
+    rows.nth(1).locator(".header-value").fill("Bearer {ActionId}")
+    rows.nth(0).locator(".header-value").fill("xyz")
+    page.click("#save-postback")
+    expect(page.locator("#create-status")).to_have_text(f"Saved {postback_id}.")
+    expect(page.locator("#form-title")).to_have_text("New postback")
+    expect(page.locator("#create-form .field-problem")).to_have_count(0)
+    expect(row.locator(".strong")).to_contain_text("Edited")
+    expect(row).to_contain_text("no rate limit")
+    after = _postback(client, key, postback_id)
+    assert after["url"] == server + INBOX + "?action={ActionId}"
+    assert after["name"] == "Edited"
+    assert after["max_requests_per_second"] is None
+    assert after["headers"] == {"X-Static": "xyz", "Authorization": "Bearer {ActionId}"}
+    assert after["created_at"] == before["created_at"] and after["kind"] == before["kind"]
+
+
+def test_delete_asks_first_then_removes_the_postback(server: str) -> None:
+    _need_chromium()
+    with httpx.Client(base_url=server, timeout=10) as client:
+        key = _world(client)["partner"]["api_key"]
+        kept, doomed = (
+            _ok(
+                client,
+                "POST",
+                "/v1/postbacks",
+                key,
+                json={"kind": "action_lifecycle", "name": name, "url": f"{server}{INBOX}?n={name}"},
+            )["id"]
+            for name in ("kept", "doomed")
+        )
+        with _browser(server, key) as (page, errors):
+            row = page.locator(f'#postbacks tbody tr[data-id="{doomed}"]')
+            expect(page.locator("#postbacks tbody tr[data-id]")).to_have_count(2)
+
+            # The first click only asks; Cancel keeps it.
+            row.locator("button.delete").click()
+            confirm = page.locator(f'#postbacks tr.confirm[data-for="{doomed}"]')
+            expect(confirm).to_contain_text(f"Delete postback “doomed” ({doomed})?")
+            confirm.locator("button.cancel-delete").click()
+            expect(confirm).to_have_count(0)
+            assert _postback(client, key, doomed)["id"] == doomed
+
+            # Confirmed, it is gone: from the list and from the API.
+            row.locator("button.delete").click()
+            confirm.locator("button.confirm-delete").click()
+            expect(page.locator("#postbacks-status")).to_have_text(f"Deleted {doomed}.")
+            expect(row).to_have_count(0)
+            expect(page.locator("#postbacks tbody tr[data-id]")).to_have_count(1)
+            expect(page.locator(f'#postbacks tbody tr[data-id="{kept}"]')).to_have_count(1)
+        r = client.get(f"/v1/postbacks/{doomed}", headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 404
+        assert [p["id"] for p in _ok(client, "GET", "/v1/postbacks", key)] == [kept]
+    assert errors == []

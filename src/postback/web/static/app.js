@@ -4,7 +4,7 @@
 
 const KEY = "postback.key";
 const $ = (id) => document.getElementById(id);
-const state = { me: null, postbacks: new Map(), cursor: null, delivery: null };
+const state = { me: null, postbacks: new Map(), cursor: null, delivery: null, editing: null };
 
 // -- DOM helpers ------------------------------------------------------------------------
 /** An element with attributes (set as properties/attributes, never HTML) and children
@@ -104,6 +104,7 @@ async function signIn(key) {
 function signOut(message) {
   sessionStorage.removeItem(KEY);
   state.me = null;
+  if (state.editing) stopEdit();
   for (const id of ["nav", "who", "notices", "view-postbacks", "view-deliveries"]) show($(id), false);
   show($("sign-in"), true);
   const problem = $("sign-in-problem");
@@ -198,9 +199,61 @@ function postbackRow(p) {
       { class: "buttons" },
       h("button", { type: "button", class: "preview", onclick: () => tryIt(p.id, "preview") }, "Preview"),
       h("button", { type: "button", class: "test", onclick: () => tryIt(p.id, "test") }, "Send test"),
+      h("button", { type: "button", class: "edit", onclick: () => startEdit(p.id) }, "Edit"),
+      h("button", { type: "button", class: "delete danger", onclick: () => confirmDelete(p.id) }, "Delete"),
     ),
   );
   return row;
+}
+
+function postbackRowOf(id) {
+  return document.querySelector(`#postbacks tbody tr[data-id="${CSS.escape(id)}"]`);
+}
+
+// -- deleting a postback ------------------------------------------------------------------------
+/** Delete asks first, in a row under the postback's: nothing is deleted on one click. */
+function confirmDelete(id) {
+  const p = state.postbacks.get(id);
+  const row = postbackRowOf(id);
+  if (!p || !row) return;
+  const open = document.querySelector(`#postbacks tr.confirm[data-for="${CSS.escape(id)}"]`);
+  if (open) open.remove();
+  const panel = h("tr", { class: "confirm", "data-for": id });
+  const problem = h("p", { class: "problem", hidden: true });
+  const yes = h("button", { type: "button", class: "confirm-delete danger primary" }, "Delete");
+  const no = h("button", { type: "button", class: "cancel-delete", onclick: () => panel.remove() }, "Cancel");
+  yes.addEventListener("click", () => deletePostback(id, yes, problem));
+  panel.append(
+    h(
+      "td",
+      { colspan: 4 },
+      h(
+        "div",
+        { class: "confirm-box", role: "alertdialog", "aria-label": "Delete postback" },
+        h("p", {}, `Delete postback “${p.name || p.kind}” (${p.id})? Its unsent deliveries are marked failed; the log stays.`),
+        yes,
+        no,
+      ),
+      problem,
+    ),
+  );
+  row.after(panel);
+  no.focus();
+}
+
+async function deletePostback(id, button, problem) {
+  button.disabled = true;
+  try {
+    await api("DELETE", `/v1/postbacks/${encodeURIComponent(id)}`);
+  } catch (err) {
+    button.disabled = false;
+    problem.textContent = describe(err);
+    show(problem, true);
+    return;
+  }
+  if (state.editing && state.editing.id === id) stopEdit();
+  $("postbacks-status").textContent = `Deleted ${id}.`;
+  await loadPostbacks();
 }
 
 /** Preview or send a test for a postback; the result opens in a row under it. */
@@ -293,49 +346,131 @@ function testView(result) {
   ];
 }
 
-// -- creating a postback --------------------------------------------------------------------
+// -- creating and editing a postback ------------------------------------------------------------
 const FIELDS = [
   "kind", "name", "url", "method", "body_format", "body", "min_delay_seconds",
   "max_requests_per_second", "success_response", "error_response", "partner_id",
   "event_type_id", "media_source_id", "owner_id",
 ];
 const NUMBERS = new Set(["min_delay_seconds", "max_requests_per_second"]);
+/** Set when a postback is created; PATCH cannot change them. */
+const FIXED = new Set(["kind", "partner_id", "event_type_id", "media_source_id", "owner_id"]);
+/** Fields PATCH clears with null when left blank (the others get their empty value). */
+const NULLABLE = new Set(["body", "body_format", "max_requests_per_second", "success_response", "error_response"]);
+const BLANK = { name: "", url: "", min_delay_seconds: 0 };
 
+/** The value of one field, or undefined when it is hidden, disabled or blank. */
+function fieldValue(name) {
+  const input = $("f-" + name);
+  if (input.closest(".field").hidden || input.disabled) return undefined;
+  const raw = input.value;
+  if (raw.trim() === "") return undefined;
+  if (!NUMBERS.has(name)) return raw;
+  const n = Number(raw);
+  return Number.isFinite(n) ? n : raw; // the API says what is wrong with it
+}
+
+/** The body of POST /v1/postbacks: blank fields are left out. */
 function formBody() {
   const body = {};
   for (const name of FIELDS) {
-    const input = $("f-" + name);
-    if (input.closest(".field").hidden) continue;
-    const raw = input.value;
-    if (raw.trim() === "") continue;
-    if (NUMBERS.has(name)) {
-      const n = Number(raw);
-      body[name] = Number.isFinite(n) ? n : raw; // the API says what is wrong with it
-    } else {
-      body[name] = raw;
-    }
+    const value = fieldValue(name);
+    if (value !== undefined) body[name] = value;
   }
+  const headers = headersBody();
+  if (Object.keys(headers).length > 0) body.headers = headers;
+  if (!$("f-enabled").checked) body.enabled = false;
   return body;
 }
 
+/** The body of PATCH /v1/postbacks/{id}: every field it can change, blank ones cleared. */
+function patchBody() {
+  const body = {};
+  for (const name of FIELDS) {
+    if (FIXED.has(name)) continue;
+    const value = fieldValue(name);
+    body[name] = value !== undefined ? value : NULLABLE.has(name) ? null : BLANK[name];
+  }
+  body.headers = headersBody();
+  body.enabled = $("f-enabled").checked;
+  return body;
+}
+
+// -- headers: name/value rows -----------------------------------------------------------------
+function addHeaderRow(name, value) {
+  const nameInput = h("input", { type: "text", class: "mono header-name", placeholder: "Name, e.g. X-Api-Key", "aria-label": "Header name", spellcheck: "false" });
+  const valueInput = h("input", { type: "text", class: "mono header-value", placeholder: "value or template", "aria-label": "Header value", spellcheck: "false" });
+  nameInput.value = name || "";
+  valueInput.value = value || "";
+  const row = h("div", { class: "header-row" });
+  const remove = h("button", { type: "button", class: "remove-header", "aria-label": "Remove header", onclick: () => row.remove() }, "Remove");
+  row.append(h("div", { class: "header-inputs" }, nameInput, valueInput, remove));
+  $("f-headers").append(row);
+  return nameInput;
+}
+
+function headerRows() {
+  return [...$("f-headers").querySelectorAll(".header-row")].map((row) => ({
+    row,
+    name: row.querySelector(".header-name"),
+    value: row.querySelector(".header-value"),
+  }));
+}
+
+/** Headers as the API takes them, {name: value}; rows left wholly blank are skipped. A row
+ *  with a value and no name is sent under "" so that the API names the mistake. */
+function headersBody() {
+  const headers = {};
+  for (const { name, value } of headerRows()) {
+    if (name.value.trim() === "" && value.value === "") continue;
+    headers[name.value.trim()] = value.value;
+  }
+  return headers;
+}
+
+function setHeaders(headers) {
+  $("f-headers").replaceChildren();
+  for (const [name, value] of Object.entries(headers || {})) addHeaderRow(name, value);
+}
+
+// -- problems ------------------------------------------------------------------------------------
 function clearProblems() {
   for (const el of document.querySelectorAll("#create-form .field-problem")) el.remove();
-  for (const el of document.querySelectorAll("#create-form .invalid")) el.classList.remove("invalid");
+  for (const el of document.querySelectorAll("#create-form .invalid")) {
+    el.classList.remove("invalid");
+    el.removeAttribute("aria-invalid");
+  }
   show($("create-problem"), false);
   $("create-problem").replaceChildren();
 }
 
+/** Where a problem belongs: the input it is about and the element its message goes in. */
+function problemTarget(problem) {
+  const field = String(problem.field || "");
+  if (field.startsWith("headers.")) {
+    const name = field.slice("headers.".length);
+    const found = headerRows().find((r) => r.name.value.trim() === name);
+    if (!found) return null;
+    // A position points into the value's template; otherwise the name is at fault.
+    const atValue = problem.position !== null && problem.position !== undefined;
+    return { input: atValue ? found.value : found.name, box: found.row };
+  }
+  const name = field.split(/[.[]/)[0];
+  const input = FIELDS.includes(name) ? $("f-" + name) : null;
+  if (!input || input.closest(".field").hidden) return null;
+  return { input, box: input.closest(".field") };
+}
+
 /** One 422 problem under its field: the message, and where in the template it is. */
 function showProblem(problem) {
-  const name = String(problem.field || "").split(/[.[]/)[0];
-  const input = FIELDS.includes(name) ? $("f-" + name) : null;
+  const target = problemTarget(problem);
   const where = problem.position === null || problem.position === undefined ? null : problem.position;
   const box = h("div", { class: "field-problem", role: "alert" }, h("span", { class: "message" }, problem.message));
-  if (input && where !== null && typeof input.value === "string") box.append(excerpt(input.value, where));
-  if (input && !input.closest(".field").hidden) {
-    input.classList.add("invalid");
-    input.setAttribute("aria-invalid", "true");
-    input.closest(".field").append(box);
+  if (target && where !== null && typeof target.input.value === "string") box.append(excerpt(target.input.value, where));
+  if (target) {
+    target.input.classList.add("invalid");
+    target.input.setAttribute("aria-invalid", "true");
+    target.box.append(box);
   } else {
     const general = $("create-problem");
     box.prepend(h("span", { class: "mono" }, problem.field + ": "));
@@ -363,29 +498,81 @@ function excerpt(text, pos) {
   );
 }
 
-async function createPostback(event) {
+function showProblems(err) {
+  const status = $("create-status");
+  if (err instanceof ApiError && Array.isArray(err.detail)) {
+    err.detail.forEach(showProblem);
+    status.textContent = err.detail.length === 1 ? "1 problem: see above." : `${err.detail.length} problems: see above.`;
+    const first = document.querySelector("#create-form .invalid");
+    if (first) first.focus();
+  } else {
+    status.textContent = "";
+    showProblem({ field: "postback", message: describe(err), position: null });
+  }
+}
+
+// -- saving ----------------------------------------------------------------------------------------
+async function savePostback(event) {
   event.preventDefault();
   clearProblems();
   const status = $("create-status");
   status.textContent = "Saving…";
+  const editing = state.editing;
   try {
-    const created = await api("POST", "/v1/postbacks", formBody());
-    status.textContent = `Created ${created.id}.`;
-    $("f-url").value = "";
-    $("f-body").value = "";
-    $("f-name").value = "";
+    if (editing) {
+      const saved = await api("PATCH", `/v1/postbacks/${encodeURIComponent(editing.id)}`, patchBody());
+      stopEdit();
+      status.textContent = `Saved ${saved.id}.`;
+    } else {
+      const created = await api("POST", "/v1/postbacks", formBody());
+      status.textContent = `Created ${created.id}.`;
+      $("f-url").value = "";
+      $("f-body").value = "";
+      $("f-name").value = "";
+      setHeaders({});
+    }
     await loadPostbacks();
   } catch (err) {
-    status.textContent = "";
-    if (err instanceof ApiError && Array.isArray(err.detail)) {
-      err.detail.forEach(showProblem);
-      status.textContent = err.detail.length === 1 ? "1 problem: see above." : `${err.detail.length} problems: see above.`;
-      const first = document.querySelector("#create-form .invalid");
-      if (first) first.focus();
-    } else {
-      showProblem({ field: "postback", message: describe(err), position: null });
-    }
+    showProblems(err);
   }
+}
+
+/** The form, prefilled with a postback, saves it with PATCH. */
+function startEdit(id) {
+  const p = state.postbacks.get(id);
+  if (!p) return;
+  clearProblems();
+  state.editing = p;
+  for (const name of FIELDS) {
+    const input = $("f-" + name);
+    const value = p[name];
+    input.value = value === null || value === undefined ? "" : String(value);
+    input.disabled = FIXED.has(name);
+  }
+  setHeaders(p.headers);
+  $("f-enabled").checked = p.enabled;
+  $("form-title").textContent = `Edit postback ${p.name || p.kind} (${p.id})`;
+  $("save-postback").textContent = "Save changes";
+  show($("cancel-edit"), true);
+  $("create-status").textContent = "";
+  $("postbacks-status").textContent = "";
+  kindChanged();
+  $("form-card").scrollIntoView({ block: "start" });
+  $("f-url").focus();
+}
+
+/** Back to a blank form for a new postback. */
+function stopEdit() {
+  state.editing = null;
+  clearProblems();
+  $("create-form").reset();
+  for (const name of FIELDS) $("f-" + name).disabled = false;
+  setHeaders({});
+  $("form-title").textContent = "New postback";
+  $("save-postback").textContent = "Create postback";
+  show($("cancel-edit"), false);
+  $("create-status").textContent = "";
+  kindChanged();
 }
 
 function kindChanged() {
@@ -552,7 +739,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sign-out").addEventListener("click", () => signOut());
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => select(tab.dataset.view));
   $("refresh-postbacks").addEventListener("click", loadPostbacks);
-  $("create-form").addEventListener("submit", createPostback);
+  $("create-form").addEventListener("submit", savePostback);
+  $("cancel-edit").addEventListener("click", stopEdit);
+  $("add-header").addEventListener("click", () => addHeaderRow("", "").focus());
   $("f-kind").addEventListener("change", kindChanged);
   $("d-status").addEventListener("change", () => loadDeliveries(false));
   $("refresh-deliveries").addEventListener("click", () => loadDeliveries(false));
