@@ -8,6 +8,7 @@ import typer
 
 if TYPE_CHECKING:
     from postback.config import Settings
+    from postback.errors import PostbackError
 
 app = typer.Typer(no_args_is_help=True, help="Postback: render, send, retry and log postbacks.")
 
@@ -68,6 +69,89 @@ def migrate() -> None:
 
     asyncio.run(go())
     typer.echo("schema is up to date")
+
+
+def _fail(exc: PostbackError, code: int = 2) -> typer.Exit:
+    """Print an error (and a hint for database errors); the exit to raise."""
+    from postback.commands import problem_text
+    from postback.errors import StoreError
+
+    text = problem_text(exc)
+    lines = text.splitlines() or [text]
+    if isinstance(exc, StoreError):  # the first line says it; the rest is the SQL
+        typer.echo(f"error: {lines[0]}", err=True)
+        typer.echo(
+            "hint: check POSTBACK_DATABASE_URL; a new database needs `postback migrate`",
+            err=True,
+        )
+    else:
+        for line in lines:
+            typer.echo(f"error: {line}", err=True)
+    return typer.Exit(code)
+
+
+@app.command("test")
+def test_send(
+    postback_id: str = typer.Argument(
+        ..., metavar="POSTBACK_ID", help="the postback's id (pb_...)"
+    ),
+    event: str | None = typer.Option(
+        None, "--event", "-e", help="JSON file: an event, as posted to /v1/events"
+    ),
+    event_id: str | None = typer.Option(None, "--event-id", help="a stored event's id"),
+) -> None:
+    """Send a postback now (no delay, not logged) and print the request, the reply and
+    the outcome; exit 1 when it is not delivered. Default: a sample event."""
+    import asyncio
+    from pathlib import Path
+
+    from postback import commands
+    from postback.errors import PostbackError
+
+    settings = _settings()
+    try:
+        given = commands.send_input(postback_id, None if event is None else Path(event), event_id)
+        result = asyncio.run(
+            commands.with_service(settings, lambda s: commands.send_test(s, given))
+        )
+    except PostbackError as exc:
+        raise _fail(exc) from None
+    typer.echo(commands.show_sent(result))
+    if not result.verdict.delivered:
+        raise typer.Exit(1)
+
+
+@app.command()
+def replay(
+    *,
+    postback: str | None = typer.Option(None, "--postback", help="only this postback's"),
+    status: str | None = typer.Option(None, help="delivered or failed"),
+    action_id: str | None = typer.Option(None, "--action-id", help="only this action's"),
+    since: str | None = typer.Option(None, help="created at or after, e.g. 2026-11-23T10:00:00Z"),
+    until: str | None = typer.Option(None, help="created before (same format)"),
+    everything: bool = typer.Option(False, "--all", help="with no filter: every finished delivery"),
+) -> None:
+    """Send finished deliveries again now (the workers pick them up), by the filters of
+    POST /v1/deliveries/replay; print how many."""
+    import asyncio
+
+    from postback import commands
+    from postback.errors import PostbackError
+
+    settings = _settings()
+    try:
+        flt = commands.replay_filter(
+            postback_id=postback,
+            status=status,
+            action_id=action_id,
+            since=since,
+            until=until,
+            everything=everything,
+        )
+        count = asyncio.run(commands.with_service(settings, lambda s: commands.replay(s, flt)))
+    except PostbackError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"replayed {count} deliver{'y' if count == 1 else 'ies'}")
 
 
 @app.command()

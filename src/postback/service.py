@@ -33,7 +33,7 @@ from postback.domain import (
 )
 from postback.errors import NotFound, ValidationProblem
 from postback.inbox import Inbox
-from postback.storage.base import IngestItem, IngestResult, Store
+from postback.storage.base import DeliveryFilter, IngestItem, IngestResult, Store
 from postback.template import TemplateError
 from postback.template.catalogue import sample_params
 
@@ -318,6 +318,17 @@ class Service:
         if self._sender is None:
             self._sender = AioHttpTransport(self.settings)
         return self._sender
+
+    # -- deliveries ------------------------------------------------------------------
+    async def replay(self, who: Principal, flt: DeliveryFilter) -> int:
+        """Send again now every finished delivery the filter selects; return how many.
+
+        A postback named in the filter must be one the caller sees (else NotFound), so a
+        mistyped id is an error, not "0 replayed".
+        """
+        if flt.postback_id is not None:
+            await self.store.get_postback(flt.postback_id, who.owner_id)
+        return await self.store.replay(who.owner_id, flt, self.clock())
 
     # -- start and stop --------------------------------------------------------------
     async def ensure_operator(self) -> str | None:
