@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
@@ -40,3 +41,56 @@ async def test_downgrade_to_base_and_up_again(store: SQLStore) -> None:
     await store.migrate()
     async with store.engine.connect() as conn:
         assert await conn.run_sync(_differences) == []
+
+
+def _old_sending_rows(conn: Connection) -> None:
+    """Two deliveries stored as 'sending' the way revision 0001 stored a lease."""
+    conn.exec_driver_sql(
+        "INSERT INTO events (id, type, occurred_at, data, received_at, deliveries_created) "
+        "VALUES ('ev1', 'action.tracked', '2026-01-01 00:00:00+00', '{}', "
+        "'2026-01-01 00:00:00+00', 2)"
+    )
+    for n, round_attempts in ((1, 0), (2, 3)):
+        conn.exec_driver_sql(
+            "INSERT INTO deliveries (seq, id, postback_id, owner_id, event_id, "
+            "event_occurred_at, method, url, headers, status, due_at, order_key, "
+            "attempt_count, round_attempts, lease_owner, lease_until, created_at, "
+            f"updated_at) VALUES ({n}, 'dlv{n}', 'pb', 'acc', 'ev1', "
+            "'2026-01-01 00:00:00+00', 'GET', 'http://x/', '[]', 'sending', "
+            f"'2026-01-01 00:00:00+00', 'k{n}', {round_attempts}, {round_attempts}, "
+            "'w1', '2026-01-01 00:01:00+00', '2026-01-01 00:00:00+00', "
+            "'2026-01-01 00:00:00+00')"
+        )
+
+
+async def test_0002_turns_stored_sending_into_a_lease_on_a_waiting_row(store: SQLStore) -> None:
+    await store.downgrade("0001")
+    async with store.engine.begin() as conn:
+        await conn.run_sync(_old_sending_rows)
+    await store.migrate()
+    async with store.engine.connect() as conn:
+        found = await conn.exec_driver_sql(
+            "SELECT id, status, lease_owner FROM deliveries ORDER BY id"
+        )
+        assert [tuple(r) for r in found] == [
+            ("dlv1", "scheduled", "w1"),
+            ("dlv2", "retrying", "w1"),
+        ]
+    first = await store.get_delivery("dlv1", None)
+    assert first.status.value == "sending"  # still leased: read as being sent
+
+
+async def test_0002_leaves_room_for_hot_leases_on_postgresql(store: SQLStore) -> None:
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("fillfactor is a PostgreSQL storage option")
+    async with store.engine.connect() as conn:
+        found = await conn.exec_driver_sql(
+            "SELECT reloptions FROM pg_class WHERE relname = 'deliveries'"
+        )
+        assert found.scalar() == ["fillfactor=50"]
+    await store.downgrade("0001")
+    async with store.engine.connect() as conn:
+        found = await conn.exec_driver_sql(
+            "SELECT reloptions FROM pg_class WHERE relname = 'deliveries'"
+        )
+        assert found.scalar() is None

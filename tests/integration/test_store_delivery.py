@@ -517,3 +517,96 @@ async def test_concurrent_ingest_claim_and_complete(store: SQLStore) -> None:
         None, DeliveryFilter(status=DeliveryStatus.DELIVERED), 1000, None
     )
     assert len(delivered.items) == total
+
+
+# -- leases -------------------------------------------------------------------------------------
+
+
+async def _listed(store: SQLStore, status: DeliveryStatus) -> list[str]:
+    page = await store.list_deliveries(None, DeliveryFilter(status=status), 100, None)
+    return sorted(d.id for d in page.items)
+
+
+async def test_a_leased_delivery_lists_as_sending_and_not_as_scheduled(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1", "A1")
+    await put(store, pb, "e2", "A2")
+    page = await store.list_deliveries(None, DeliveryFilter(), 10, None)
+    [claim] = await store.claim("w1", NOW, 1, 60)
+    [other] = {d.id for d in page.items} - {claim.delivery_id}
+    assert await _listed(store, DeliveryStatus.SENDING) == [claim.delivery_id]
+    assert await _listed(store, DeliveryStatus.SCHEDULED) == [other]
+    await store.complete([result(claim, RETRYING, NOW + HOUR)])
+    assert await _listed(store, DeliveryStatus.SENDING) == []
+    assert await _listed(store, DeliveryStatus.RETRYING) == [claim.delivery_id]
+
+
+async def _deliveries_updates(store: SQLStore) -> tuple[int, int]:
+    async with store.engine.connect() as conn:
+        found = await conn.exec_driver_sql(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'deliveries'"
+        )
+        upd, hot = found.one()
+        return int(upd), int(hot)
+
+
+async def test_a_lease_touches_no_index_on_postgresql(store: SQLStore) -> None:
+    """Leasing writes only unindexed columns: on a page with room (five small rows on a
+    fresh page), every lease is a HOT update (with status in the lease, none was)."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("HOT updates are PostgreSQL's")
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    for n in range(5):
+        await put(store, pb, f"e{n}", f"A{n}")
+    assert len(await store.claim("w1", NOW, 5, 60)) == 5
+    for _ in range(100):  # a backend reports its table statistics within a second or two
+        upd, hot = await _deliveries_updates(store)
+        if upd >= 5:
+            break
+        await asyncio.sleep(0.05)
+    assert (upd, hot) == (5, 5)
+
+
+async def test_one_batch_moves_each_delivery_by_its_own_result(store: SQLStore) -> None:
+    """Results sharing their outcome are written together, the rest one by one: each
+    delivery still ends as its own result says, and a stale holder's changes nothing."""
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    for n in range(7):
+        await put(store, pb, f"e{n}", f"A{n}")
+    claims = await store.claim("w1", NOW, 7, 60)
+    at = NOW + SECOND
+    outcomes = [
+        result(claims[0], DELIVERED, at),
+        result(claims[1], DELIVERED, at),
+        result(claims[2], DELIVERED, at),
+        result(claims[3], RETRYING, at, next_due=NOW + HOUR),
+        result(claims[4], RETRYING, at, next_due=NOW + 2 * HOUR),
+        result(claims[5], FAILED, at),
+        result(claims[6], DELIVERED, at, worker="someone else"),
+    ]
+    await store.complete(outcomes)
+    got = [await store.get_delivery(c.delivery_id, None) for c in claims]
+    assert [d.status for d in got] == [
+        DELIVERED,
+        DELIVERED,
+        DELIVERED,
+        RETRYING,
+        RETRYING,
+        FAILED,
+        DeliveryStatus.SENDING,
+    ]
+    assert [d.attempt_count for d in got] == [1, 1, 1, 1, 1, 1, 0]
+    assert got[3].due_at == NOW + HOUR
+    assert got[4].due_at == NOW + 2 * HOUR
+    assert [d.last_error for d in got] == [
+        None,
+        None,
+        None,
+        "HTTP 500",
+        "HTTP 500",
+        "HTTP 500",
+        None,
+    ]

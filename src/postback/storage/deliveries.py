@@ -121,6 +121,16 @@ async def get_event(conn: AsyncConnection, event_id: str) -> Event:
     return rows.event(row)
 
 
+def status_is(status: DeliveryStatus) -> ColumnElement[bool]:
+    """Deliveries in ``status``: "sending" is a waiting row under a lease (a lease does
+    not change the stored status; see dispatch), the others are stored as they are."""
+    if status is DeliveryStatus.SENDING:
+        return D.lease_owner.is_not(None)
+    if status in (DeliveryStatus.SCHEDULED, DeliveryStatus.RETRYING):
+        return and_(D.status == status.value, D.lease_owner.is_(None))
+    return D.status == status.value
+
+
 def filters(owner_id: str | None, flt: DeliveryFilter) -> list[ColumnElement[bool]]:
     """The WHERE conditions of a delivery filter, scoped to an owner."""
     where: list[ColumnElement[bool]] = []
@@ -129,7 +139,7 @@ def filters(owner_id: str | None, flt: DeliveryFilter) -> list[ColumnElement[boo
     if flt.postback_id is not None:
         where.append(D.postback_id == flt.postback_id)
     if flt.status is not None:
-        where.append(D.status == flt.status.value)
+        where.append(status_is(flt.status))
     if flt.action_id is not None:
         where.append(D.action_id == flt.action_id)
     if flt.since is not None:
@@ -208,9 +218,7 @@ async def redeliver(
     if not await _postback_exists(conn, current.postback_id):
         raise Conflict(f"the postback of delivery {current.id} was deleted; it cannot be sent")
     result = await conn.execute(
-        update(deliveries)
-        .where(D.id == delivery_id, D.status != DeliveryStatus.SENDING.value)
-        .values(**_again(now))
+        update(deliveries).where(D.id == delivery_id, D.lease_owner.is_(None)).values(**_again(now))
     )
     if result.rowcount == 0:
         raise Conflict(f"delivery {current.id} is being sent right now; try again shortly")
