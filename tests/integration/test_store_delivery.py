@@ -610,3 +610,24 @@ async def test_one_batch_moves_each_delivery_by_its_own_result(store: SQLStore) 
         "HTTP 500",
         None,
     ]
+
+
+async def test_a_backlog_is_pushed_back_once_to_consecutive_turns(store: SQLStore) -> None:
+    """A second claim while the postback's turns are taken queues its deliveries after
+    the ones already waiting, instead of on the same turns (claimed again and again)."""
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner, max_requests_per_second=4.0)
+    for i in range(10):
+        await put(store, pb, f"e{i}", key=f"K{i}", due=NOW - (20 - i) * SECOND)
+    first = await store.claim("w1", NOW, 7, 60)
+    assert [c.send_at for c in first] == [NOW + k * SECOND / 4 for k in range(5)]
+    second = await store.claim("w1", NOW, 7, 60)
+    assert second == []
+    waiting = (
+        await store.list_deliveries(None, DeliveryFilter(status=DeliveryStatus.SCHEDULED), 10, None)
+    ).items
+    turns = sorted(d.due_at for d in waiting)
+    assert turns == [NOW + (5 + k) * SECOND / 4 for k in range(5)]
+    assert await store.claim("w1", NOW + SECOND / 2, 7, 60) == []
+    [next_turn] = await store.claim("w1", NOW + 5 * SECOND / 4, 7, 60)
+    assert next_turn.send_at == NOW + 5 * SECOND / 4

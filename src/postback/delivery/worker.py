@@ -53,6 +53,7 @@ class WorkerOptions:
     lease_seconds: float = 60.0  # a claim not completed by then is taken over
     idle_wait: float = 1.0  # longest sleep with nothing due (a wake-up cuts it short)
     flush_interval: float = 0.02  # results are written in batches at least this often
+    claim_pause: float = 0.02  # longest pause after a claim that found less than it could
     per_destination: int | None = None  # sends at once to one destination (None: 50)
     slow_after: float = 0.25  # seconds per send that make a full destination slow
 
@@ -190,7 +191,7 @@ class Worker:
         elif len(claims) < limit:
             # Nothing more is due now, or another worker holds it: a short pause (cut
             # short by new work) instead of claiming again at once, over and over.
-            await self.store.wait_for_work(self.options.flush_interval)
+            await self.store.wait_for_work(self.options.claim_pause)
 
     def _free_slots(self) -> int:
         return self.options.concurrency - len(self._in_flight)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -173,17 +173,41 @@ async def _candidates_with_postbacks(
 # -- rate limits (pure) ------------------------------------------------------------------
 
 
+QUANTUM = timedelta(milliseconds=250)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RateState:
+    """A rate-limited postback's row: the GCRA state, and where its queue of deliveries
+    pushed back for their turn ends (their turns are handed out from there)."""
+
+    tat: datetime | None = None
+    queued_until: datetime | None = None
+
+
 @dataclass
 class Plan:
-    """Which candidates go (and when), which wait for their turn, and the new TATs."""
+    """Which candidates go (and when), which wait for their turn, and the new states."""
 
     send: list[tuple[Candidate, datetime]] = field(default_factory=list)
     later: list[tuple[str, datetime]] = field(default_factory=list)
-    tats: dict[str, datetime] = field(default_factory=dict)
+    states: dict[str, RateState] = field(default_factory=dict)
 
 
-def plan(candidates: Sequence[Candidate], tats: dict[str, datetime | None], now: datetime) -> Plan:
-    """Reserve rate-limit slots per postback; the rest are pushed to their estimated turn."""
+def turn_due(slot: datetime) -> datetime:
+    """When a delivery waiting for ``slot`` falls due again: the slot, rounded down to a
+    quarter second, so one claim a quarter second takes a queue's next turns together
+    (the reservation horizon is longer, so each still gets its own slot)."""
+    return slot - (slot - EPOCH) % QUANTUM
+
+
+def plan(candidates: Sequence[Candidate], states: dict[str, RateState], now: datetime) -> Plan:
+    """Reserve rate-limit slots per postback; the rest are pushed to their estimated turn.
+
+    Turns continue from where the postback's queue ends, so a backlog is pushed back
+    once, each delivery to about its own turn, rather than claimed and pushed back
+    again and again while it waits."""
     out = Plan()
     groups: dict[str, list[Candidate]] = {}
     for cand in candidates:
@@ -193,18 +217,32 @@ def plan(candidates: Sequence[Candidate], tats: dict[str, datetime | None], now:
         if rate is None or rate <= 0:
             out.send.extend((c, now) for c in group)
             continue
-        res = ratelimit.reserve(tats.get(pid), now, rate, len(group), HORIZON)
+        state = states.get(pid, RateState())
+        res = ratelimit.reserve(state.tat, now, rate, len(group), HORIZON)
         out.send.extend(zip(group, res.slots, strict=False))
-        step = ratelimit.interval(rate)
-        waiting = group[len(res.slots) :]
-        out.later.extend((c.id, res.next_free + i * step) for i, c in enumerate(waiting))
-        out.tats[pid] = res.tat
+        out.states[pid] = _queue(out, group[len(res.slots) :], res, state, rate)
     return out
 
 
-async def _lock_tats(
+def _queue(
+    out: Plan,
+    waiting: Sequence[Candidate],
+    res: ratelimit.Reservation,
+    state: RateState,
+    rate: float,
+) -> RateState:
+    """Push ``waiting`` to their turns after the postback's queue; the new state."""
+    if not waiting:
+        return RateState(res.tat, state.queued_until)
+    step = ratelimit.interval(rate)
+    start = max(res.next_free, state.queued_until or res.next_free)
+    out.later.extend((c.id, turn_due(start + i * step)) for i, c in enumerate(waiting))
+    return RateState(res.tat, start + len(waiting) * step)
+
+
+async def _lock_states(
     conn: AsyncConnection, pids: list[str], now: datetime
-) -> dict[str, datetime | None]:
+) -> dict[str, RateState]:
     """Create missing rate rows, then lock them in id order (no deadlocks between workers)."""
     if not pids:
         return {}
@@ -213,12 +251,30 @@ async def _lock_tats(
         [{"postback_id": p, "tat": now} for p in pids],
     )
     result = await conn.execute(
-        select(postback_rate.c.postback_id, postback_rate.c.tat)
+        select(postback_rate.c.postback_id, postback_rate.c.tat, postback_rate.c.queued_until)
         .where(postback_rate.c.postback_id.in_(pids))
         .order_by(postback_rate.c.postback_id)
         .with_for_update()
     )
-    return {r.postback_id: r.tat for r in result}
+    return {r.postback_id: RateState(r.tat, r.queued_until) for r in result}
+
+
+_STATE_UPDATE = (
+    update(postback_rate)
+    .where(postback_rate.c.postback_id == bindparam("b_pid"))
+    .values(tat=bindparam("b_tat"), queued_until=bindparam("b_queued"))
+)
+
+
+async def _store_states(conn: AsyncConnection, states: dict[str, RateState]) -> None:
+    if states:
+        await conn.execute(
+            _STATE_UPDATE,
+            [
+                {"b_pid": p, "b_tat": st.tat, "b_queued": st.queued_until}
+                for p, st in sorted(states.items())
+            ],
+        )
 
 
 # Driver-level statements (asyncpg's $n parameters), run with exec_driver_sql.
@@ -266,13 +322,7 @@ async def _store_plan(
     if _postgres(conn):
         await _store_plan_pg(conn, out, worker_id, now, lease)
         return
-    if out.tats:
-        await conn.execute(
-            update(postback_rate)
-            .where(postback_rate.c.postback_id == bindparam("b_pid"))
-            .values(tat=bindparam("b_tat")),
-            [{"b_pid": p, "b_tat": t} for p, t in sorted(out.tats.items())],
-        )
+    await _store_states(conn, out.states)
     if out.send:
         await conn.execute(
             update(deliveries)
@@ -294,13 +344,7 @@ async def _store_plan(
 async def _store_plan_pg(
     conn: AsyncConnection, out: Plan, worker_id: str, now: datetime, lease: timedelta
 ) -> None:
-    if out.tats:
-        await conn.execute(
-            update(postback_rate)
-            .where(postback_rate.c.postback_id == bindparam("b_pid"))
-            .values(tat=bindparam("b_tat")),
-            [{"b_pid": p, "b_tat": t} for p, t in sorted(out.tats.items())],
-        )
+    await _store_states(conn, out.states)
     if out.send:
         leases = [((worker_id, at + lease, now), c.id) for c, at in out.send]
         await _update_grouped(conn, _PG_LEASE, leases)
@@ -316,7 +360,7 @@ async def claim(
     if not found:
         return []
     limited = sorted({c.postback_id for c in found if c.rate is not None and c.rate > 0})
-    out = plan(found, await _lock_tats(conn, limited, now), now)
+    out = plan(found, await _lock_states(conn, limited, now), now)
     lease = timedelta(seconds=lease_seconds)
     await _store_plan(conn, out, worker_id, now, lease)
     return [

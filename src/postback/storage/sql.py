@@ -185,6 +185,7 @@ postback_rate = Table(
         primary_key=True,
     ),
     Column("tat", UTCDateTime, nullable=False),
+    Column("queued_until", UTCDateTime),  # migration 0003
 )
 
 events = Table(
