@@ -7,8 +7,9 @@ receiver records ``arrival - due``. A rate *holds* when the injector keeps it (9
 the worker keeps up: when the injector stops, at most 100 ms worth of events are still
 to be sent. If 1,000/s does not hold on this machine, lower rates are tried and the
 highest that holds is reported as well. The tables start with delivered history (100,000
-rows in full mode) and statistics, and ``VACUUM (ANALYZE)`` runs every 10 s, as
-autovacuum would (it is off on the benchmark server).
+rows in full mode) and statistics, and ``VACUUM (ANALYZE)`` runs every 10 s with
+autovacuum's default cost delay (2 ms), as autovacuum would (it is off on the
+benchmark server).
 
     python -m benchmarks --only latency
 """
