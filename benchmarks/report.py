@@ -622,6 +622,11 @@ def _runs(key: str, field: str) -> Callable[[dict[str, Any]], Any]:
 
 
 COMPARED: dict[str, list[tuple[str, Callable[[dict[str, Any]], Any]]]] = {
+    "ingest": [
+        (f"{db} events/s", lambda r, db=db: r["runs"][db]["events_per_s"])
+        for db in ("sqlite", "postgresql")
+    ],
+    "ceiling": [("requests/s (same code both times)", lambda r: r["requests_per_s"])],
     "throughput": [
         (f"{k} deliveries/s", _runs(k, "deliveries_per_s"))
         for k in ("sqlite_x1", "postgresql_x1", "postgresql_x2")
@@ -631,6 +636,11 @@ COMPARED: dict[str, list[tuple[str, Callable[[dict[str, Any]], Any]]]] = {
             "postgresql_x1 worker CPU ms/delivery",
             lambda r: r["runs"]["postgresql_x1"]["cpu_ms_per_delivery"]["workers"],
         ),
+        (
+            "postgresql_x1 PostgreSQL CPU ms/delivery",
+            lambda r: r["runs"]["postgresql_x1"]["cpu_ms_per_delivery"]["postgres"],
+        ),
+        ("postgresql_x2 vs ceiling", lambda r: r["vs_ceiling"].get("postgresql_x2")),
     ],
     "latency": [
         ("p50 ms at 1,000/s", lambda r: r["runs"][0]["p50_ms"]),
@@ -644,7 +654,10 @@ COMPARED: dict[str, list[tuple[str, Callable[[dict[str, Any]], Any]]]] = {
         ),
         ("with vs without", lambda r: r["with_vs_without"]),
     ],
-    "ratelimit": [("rate/s", lambda r: r["rate_per_s"])],
+    "ratelimit": [
+        ("rate/s", lambda r: r["rate_per_s"]),
+        ("workers' CPU seconds", lambda r: r["worker_cpu_seconds"]),
+    ],
 }
 
 
