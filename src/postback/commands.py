@@ -4,7 +4,6 @@ database (as the operator), and write the result as terminal text."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +18,7 @@ from postback.errors import PostbackError, ValidationProblem
 from postback.service import OPERATOR, Service, TestSend
 from postback.storage import open_store
 from postback.storage.base import DeliveryFilter
-from postback.template.show import InputError
+from postback.template.show import InputError, read_json
 
 T = TypeVar("T")
 
@@ -60,12 +59,7 @@ def load_event(path: Path) -> Event:
     """An event from a JSON file shaped like one item of ``POST /v1/events``."""
     from postback.api.schemas import EventIn
 
-    try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid JSON: {exc}") from None
+    loaded = read_json(path)
     try:
         body = EventIn.model_validate(loaded)
     except ValidationError as exc:

@@ -139,18 +139,10 @@ def test_sign_in_create_preview_and_read_the_log(server: str, tmp_path: Path) ->
         world = _world(client)
         key = world["partner"]["api_key"]
 
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.on("console", lambda msg: _console(msg, errors))
-                _walk_through(page, server, key, client, world)
-                shot = tmp_path / "ui.png"
-                page.screenshot(path=str(shot), full_page=True)
-            finally:
-                browser.close()
+        with _chromium() as (page, errors):
+            _walk_through(page, server, key, client, world)
+            shot = tmp_path / "ui.png"
+            page.screenshot(path=str(shot), full_page=True)
 
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
@@ -242,8 +234,8 @@ def _walk_through(
 
 
 @contextmanager
-def _browser(server: str, key: str) -> Iterator[tuple[Page, list[str]]]:
-    """Chromium with a page signed in with ``key``, and the errors the page reported."""
+def _chromium() -> Iterator[tuple[Page, list[str]]]:
+    """A Chromium page, and the errors it reports (page errors, console errors)."""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -251,13 +243,20 @@ def _browser(server: str, key: str) -> Iterator[tuple[Page, list[str]]]:
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("console", lambda msg: _console(msg, errors))
-            page.goto(f"{server}/ui")
-            page.fill("#key", key)
-            page.click("#sign-in-form button[type=submit]")
-            expect(page.locator("#who-name")).to_contain_text("Signed in as")
             yield page, errors
         finally:
             browser.close()
+
+
+@contextmanager
+def _browser(server: str, key: str) -> Iterator[tuple[Page, list[str]]]:
+    """Chromium with a page signed in with ``key``, and the errors the page reported."""
+    with _chromium() as (page, errors):
+        page.goto(f"{server}/ui")
+        page.fill("#key", key)
+        page.click("#sign-in-form button[type=submit]")
+        expect(page.locator("#who-name")).to_contain_text("Signed in as")
+        yield page, errors
 
 
 def _postback(client: httpx.Client, key: str, postback_id: str) -> Any:

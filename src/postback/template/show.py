@@ -20,6 +20,16 @@ class InputError(PostbackError):
     """A command-line input (file, kind, context) that cannot be used; says why."""
 
 
+def read_json(path: Path) -> Any:
+    """The JSON value in ``path``, or an InputError saying why it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not valid JSON: {exc}") from None
+
+
 def event_kind(name: str) -> EventKind:
     """The event kind called ``name``, or an InputError listing the choices."""
     try:
@@ -43,12 +53,7 @@ def load_params(path: Path | None, kind: EventKind) -> dict[str, Any]:
     """
     if path is None:
         return sample_params(kind)
-    try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid JSON: {exc}") from None
+    loaded = read_json(path)
     if isinstance(loaded, dict) and isinstance(loaded.get("data"), dict) and "type" in loaded:
         loaded = loaded["data"]
     if not isinstance(loaded, dict):
