@@ -243,8 +243,8 @@ NASTY = "a b&c=d/é\"'<>\\\r\n\0\t%+~._-"
         ("url", "a%20b%26c%3Dd%2F%C3%A9%22%27%3C%3E%5C%0D%0A%00%09%25%2B~._-"),
         ("query", "a%20b%26c%3Dd%2F%C3%A9%22%27%3C%3E%5C%0D%0A%00%09%25%2B~._-"),
         ("json", "a b&c=d/é\\\"'<>\\\\\\r\\n\\u0000\\t%+~._-"),
-        ("xml", "a b&amp;c=d/é&quot;&apos;&lt;&gt;\\\r\n\0\t%+~._-"),
-        ("header", "a b&c=d/é\"'<>\\   \t%+~._-"),
+        ("xml", "a b&amp;c=d/é&quot;&apos;&lt;&gt;\\\r\n\ufffd\t%+~._-"),
+        ("header", "a b&c=d/é\"'<>\\    %+~._-"),
         ("text", NASTY),
     ],
 )

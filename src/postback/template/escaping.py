@@ -38,10 +38,16 @@ def escape_json(text: str) -> str:
     return encode_basestring(text)[1:-1]
 
 
+# C0 controls but tab, LF and CR; surrogates (only lone ones reach a str); U+FFFE, U+FFFF.
+XML_FORBIDDEN_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
+XML_FORBIDDEN = re.compile(f"[{XML_FORBIDDEN_CHARS}]")
+
+
 def escape_xml(text: str) -> str:
-    """The five XML entities."""
+    """Characters XML 1.0 forbids become U+FFFD, then the five XML entities."""
     return (
-        text.replace("&", "&amp;")
+        XML_FORBIDDEN.sub("\ufffd", text)
+        .replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")
         .replace('"', "&quot;")
@@ -49,9 +55,13 @@ def escape_xml(text: str) -> str:
     )
 
 
+HEADER_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def escape_header(text: str) -> str:
-    """CR, LF and NUL each become one space: a header value cannot be split."""
-    return text.replace("\r", " ").replace("\n", " ").replace("\0", " ")
+    """Every C0 control and DEL becomes one space: a header value cannot be split, and no
+    HTTP client refuses it."""
+    return HEADER_CONTROLS.sub(" ", text)
 
 
 def escape_datetime_url(text: str) -> str:
@@ -77,7 +87,7 @@ ESCAPERS: dict[str, Escaper | None] = {
     "url": URL,
     "query": URL,
     "json": Escaper(re.compile(r'["\\\x00-\x1f]').search, escape_json),
-    "xml": Escaper(re.compile(r"[&<>\"']").search, escape_xml),
-    "header": Escaper(re.compile(r"[\r\n\x00]").search, escape_header),
+    "xml": Escaper(re.compile(f"[&<>\"'{XML_FORBIDDEN_CHARS}]").search, escape_xml),
+    "header": Escaper(HEADER_CONTROLS.search, escape_header),
     "text": None,
 }
