@@ -22,6 +22,8 @@ class Settings:
     total_timeout: float = 15.0
     max_reply_bytes: int = 64 * 1024
     max_body_bytes: int = 5 * 1024 * 1024
+    max_request_bytes: int = 256 * 1024  # a rendered request: URL, headers and body
+    max_items: int = 1000  # items of one event
     per_host_concurrency: int = 50
     lease_seconds: float | None = None  # default: long enough for the slowest send
     inbox: bool = False  # serve the built-in inbox (in memory; for trying things out)
@@ -72,6 +74,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         total_timeout=_float(env, "POSTBACK_TOTAL_TIMEOUT", 15.0),
         max_reply_bytes=int(_float(env, "POSTBACK_MAX_REPLY_BYTES", 64 * 1024)),
         max_body_bytes=int(_float(env, "POSTBACK_MAX_BODY_BYTES", 5 * 1024 * 1024)),
+        max_request_bytes=int(_float(env, "POSTBACK_MAX_REQUEST_BYTES", 256 * 1024)),
+        max_items=int(_float(env, "POSTBACK_MAX_ITEMS", 1000)),
         per_host_concurrency=int(_float(env, "POSTBACK_PER_HOST_CONCURRENCY", 50)),
         lease_seconds=_float(env, "POSTBACK_LEASE_SECONDS", 0) or None,
         data_dir=data_dir,

@@ -102,6 +102,8 @@ class FailureReason(StrEnum):
     BLOCKED_ADDRESS = "blocked_address"
     INVALID_URL = "invalid_url"
     PROTOCOL = "protocol"
+    TOO_LARGE = "too_large"  # the rendered request is over POSTBACK_MAX_REQUEST_BYTES
+    RENDER_FAILED = "render_failed"  # a value the template could not render
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +209,7 @@ class NewDelivery:
     due_at: datetime
     order_key: str  # ActionId / InquiryId / CatalogItemId: delivered in order per postback
     action_id: str | None = None
+    failure: str | None = None  # set: stored failed at once with this reason, never sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+import re
+from collections.abc import Callable
 from typing import Any
 
 from postback.domain import Event, EventKind, EventType
 from postback.template.catalogue import ParamType, catalogue_for
+from postback.template.formatting import (
+    DATETIME_EXAMPLE,
+    MONEY_EXAMPLE,
+    BadValue,
+    format_datetime,
+    format_money,
+)
 
 Problem = dict[str, object]
 
@@ -55,8 +62,19 @@ def with_defaults(event: Event) -> dict[str, Any]:
     return params
 
 
-def check(event: Event, where: str) -> list[Problem]:
-    """Problems with one event's data, each naming the field as ``where.data.Name``."""
+MAX_ITEMS = 1000  # the default of POSTBACK_MAX_ITEMS
+MAX_PROBLEMS = 50  # enough to fix a batch by; a list of thousands helps nobody
+INTEGER_TEXT = re.compile(r"-?[0-9]+").fullmatch
+BOOLEAN_TEXT = frozenset({"true", "false"})
+
+
+def check(event: Event, where: str, max_items: int = MAX_ITEMS) -> list[Problem]:
+    """Problems with one event's data, each naming the field as ``where.data.Name``.
+
+    Every value whose name is in the event kind's catalogue is checked against its type
+    (order-level parameters and every item's fields), so whether an event is accepted
+    never depends on which postbacks exist or which parameters their templates use.
+    """
     kind = kind_of(event.type)
     out = [
         _problem(f"{where}.data.{name}", "required", f"{event.type} events need {name}")
@@ -64,13 +82,40 @@ def check(event: Event, where: str) -> list[Problem]:
         if event.data.get(name) in (None, "")
     ]
     out.extend(_check_types(event.data, kind, where))
-    items = event.data.get("items")
-    if items is not None and not (
-        isinstance(items, list) and all(isinstance(i, dict) for i in items)
-    ):
-        out.append(_problem(f"{where}.data.items", "invalid", "items must be a list of objects"))
+    out.extend(_check_items(event.data.get("items"), kind, where, max_items))
     if len(event.id) > MAX_ID_LENGTH or not event.id.strip():
         out.append(_problem(f"{where}.id", "invalid", "id must be 1 to 200 characters"))
+    return out[:MAX_PROBLEMS]
+
+
+def _check_items(items: Any, kind: EventKind, where: str, max_items: int) -> list[Problem]:
+    field = f"{where}.data.items"
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        return [_problem(field, "invalid", "items must be a list of objects")]
+    if len(items) > max_items:
+        return [
+            _problem(
+                field,
+                "too_many",
+                f"an event may carry at most {max_items} items, this one has {len(items)}; "
+                "split the order",
+            )
+        ]
+    catalogue = catalogue_for(kind)
+    out: list[Problem] = []
+    for number, item in enumerate(items):
+        if not isinstance(item, dict):
+            out.append(_problem(f"{field}[{number}]", "invalid", "each item must be an object"))
+            continue
+        for name, value in item.items():
+            param = catalogue.item_field(name)
+            message = None if param is None else _type_problem(param.type, value)
+            if message:
+                out.append(_problem(f"{field}[{number}].{name}", "bad_value", f"{name}: {message}"))
+        if len(out) >= MAX_PROBLEMS:
+            break
     return out
 
 
@@ -79,39 +124,69 @@ def _check_types(data: dict[str, Any], kind: EventKind, where: str) -> list[Prob
     out: list[Problem] = []
     for name, value in data.items():
         param = catalogue.get(name)
-        if param is None or value is None:
-            continue
-        message = _type_problem(param.type, value)
+        message = None if param is None else _type_problem(param.type, value)
         if message:
             out.append(_problem(f"{where}.data.{name}", "bad_value", f"{name}: {message}"))
     return out
 
 
 def _type_problem(kind: ParamType, value: Any) -> str | None:
-    if kind is ParamType.MONEY and not _is_money(value):
-        return f"{value!r} is not an amount; write e.g. 12.50"
-    if kind is ParamType.DATETIME and not _is_datetime(value):
-        return f"{value!r} is not a date; write ISO 8601, e.g. 2026-11-22T10:15:00-08:00"
-    return None
+    """Why ``value`` is not of the catalogue type ``kind`` (None: it is, or it is null)."""
+    check = TYPE_CHECKS.get(kind)
+    if value is None or check is None or check[0](value):
+        return None
+    return f"{_shown(value)} {check[1]}"
+
+
+def _formats(formatter: Callable[[Any], str], value: Any) -> bool:
+    try:
+        formatter(value)
+    except BadValue:
+        return False
+    return True
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, str) and INTEGER_TEXT(value) is not None
+
+
+def _is_list(value: Any) -> bool:
+    if isinstance(value, str):  # one value: rendered as itself
+        return True
+    return isinstance(value, list) and not any(isinstance(v, dict | list) for v in value)
 
 
 def _is_money(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    try:
-        return Decimal(str(value)).is_finite()
-    except InvalidOperation:
-        return False
+    # Judged by the formatter that renders it, so an accepted amount always renders.
+    return _formats(format_money, value)
 
 
 def _is_datetime(value: Any) -> bool:
-    if isinstance(value, datetime):
-        return True
-    try:
-        datetime.fromisoformat(str(value))
-    except ValueError:
-        return False
-    return True
+    return _formats(format_datetime, value)
+
+
+def _is_boolean(value: Any) -> bool:
+    return isinstance(value, bool) or (isinstance(value, str) and value in BOOLEAN_TEXT)
+
+
+TYPE_CHECKS: dict[ParamType, tuple[Callable[[Any], bool], str]] = {
+    ParamType.MONEY: (_is_money, f"is not an amount; {MONEY_EXAMPLE}"),
+    ParamType.DATETIME: (_is_datetime, f"is not a date/time; {DATETIME_EXAMPLE}"),
+    ParamType.INTEGER: (_is_integer, "is not a whole number; write e.g. 3"),
+    ParamType.BOOLEAN: (_is_boolean, "is not a boolean; write true or false"),
+    ParamType.LIST: (_is_list, 'is not a list of values; write e.g. ["a", "b"]'),
+}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _problem(field: str, code: str, message: str) -> Problem:

@@ -18,7 +18,8 @@ from postback.template.catalogue import Catalogue, catalogue_for
 
 MAX_DELAY_SECONDS = 7 * 24 * 3600
 MIN_RATE, MAX_RATE = 0.01, 100_000.0
-TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # used with fullmatch: "$" allows a "\n"
+CONTROLS = re.compile(r"[\x00-\x1f\x7f]")  # no HTTP client sends these in a header value
 RESERVED_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "postback-id", "upgrade"}
 )
@@ -96,8 +97,14 @@ def _check_url(url: str) -> list[Problem]:
                 "e.g. https://partner.example/postback?action={ActionId}",
             )
         ]
-    if any(c in url for c in "\r\n\t "):
-        return [problem("url", "invalid_url", "the URL must not contain spaces or line breaks")]
+    if CONTROLS.search(url) or " " in url:
+        return [
+            problem(
+                "url",
+                "invalid_url",
+                "the URL must not contain spaces, line breaks or other control characters",
+            )
+        ]
     return []
 
 
@@ -117,12 +124,18 @@ def _check_headers(headers: tuple[tuple[str, str], ...]) -> list[Problem]:
     out: list[Problem] = []
     for name, value in headers:
         field = f"headers.{name}"
-        if not TOKEN.match(name):
+        if not TOKEN.fullmatch(name):
             out.append(problem(field, "invalid_header", f"{name!r} is not a valid header name"))
         elif name.lower() in RESERVED_HEADERS:
             out.append(problem(field, "reserved_header", f"{name} is set by Postback itself"))
-        if any(c in value for c in "\r\n\0"):
-            out.append(problem(field, "invalid_header", "header values cannot contain line breaks"))
+        if CONTROLS.search(value):
+            out.append(
+                problem(
+                    field,
+                    "invalid_header",
+                    "header values cannot contain line breaks, tabs or other control characters",
+                )
+            )
     return out
 
 

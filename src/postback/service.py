@@ -24,6 +24,7 @@ from postback.domain import (
     ActionTracker,
     BodyFormat,
     Event,
+    FailureReason,
     NewDelivery,
     PartnerType,
     Postback,
@@ -38,6 +39,8 @@ from postback.template import TemplateError
 from postback.template.catalogue import sample_params
 
 Clock = Callable[[], datetime]
+RENDER_FAILED, TOO_LARGE = FailureReason.RENDER_FAILED.value, FailureReason.TOO_LARGE.value
+MAX_SHOWN_URL = 2048
 PARTNER_KINDS = frozenset(
     {
         PostbackKind.ACTION_LIFECYCLE,
@@ -244,28 +247,49 @@ class Service:
     # -- events ----------------------------------------------------------------------
     async def ingest(self, batch: Sequence[Event]) -> list[IngestResult]:
         """Validate, match, render and store a batch of events in one transaction."""
-        problems = [p for i, e in enumerate(batch) for p in event_rules.check(e, f"[{i}]")]
+        max_items = self.settings.max_items
+        problems = [
+            p for i, e in enumerate(batch) for p in event_rules.check(e, f"[{i}]", max_items)
+        ]
         if problems:
             raise ValidationProblem(problems)
         matched = await self.store.matching_postbacks_many(batch)
-        items = [
-            self._fan_out(i, event, found)
-            for i, (event, found) in enumerate(zip(batch, matched, strict=True))
-        ]
+        items = [self._fan_out(event, found) for event, found in zip(batch, matched, strict=True)]
         return await self.store.ingest(items)
 
-    def _fan_out(self, index: int, event: Event, matched: Sequence[Postback]) -> IngestItem:
+    def _fan_out(self, event: Event, matched: Sequence[Postback]) -> IngestItem:
+        """A delivery per matching postback. One that cannot be rendered or is too large
+        is stored failed, with the reason, and never sent; the event and every other
+        postback's delivery go on (acceptance never depends on one partner's template)."""
         params = event_rules.with_defaults(event)
         deliveries = []
         for postback in matched:
             try:
                 request = self.render(postback, params)
             except TemplateError as exc:
-                raise ValidationProblem(
-                    [rules.problem(f"[{index}].data", exc.code, str(exc))]
-                ) from exc
+                deliveries.append(self._unsendable(postback, event, RENDER_FAILED, str(exc)))
+                continue
+            size = request_size(request)
+            if size > self.settings.max_request_bytes:
+                message = (
+                    f"the rendered request (URL, headers and body) is {size:,} bytes, over the "
+                    f"limit of {self.settings.max_request_bytes:,} bytes "
+                    "(POSTBACK_MAX_REQUEST_BYTES); it was not stored and will not be sent"
+                )
+                deliveries.append(self._unsendable(postback, event, TOO_LARGE, message))
+                continue
             deliveries.append(self._delivery(postback, event, request))
         return IngestItem(event, tuple(deliveries))
+
+    def _unsendable(
+        self, postback: Postback, event: Event, reason: str, message: str
+    ) -> NewDelivery:
+        """A delivery stored as failed: its request is kept only as its method and the
+        start of its URL template, for the owner to recognise."""
+        config = postback.config
+        shown = RenderedRequest(config.method, config.url[:MAX_SHOWN_URL], (), None)
+        new = self._delivery(postback, event, shown)
+        return dataclasses.replace(new, failure=f"{reason}: {message}")
 
     def _delivery(self, postback: Postback, event: Event, request: RenderedRequest) -> NewDelivery:
         due = event.occurred_at + timedelta(seconds=postback.config.min_delay_seconds)
@@ -363,6 +387,17 @@ class Preview:
     request: RenderedRequest
     params: dict[str, Any]
     warnings: list[str]
+
+
+def request_size(request: RenderedRequest) -> int:
+    """Bytes of a rendered request's URL, header names and values, and body (UTF-8)."""
+    size = _utf8_len(request.url) + sum(_utf8_len(n) + _utf8_len(v) for n, v in request.headers)
+    return size if request.body is None else size + _utf8_len(request.body)
+
+
+def _utf8_len(text: str) -> int:
+    # isascii() is O(1) on CPython's compact strings: most values need no encoding.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
 
 def _warnings(postback: Postback, request: RenderedRequest) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,12 +21,18 @@ from postback.service import Service
 from postback.storage import open_store
 from postback.web.routes import web
 
+log = logging.getLogger("postback.api")
 Stopper = Callable[[], Awaitable[None]]
 Hook = Callable[[Service], Awaitable[Stopper | None]]
 
 
 class BodyLimit:
-    """Refuse request bodies over a size with 413, counting bytes as they arrive."""
+    """Refuse request bodies over a size with 413, counting bytes as they arrive.
+
+    A body without a Content-Length (chunked) is counted as it is read; once it goes over,
+    reading raises, and whatever response the application then starts (FastAPI turns a
+    failed body read into a 400) is replaced by the 413.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -36,28 +44,43 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+            await self._refuse(send)
             return
-        await self.app(scope, self._counting(receive), send)
-
-    def _counting(self, receive: Receive) -> Receive:
         seen = 0
+        over = started = False
 
-        async def wrapped() -> Message:
-            nonlocal seen
+        async def counting() -> Message:
+            nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
+                over = True
                 raise _TooLarge
             return message
 
-        return wrapped
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if over:  # the application's own answer to a body it could not read
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._refuse(send)
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"request body over {self.max_bytes} bytes; send smaller batches"}, 413
-        )
-        await response(scope, receive, send)
+        try:
+            await self.app(scope, counting, guarded)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {"detail": f"request body over {self.max_bytes} bytes; send smaller batches"}
+        ).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):
@@ -97,12 +120,27 @@ def _install_errors(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, 409)
 
     @app.exception_handler(StoreError)
-    async def unavailable(_: Request, exc: StoreError) -> Response:
+    async def unavailable(request: Request, exc: StoreError) -> Response:
+        log.error(
+            "503 for %s %s: the database failed: %s",
+            request.method,
+            request.url.path,
+            store_cause(exc),
+        )
         return JSONResponse({"detail": "the database is unavailable; try again"}, 503)
 
     @app.exception_handler(_TooLarge)
     async def too_large(_: Request, exc: _TooLarge) -> Response:
         return JSONResponse({"detail": "request body too large; send smaller batches"}, 413)
+
+
+def store_cause(exc: StoreError) -> str:
+    """The driver's own message (its class and first line), never the statement's
+    parameters, which may hold event data."""
+    cause: BaseException = exc.__cause__ or exc
+    cause = getattr(cause, "orig", None) or cause
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(cause).__module__}.{type(cause).__qualname__}: {first}"
 
 
 def create_app(settings: Settings, on_start: Hook | None = None) -> FastAPI:

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from postback.api import schemas as s
 from postback.api.deps import Operator, ServiceDep, Who
+from postback.api.inputs import CheckedRoute
 from postback.delivery.redact import redact_headers
 from postback.domain import (
     AccountKind,
@@ -25,7 +26,11 @@ from postback.storage.base import DeliveryFilter
 from postback.template.catalogue import catalogue_for
 
 health = APIRouter(tags=["health"])
-v1 = APIRouter(prefix="/v1", responses={401: {"model": s.MessageOut}, 422: {"model": s.ProblemOut}})
+v1 = APIRouter(
+    prefix="/v1",
+    responses={401: {"model": s.MessageOut}, 422: {"model": s.ProblemOut}},
+    route_class=CheckedRoute,  # text no database can hold is a 422 before any route runs
+)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": s.MessageOut}}
 
 

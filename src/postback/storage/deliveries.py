@@ -60,7 +60,10 @@ def _delivery_row(event: Event, new: NewDelivery, now: datetime) -> dict[str, An
         "url": req.url,
         "headers": rows.dump_pairs(req.headers),
         "body": req.body,
-        "status": DeliveryStatus.SCHEDULED.value,
+        "status": (
+            DeliveryStatus.SCHEDULED if new.failure is None else DeliveryStatus.FAILED
+        ).value,
+        "last_error": new.failure,
         "due_at": new.due_at,
         "order_key": new.order_key,
         "action_id": new.action_id,
@@ -217,6 +220,8 @@ async def redeliver(
     current = await get_delivery(conn, delivery_id, owner_id)
     if not await _postback_exists(conn, current.postback_id):
         raise Conflict(f"the postback of delivery {current.id} was deleted; it cannot be sent")
+    if _never_sendable(current):
+        raise Conflict(f"delivery {current.id} can never be sent: {current.last_error}")
     result = await conn.execute(
         update(deliveries).where(D.id == delivery_id, D.lease_owner.is_(None)).values(**_again(now))
     )
@@ -225,13 +230,23 @@ async def redeliver(
     return await get_delivery(conn, delivery_id, owner_id)
 
 
+def _never_sendable(delivery: Delivery) -> bool:
+    """Failed at ingest (too large, a value its template cannot render): no attempt was
+    made and its request was not kept, so sending it again would send something else."""
+    return delivery.status is DeliveryStatus.FAILED and delivery.attempt_count == 0
+
+
+def _sendable() -> ColumnElement[bool]:
+    return or_(D.status != DeliveryStatus.FAILED.value, D.attempt_count > 0)
+
+
 async def replay(
     conn: AsyncConnection, owner_id: str | None, flt: DeliveryFilter, now: datetime
 ) -> int:
     """Redeliver every finished (delivered or failed) delivery the filter selects."""
     result = await conn.execute(
         update(deliveries)
-        .where(*filters(owner_id, flt), D.status.in_(FINAL), _live_postback())
+        .where(*filters(owner_id, flt), D.status.in_(FINAL), _live_postback(), _sendable())
         .values(**_again(now))
     )
     return int(result.rowcount)

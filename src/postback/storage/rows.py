@@ -7,7 +7,7 @@ import binascii
 import json
 import secrets
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -250,8 +250,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         moment, seq = datetime.fromisoformat(stamp), int(number)
         if moment.tzinfo is None or not 0 <= seq < 2**63:
             raise ValueError(cursor)
+        # A time no database column holds (year 1 at +14:00 is year 0 in UTC) is as
+        # damaged as any other cursor this server never gave out.
+        if not 1900 <= moment.astimezone(UTC).year <= 9000:
+            raise ValueError(cursor)
         return moment, seq
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise ValidationProblem(
             [
                 {

@@ -1,0 +1,130 @@
+"""Text no database can hold (U+0000, lone surrogates) refused at the API's edge.
+
+Every ``/v1`` route runs through :class:`CheckedRoute`, which looks at the path and query
+parameters and at the whole JSON body (at any depth, keys included) before the route
+sees them, and answers 422 naming the field. PostgreSQL refuses U+0000 in text and JSON,
+and no UTF-8 database can store a lone surrogate: caught later, either is a driver error
+that looks like an outage (a 503 that a producer retries for ever).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from postback.errors import ValidationProblem
+
+BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+MAX_PROBLEMS = 20  # a body full of NULs needs a few examples, not thousands
+Path = tuple[str | int, ...]
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None when it can."""
+    found = BAD_TEXT.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    if char == "\x00":
+        return "contains U+0000 (a NUL character), which cannot be stored; remove it"
+    return (
+        f"contains a lone surrogate (U+{ord(char):04X}), which is not a character; send valid UTF-8"
+    )
+
+
+def shown(text: str) -> str:
+    """``text`` with NULs and surrogates written as ``\\uXXXX`` (safe in any reply)."""
+    return BAD_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def field_name(path: Path) -> str:
+    """``data.items[2].sku``; a list at the top (a batch of events) gives ``[0].id``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + shown(part)
+    return out or "body"
+
+
+def bad_text(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """Every string in a decoded JSON value (keys too) that cannot be stored, by path.
+
+    Walks with an explicit stack: a deeply nested body cannot exhaust the recursion limit.
+    """
+    stack: list[tuple[Path, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem is not None:
+                yield where, problem
+        elif isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                key_problem = text_problem(key)
+                if key_problem is not None:
+                    yield (*where, key), f"the name {key_problem}"
+                stack.append(((*where, key), child))
+        elif isinstance(item, list):
+            stack.extend(((*where, i), child) for i, child in reversed(list(enumerate(item))))
+
+
+def _problem(field: str, message: str) -> dict[str, object]:
+    return {"field": field, "code": "invalid_text", "position": None, "message": message}
+
+
+def request_problems(
+    path_params: dict[str, Any], query: list[tuple[str, str]], body: Any
+) -> list[dict[str, object]]:
+    """Problems with the text of one request's parameters and decoded JSON body."""
+    found: list[dict[str, object]] = []
+    for name, value in path_params.items():
+        problem = text_problem(str(value))
+        if problem is not None:
+            found.append(_problem(name, f"{name} {problem}"))
+    for name, value in query:
+        for text in (name, value):
+            problem = text_problem(text)
+            if problem is not None:
+                found.append(_problem(shown(name), f"query parameter {shown(name)} {problem}"))
+                break
+    for where, problem in bad_text(body):
+        if len(found) >= MAX_PROBLEMS:
+            break
+        name = field_name(where)
+        found.append(_problem(name, f"{name} {problem}"))
+    return found
+
+
+async def _json_body(request: Request) -> Any:
+    """The decoded JSON body (cached on the request for the route), or None."""
+    if not await request.body():
+        return None
+    try:
+        return await request.json()
+    except ValueError:  # not JSON: the route's own parsing reports it
+        return None
+
+
+class CheckedRoute(APIRoute):
+    """A route that refuses text no database can hold before the route runs."""
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            body = await _json_body(request)
+            problems = request_problems(
+                dict(request.path_params), request.query_params.multi_items(), body
+            )
+            if problems:
+                raise ValidationProblem(problems)
+            return await handler(request)
+
+        return checked
