@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -393,3 +394,23 @@ async def test_a_control_character_in_the_url_is_refused(api: Api) -> None:
     r = await api.call("POST", "/v1/postbacks", world.partner["api_key"], json=body)
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["field"] == "url"
+
+
+# -- a 503 means the database is out of reach, and says why in the log ---------------------
+async def test_a_503_is_logged_with_its_cause(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.conftest import _admin
+
+    async with running_api(pg_url) as api:
+        world = await api.world()
+        name = pg_url.rsplit("/", 1)[1]
+        _admin(f'DROP DATABASE "{name}" WITH (FORCE)')  # its connections are ended
+        with caplog.at_level(logging.ERROR, logger="postback.api"):
+            r = await api.call("GET", "/v1/postbacks", world.partner["api_key"])
+        assert r.status_code == 503, r.text
+        [record] = [r for r in caplog.records if r.name == "postback.api"]
+        message = record.getMessage()
+        assert message.startswith("503 for GET /v1/postbacks: the database failed: ")
+        assert name in message or "connection" in message.lower(), message
+        assert world.partner["api_key"] not in message

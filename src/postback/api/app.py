@@ -138,7 +138,8 @@ def store_cause(exc: StoreError) -> str:
     """The driver's own message (its class and first line), never the statement's
     parameters, which may hold event data."""
     cause: BaseException = exc.__cause__ or exc
-    cause = getattr(cause, "orig", None) or cause
+    cause = getattr(cause, "orig", None) or cause  # SQLAlchemy's wrapper -> the DB-API's
+    cause = cause.__cause__ or cause  # the DB-API adapter's -> the driver's own
     first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
     return f"{type(cause).__module__}.{type(cause).__qualname__}: {first}"
 

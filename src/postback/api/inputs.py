@@ -9,6 +9,7 @@ that looks like an outage (a 503 that a producer retries for ever).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from fastapi.routing import APIRoute
 from postback.errors import ValidationProblem
 
 BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+TEXT, NUMBER = "invalid_text", "invalid_number"  # problem codes
 MAX_PROBLEMS = 20  # a body full of NULs needs a few examples, not thousands
 Path = tuple[str | int, ...]
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -53,30 +55,54 @@ def field_name(path: Path) -> str:
     return out or "body"
 
 
-def bad_text(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
-    """Every string in a decoded JSON value (keys too) that cannot be stored, by path.
+def bad_text(value: Any, path: Path = ()) -> Iterator[tuple[Path, str, str]]:
+    """Every string in a decoded JSON value (keys too) that cannot be stored, and every
+    NaN or infinity, by path.
 
-    Walks with an explicit stack: a deeply nested body cannot exhaust the recursion limit.
+    Walks with an explicit stack, each entry linked to its parent (a path is built only
+    for what is found): a deeply nested body costs neither recursion nor quadratic time.
     """
-    stack: list[tuple[Path, Any]] = [(path, value)]
+    stack: list[tuple[_Link, Any]] = [(_Link(None, path), value)]
     while stack:
         where, item = stack.pop()
         if isinstance(item, str):
             problem = text_problem(item)
             if problem is not None:
-                yield where, problem
+                yield where.path(), TEXT, problem
         elif isinstance(item, dict):
             for key, child in reversed(item.items()):
                 key_problem = text_problem(key)
                 if key_problem is not None:
-                    yield (*where, key), f"the name {key_problem}"
-                stack.append(((*where, key), child))
+                    yield _Link(where, (key,)).path(), TEXT, f"the name {key_problem}"
+                stack.append((_Link(where, (key,)), child))
+        elif isinstance(item, float) and not math.isfinite(item):
+            # Python's JSON reader takes NaN and Infinity; no JSON writer gives them back.
+            yield where.path(), NUMBER, f"is {item}, which is not a number JSON can carry"
         elif isinstance(item, list):
-            stack.extend(((*where, i), child) for i, child in reversed(list(enumerate(item))))
+            stack.extend(
+                (_Link(where, (i,)), child) for i, child in reversed(list(enumerate(item)))
+            )
 
 
-def _problem(field: str, message: str) -> dict[str, object]:
-    return {"field": field, "code": "invalid_text", "position": None, "message": message}
+class _Link:
+    """One step of a path, pointing at its parent's."""
+
+    __slots__ = ("parent", "step")
+
+    def __init__(self, parent: _Link | None, step: Path) -> None:
+        self.parent, self.step = parent, step
+
+    def path(self) -> Path:
+        steps: list[Path] = []
+        link: _Link | None = self
+        while link is not None:
+            steps.append(link.step)
+            link = link.parent
+        return tuple(part for step in reversed(steps) for part in step)
+
+
+def _problem(field: str, message: str, code: str = "invalid_text") -> dict[str, object]:
+    return {"field": field, "code": code, "position": None, "message": message}
 
 
 def request_problems(
@@ -94,22 +120,37 @@ def request_problems(
             if problem is not None:
                 found.append(_problem(shown(name), f"query parameter {shown(name)} {problem}"))
                 break
-    for where, problem in bad_text(body):
+    for where, code, problem in bad_text(body):
         if len(found) >= MAX_PROBLEMS:
             break
         name = field_name(where)
-        found.append(_problem(name, f"{name} {problem}"))
+        found.append(_problem(name, f"{name} {problem}", code))
     return found
 
 
+# How anything bad_text looks for is spelled in UTF-8 JSON: "\u0000", "\ud800" (or
+# "\uD800"), a surrogate's own bytes (ED A0..BF, which Python's JSON reader lets
+# through), NaN, Infinity. A body with none of them needs no walk.
+MARKERS = (b"\\u0000", b"\\ud", b"\\uD", b"\xed", b"NaN", b"Infinity")
+
+
+def may_hold_bad_text(raw: bytes) -> bool:
+    """False only when a JSON body surely decodes to nothing :func:`bad_text` finds."""
+    if b"\x00" in raw or raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True  # UTF-16 or UTF-32, which the JSON reader also takes: walk it
+    return any(marker in raw for marker in MARKERS)
+
+
 async def _json_body(request: Request) -> Any:
-    """The decoded JSON body (cached on the request for the route), or None."""
-    if not await request.body():
+    """The decoded JSON body (cached on the request for the route), or None when there
+    is none or it cannot hold bad text."""
+    raw = await request.body()
+    if not raw or not may_hold_bad_text(raw):
         return None
     try:
         return await request.json()
-    except ValueError:  # not JSON: the route's own parsing reports it
-        return None
+    except (ValueError, RecursionError):  # not JSON (or nested past Python's limit):
+        return None  # the route's own parsing reports it
 
 
 class CheckedRoute(APIRoute):

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from postback.domain import (
@@ -29,7 +29,7 @@ from postback.domain import (
     PostbackConfig,
     Program,
 )
-from postback.errors import Conflict, StoreError
+from postback.errors import Conflict, StoreError, ValidationProblem
 from postback.storage import deliveries, directory, dispatch, migrate, postbacks
 from postback.storage.base import (
     AttemptResult,
@@ -46,6 +46,11 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 class SQLStore:
@@ -65,6 +70,19 @@ class SQLStore:
             yield
         except IntegrityError as exc:
             raise Conflict(f"the change clashes with stored data: {exc.orig}") from exc
+        except DataError as exc:
+            # A value the database refuses (the API's edge checks should have caught it):
+            # the same request will always fail, so it is not an outage to retry.
+            raise ValidationProblem(
+                [
+                    {
+                        "field": "request",
+                        "code": "rejected_by_database",
+                        "position": None,
+                        "message": f"the database refused a value: {_first_line(exc.orig or exc)}",
+                    }
+                ]
+            ) from exc
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"database error: {exc}") from exc
 
