@@ -1,8 +1,11 @@
 """Property-based API testing: schemathesis generates requests from /openapi.json and
-the real server (uvicorn on loopback, SQLite) must never answer with a 5xx."""
+the real server (uvicorn on loopback, on SQLite and on PostgreSQL) must never answer
+with a 5xx."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -18,12 +21,29 @@ from schemathesis.checks import not_a_server_error
 from postback.api.app import create_app
 from postback.config import Settings
 from tests.apiclient import ADMIN, free_port
+from tests.conftest import _admin
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """SQLite, and PostgreSQL (which refuses text SQLite takes, such as U+0000)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{Path(tmp_path_factory.mktemp('schemathesis')) / 'api.db'}"
+        return
+    admin: str = request.getfixturevalue("pg_server")
+    name = f"postback_schemathesis_{os.getpid()}_{secrets.token_hex(4)}"
+    _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin.rsplit('/', 1)[0]}/{name}"
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = Path(tmp_path_factory.mktemp("schemathesis")) / "api.db"
-    app = create_app(Settings(database_url=f"sqlite:///{db}", admin_key=ADMIN, total_timeout=1.0))
+def server(database: str) -> Iterator[str]:
+    app = create_app(Settings(database_url=database, admin_key=ADMIN, total_timeout=1.0))
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     instance = uvicorn.Server(config)
