@@ -274,7 +274,7 @@ class Service:
                 message = (
                     f"the rendered request (URL, headers and body) is {size:,} bytes, over the "
                     f"limit of {self.settings.max_request_bytes:,} bytes "
-                    "(POSTBACK_MAX_REQUEST_BYTES); it was not stored and will not be sent"
+                    "(POSTBACK_MAX_REQUEST_BYTES); it was not kept and will not be sent"
                 )
                 deliveries.append(self._unsendable(postback, event, TOO_LARGE, message))
                 continue
@@ -315,7 +315,17 @@ class Service:
             request = self.render(postback, params)
         except TemplateError as exc:
             raise ValidationProblem([rules.problem("event.data", exc.code, str(exc))]) from exc
-        return Preview(request, _jsonable(params), _warnings(postback, request))
+        warnings = _warnings(postback, request) + self._size_warnings(request)
+        return Preview(request, _jsonable(params), warnings)
+
+    def _size_warnings(self, request: RenderedRequest) -> list[str]:
+        size, limit = request_size(request), self.settings.max_request_bytes
+        if size <= limit:
+            return []
+        return [
+            f"the rendered request is {size:,} bytes, over the limit of {limit:,} bytes "
+            "(POSTBACK_MAX_REQUEST_BYTES): a delivery like this one fails with too_large"
+        ]
 
     async def _visible_event(self, postback: Postback, event_id: str) -> Event:
         """A stored event, if it fans out to this postback (else it is not the caller's)."""

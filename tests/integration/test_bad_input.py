@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from sqlalchemy import func, select
 
 from postback.api.app import create_app
 from postback.config import Settings
+from postback.domain import Event, EventType
 from postback.storage.sql import metadata
 from tests.apiclient import ADMIN, Api, World, free_port, running_api
 
@@ -458,3 +460,35 @@ def test_a_chunked_body_over_the_limit_is_a_413_from_a_real_server(tmp_path: Any
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+async def test_a_preview_over_the_size_limit_says_so(tmp_path: Any) -> None:
+    async with running_api(f"sqlite:///{tmp_path}/a.db", max_request_bytes=100) as api:
+        world = await api.world()
+        key = world.partner["api_key"]
+        url = "https://partner.example/pb?a={ActionId}&pad=" + "p" * 100
+        postback = await api.ok("POST", "/v1/postbacks", key, json={**LIFECYCLE, "url": url})
+        shown = await api.ok("POST", f"/v1/postbacks/{postback['id']}/preview", key)
+        assert any("over the limit of 100 bytes" in w for w in shown["warnings"])
+
+
+async def test_a_delivery_that_cannot_render_is_stored_failed_and_the_rest_go_on(
+    tmp_path: Any,
+) -> None:
+    """The safety net behind the ingest checks: an event that reaches rendering with a
+    value its template cannot format (here by skipping the checks) fails that delivery."""
+    async with running_api(f"sqlite:///{tmp_path}/a.db") as api:
+        world = await api.world()
+        key = world.partner["api_key"]
+        uses_amt = {**LIFECYCLE, "url": 'https://p.example/?{join(items,i,"a={i.amt}")}'}
+        await api.ok("POST", "/v1/postbacks", key, json=uses_amt)
+        await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
+        service = api.app.state.service
+        raw = world.action("unchecked", items=[{"amt": "abc"}])
+        event = Event(raw["id"], EventType(raw["type"]), datetime.now(UTC), raw["data"])
+        [matched] = await service.store.matching_postbacks_many([event])
+        await service.store.ingest([service._fan_out(event, matched)])
+        page = await api.ok("GET", "/v1/deliveries")
+        by_status = {d["status"]: d for d in page["items"]}
+        assert sorted(by_status) == ["failed", "scheduled"]
+        assert by_status["failed"]["last_error"].startswith("render_failed: bad value for")
