@@ -15,6 +15,7 @@ from postback.domain import (
 )
 from postback.template import Template, TemplateError, compile_template
 from postback.template.catalogue import Catalogue, catalogue_for
+from postback.template.escaping import XML_FORBIDDEN
 
 MAX_DELAY_SECONDS = 7 * 24 * 3600
 MIN_RATE, MAX_RATE = 0.01, 100_000.0
@@ -77,6 +78,7 @@ def check_shape(config: PostbackConfig) -> list[Problem]:
     return [
         *_check_url(config.url),
         *_check_method(config),
+        *_check_xml_text(config),
         *_check_headers(config.headers),
         *_check_limits(config),
     ]
@@ -118,6 +120,24 @@ def _check_method(config: PostbackConfig) -> list[Problem]:
     if config.method is HttpMethod.GET and config.body:
         return [problem("body", "not_allowed", "a GET postback has no body; use method POST")]
     return []
+
+
+def _check_xml_text(config: PostbackConfig) -> list[Problem]:
+    """Values are made XML-safe when rendered; the template's own text must be too."""
+    if config.body_format is not BodyFormat.XML or config.body is None:
+        return []
+    found = XML_FORBIDDEN.search(config.body)
+    if found is None:
+        return []
+    char = f"U+{ord(found.group()):04X}"
+    return [
+        problem(
+            "body",
+            "invalid_xml",
+            f"an XML body cannot contain {char}, which XML 1.0 does not allow",
+            found.start(),
+        )
+    ]
 
 
 def _check_headers(headers: tuple[tuple[str, str], ...]) -> list[Problem]:

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from postback import events, rules
 from postback.api.inputs import bad_text, field_name, may_hold_bad_text, request_problems
-from postback.domain import Event, EventType, HttpMethod, PostbackConfig, PostbackKind
+from postback.domain import (
+    BodyFormat,
+    Event,
+    EventType,
+    HttpMethod,
+    PostbackConfig,
+    PostbackKind,
+)
 from postback.domain import RenderedRequest as Req
 from postback.errors import ValidationProblem
 from postback.service import request_size
@@ -183,3 +190,18 @@ def test_a_plain_body_skips_the_walk() -> None:
     assert not may_hold_bad_text(json.dumps({"id": "e1", "data": {"a": "é ü 1.5"}}).encode())
     assert may_hold_bad_text(b'{"a": "\\u0000"}')
     assert may_hold_bad_text('{"a": "\x00"}'.encode("utf-16"))
+
+
+def test_an_xml_body_with_a_character_xml_forbids_is_a_problem() -> None:
+    def body(text: str) -> list[str]:
+        config = PostbackConfig(
+            PostbackKind.ACTION_LIFECYCLE,
+            "https://p.example/",
+            method=HttpMethod.POST,
+            body=text,
+            body_format=BodyFormat.XML,
+        )
+        return [str(p["field"]) + ":" + str(p["position"]) for p in rules.check_shape(config)]
+
+    assert body("<a>\t{ActionId}\n</a>") == []
+    assert body("<a>x\x01{ActionId}</a>") == ["body:4"]
