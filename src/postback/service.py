@@ -254,10 +254,13 @@ class Service:
         if problems:
             raise ValidationProblem(problems)
         matched = await self.store.matching_postbacks_many(batch)
-        items = [self._fan_out(event, found) for event, found in zip(batch, matched, strict=True)]
+        items = [
+            self._fan_out(i, event, found)
+            for i, (event, found) in enumerate(zip(batch, matched, strict=True))
+        ]
         return await self.store.ingest(items)
 
-    def _fan_out(self, event: Event, matched: Sequence[Postback]) -> IngestItem:
+    def _fan_out(self, index: int, event: Event, matched: Sequence[Postback]) -> IngestItem:
         """A delivery per matching postback. One that cannot be rendered or is too large
         is stored failed, with the reason, and never sent; the event and every other
         postback's delivery go on (acceptance never depends on one partner's template)."""
