@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from postback.domain import Event, EventKind, EventType
@@ -11,6 +12,7 @@ from postback.template.catalogue import ParamType, catalogue_for
 from postback.template.formatting import (
     DATETIME_EXAMPLE,
     MONEY_EXAMPLE,
+    MONEY_SHORT,
     BadValue,
     format_datetime,
     format_money,
@@ -103,39 +105,38 @@ def _check_items(items: Any, kind: EventKind, where: str, max_items: int) -> lis
                 "split the order",
             )
         ]
-    catalogue = catalogue_for(kind)
+    rules = _typed(kind, items=True)
     out: list[Problem] = []
     for number, item in enumerate(items):
-        if not isinstance(item, dict):
+        if item.__class__ is not dict:
             out.append(_problem(f"{field}[{number}]", "invalid", "each item must be an object"))
             continue
-        for name, value in item.items():
-            param = catalogue.item_field(name)
-            message = None if param is None else _type_problem(param.type, value)
-            if message:
-                out.append(_problem(f"{field}[{number}].{name}", "bad_value", f"{name}: {message}"))
+        out += _check_values(item, rules, f"{field}[{number}].")
         if len(out) >= MAX_PROBLEMS:
             break
     return out
 
 
 def _check_types(data: dict[str, Any], kind: EventKind, where: str) -> list[Problem]:
-    catalogue = catalogue_for(kind)
+    return _check_values(data, _typed(kind, items=False), f"{where}.data.")
+
+
+def _check_values(values: dict[str, Any], rules: dict[str, Rule], prefix: str) -> list[Problem]:
     out: list[Problem] = []
-    for name, value in data.items():
-        param = catalogue.get(name)
-        message = None if param is None else _type_problem(param.type, value)
-        if message:
-            out.append(_problem(f"{where}.data.{name}", "bad_value", f"{name}: {message}"))
+    for name, value in values.items():
+        rule = rules.get(name)
+        if rule is None or value is None or rule[0](value):
+            continue
+        out.append(_problem(prefix + name, "bad_value", f"{name}: {_shown(value)} {rule[1]}"))
     return out
 
 
-def _type_problem(kind: ParamType, value: Any) -> str | None:
-    """Why ``value`` is not of the catalogue type ``kind`` (None: it is, or it is null)."""
-    check = TYPE_CHECKS.get(kind)
-    if value is None or check is None or check[0](value):
-        return None
-    return f"{_shown(value)} {check[1]}"
+@cache
+def _typed(kind: EventKind, items: bool) -> dict[str, Rule]:
+    """The rule of every catalogue name (order level, or item field) whose type has one."""
+    catalogue = catalogue_for(kind)
+    params = catalogue.item_fields if items else catalogue.parameters
+    return {p.name: TYPE_CHECKS[p.type] for p in params if p.type in TYPE_CHECKS}
 
 
 def _formats(formatter: Callable[[Any], str], value: Any) -> bool:
@@ -164,6 +165,8 @@ def _is_list(value: Any) -> bool:
 
 def _is_money(value: Any) -> bool:
     # Judged by the formatter that renders it, so an accepted amount always renders.
+    if value.__class__ is int or (value.__class__ is str and MONEY_SHORT(value)):
+        return True
     return _formats(format_money, value)
 
 
@@ -175,7 +178,8 @@ def _is_boolean(value: Any) -> bool:
     return isinstance(value, bool) or (isinstance(value, str) and value in BOOLEAN_TEXT)
 
 
-TYPE_CHECKS: dict[ParamType, tuple[Callable[[Any], bool], str]] = {
+Rule = tuple[Callable[[Any], bool], str]  # (is the value of the type, what to write)
+TYPE_CHECKS: dict[ParamType, Rule] = {
     ParamType.MONEY: (_is_money, f"is not an amount; {MONEY_EXAMPLE}"),
     ParamType.DATETIME: (_is_datetime, f"is not a date/time; {DATETIME_EXAMPLE}"),
     ParamType.INTEGER: (_is_integer, "is not a whole number; write e.g. 3"),
