@@ -191,7 +191,10 @@ async def test_ingest_fans_out_renders_and_is_idempotent(api: Api) -> None:
     assert first.json()["deliveries"] == 2
     again = await api.call("POST", "/v1/events", json=world.action("e-1"))
     assert again.status_code == 202
-    assert again.json()["events"] == [{"id": "e-1", "duplicate": True, "deliveries": 2}]
+    [repeat] = again.json()["events"]
+    assert again.json()["deliveries"] == 0
+    assert repeat["duplicate"] is True and repeat["deliveries"] == 0
+    assert repeat["original"]["id"] == "e-1" and repeat["original"]["deliveries"] == 2
     page = await api.ok("GET", "/v1/deliveries", key)
     assert len(page["items"]) == 2
     by_url = {d["request"]["url"]: d for d in page["items"]}
@@ -311,7 +314,7 @@ async def test_redeliver_and_replay(api: Api) -> None:
     again = await api.ok("POST", f"/v1/deliveries/{delivery['id']}/redeliver", key)
     assert again["status"] == "scheduled"
     replayed = await api.ok("POST", "/v1/deliveries/replay", key, json={"status": "failed"})
-    assert replayed == {"replayed": 0}
+    assert replayed["queued"] == 0 and replayed["replay_id"].startswith("rpl_")
 
 
 async def test_parameter_catalogues(api: Api) -> None:
@@ -378,7 +381,8 @@ async def test_deliveries_of_a_deleted_postback_are_not_sent_again(api: Api) -> 
     await api.ok("DELETE", f"/v1/postbacks/{postback['id']}", key)
     r = await api.call("POST", f"/v1/deliveries/{delivery['id']}/redeliver", key)
     assert r.status_code == 409
-    assert await api.ok("POST", "/v1/deliveries/replay", key, json={}) == {"replayed": 0}
+    replayed = await api.ok("POST", "/v1/deliveries/replay", key, json={"all": True})
+    assert replayed["queued"] == 0
 
 
 async def test_the_delivery_log_redacts_secret_headers(api: Api) -> None:
