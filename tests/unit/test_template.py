@@ -171,7 +171,7 @@ def test_syntax_errors_anywhere_come_before_name_errors() -> None:
     found = error("{Nope} {Status|upper }")
     assert (found.code, found.position) == ("malformed_function", 7)
     found = error('{Nope} {join(items, i, "{i.sku|}")}')
-    assert (found.code, found.position) == ("malformed_function", 17)
+    assert (found.code, found.position) == ("malformed_function", 24)
 
 
 @pytest.mark.parametrize(
