@@ -388,18 +388,18 @@ FUNCTION_LIST: tuple[Function, ...] = (
     Function(
         "md5", "md5", (), 0, None, ParamType.TEXT, _digest("md5"),
         "Lower-case hex MD5 of the text's UTF-8 bytes; empty stays empty",
-        "{Status|md5}", "a4b68e7f9bac8fac8e9dd8adf8d2d1ff",
+        "{Status|md5}", "c69f06e1a9b016d133907b4e5f5864d2",
     ),
     Function(
         "sha1", "sha1", (), 0, None, ParamType.TEXT, _digest("sha1"),
         "Lower-case hex SHA-1 of the text's UTF-8 bytes; empty stays empty",
-        "{Status|sha1}", "c7da1a0bce1c8d4cc4f5af7fa1bb7f3bc3b8ba86",
+        "{Status|sha1}", "0a7b38b716933a39c0bca66f229cd6d52f0c1271",
     ),
     Function(
         "sha256", "sha256", (), 0, None, ParamType.TEXT, _digest("sha256"),
         "Lower-case hex SHA-256 of the text's UTF-8 bytes; empty stays empty",
         "{Text1|trim|lower|sha256}",
-        "b0f3b1b5fa3bb5ad0ff1e39b9c8fbf8e1c71e0d1ff6d3b1f3cbe93d54f2a8e22",
+        "fbf608453d1296a33d5d403ec63aed5ed2c2d88b7939dcaaa8b599ba4c70e642",
     ),
     Function(
         "base64", "base64", (), 0, None, ParamType.TEXT, _base64,
