@@ -162,13 +162,13 @@ def test_messages_say_what_to_write() -> None:
     assert "unix needs date/time, but date gives text" in str(error('{EventDate|date("%Y")|unix}'))
     assert "'%I'" in str(error('{EventDate|date("%I")}'))
     assert "America/Springfield" in str(error('{EventDate|date("%Y", "America/Springfield")}'))
-    assert 'number is written number(N), not with no arguments' in str(error("{Payout|number}"))
+    assert "number is written number(N), not with no arguments" in str(error("{Payout|number}"))
     assert "raw can only be the last" in str(error("{Note|raw|upper}"))
     assert "join takes no functions" in str(error('{join(items, i, "x")|upper}'))
 
 
 def test_join_type_errors_come_before_names() -> None:
-    inquiry = error("{Nope} {join(items, i, \"x\")}", kind=EventKind.ACTION_INQUIRY)
+    inquiry = error('{Nope} {join(items, i, "x")}', kind=EventKind.ACTION_INQUIRY)
     assert (inquiry.code, inquiry.position) == ("malformed_join", 7)
 
 

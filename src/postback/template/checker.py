@@ -140,8 +140,7 @@ def chain(ref: Ref, kind: ParamType) -> tuple[Applied, ...]:
         if function.takes is not None and kind not in function.takes:
             source = applied[-1].function.name if applied else f"{{{_shown(ref)}}}"
             problem = (
-                f"{call.name} needs {function.takes_text}, "
-                f"but {source} gives {TYPE_WORDS[kind]}"
+                f"{call.name} needs {function.takes_text}, but {source} gives {TYPE_WORDS[kind]}"
             )
             raise _function_error(ref, TYPE_MISMATCH, problem)
         applied.append(Applied(function, call.args))

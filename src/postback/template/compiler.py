@@ -72,7 +72,8 @@ def compile_template(
     """Compile ``text`` for a context (url, query, json, xml, header or text).
 
     Names and functions are checked against ``catalogue`` (default: the action
-    parameters). Raises TemplateError with ``code``, ``position`` and a message saying what to write.
+    parameters). Raises TemplateError with ``code``, ``position`` and a message
+    saying what to write.
     """
     if context not in CONTEXTS:
         raise ValueError(f"unknown context {context!r}; use one of {', '.join(CONTEXTS)}")

@@ -1,4 +1,4 @@
-"""The template functions (``{Name|f(args)|g}``): one definition each, for checker, renderer and lists.
+"""The template functions (``{Name|f(args)|g}``): one definition each, used everywhere.
 
 A :class:`Function` says what it takes (a value type, or any value formatted as text
 first), what it gives, its arguments and how to build its step. Building happens once,

@@ -217,7 +217,7 @@ def _call_arguments(text: str, start: int, opening: int) -> tuple[tuple[Arg, ...
         return (), i + 1
     while True:
         i = _skip_space(text, i)
-        arg, i = _call_argument(text, start, opening, i)
+        arg, i = _call_argument(text, start, i)
         args.append(arg)
         i = _skip_space(text, i)
         if i >= len(text):
@@ -229,7 +229,7 @@ def _call_arguments(text: str, start: int, opening: int) -> tuple[tuple[Arg, ...
         i += 1
 
 
-def _call_argument(text: str, start: int, opening: int, i: int) -> tuple[Arg, int]:
+def _call_argument(text: str, start: int, i: int) -> tuple[Arg, int]:
     if i >= len(text):
         raise malformed_function(start, "a ( is never closed with )")
     if text[i] == '"':

@@ -30,7 +30,7 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """``{name}`` or ``{name.field}``, with its functions; ``position`` is the index of its ``{``."""
+    """``{name}`` or ``{name.field}`` and its functions; ``position``: the index of its ``{``."""
 
     name: str
     field: str | None

@@ -220,9 +220,7 @@ def join_renderer(join: CheckedJoin, context: str) -> JoinRender:
     outer = [n for n in join.body if isinstance(n, ParamRef)]
     per_item = [_item_getter(n, context) for n in join.body if isinstance(n, FieldRef | IndexRef)]
     fmt = "".join(_join_piece(node, bool(outer)) for node in join.body)
-    outer_slots = [
-        (n.name, converter(n.type, context, n.name, n.position, n.chain)) for n in outer
-    ]
+    outer_slots = [(n.name, converter(n.type, context, n.name, n.position, n.chain)) for n in outer]
     rows = _row_renderer(per_item)
     sep, prefix = join.sep, join.prefix
 
