@@ -322,6 +322,17 @@ async def test_parameter_catalogues(api: Api) -> None:
     ):
         catalogue = await api.ok("GET", f"/v1/parameters/{kind}")
         assert name in [p["name"] for p in catalogue["parameters"]]
+        functions = {f["name"]: f for f in catalogue["functions"]}
+        assert {"date", "cents", "sha256", "map", "raw"} <= set(functions)
+    assert functions["cents"] == {
+        "name": "cents",
+        "usage": "cents",
+        "takes": "money",
+        "gives": "integer",
+        "description": "The amount times 100, rounded half away from zero",
+        "example": "{CurrentPrice|cents}",
+        "example_result": "8990",
+    }
     assert (await api.call("GET", "/v1/parameters/nope")).status_code == 404
 
 

@@ -82,8 +82,8 @@ class Function:
     gives: ParamType
     build: Build
     description: str
-    example: str
-    example_result: str
+    example_parameter: str
+    example_chain: str
     validate: Validate | None = None
     repeat: bool = False
 
@@ -335,87 +335,85 @@ FUNCTION_LIST: tuple[Function, ...] = (
         frozenset({ParamType.DATETIME}), ParamType.TEXT, _date,
         f"The date/time written with FORMAT ({DIRECTIVES_TEXT}), in ZONE (an IANA name) "
         "or else in its own offset",
-        '{EventDate|date("%Y-%m-%d %H:%M", "Europe/Berlin")}', "2026-11-22 19:15",
+        "EventDate", '|date("%Y-%m-%d %H:%M", "Europe/Berlin")',
         _date_problem,
     ),
     Function(
         "unix", "unix", (), 0, frozenset({ParamType.DATETIME}), ParamType.INTEGER,
         _since_epoch(SECOND), "Whole seconds since 1970-01-01T00:00:00Z",
-        "{EventDate|unix}", "1795371300",
+        "EventDate", '|unix',
     ),
     Function(
         "unix_ms", "unix_ms", (), 0, frozenset({ParamType.DATETIME}), ParamType.INTEGER,
         _since_epoch(MILLISECOND), "Whole milliseconds since 1970-01-01T00:00:00Z",
-        "{EventDate|unix_ms}", "1795371300000",
+        "EventDate", '|unix_ms',
     ),
     Function(
         "number", "number(N)", (INT,), 1,
         frozenset({ParamType.MONEY, ParamType.INTEGER}), ParamType.TEXT, _number,
         f"The number with N decimal places (0 to {MAX_PLACES}), rounded half away from zero",
-        "{Payout|number(0)}", "13", _places_problem,
+        "Payout", '|number(0)', _places_problem,
     ),
     Function(
         "cents", "cents", (), 0, frozenset({ParamType.MONEY}), ParamType.INTEGER, _cents,
-        "The amount times 100, rounded half away from zero", "{Payout|cents}", "1250",
+        "The amount times 100, rounded half away from zero", "Payout", '|cents',
     ),
     Function(
         "bool", 'bool("T", "F")', (STR, STR), 2, frozenset({ParamType.BOOLEAN}),
         ParamType.TEXT, _bool, "T for true, F for false",
-        '{iosAdTracking|bool("1", "0")}', "1",
+        "iosAdTracking", '|bool("1", "0")',
     ),
     Function(
         "default", 'default("X")', (STR,), 1, None, ParamType.TEXT, _default,
         "X when the value is missing or empty, else the value",
-        '{SubId3|default("none")}', "none",
+        "SubId3", '|default("none")',
     ),
     Function(
         "upper", "upper", (), 0, None, ParamType.TEXT, _text_method(str.upper),
-        "The text in upper case", "{Status|upper}", "PENDING",
+        "The text in upper case", "Status", '|upper',
     ),
     Function(
         "lower", "lower", (), 0, None, ParamType.TEXT, _text_method(str.lower),
-        "The text in lower case", "{Status|lower}", "pending",
+        "The text in lower case", "Status", '|lower',
     ),
     Function(
         "trim", "trim", (), 0, None, ParamType.TEXT, _text_method(str.strip),
-        "The text without leading and trailing white space", "{Note|trim}",
-        "Gift wrap requested",
+        "The text without leading and trailing white space", "Note", '|trim',
     ),
     Function(
         "truncate", "truncate(N)", (INT,), 1, None, ParamType.TEXT, _truncate,
-        "The first N characters", "{CampaignName|truncate(7)}", "Outdoor", _truncate_problem,
+        "The first N characters", "CampaignName", '|truncate(7)', _truncate_problem,
     ),
     Function(
         "md5", "md5", (), 0, None, ParamType.TEXT, _digest("md5"),
         "Lower-case hex MD5 of the text's UTF-8 bytes; empty stays empty",
-        "{Status|md5}", "c69f06e1a9b016d133907b4e5f5864d2",
+        "Status", '|md5',
     ),
     Function(
         "sha1", "sha1", (), 0, None, ParamType.TEXT, _digest("sha1"),
         "Lower-case hex SHA-1 of the text's UTF-8 bytes; empty stays empty",
-        "{Status|sha1}", "0a7b38b716933a39c0bca66f229cd6d52f0c1271",
+        "Status", '|sha1',
     ),
     Function(
         "sha256", "sha256", (), 0, None, ParamType.TEXT, _digest("sha256"),
         "Lower-case hex SHA-256 of the text's UTF-8 bytes; empty stays empty",
-        "{Text1|trim|lower|sha256}",
-        "fbf608453d1296a33d5d403ec63aed5ed2c2d88b7939dcaaa8b599ba4c70e642",
+        "Text1", '|trim|lower|sha256',
     ),
     Function(
         "base64", "base64", (), 0, None, ParamType.TEXT, _base64,
         "Standard Base64 (with padding) of the text's UTF-8 bytes; empty stays empty",
-        "{Status|base64}", "UEVORElORw==",
+        "Status", '|base64',
     ),
     Function(
         "map", 'map("K1", "V1", "K2", "V2", ..., "ELSE")', (STR, STR), 2, None,
         ParamType.TEXT, _map,
         "The V after the first K equal to the text; else ELSE when given, else the text",
-        '{Status|map("PENDING", "0", "APPROVED", "1", "2")}', "0", repeat=True,
+        "Status", '|map("PENDING", "0", "APPROVED", "1", "2")', repeat=True,
     ),
     Function(
         RAW, "raw", (), 0, None, ParamType.TEXT, _raw,
         "The text, not escaped for where it goes (last in a chain only)",
-        "{Note|raw}", "Gift wrap requested",
+        "Note", '|raw',
     ),
 )  # fmt: skip
 FUNCTIONS: dict[str, Function] = {f.name: f for f in FUNCTION_LIST}
