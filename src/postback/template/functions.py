@@ -200,7 +200,10 @@ def _date(args: tuple[Arg, ...], read: Read) -> Step:
         if moment is None:
             return None
         if zone is not None:
-            moment = moment.astimezone(zone)
+            try:
+                moment = moment.astimezone(zone)
+            except OverflowError:  # 9999-12-31 moved past the end of the calendar
+                raise BadValue(f"{moment.isoformat()} is out of range in {zone.key}") from None
         if not extras:
             return pattern.format(moment)
         day = moment.toordinal() - moment.replace(month=1, day=1).toordinal() + 1
