@@ -116,6 +116,9 @@ def test_the_table_has_the_spec_functions_in_order() -> None:
         ("{EventDate|date(\"%Y-%m-%d\")}", {"EventDate": "0099-01-02T00:00:00Z"}, "0099-01-02"),
         ("{EventDate|date(\"%S\")}", {"EventDate": "2026-01-02T03:04:05.999Z"}, "05"),
         ("{Bullets|upper}", {"Bullets": ["a", "b"]}, "A,B"),
+        ("{EventDate|date(\"x%%\")}", {"EventDate": "2026-01-02T03:04:05Z"}, "x%"),
+        ("{EventDate|date(\"%%%H%%\")}", {"EventDate": "2026-01-02T03:04:05Z"}, "%03%"),
+        ("{EventDate|date(\"%M/%y\")}", {"EventDate": "2026-01-02T03:04:05Z"}, "04/26"),
     ],
 )  # fmt: skip
 def test_meaning(template: str, params: dict[str, Any], expected: str) -> None:

@@ -268,3 +268,12 @@ def test_rendering_any_values_raises_only_bad_value(
         assert isinstance(EVERY_FUNCTION.render(params), str)
     except TemplateError as exc:
         assert exc.code == "bad_value"
+
+
+@given(amount=amounts, places=st.integers(0, 6))
+def test_number_matches_decimal_quantize(amount: Any, places: int) -> None:
+    text = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    expected = str(text.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    template = compile_template(f"{{Payout|number({places})}}", "text")
+    assert template.render({"Payout": amount}) == expected
+    assert template.render({"Payout": str(amount)}) == expected

@@ -180,6 +180,12 @@ def read_money(value: Any) -> Decimal | None:
 
 def read_datetime(value: Any) -> datetime | None:
     """A date/time with its offset (naive means UTC); None when missing."""
+    if value.__class__ is str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise BadValue(f"{value!r} is not a date/time; {DATETIME_EXAMPLE}") from None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
     if value is None:
         return None
     if isinstance(value, str):

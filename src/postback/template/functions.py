@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from functools import cache
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -117,7 +118,9 @@ class Function:
     def step(self, args: tuple[Arg, ...], kind: ParamType) -> Step:
         """The render step for these (checked) arguments on a value of type ``kind``."""
         if self.takes is None:
-            return self.build(args, TEXT_OF.get(kind, format_any))
+            step = self.build(args, format_any)
+            before = TEXT_OF.get(kind)  # money and dates format by their own rules first
+            return step if before is None else lambda value: step(before(value))
         return self.build(args, READERS[kind])
 
 
@@ -140,32 +143,35 @@ TEXT_OF: dict[ParamType, Read] = {
 
 # -- date / time --------------------------------------------------------------------
 DIRECTIVE = re.compile(r"%(.?)", re.DOTALL)
+# %-format fields (str.format with attribute fields is several times slower).
 DATE_FIELDS = {
-    "Y": "{0.year:04d}",
-    "m": "{0.month:02d}",
-    "d": "{0.day:02d}",
-    "H": "{0.hour:02d}",
-    "M": "{0.minute:02d}",
-    "S": "{0.second:02d}",
-    "y": "{1:02d}",
-    "j": "{2:03d}",
-    "z": "{3}",
-    "%": "%",
+    "Y": "%(Y)04d",
+    "m": "%(m)02d",
+    "d": "%(d)02d",
+    "H": "%(H)02d",
+    "M": "%(M)02d",
+    "S": "%(S)02d",
+    "y": "%(y)02d",
+    "j": "%(j)03d",
+    "z": "%(z)s",
+    "%": "%%",
 }
+DATE_ATTRIBUTES = {"Y": "year", "m": "month", "d": "day", "H": "hour", "M": "minute", "S": "second"}
+NAMED_FIELD = re.compile(r"%\((\w)\)")
 DIRECTIVES_TEXT = "%Y %m %d %H %M %S %y %j %z %%"
 
 
 def _date_pattern(fmt: str) -> str | None:
-    """FORMAT as a ``str.format`` pattern; None when it has a directive not in the table."""
+    """FORMAT as a ``%``-format pattern; None when it has a directive not in the table."""
     pieces: list[str] = []
     last = 0
     for found in DIRECTIVE.finditer(fmt):
         field = DATE_FIELDS.get(found.group(1))
         if field is None:
             return None
-        pieces += [fmt[last : found.start()].replace("{", "{{").replace("}", "}}"), field]
+        pieces += [fmt[last : found.start()], field]
         last = found.end()
-    pieces.append(fmt[last:].replace("{", "{{").replace("}", "}}"))
+    pieces.append(fmt[last:])
     return "".join(pieces)
 
 
@@ -193,7 +199,11 @@ def _offset(moment: datetime) -> str:
 def _date(args: tuple[Arg, ...], read: Read) -> Step:
     pattern = str(_date_pattern(str(args[0])))
     zone = ZoneInfo(str(args[1])) if len(args) > 1 else None
-    extras = "{1" in pattern or "{2" in pattern or "{3" in pattern
+    names = NAMED_FIELD.findall(pattern)
+    if not set(names) & set("yjz"):  # fields straight from the datetime: one C call
+        positional = NAMED_FIELD.sub("%", pattern)
+        fields = attrgetter(*[DATE_ATTRIBUTES[n] for n in names]) if names else None
+        return _date_fields(positional, fields, len(names) == 1, zone, read)
 
     def date(value: Any) -> str | None:
         moment: datetime | None = read(value)
@@ -204,10 +214,43 @@ def _date(args: tuple[Arg, ...], read: Read) -> Step:
                 moment = moment.astimezone(zone)
             except OverflowError:  # 9999-12-31 moved past the end of the calendar
                 raise BadValue(f"{moment.isoformat()} is out of range in {zone.key}") from None
-        if not extras:
-            return pattern.format(moment)
-        day = moment.toordinal() - moment.replace(month=1, day=1).toordinal() + 1
-        return pattern.format(moment, moment.year % 100, day, _offset(moment))
+        fields = {
+            "Y": moment.year,
+            "m": moment.month,
+            "d": moment.day,
+            "H": moment.hour,
+            "M": moment.minute,
+            "S": moment.second,
+            "y": moment.year % 100,
+            "j": moment.toordinal() - moment.replace(month=1, day=1).toordinal() + 1,
+            "z": _offset(moment),
+        }
+        return pattern % fields
+
+    return date
+
+
+def _date_fields(
+    pattern: str,
+    fields: Callable[[datetime], Any] | None,
+    single: bool,
+    zone: ZoneInfo | None,
+    read: Read,
+) -> Step:
+    """``date`` when FORMAT uses only %Y %m %d %H %M %S: ``pattern % attrgetter(moment)``."""
+
+    def date(value: Any) -> str | None:
+        moment: datetime | None = read(value)
+        if moment is None:
+            return None
+        if zone is not None:
+            try:
+                moment = moment.astimezone(zone)
+            except OverflowError:  # 9999-12-31 moved past the end of the calendar
+                raise BadValue(f"{moment.isoformat()} is out of range in {zone.key}") from None
+        if fields is None:
+            return pattern % ()
+        return pattern % ((fields(moment),) if single else fields(moment))
 
     return date
 
@@ -238,10 +281,47 @@ def _quantize(amount: Decimal, step: Decimal) -> Decimal:
         raise BadValue(f"{amount} is too large a number") from None
 
 
+# An amount written plainly ("12.345", "-0.5", "7"): rounded on its digits, no Decimal.
+PLAIN_AMOUNT = re.compile(r"(-?)([0-9]{1,20})(?:\.([0-9]*))?").fullmatch
+
+
+def _round_digits(text: str, places: int) -> tuple[str, int] | None:
+    """(sign, the amount x 10**places rounded half away from zero), or None if not plain."""
+    found = PLAIN_AMOUNT(text)
+    if found is None:
+        return None
+    sign, whole, fraction = found.groups("")
+    scaled = int(whole + fraction[:places].ljust(places, "0"))
+    if fraction[places : places + 1] >= "5":
+        scaled += 1
+    return sign, scaled
+
+
+def _plain(value: Any) -> str | None:
+    """The text of a str or float amount, for the fast path; None for anything else."""
+    kind = value.__class__
+    if kind is str:
+        text: str = value
+        return text
+    return repr(value) if kind is float else None
+
+
+def _not_plain(value: Any) -> None:
+    return None
+
+
 def _number(args: tuple[Arg, ...], read: Read) -> Step:
-    step = Decimal(1).scaleb(-int(args[0]))
+    places = int(args[0])
+    step = Decimal(1).scaleb(-places)
+    plain = _plain if read is read_money else _not_plain  # an integer is read strictly
 
     def number(value: Any) -> str | None:
+        text = plain(value)
+        rounded = None if text is None else _round_digits(text, places)
+        if rounded is not None:
+            sign, scaled = rounded
+            digits = str(scaled).rjust(places + 1, "0")
+            return sign + (f"{digits[:-places]}.{digits[-places:]}" if places else digits)
         amount = read(value)
         return None if amount is None else str(_quantize(Decimal(amount), step))
 
@@ -250,6 +330,10 @@ def _number(args: tuple[Arg, ...], read: Read) -> Step:
 
 def _cents(args: tuple[Arg, ...], read: Read) -> Step:
     def cents(value: Any) -> int | None:
+        text = _plain(value)
+        rounded = None if text is None else _round_digits(text, 2)
+        if rounded is not None:
+            return -rounded[1] if rounded[0] else rounded[1]
         amount: Decimal | None = read(value)
         return None if amount is None else int(_quantize(amount, CENT).scaleb(2))
 
@@ -267,18 +351,15 @@ def _bool(args: tuple[Arg, ...], read: Read) -> Step:
 
 
 # -- text -----------------------------------------------------------------------------
+# A text step gets ``read`` = format_any (see Function.step), so a str is already its text.
 def _default(args: tuple[Arg, ...], read: Read) -> Step:
     fallback = str(args[0])
-
-    def default(value: Any) -> str:
-        return read(value) or fallback
-
-    return default
+    return lambda value: (value if value.__class__ is str else read(value)) or fallback
 
 
 def _text_method(method: Callable[[str], str]) -> Build:
     def build(args: tuple[Arg, ...], read: Read) -> Step:
-        return lambda value: method(read(value))
+        return lambda value: method(value if value.__class__ is str else read(value))
 
     return build
 
@@ -289,7 +370,7 @@ def _truncate_problem(args: tuple[Arg, ...]) -> str | None:
 
 def _truncate(args: tuple[Arg, ...], read: Read) -> Step:
     length = int(args[0])
-    return lambda value: read(value)[:length]
+    return lambda value: (value if value.__class__ is str else read(value))[:length]
 
 
 def _digest(name: str) -> Build:
@@ -297,7 +378,7 @@ def _digest(name: str) -> Build:
         new = getattr(hashlib, name)
 
         def digest(value: Any) -> str:
-            text: str = read(value)
+            text: str = value if value.__class__ is str else read(value)
             return new(utf8(text)).hexdigest() if text else ""  # a missing value is not hashed
 
         return digest
@@ -307,7 +388,7 @@ def _digest(name: str) -> Build:
 
 def _base64(args: tuple[Arg, ...], read: Read) -> Step:
     def encode(value: Any) -> str:
-        text: str = read(value)
+        text: str = value if value.__class__ is str else read(value)
         return base64.b64encode(utf8(text)).decode("ascii") if text else ""
 
     return encode
@@ -321,9 +402,13 @@ def _map(args: tuple[Arg, ...], read: Read) -> Step:
         table.setdefault(key, mapped)  # the first K that matches wins
     get = table.get
 
+    def passing(value: Any) -> str:
+        text: str = value if value.__class__ is str else read(value)
+        return get(text, text)
+
     if fallback is None:
-        return lambda value: get(text := read(value), text)
-    return lambda value: get(read(value), fallback)
+        return passing
+    return lambda value: get(value if value.__class__ is str else read(value), fallback)
 
 
 def _raw(args: tuple[Arg, ...], read: Read) -> Step:

@@ -133,6 +133,25 @@ def chain_converter(
         kind = applied.function.gives
     finish = _finisher(context, chain[-1].function.name == RAW)
     first, rest = steps[0], tuple(steps[1:])
+    if not rest:  # the most common chain: one function (no loop)
+
+        def one(value: Any) -> str:
+            try:
+                return finish(first(value))
+            except BadValue as exc:
+                raise bad_value(label, position, exc) from None
+
+        return one
+    if len(rest) == 1:
+        (second,) = rest
+
+        def two(value: Any) -> str:
+            try:
+                return finish(second(first(value)))
+            except BadValue as exc:
+                raise bad_value(label, position, exc) from None
+
+        return two
 
     def run(value: Any) -> str:
         try:
