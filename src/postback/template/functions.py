@@ -281,47 +281,10 @@ def _quantize(amount: Decimal, step: Decimal) -> Decimal:
         raise BadValue(f"{amount} is too large a number") from None
 
 
-# An amount written plainly ("12.345", "-0.5", "7"): rounded on its digits, no Decimal.
-PLAIN_AMOUNT = re.compile(r"(-?)([0-9]{1,20})(?:\.([0-9]*))?").fullmatch
-
-
-def _round_digits(text: str, places: int) -> tuple[str, int] | None:
-    """(sign, the amount x 10**places rounded half away from zero), or None if not plain."""
-    found = PLAIN_AMOUNT(text)
-    if found is None:
-        return None
-    sign, whole, fraction = found.groups("")
-    scaled = int(whole + fraction[:places].ljust(places, "0"))
-    if fraction[places : places + 1] >= "5":
-        scaled += 1
-    return sign, scaled
-
-
-def _plain(value: Any) -> str | None:
-    """The text of a str or float amount, for the fast path; None for anything else."""
-    kind = value.__class__
-    if kind is str:
-        text: str = value
-        return text
-    return repr(value) if kind is float else None
-
-
-def _not_plain(value: Any) -> None:
-    return None
-
-
 def _number(args: tuple[Arg, ...], read: Read) -> Step:
-    places = int(args[0])
-    step = Decimal(1).scaleb(-places)
-    plain = _plain if read is read_money else _not_plain  # an integer is read strictly
+    step = Decimal(1).scaleb(-int(args[0]))
 
     def number(value: Any) -> str | None:
-        text = plain(value)
-        rounded = None if text is None else _round_digits(text, places)
-        if rounded is not None:
-            sign, scaled = rounded
-            digits = str(scaled).rjust(places + 1, "0")
-            return sign + (f"{digits[:-places]}.{digits[-places:]}" if places else digits)
         amount = read(value)
         return None if amount is None else str(_quantize(Decimal(amount), step))
 
@@ -330,10 +293,6 @@ def _number(args: tuple[Arg, ...], read: Read) -> Step:
 
 def _cents(args: tuple[Arg, ...], read: Read) -> Step:
     def cents(value: Any) -> int | None:
-        text = _plain(value)
-        rounded = None if text is None else _round_digits(text, 2)
-        if rounded is not None:
-            return -rounded[1] if rounded[0] else rounded[1]
         amount: Decimal | None = read(value)
         return None if amount is None else int(_quantize(amount, CENT).scaleb(2))
 

@@ -131,56 +131,45 @@ def chain_converter(
     for applied in chain:
         steps.append(applied.function.step(applied.args, kind))
         kind = applied.function.gives
-    finish = _finisher(context, chain[-1].function.name == RAW)
+    raw = chain[-1].function.name == RAW
+    escaper = None if raw else ESCAPERS[context]
     first, rest = steps[0], tuple(steps[1:])
-    if not rest:  # the most common chain: one function (no loop)
+    if escaper is None:
+        return _unescaped(
+            first, rest, RAW_SAFETY.get(context, str) if raw else format_any, label, position
+        )
+    needs, escape = escaper.needs, escaper.escape
 
-        def one(value: Any) -> str:
-            try:
-                return finish(first(value))
-            except BadValue as exc:
-                raise bad_value(label, position, exc) from None
+    def escaped(value: Any) -> str:
+        try:
+            value = first(value)
+            for step in rest:
+                value = step(value)
+        except BadValue as exc:
+            raise bad_value(label, position, exc) from None
+        if value.__class__ is str:  # the escaping is inline: one call less per expression
+            text: str = value
+            return escape(text) if needs(text) else text
+        return "" if value is None else str(value)  # an integer: digits need no escaping
 
-        return one
-    if len(rest) == 1:
-        (second,) = rest
+    return escaped
 
-        def two(value: Any) -> str:
-            try:
-                return finish(second(first(value)))
-            except BadValue as exc:
-                raise bad_value(label, position, exc) from None
 
-        return two
+def _unescaped(
+    first: Step, rest: tuple[Step, ...], finish: Conv, label: str, position: int
+) -> Conv:
+    """A chain in the ``text`` context, or ending in ``raw``: ``finish`` instead of escaping."""
 
     def run(value: Any) -> str:
         try:
             value = first(value)
             for step in rest:
                 value = step(value)
-            return finish(value)
         except BadValue as exc:
             raise bad_value(label, position, exc) from None
+        return finish(value)
 
     return run
-
-
-def _finisher(context: str, raw: bool) -> Conv:
-    """What turns a chain's result (text, an integer or None) into the output."""
-    if raw:  # raw gives text; only what keeps a header or XML well-formed still applies
-        return RAW_SAFETY.get(context, str)
-    escaper = ESCAPERS[context]
-    if escaper is None:
-        return format_any
-    needs, escape = escaper.needs, escaper.escape
-
-    def finish(value: Any) -> str:
-        if value.__class__ is str:
-            text: str = value
-            return escape(text) if needs(text) else text
-        return "" if value is None else str(value)  # an integer: digits need no escaping
-
-    return finish
 
 
 # -- the plan -----------------------------------------------------------------------
