@@ -13,7 +13,7 @@ from postback.domain import (
     HttpMethod,
     PostbackConfig,
 )
-from postback.template import Template, TemplateError, compile_template
+from postback.template import Template, TemplateError, compile_template, literal_text
 from postback.template.catalogue import Catalogue, catalogue_for
 
 MAX_DELAY_SECONDS = 7 * 24 * 3600
@@ -82,7 +82,10 @@ def check_shape(config: PostbackConfig) -> list[Problem]:
 
 
 def _check_url(url: str) -> list[Problem]:
-    literal = re.sub(r"\{[^{}]*\}", "x", url)
+    try:  # spaces inside an expression (join or function arguments) are not in the URL
+        literal = literal_text(url)
+    except TemplateError:  # reported by the compiler; judge the shape roughly meanwhile
+        literal = re.sub(r"\{[^{}]*\}", "x", url)
     try:
         parts = urlsplit(literal)
     except ValueError:
@@ -96,7 +99,7 @@ def _check_url(url: str) -> list[Problem]:
                 "e.g. https://partner.example/postback?action={ActionId}",
             )
         ]
-    if any(c in url for c in "\r\n\t "):
+    if any(c in literal for c in "\r\n\t "):
         return [problem("url", "invalid_url", "the URL must not contain spaces or line breaks")]
     return []
 

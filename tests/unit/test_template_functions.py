@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from postback.domain import EventKind
-from postback.template import TemplateError, catalogue_for, compile_template
+from postback.template import TemplateError, catalogue_for, compile_template, literal_text
 from postback.template.functions import FUNCTIONS
 from postback.template.listing import function_rows
 
@@ -238,3 +238,11 @@ def test_a_bad_value_in_an_item_names_the_item() -> None:
     found = render_error('{join(items, i, "{i.amt|cents}")}', {"items": [{}, {"amt": "x"}]})
     assert found.code == "bad_value"
     assert "in item 2" in str(found)
+
+
+def test_literal_text_replaces_whole_expressions() -> None:
+    text = 'https://p.example/?d={EventDate|date("%Y %m")}{join(items, i, "{i.sku} x", " & ")}\\{'
+    assert literal_text(text) == "https://p.example/?d=xx{"
+    assert literal_text("{ Status|upper} {Status}", "_") == "{ Status|upper} _"
+    with pytest.raises(TemplateError):
+        literal_text("{Status|upper }")

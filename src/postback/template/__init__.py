@@ -18,6 +18,7 @@ from postback.template.catalogue import (
 )
 from postback.template.compiler import Template, compile_template
 from postback.template.errors import TemplateError
+from postback.template.lexer import literal_text
 
 __all__ = [
     "Catalogue",
@@ -27,5 +28,6 @@ __all__ = [
     "TemplateError",
     "catalogue_for",
     "compile_template",
+    "literal_text",
     "sample_params",
 ]

@@ -351,3 +351,20 @@ def _format_brace(source: Source, i: int, out: list[Token]) -> int:
     chain, end = read_chain(text, position, ref.end() - 1, source.escaped)
     out.append(RefToken(ref.group(1), ref.group(2), position, chain))
     return end
+
+
+def literal_text(text: str, placeholder: str = "x") -> str:
+    """The template's literal text with every expression (arguments and all) replaced by
+    ``placeholder``: what a URL looks like around its values. Raises TemplateError for a
+    syntax error."""
+    out: list[str] = []
+    in_join = False
+    for token in iter_tokens(text):
+        if isinstance(token, JoinOpen):
+            in_join = True
+            out.append(placeholder)
+        elif isinstance(token, JoinClose):
+            in_join = False
+        elif not in_join:
+            out.append(token.text if isinstance(token, TextToken) else placeholder)
+    return "".join(out)
