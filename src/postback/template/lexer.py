@@ -12,7 +12,8 @@ Two lexers share the expression rules: :func:`tokenize` reads a whole template (
 text, with ``\\{`` and ``\\}`` escapes), :func:`tokenize_format` reads the content of a
 join's FORMAT literal, whose escapes were already resolved when the literal was read
 (``Source.escaped`` says which characters came from an escape, ``Source.positions``
-where each character was in the original text).
+where each character was in the original text). Both read a function chain
+(``{Name|f("a", 1)|g}``) with :func:`read_chain`, the same way on either text.
 """
 
 from __future__ import annotations
