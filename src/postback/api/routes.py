@@ -23,6 +23,7 @@ from postback.errors import NotFound, ValidationProblem
 from postback.inbox import MAX_BODY, Received
 from postback.storage.base import DeliveryFilter
 from postback.template.catalogue import catalogue_for
+from postback.template.listing import function_rows
 
 health = APIRouter(tags=["health"])
 v1 = APIRouter(prefix="/v1", responses={401: {"model": s.MessageOut}, 422: {"model": s.ProblemOut}})
@@ -260,6 +261,18 @@ async def parameters(kind: str) -> s.CatalogueOut:
         kind=event_kind.value,
         parameters=[_param(p) for p in catalogue.parameters],
         item_fields=[_param(p) for p in catalogue.item_fields],
+        functions=[
+            s.FunctionOut(
+                name=f.name,
+                usage=f.usage,
+                takes=f.takes,
+                gives=f.gives,
+                description=f.description,
+                example=f.example,
+                example_result=f.result,
+            )
+            for f in function_rows(event_kind)
+        ],
     )
 
 

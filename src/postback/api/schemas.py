@@ -427,10 +427,23 @@ class ParameterOut(BaseModel):
     description: str
 
 
+class FunctionOut(BaseModel):
+    """A template function: ``{Name|usage}``, the value it takes, what it gives."""
+
+    name: str
+    usage: str
+    takes: str
+    gives: str
+    description: str
+    example: str | None  # on a parameter of this kind; null when none can take it
+    example_result: str | None  # the example rendered for the kind's sample event
+
+
 class CatalogueOut(BaseModel):
     kind: str
     parameters: list[ParameterOut]
     item_fields: list[ParameterOut]
+    functions: list[FunctionOut]
 
 
 class Problem(BaseModel):
