@@ -26,7 +26,7 @@ KIND_OF_TYPE: dict[EventType, EventKind] = {
     EventType.CATALOG_ITEM_CHANGED: EventKind.CATALOG_CHANGE,
 }
 REQUIRED: dict[EventKind, tuple[str, ...]] = {
-    EventKind.ACTION: ("MediaPartnerId", "CampaignId", "ActionTrackerId", "ActionId"),
+    EventKind.ACTION: ("CampaignId", "ActionTrackerId", "ActionId"),
     EventKind.ACTION_INQUIRY: ("MediaPartnerId", "InquiryId"),
     EventKind.CATALOG_CHANGE: ("CampaignId", "CatalogItemId", "Operation"),
 }
@@ -41,7 +41,17 @@ DEFAULT_STATUS: dict[EventType, str] = {
     EventType.ACTION_REVERSED: "REVERSED",
     EventType.ACTION_LOCKED: "APPROVED",
 }
+#: Who an event came through: at least one of these (an action from a media source
+#: alone has no partner).
+SOURCE: dict[EventKind, tuple[str, ...]] = {
+    EventKind.ACTION: ("MediaPartnerId", "MediaSourceId"),
+}
 MAX_ID_LENGTH = 200
+
+
+def at(where: str, name: str) -> str:
+    """A field's name under ``where`` (``[2].data``, or ``data`` for a lone event)."""
+    return f"{where}.{name}" if where else name
 
 
 def kind_of(event_type: EventType) -> EventKind:
@@ -71,27 +81,34 @@ BOOLEAN_TEXT = frozenset({"true", "false"})
 
 
 def check(event: Event, where: str, max_items: int = MAX_ITEMS) -> list[Problem]:
-    """Problems with one event's data, each naming the field as ``where.data.Name``.
+    """Problems with one event's data, each naming the field as ``where.data.Name``
+    (``data.Name`` when ``where`` is empty: a lone event).
 
     Every value whose name is in the event kind's catalogue is checked against its type
     (order-level parameters and every item's fields), so whether an event is accepted
     never depends on which postbacks exist or which parameters their templates use.
     """
     kind = kind_of(event.type)
-    out = [
-        _problem(f"{where}.data.{name}", "required", f"{event.type} events need {name}")
+    out: list[Problem] = []
+    sources = SOURCE.get(kind, ())
+    if sources and all(event.data.get(name) in (None, "") for name in sources):
+        first, *others = sources
+        message = f"{event.type} events need {first} (or {', '.join(others)} for a media source)"
+        out.append(_problem(at(where, f"data.{first}"), "required", message))
+    out += [
+        _problem(at(where, f"data.{name}"), "required", f"{event.type} events need {name}")
         for name in REQUIRED[kind]
         if event.data.get(name) in (None, "")
     ]
     out.extend(_check_types(event.data, kind, where))
     out.extend(_check_items(event.data.get("items"), kind, where, max_items))
     if len(event.id) > MAX_ID_LENGTH or not event.id.strip():
-        out.append(_problem(f"{where}.id", "invalid", "id must be 1 to 200 characters"))
+        out.append(_problem(at(where, "id"), "invalid", "id must be 1 to 200 characters"))
     return out[:MAX_PROBLEMS]
 
 
 def _check_items(items: Any, kind: EventKind, where: str, max_items: int) -> list[Problem]:
-    field = f"{where}.data.items"
+    field = at(where, "data.items")
     if items is None:
         return []
     if not isinstance(items, list):
@@ -118,7 +135,7 @@ def _check_items(items: Any, kind: EventKind, where: str, max_items: int) -> lis
 
 
 def _check_types(data: dict[str, Any], kind: EventKind, where: str) -> list[Problem]:
-    return _check_values(data, _typed(kind, items=False), f"{where}.data.")
+    return _check_values(data, _typed(kind, items=False), at(where, "data."))
 
 
 def _check_values(values: dict[str, Any], rules: dict[str, Rule], prefix: str) -> list[Problem]:

@@ -31,6 +31,7 @@ from postback.domain import (
     PostbackConfig,
     PostbackKind,
     RenderedRequest,
+    Replay,
 )
 from postback.errors import NotFound, ValidationProblem
 from postback.inbox import Inbox
@@ -110,6 +111,7 @@ class Service:
         self, who: Principal, config: PostbackConfig, owner_id: str | None = None
     ) -> Postback:
         owner = await self._owner(who, owner_id)
+        config = rules.with_defaults(config)
         await self._validate(owner, config)
         postback = await self.store.create_postback(owner.id, config)
         return postback
@@ -118,7 +120,7 @@ class Service:
         self, who: Principal, postback_id: str, changes: dict[str, Any]
     ) -> Postback:
         current = await self.store.get_postback(postback_id, who.owner_id)
-        config = dataclasses.replace(current.config, **changes)
+        config = rules.with_defaults(dataclasses.replace(current.config, **changes))
         owner = await self.store.get_account(current.owner_id)
         await self._validate(owner, config)
         return await self.store.update_postback(postback_id, who.owner_id, config)
@@ -189,7 +191,7 @@ class Service:
                     "the event type must be in the partner's contract for its program",
                 )
             ]
-        return []
+        return rules.check_mobile_app(config, tracker.category)
 
     async def _check_media_source(
         self, brand: Account, config: PostbackConfig
@@ -245,22 +247,28 @@ class Service:
         return sample_params(CATALOGUE_OF_KIND[postback.config.kind])
 
     # -- events ----------------------------------------------------------------------
-    async def ingest(self, batch: Sequence[Event]) -> list[IngestResult]:
-        """Validate, match, render and store a batch of events in one transaction."""
+    async def ingest(self, batch: Sequence[Event], single: bool = False) -> list[IngestResult]:
+        """Validate, match, render and store a batch of events in one transaction.
+
+        ``single``: the batch is one event posted alone, so problems name its fields
+        without the ``[0]`` of a list.
+        """
         max_items = self.settings.max_items
         problems = [
-            p for i, e in enumerate(batch) for p in event_rules.check(e, f"[{i}]", max_items)
+            p
+            for i, e in enumerate(batch)
+            for p in event_rules.check(e, _where(i, single), max_items)
         ]
         if problems:
             raise ValidationProblem(problems)
         matched = await self.store.matching_postbacks_many(batch)
         items = [
-            self._fan_out(i, event, found)
+            self._fan_out(_where(i, single), event, found)
             for i, (event, found) in enumerate(zip(batch, matched, strict=True))
         ]
         return await self.store.ingest(items)
 
-    def _fan_out(self, index: int, event: Event, matched: Sequence[Postback]) -> IngestItem:
+    def _fan_out(self, where: str, event: Event, matched: Sequence[Postback]) -> IngestItem:
         """A delivery per matching postback. One that cannot be rendered or is too large
         is stored failed, with the reason, and never sent; the event and every other
         postback's delivery go on (acceptance never depends on one partner's template)."""
@@ -357,15 +365,23 @@ class Service:
         return self._sender
 
     # -- deliveries ------------------------------------------------------------------
-    async def replay(self, who: Principal, flt: DeliveryFilter) -> int:
-        """Send again now every finished delivery the filter selects; return how many.
+    async def replay(self, who: Principal, flt: DeliveryFilter, everything: bool = False) -> Replay:
+        """Send again now every finished delivery the filter selects; return the replay
+        (its id and how many it queued), whose progress :meth:`replay_progress` reads.
 
         A postback named in the filter must be one the caller sees (else NotFound), so a
-        mistyped id is an error, not "0 replayed".
+        mistyped id is an error, not "0 replayed"; no filter at all needs ``everything``.
         """
+        problems = replay_problems(flt, everything)
+        if problems:
+            raise ValidationProblem(problems)
         if flt.postback_id is not None:
             await self.store.get_postback(flt.postback_id, who.owner_id)
-        return await self.store.replay(who.owner_id, flt, self.clock())
+        return await self.store.start_replay(who.owner_id, flt, self.clock())
+
+    async def replay_progress(self, who: Principal, replay_id: str) -> Replay:
+        """How far a replay has got; only its owner (or the operator) sees it."""
+        return await self.store.get_replay(replay_id, who.owner_id)
 
     # -- start and stop --------------------------------------------------------------
     async def ensure_operator(self) -> str | None:
@@ -411,6 +427,26 @@ def request_size(request: RenderedRequest) -> int:
 def _utf8_len(text: str) -> int:
     # isascii() is O(1) on CPython's compact strings: most values need no encoding.
     return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+
+
+def replay_problems(flt: DeliveryFilter, everything: bool) -> list[rules.Problem]:
+    """A replay needs a filter, or ``all`` to say every finished delivery is meant."""
+    if flt == DeliveryFilter() and not everything:
+        return [
+            rules.problem(
+                "all",
+                "required",
+                "give a filter (postback_id, status, action_id, since, until), "
+                "or all: true to replay every finished delivery",
+            )
+        ]
+    if flt.since is not None and flt.until is not None and flt.since >= flt.until:
+        return [rules.problem("since", "out_of_range", "since must be earlier than until")]
+    return []
+
+
+def _where(index: int, single: bool) -> str:
+    return "" if single else f"[{index}]"
 
 
 def _warnings(postback: Postback, request: RenderedRequest) -> list[str]:

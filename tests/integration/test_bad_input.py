@@ -487,7 +487,7 @@ async def test_a_delivery_that_cannot_render_is_stored_failed_and_the_rest_go_on
         raw = world.action("unchecked", items=[{"amt": "abc"}])
         event = Event(raw["id"], EventType(raw["type"]), datetime.now(UTC), raw["data"])
         [matched] = await service.store.matching_postbacks_many([event])
-        await service.store.ingest([service._fan_out(0, event, matched)])
+        await service.store.ingest([service._fan_out("", event, matched)])
         page = await api.ok("GET", "/v1/deliveries")
         by_status = {d["status"]: d for d in page["items"]}
         assert sorted(by_status) == ["failed", "scheduled"]

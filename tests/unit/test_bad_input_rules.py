@@ -110,7 +110,7 @@ def test_lists_are_checked_in_catalog_changes() -> None:
     ok = Event("e", EventType.CATALOG_ITEM_CHANGED, at, base | {"Bullets": ["a", 1]})
     assert events.check(ok, "") == []
     bad = Event("e", EventType.CATALOG_ITEM_CHANGED, at, base | {"Labels": [{"a": 1}]})
-    assert [p["field"] for p in events.check(bad, "")] == [".data.Labels"]
+    assert [p["field"] for p in events.check(bad, "")] == ["data.Labels"]
 
 
 def test_items_are_capped_and_problems_are_bounded() -> None:
