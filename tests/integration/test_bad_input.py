@@ -366,7 +366,7 @@ async def test_a_request_over_the_size_limit_fails_that_delivery_only(
         r = await api.call("POST", f"/v1/deliveries/{failed['id']}/redeliver", key)
         assert r.status_code == 409, r.text
         replayed = await api.ok("POST", "/v1/deliveries/replay", key, json={"status": "failed"})
-        assert replayed["replayed"] == 0
+        assert replayed["queued"] == 0
 
 
 # -- headers -----------------------------------------------------------------------------

@@ -273,7 +273,7 @@ async def start_replay(
     replay_id = rows.new_id("rpl")
     result = await conn.execute(
         update(deliveries)
-        .where(*filters(owner_id, flt), D.status.in_(FINAL), _live_postback())
+        .where(*filters(owner_id, flt), D.status.in_(FINAL), _live_postback(), _sendable())
         .values(**_again(now), replay_id=replay_id)
     )
     total = int(result.rowcount)
