@@ -278,7 +278,8 @@ class Service:
             try:
                 request = self.render(postback, params)
             except TemplateError as exc:
-                deliveries.append(self._unsendable(postback, event, RENDER_FAILED, str(exc)))
+                reason = TOO_LARGE if exc.code == TOO_LARGE else RENDER_FAILED
+                deliveries.append(self._unsendable(postback, event, reason, str(exc)))
                 continue
             size = request_size(request)
             if size > self.settings.max_request_bytes:

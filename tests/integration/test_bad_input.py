@@ -492,3 +492,25 @@ async def test_a_delivery_that_cannot_render_is_stored_failed_and_the_rest_go_on
         by_status = {d["status"]: d for d in page["items"]}
         assert sorted(by_status) == ["failed", "scheduled"]
         assert by_status["failed"]["last_error"].startswith("render_failed: bad value for")
+
+
+async def test_a_template_that_would_render_gigabytes_fails_that_delivery_at_once(
+    tmp_path: Any,
+) -> None:
+    """One partner's join repeating a large value per item is stopped before it is built."""
+    async with running_api(f"sqlite:///{tmp_path}/a.db") as api:
+        world = await api.world()
+        key = world.partner["api_key"]
+        repeat = {**LIFECYCLE, "url": 'https://p.example/?{join(items,i,"a={ActionId}")}'}
+        await api.ok("POST", "/v1/postbacks", key, json=repeat)
+        small = {**LIFECYCLE, "url": "https://p.example/?p={Payout}"}
+        await api.ok("POST", "/v1/postbacks", key, json=small)
+        event = world.action("huge", ActionId="A" * 1_000_000, items=[{"sku": "s"}] * 1000)
+        started = time.perf_counter()
+        result = await api.ok("POST", "/v1/events", json=event)
+        assert time.perf_counter() - started < 10  # not the seconds a 1 GB string takes
+        assert result["deliveries"] == 2
+        page = await api.ok("GET", "/v1/deliveries")
+        errors = sorted(str(d["last_error"]) for d in page["items"])
+        assert errors[0] == "None"
+        assert errors[1].startswith("too_large: the rendered text would be over 16,777,216")

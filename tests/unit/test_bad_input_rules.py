@@ -25,6 +25,7 @@ from postback.domain import RenderedRequest as Req
 from postback.errors import ValidationProblem
 from postback.service import request_size
 from postback.storage import rows
+from postback.template import TemplateError, compile_template
 
 
 def test_bad_text_is_found_at_any_depth_keys_included() -> None:
@@ -205,3 +206,26 @@ def test_an_xml_body_with_a_character_xml_forbids_is_a_problem() -> None:
 
     assert body("<a>\t{ActionId}\n</a>") == []
     assert body("<a>x\x01{ActionId}</a>") == ["body:4"]
+
+
+BIG = "x" * (1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("template", "params"),
+    [
+        ("{ActionId}" * 20, {"ActionId": BIG}),  # a value repeated
+        ('{join(items,i,"{ActionId}")}', {"ActionId": BIG, "items": [{}] * 20}),  # per item
+        ('{join(items,i,"{i.name}{i.name}")}', {"items": [{"name": BIG}] * 10}),
+        ('{join(items,i,"' + "{ActionId}" * 20 + '")}', {"ActionId": BIG, "items": [{}]}),
+    ],
+    ids=["repeated", "join_outer", "join_field", "join_format"],
+)
+def test_a_render_that_would_be_huge_stops_before_building_it(
+    template: str, params: dict[str, Any]
+) -> None:
+    compiled = compile_template(template, "text")
+    with pytest.raises(TemplateError) as caught:
+        compiled.render(params)
+    assert caught.value.code == "too_large"
+    assert compiled.render({**params, "ActionId": "a", "items": [{"name": "b"}]})

@@ -10,7 +10,7 @@ from postback.template.checker import check
 from postback.template.escaping import CONTEXTS
 from postback.template.nodes import Checked, CheckedJoin, FieldRef, ParamRef
 from postback.template.parser import parse
-from postback.template.render import Plan
+from postback.template.render import Plan, within_limit
 
 
 class Template:
@@ -43,12 +43,15 @@ class Template:
         """The text for these parameter values (``items``: a list of item mappings).
 
         Missing and null values render empty; a money or date value that cannot be
-        parsed raises TemplateError with code ``bad_value``.
+        parsed raises TemplateError with code ``bad_value``; text that would be over
+        ``MAX_RENDERED`` characters, ``too_large``.
         """
         if self._getters is None:
             get = params.get
-            return self._fmt % tuple([conv(get(key)) for key, conv in self._slots])
-        return self._fmt % tuple([get(params) for get in self._getters])
+            parts = tuple([conv(get(key)) for key, conv in self._slots])
+        else:
+            parts = tuple([get(params) for get in self._getters])
+        return self._fmt % within_limit(parts, len(self._fmt))
 
     def __repr__(self) -> str:
         return f"Template({self.text!r}, context={self.context!r})"

@@ -16,6 +16,7 @@ UNKNOWN_FUNCTION = "unknown_function"
 BAD_ARGUMENTS = "bad_arguments"
 TYPE_MISMATCH = "type_mismatch"
 BAD_VALUE = "bad_value"
+TOO_LARGE = "too_large"  # the text would be over MAX_RENDERED characters (render.py)
 
 
 class TemplateError(PostbackError):

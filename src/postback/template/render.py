@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from postback.template.catalogue import ParamType
-from postback.template.errors import BAD_VALUE, TemplateError
+from postback.template.errors import BAD_VALUE, TOO_LARGE, TemplateError
 from postback.template.escaping import ESCAPERS, Escaper
 from postback.template.formatting import (
     MONEY_CANONICAL,
@@ -47,6 +47,10 @@ ItemGetter = Callable[[Params, str], str]  # (item, its index as text)
 JoinRender = Callable[[Any, Params], str]
 INDEX: tuple[str, ...] = tuple(str(n) for n in range(1, 1025))
 ITEMS = "items"
+# Characters one render may produce. A template can repeat a value (a join repeats its
+# FORMAT per item), so a small event could otherwise ask for gigabytes; sizes are summed
+# before each string is built. Far above any sensible request (POSTBACK_MAX_REQUEST_BYTES).
+MAX_RENDERED = 16 * 1024 * 1024
 
 
 # -- converters: raw value -> formatted, escaped text --------------------------------
@@ -235,10 +239,26 @@ def join_renderer(join: CheckedJoin, context: str) -> JoinRender:
     def render(items: Any, params: Params) -> str:
         if not items:
             return ""
-        row_fmt = fmt % tuple([_pct(c(params.get(k))) for k, c in outer_slots]) if outer else fmt
+        row_fmt = fmt
+        if outer:
+            row_fmt = fmt % within_limit(tuple([_pct(c(params.get(k))) for k, c in outer_slots]))
         return prefix + sep.join(rows(row_fmt, _as_items(items)))
 
     return render
+
+
+def within_limit(parts: tuple[str, ...], literal: int = 0) -> tuple[str, ...]:
+    """``parts``, after checking that they and ``literal`` characters stay within
+    :data:`MAX_RENDERED` (raises TemplateError ``too_large``)."""
+    size = literal + sum(map(len, parts))
+    if size > MAX_RENDERED:
+        raise too_large(size)
+    return parts
+
+
+def too_large(size: int) -> TemplateError:
+    message = f"the rendered text would be over {MAX_RENDERED:,} characters ({size:,} at least)"
+    return TemplateError(TOO_LARGE, message)
 
 
 def _pct(text: str) -> str:
@@ -256,10 +276,15 @@ def _join_piece(node: Checked, two_pass: bool) -> str:
 def _row_renderer(getters: list[ItemGetter]) -> Callable[[str, Sequence[Any]], list[str]]:
     def rows(fmt: str, items: Sequence[Any]) -> list[str]:
         out: list[str] = []
+        size, step = 0, len(fmt)
         try:
             for index, item in zip(_indices(len(items)), items, strict=False):
                 row = item if item.__class__ is dict else _as_item(item, len(out) + 1)
-                out.append(fmt % tuple([get(row, index) for get in getters]))
+                values = tuple([get(row, index) for get in getters])
+                size += step + sum(map(len, values))
+                if size > MAX_RENDERED:
+                    raise too_large(size)
+                out.append(fmt % values)
         except TemplateError as exc:
             raise _in_item(exc, len(out) + 1) from None
         return out
