@@ -46,11 +46,16 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="serve this worker's Prometheus metrics on this port"
+    ),
+    metrics_host: str = typer.Option("127.0.0.1", help="address for --metrics-port"),
+) -> None:
     """Run a delivery worker until SIGTERM (in-flight sends are finished first)."""
     from postback.delivery import runner
 
-    runner.run(_settings())
+    runner.run(_settings(), metrics_port, metrics_host)
 
 
 @app.command()

@@ -26,6 +26,10 @@ class Settings:
     lease_seconds: float | None = None  # default: long enough for the slowest send
     inbox: bool = False  # serve the built-in inbox (in memory; for trying things out)
     data_dir: Path = field(default_factory=lambda: Path("data"))
+    # How long a rotated-out signing secret keeps signing beside the new one.
+    secret_overlap_seconds: float = 24 * 3600.0
+    log_format: str = "text"  # or "json": one object per line
+    outbound_proxy: str | None = None  # http://host:port: every postback goes through it
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -76,4 +80,29 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         lease_seconds=_float(env, "POSTBACK_LEASE_SECONDS", 0) or None,
         data_dir=data_dir,
         inbox=env.get("POSTBACK_INBOX", "") in ("1", "true", "yes"),
+        secret_overlap_seconds=_float(env, "POSTBACK_SECRET_OVERLAP_SECONDS", 24 * 3600.0),
+        log_format=_log_format(env.get("POSTBACK_LOG_FORMAT", "")),
+        outbound_proxy=_proxy(env.get("POSTBACK_OUTBOUND_PROXY", "")),
     )
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower() or "text"
+    if value not in ("text", "json"):
+        raise ConfigError(f"POSTBACK_LOG_FORMAT={raw!r}: write text or json")
+    return value
+
+
+def _proxy(raw: str) -> str | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    scheme, sep, rest = raw.partition("://")
+    host_port = rest.split("/", 1)[0].rpartition("@")[2]
+    if scheme.lower() != "http" or not sep or ":" not in host_port:
+        # The value is not echoed: it may hold the proxy's password.
+        raise ConfigError(
+            "POSTBACK_OUTBOUND_PROXY is not an HTTP proxy address; "
+            "write e.g. http://proxy.internal:3128"
+        )
+    return raw

@@ -168,6 +168,7 @@ class PostbackConfig:
     include_installs: bool = False  # partner_integration: app installs too
     in_app_event: str | None = None  # partner_integration: one named in-app event
     include_locking: bool = False  # action_lifecycle: action.locked opts in
+    signing_enabled: bool = True  # Standard Webhooks signature headers on every request
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,15 @@ class Postback:
     created_at: datetime
     updated_at: datetime
     disabled_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SigningSecret:
+    """A postback's signing secret, and until when a rotated-out one still signs too."""
+
+    postback_id: str
+    secret: str
+    previous_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

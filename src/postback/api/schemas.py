@@ -26,6 +26,7 @@ from postback.domain import (
     Program,
     RenderedRequest,
     Reply,
+    SigningSecret,
 )
 
 
@@ -155,6 +156,11 @@ class PostbackFields(Strict):
     include_installs: bool = False
     in_app_event: str | None = None
     include_locking: bool = False
+    signing_enabled: bool = Field(
+        True,
+        description="sign every request (Standard Webhooks headers); off for a "
+        "receiver that rejects unknown headers",
+    )
 
 
 class PostbackIn(PostbackFields):
@@ -191,6 +197,7 @@ class PostbackPatch(Strict):
     include_installs: bool | None = None
     in_app_event: str | None = None
     include_locking: bool | None = None
+    signing_enabled: bool | None = None
 
 
 class PostbackOut(PostbackFields):
@@ -228,7 +235,36 @@ class PostbackOut(PostbackFields):
             include_installs=c.include_installs,
             in_app_event=c.in_app_event,
             include_locking=c.include_locking,
+            signing_enabled=c.signing_enabled,
         )
+
+
+class SecretOut(BaseModel):
+    """A postback's signing secret (Standard Webhooks, ``whsec_...``)."""
+
+    postback_id: str
+    secret: str
+    previous_secret_expires_at: datetime | None = Field(
+        None, description="until then the rotated-out secret also signs every request"
+    )
+
+    @classmethod
+    def of(cls, s: SigningSecret) -> SecretOut:
+        return cls(
+            postback_id=s.postback_id,
+            secret=s.secret,
+            previous_secret_expires_at=s.previous_expires_at,
+        )
+
+
+class RotateIn(Strict):
+    keep_old_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="how long the old secret keeps signing too (default: the "
+        "POSTBACK_SECRET_OVERLAP_SECONDS setting, 24 h)",
+    )
 
 
 class EventIn(Strict):

@@ -29,6 +29,7 @@ from postback.domain import (
     PostbackConfig,
     Program,
     RenderedRequest,
+    SigningSecret,
 )
 
 
@@ -75,6 +76,9 @@ class Claim:
     lease_until: datetime
     success_response: str | None
     error_response: str | None
+    signing_secrets: tuple[str, ...] = ()  # empty: send unsigned (signing off)
+    postback_kind: str = ""  # for metrics
+    event_id: str = ""  # for logs
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,13 @@ class Store(Protocol):
         self, postback_id: str, owner_id: str | None, config: PostbackConfig
     ) -> Postback: ...
     async def delete_postback(self, postback_id: str, owner_id: str | None) -> None: ...
+    async def signing_secret(self, postback_id: str, owner_id: str | None) -> SigningSecret: ...
+    async def rotate_signing_secret(
+        self, postback_id: str, owner_id: str | None, keep_old_seconds: float
+    ) -> SigningSecret:
+        """A new secret; the old one keeps signing for ``keep_old_seconds`` more."""
+        ...
+
     async def matching_postbacks(self, event: Event) -> list[Postback]:
         """Enabled postbacks that an event fans out to (product.md, Events table)."""
         ...
@@ -177,6 +188,10 @@ class Store(Protocol):
         ...
 
     async def next_due_at(self) -> datetime | None: ...
+    async def due_backlog(self, now: datetime, cap: int) -> tuple[int, datetime | None]:
+        """Due, unfinished deliveries (counted up to ``cap``) and the oldest due time."""
+        ...
+
     async def wait_for_work(self, max_wait: float) -> None:
         """Return when new deliveries may be due (NOTIFY / in-process wake-up) or on timeout."""
         ...

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.expression import true
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -172,6 +173,11 @@ postbacks = Table(
     Column("disabled_reason", Text),
     Column("last_success_at", UTCDateTime),
     Column("failing_since", UTCDateTime),
+    # Signing (migration 0009): the current secret, and a rotated-out one kept until then.
+    Column("signing_enabled", Boolean, nullable=False, server_default=true()),
+    Column("signing_secret", Text, nullable=False),
+    Column("previous_signing_secret", Text),
+    Column("previous_secret_until", UTCDateTime),
     Index(None, "owner_id", "kind"),
     Index(None, "partner_id", "event_type_id"),
     Index(None, "media_source_id", "event_type_id"),
