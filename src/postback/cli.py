@@ -160,6 +160,51 @@ def replay(
 
 
 @app.command()
+def prune(
+    dry_run: bool = typer.Option(False, "--dry-run", help="only say what would be deleted"),
+    days: float | None = typer.Option(
+        None, min=0.0, help="keep this many days (default: POSTBACK_RETENTION_DAYS, 30)"
+    ),
+) -> None:
+    """Delete attempts (with their stored replies) older than the retention period, in
+    small batches; with --dry-run, say how many would go."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from postback import retention
+    from postback.errors import PostbackError
+    from postback.storage import open_store
+
+    settings = _settings()
+    keep = settings.retention_days if days is None else days
+    if not keep:
+        typer.echo("retention is off (0 days): nothing is deleted")
+        return
+    before = retention.cutoff(datetime.now(UTC), keep)
+
+    async def go() -> int | None:
+        store = open_store(settings.database_url)
+        try:
+            if dry_run:
+                return await store.count_old_attempts(before)
+            return await retention.prune(store, before)
+        finally:
+            await store.close()
+
+    try:
+        count = asyncio.run(go())
+    except PostbackError as exc:
+        raise _fail(exc) from None
+    when = before.isoformat(timespec="seconds")
+    if count is None:
+        typer.echo("another process is deleting old attempts now; try again later")
+    elif dry_run:
+        typer.echo(f"would delete {count} attempts started before {when}")
+    else:
+        typer.echo(f"deleted {count} attempts started before {when}")
+
+
+@app.command()
 def render(
     template: str = typer.Option(..., "--template", "-t", help="the template text"),
     context: str = typer.Option("url", help="url, query, json, xml, header or text"),

@@ -30,6 +30,8 @@ class Settings:
     secret_overlap_seconds: float = 24 * 3600.0
     log_format: str = "text"  # or "json": one object per line
     outbound_proxy: str | None = None  # http://host:port: every postback goes through it
+    retention_days: float = 30.0  # attempts older than this are deleted; 0 keeps them all
+    retention_interval: float = 600.0  # seconds between the workers' retention runs
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -83,7 +85,23 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         secret_overlap_seconds=_float(env, "POSTBACK_SECRET_OVERLAP_SECONDS", 24 * 3600.0),
         log_format=_log_format(env.get("POSTBACK_LOG_FORMAT", "")),
         outbound_proxy=_proxy(env.get("POSTBACK_OUTBOUND_PROXY", "")),
+        retention_days=_days(env.get("POSTBACK_RETENTION_DAYS", "")),
+        retention_interval=_float(env, "POSTBACK_RETENTION_INTERVAL", 600.0),
     )
+
+
+def _days(raw: str) -> float:
+    if not raw.strip():
+        return 30.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ConfigError(
+            f"POSTBACK_RETENTION_DAYS={raw!r}: write a number of days, e.g. 30 (0 keeps all)"
+        )
+    return value
 
 
 def _log_format(raw: str) -> str:

@@ -10,7 +10,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from postback import logs
+from postback import logs, retention
 from postback.config import Settings
 from postback.delivery import metrics
 from postback.delivery.metrics import BACKLOG, BACKLOG_CAP, OLDEST_DUE_AGE
@@ -53,11 +53,15 @@ def start_in_background(store: Store, settings: Settings) -> Stopper:
     worker = Worker(store, transport, options_for(settings))
     task = asyncio.create_task(worker.run(stop), name="postback-worker")
     watcher = asyncio.create_task(watch_backlog(store, stop), name="postback-backlog")
+    pruner = asyncio.create_task(
+        retention.run_periodically(store, settings, stop), name="postback-retention"
+    )
 
     async def stopper() -> None:
         stop.set()
         await task
         await watcher
+        await pruner
         await transport.close()
 
     return stopper
@@ -76,11 +80,15 @@ async def run_until_signalled(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     transport = AioHttpTransport(settings)
     watcher = asyncio.create_task(watch_backlog(store, stop), name="postback-backlog")
+    pruner = asyncio.create_task(
+        retention.run_periodically(store, settings, stop), name="postback-retention"
+    )
     try:
         await Worker(store, transport, options_for(settings)).run(stop)
     finally:
         stop.set()
         await watcher
+        await pruner
         await transport.close()
         await store.close()
 

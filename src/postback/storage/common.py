@@ -31,7 +31,7 @@ from postback.domain import (
     SigningSecret,
 )
 from postback.errors import Conflict, StoreError
-from postback.storage import deliveries, directory, dispatch, migrate, postbacks
+from postback.storage import deliveries, directory, dispatch, migrate, postbacks, retention
 from postback.storage.base import (
     AttemptResult,
     Claim,
@@ -293,6 +293,17 @@ class SQLStore:
         """Due, unfinished deliveries (counted up to ``cap``) and the oldest due time."""
         async with self._read() as conn:
             return await dispatch.backlog(conn, now, cap)
+
+    async def count_old_attempts(self, before: datetime) -> int:
+        """Attempts (with their replies) started before ``before``: what pruning removes."""
+        async with self._read() as conn:
+            return await retention.count_old(conn, before)
+
+    async def prune_attempts(self, before: datetime, limit: int) -> int | None:
+        """Delete up to ``limit`` attempts started before ``before``, in one short
+        transaction; None when another process is pruning (PostgreSQL)."""
+        async with self._write() as conn:
+            return await retention.delete_old(conn, before, limit)
 
     async def claim(
         self, worker_id: str, now: datetime, limit: int, lease_seconds: float

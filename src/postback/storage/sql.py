@@ -274,6 +274,7 @@ attempts = Table(
     Column("outcome", String(32), nullable=False),
     Column("error", Text),
     Index(None, "delivery_id", "number"),
+    Index(None, "started_at"),  # retention finds old attempts by it (migration 0009)
 )
 
 notices = Table(

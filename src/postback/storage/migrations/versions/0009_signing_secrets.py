@@ -1,4 +1,5 @@
-"""Postbacks sign their requests (Standard Webhooks): a secret each, and a switch.
+"""Postbacks sign their requests (Standard Webhooks): a secret each, and a switch; and
+attempts are indexed by start time, for retention.
 
 Existing postbacks get a fresh secret here, so every postback has one.
 
@@ -39,9 +40,12 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("postbacks") as batch:
         batch.alter_column("signing_secret", existing_type=sa.Text(), nullable=False)
+    # Retention deletes attempts by age.
+    op.create_index("ix_attempts_started_at", "attempts", ["started_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_attempts_started_at", table_name="attempts")
     with op.batch_alter_table("postbacks") as batch:
         batch.drop_column("previous_secret_until")
         batch.drop_column("previous_signing_secret")
