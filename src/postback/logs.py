@@ -72,3 +72,4 @@ def setup(log_format: str = "text", level: int = logging.INFO) -> None:
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per plugin at each start
