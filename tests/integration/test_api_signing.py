@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from tests.apiclient import Api, running_api
+from tests.e2e.receiver import receiver
 
 LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
 
@@ -69,3 +72,30 @@ async def test_signing_can_be_turned_off_and_on(api: Api) -> None:
         "PATCH", f"/v1/postbacks/{created['id']}", key, json={"signing_enabled": True}
     )
     assert patched["signing_enabled"] is True
+
+
+async def test_a_test_send_is_signed_with_the_current_secret(tmp_path: Any) -> None:
+    async with (
+        receiver() as rec,
+        running_api(
+            f"sqlite:///{tmp_path}/t.db", allowed_networks=(ip_network("127.0.0.0/8"),)
+        ) as api,
+    ):
+        world = await api.world()
+        key = world.partner["api_key"]
+        body = {
+            **LIFECYCLE,
+            "url": rec.url("/hook"),
+            "method": "POST",
+            "body": '{"a": "{ActionId}"}',
+            "body_format": "json",
+        }
+        postback = await api.ok("POST", "/v1/postbacks", key, json=body)
+        secret = (await api.ok("GET", f"/v1/postbacks/{postback['id']}/secret", key))["secret"]
+        result = await api.ok("POST", f"/v1/postbacks/{postback['id']}/test", key)
+        assert result["delivered"] is True
+        shown = dict(result["request"]["headers"])
+        assert shown["webhook-signature"] == "[redacted]"
+        [seen] = rec.on("/hook")
+        Webhook(secret).verify(seen.body.encode(), seen.headers)
+        assert seen.headers["webhook-id"].startswith("test_")

@@ -13,7 +13,10 @@ import hashlib
 import hmac
 import secrets as random_source
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
+
+from postback.domain import RenderedRequest
 
 PREFIX = "whsec_"
 SECRET_BYTES = 24
@@ -52,6 +55,18 @@ def headers(
         (TIMESTAMP_HEADER, str(timestamp)),
         (SIGNATURE_HEADER, signature(message_id, timestamp, body, secrets)),
     )
+
+
+def sign(
+    request: RenderedRequest, message_id: str, timestamp: int, secrets: Sequence[str]
+) -> RenderedRequest:
+    """The request with the three headers (replacing any of the same names); as is
+    without a secret."""
+    if not secrets:
+        return request
+    body = b"" if request.body is None else request.body.encode("utf-8")  # as the transport
+    kept = tuple((k, v) for k, v in request.headers if k.lower() not in NAMES)
+    return replace(request, headers=kept + headers(message_id, timestamp, body, secrets))
 
 
 def active_secrets(

@@ -281,12 +281,8 @@ class Worker:
         """The claim with Standard Webhooks headers on its request (as is, unsigned)."""
         if not claim.signing_secrets:
             return claim
-        request = claim.request
-        body = b"" if request.body is None else request.body.encode("utf-8")
         stamp = int(self.clock().timestamp())
-        added = signing.headers(claim.delivery_id, stamp, body, claim.signing_secrets)
-        kept = tuple((k, v) for k, v in request.headers if k.lower() not in signing.NAMES)
-        signed = dataclasses.replace(request, headers=kept + added)
+        signed = signing.sign(claim.request, claim.delivery_id, stamp, claim.signing_secrets)
         return dataclasses.replace(claim, request=signed)
 
     def _safe_judge(self, claim: Claim, sent: SendResult) -> AttemptResult:
