@@ -48,14 +48,23 @@ def serve(
 @app.command()
 def worker(
     metrics_port: int | None = typer.Option(
-        None, "--metrics-port", help="serve this worker's Prometheus metrics on this port"
+        None,
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="serve this worker's Prometheus metrics on this port",
     ),
     metrics_host: str = typer.Option("127.0.0.1", help="address for --metrics-port"),
 ) -> None:
     """Run a delivery worker until SIGTERM (in-flight sends are finished first)."""
     from postback.delivery import runner
+    from postback.errors import ConfigError
 
-    runner.run(_settings(), metrics_port, metrics_host)
+    try:
+        runner.run(_settings(), metrics_port, metrics_host)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -190,3 +191,21 @@ async def test_text_logs_by_default_are_readable_lines(pg_url: str, rec: Receive
         assert secret not in err and "tok-SECRET-1" not in err
     finally:
         await service.aclose()
+
+
+def test_a_metrics_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "POSTBACK_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}
+        done = subprocess.run(
+            [sys.executable, "-m", "postback", "worker", "--metrics-port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert f"--metrics-port {port}: cannot listen" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -16,7 +16,7 @@ from postback.delivery import metrics
 from postback.delivery.metrics import BACKLOG, BACKLOG_CAP, OLDEST_DUE_AGE
 from postback.delivery.transport import AioHttpTransport
 from postback.delivery.worker import Worker, WorkerOptions, lease_for
-from postback.errors import PostbackError
+from postback.errors import ConfigError, PostbackError
 from postback.storage import Store, open_store
 
 log = logging.getLogger("postback.worker")
@@ -100,7 +100,12 @@ def run(
     this worker's metrics are served at ``http://metrics_host:metrics_port/metrics``."""
     logs.setup(settings.log_format)
     if metrics_port is not None:
-        metrics.serve(metrics_port, metrics_host)
+        try:
+            metrics.serve(metrics_port, metrics_host)
+        except OSError as exc:
+            raise ConfigError(
+                f"--metrics-port {metrics_port}: cannot listen on {metrics_host}: {exc.strerror}"
+            ) from None
         log.info("metrics at http://%s:%d/metrics", metrics_host, metrics_port)
     try:
         import uvloop
