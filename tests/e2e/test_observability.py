@@ -205,6 +205,7 @@ def test_a_metrics_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
     assert done.returncode == 2
     assert f"--metrics-port {port}: cannot listen" in done.stderr
