@@ -180,6 +180,7 @@ class PostbackConfig:
     in_app_event: str | None = None  # partner_integration: one named in-app event
     include_locking: bool = False  # action_lifecycle: action.locked opts in
     trigger: EventTrigger | None = None  # partner_integration: when it fires ("always")
+    signing_enabled: bool = True  # Standard Webhooks signature headers on every request
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +192,15 @@ class Postback:
     updated_at: datetime
     disabled_reason: str | None = None
     disabled_at: datetime | None = None  # when the system disabled it (with the reason)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningSecret:
+    """A postback's signing secret, and until when a rotated-out one still signs too."""
+
+    postback_id: str
+    secret: str
+    previous_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from typing import Any
 from postback import events as event_rules
 from postback import keys, rules
 from postback.config import Settings
-from postback.delivery import outcome
+from postback.delivery import outcome, signing
 from postback.delivery.outcome import Outcome
 from postback.delivery.redact import redact
 from postback.delivery.transport import AioHttpTransport, SendResult, Transport
@@ -311,14 +312,21 @@ class Service:
     ) -> TestSend:
         """Send the postback now, bypassing the delay and the log; return what happened."""
         shown = await self.preview(postback, event, event_id)
-        sent = await self._transport().send(shown.request, f"test_{keys.new_key()[4:20]}")
+        message_id = f"test_{keys.new_key()[4:20]}"
+        request = shown.request
+        if postback.config.signing_enabled:  # signed like a delivery, with the current secret
+            with contextlib.suppress(NotFound):  # a configuration not saved yet has none
+                secret = await self.store.signing_secret(postback.id, None)
+                stamp = int(self.clock().timestamp())
+                request = signing.sign(request, message_id, stamp, (secret.secret,))
+        sent = await self._transport().send(request, message_id)
         verdict = outcome.classify(
             sent.reply,
             sent.failure,
             postback.config.success_response,
             postback.config.error_response,
         )
-        return TestSend(redact(shown.request), sent, verdict)
+        return TestSend(redact(request), sent, verdict)
 
     def _transport(self) -> Transport:
         if self._sender is None:

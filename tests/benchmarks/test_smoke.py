@@ -53,6 +53,9 @@ def _backlog(r: dict[str, Any]) -> None:
         assert run["delivered"] == run["deliveries"] and run["deliveries_per_s"] > 0
         assert run["rss_max_mib"] > 0
     assert r["large_vs_small"] > 0
+    retention = r["retention"]
+    assert retention["deliveries_per_s"] > 0 and retention["with_vs_without"] > 0
+    assert all(n > 0 for n in retention["old_attempts_before"])
 
 
 def _fairness(r: dict[str, Any]) -> None:

@@ -51,6 +51,8 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("DELETE", "/v1/postbacks/{postback_id}"): {},
     ("POST", "/v1/postbacks/{postback_id}/preview"): {},
     ("POST", "/v1/postbacks/{postback_id}/test"): {},
+    ("GET", "/v1/postbacks/{postback_id}/secret"): {},
+    ("POST", "/v1/postbacks/{postback_id}/secret/rotate"): {},
     ("GET", "/v1/deliveries/{delivery_id}"): {},
     ("POST", "/v1/deliveries/{delivery_id}/redeliver"): {},
     ("POST", "/v1/programs/{program_id}/event-types"): {"json": {"name": "x"}},

@@ -204,6 +204,24 @@ async def delete_postback(postback_id: str, service: ServiceDep, who: Who) -> Re
     return Response(status_code=204)
 
 
+@v1.get("/postbacks/{postback_id}/secret", tags=["postbacks"], responses=NOT_FOUND)
+async def get_postback_secret(postback_id: str, service: ServiceDep, who: Who) -> s.SecretOut:
+    """The postback's signing secret, for its owner to give the receiver."""
+    return s.SecretOut.of(await service.store.signing_secret(postback_id, who.owner_id))
+
+
+@v1.post("/postbacks/{postback_id}/secret/rotate", tags=["postbacks"], responses=NOT_FOUND)
+async def rotate_postback_secret(
+    postback_id: str, service: ServiceDep, who: Who, body: s.RotateIn | None = None
+) -> s.SecretOut:
+    """A new signing secret; the old one keeps signing too for ``keep_old_seconds``."""
+    keep = body.keep_old_seconds if body is not None else None
+    if keep is None:
+        keep = int(service.settings.secret_overlap_seconds)
+    secret = await service.store.rotate_signing_secret(postback_id, who.owner_id, keep)
+    return s.SecretOut.of(secret)
+
+
 def _target(body: s.PreviewIn | None) -> tuple[Event | None, str | None]:
     """The event a preview or test renders for: given, stored (by id), or a sample."""
     if body is None:

@@ -28,6 +28,7 @@ from postback.domain import (
     RenderedRequest,
     Replay,
     Reply,
+    SigningSecret,
 )
 from postback.storage.base import IngestResult
 
@@ -163,6 +164,11 @@ class PostbackFields(Strict):
         description="partner_integration: the Event Trigger; always (the default) fires on "
         "every action tracked for the event type",
     )
+    signing_enabled: bool = Field(
+        True,
+        description="sign every request (Standard Webhooks headers); off for a "
+        "receiver that rejects unknown headers",
+    )
 
 
 class PostbackIn(PostbackFields):
@@ -200,6 +206,7 @@ class PostbackPatch(Strict):
     in_app_event: str | None = None
     include_locking: bool | None = None
     trigger: EventTrigger | None = None
+    signing_enabled: bool | None = None
 
 
 class PostbackOut(PostbackFields):
@@ -242,7 +249,36 @@ class PostbackOut(PostbackFields):
             in_app_event=c.in_app_event,
             include_locking=c.include_locking,
             trigger=c.trigger,
+            signing_enabled=c.signing_enabled,
         )
+
+
+class SecretOut(BaseModel):
+    """A postback's signing secret (Standard Webhooks, ``whsec_...``)."""
+
+    postback_id: str
+    secret: str
+    previous_secret_expires_at: datetime | None = Field(
+        None, description="until then the rotated-out secret also signs every request"
+    )
+
+    @classmethod
+    def of(cls, s: SigningSecret) -> SecretOut:
+        return cls(
+            postback_id=s.postback_id,
+            secret=s.secret,
+            previous_secret_expires_at=s.previous_expires_at,
+        )
+
+
+class RotateIn(Strict):
+    keep_old_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="how long the old secret keeps signing too (default: the "
+        "POSTBACK_SECRET_OVERLAP_SECONDS setting, 24 h)",
+    )
 
 
 class EventIn(Strict):

@@ -26,6 +26,12 @@ reply is not HTTP, or cut short               ``protocol``
 header name not a token, CR/LF/NUL in value   ``protocol`` (nothing is sent)
 ============================================  =================
 
+With ``POSTBACK_OUTBOUND_PROXY`` every request goes through that HTTP proxy (CONNECT for
+https). The guard still applies to the destination: its name is resolved and checked
+here, and the proxy is asked for the checked address (the Host header, TLS server name
+and certificate check keep the name), so the proxy's own resolution cannot differ. The
+proxy's own address is the operator's and is not checked.
+
 Time spent waiting for a free connection counts against ``total_timeout``: the worker
 should not run more sends to one host at once than ``per_host_concurrency``.
 """
@@ -40,7 +46,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -103,15 +109,23 @@ class _Refused(Exception):
 class GuardedResolver(AbstractResolver):
     """aiohttp's threaded (system) resolver, keeping only addresses the guard allows."""
 
-    def __init__(self, allowed: tuple[Network, ...], inner: AbstractResolver | None = None):
+    def __init__(
+        self,
+        allowed: tuple[Network, ...],
+        inner: AbstractResolver | None = None,
+        trusted: frozenset[str] = frozenset(),
+    ):
         self._allowed = allowed
         self._inner = inner if inner is not None else aiohttp.ThreadedResolver()
+        self._trusted = trusted  # the operator's outbound proxy: not a postback's destination
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         """Resolve ``host``; raise :class:`AddressBlocked` if no allowed address is left."""
         found = await self._inner.resolve(host, port, family)
+        if host in self._trusted:
+            return found
         kept = [r for r in found if not _address_blocked(r["host"], self._allowed)]
         if not kept:
             shown = ", ".join(sorted({r["host"] for r in found})) or "nothing"
@@ -130,6 +144,11 @@ class AioHttpTransport:
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
         self._resolver: GuardedResolver | None = None
+        self._proxy = URL(settings.outbound_proxy) if settings.outbound_proxy else None
+        self._pins: dict[tuple[str, int], tuple[float, str]] = {}
+        self._proxy_hosts = frozenset(
+            {self._proxy.raw_host} if self._proxy is not None and self._proxy.raw_host else ()
+        )
 
     async def send(self, request: RenderedRequest, delivery_id: str) -> SendResult:
         """Send once; network problems come back as a failure, never as an exception."""
@@ -163,22 +182,64 @@ class AioHttpTransport:
         self, request: RenderedRequest, url: URL, headers: CIMultiDict[str]
     ) -> Reply:
         body = None if request.body is None else request.body.encode("utf-8")
-        async with self._session_now().request(
+        session = self._session_now()
+        extra: dict[str, Any] = {}
+        if self._proxy is not None:
+            url, extra = await self._through_proxy(url, headers)
+        async with session.request(
             request.method.value,
             url,
             headers=headers,
             data=body,
             allow_redirects=False,
             skip_auto_headers=("Content-Type",),
+            **extra,
         ) as response:
             data, truncated = await read_capped(response.content, self._settings.max_reply_bytes)
             if truncated:
                 response.close()  # the rest is not wanted: drop the connection
             return Reply(response.status, tuple(response.headers.items()), data, truncated)
 
+    async def _through_proxy(
+        self, url: URL, headers: CIMultiDict[str]
+    ) -> tuple[URL, dict[str, Any]]:
+        """The URL to ask the proxy for, pinned to an address the guard checked here (the
+        proxy's own resolution could differ), and the request's proxy arguments.
+
+        The Host header (and, for https, the TLS server name and certificate check) keep
+        the URL's name; the proxy is asked to connect to the checked address."""
+        host = url.raw_host or ""
+        extra: dict[str, Any] = {"proxy": self._proxy}
+        if _ip_literal(host) is not None:
+            return url, extra  # checked by check_url
+        address = await self._pinned_address(host, url.port or 0)
+        headers.setdefault("Host", url.raw_authority.rpartition("@")[2])
+        if url.scheme.lower() == "https":
+            extra["server_hostname"] = host
+        return url.with_host(address), extra
+
+    async def _pinned_address(self, host: str, port: int) -> str:
+        """An allowed address of ``host`` (answers kept ``DNS_CACHE_SECONDS``, as the
+        connector keeps its own)."""
+        now = time.monotonic()
+        cached = self._pins.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        assert self._resolver is not None  # made with the session
+        try:
+            found = await self._resolver.resolve(host, port, socket.AF_UNSPEC)
+        except OSError as error:
+            raise _Refused(*_dns_failure(error)) from None
+        if len(self._pins) > 4096:
+            self._pins.clear()
+        self._pins[(host, port)] = (now + DNS_CACHE_SECONDS, found[0]["host"])
+        return found[0]["host"]
+
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._resolver = GuardedResolver(self._settings.allowed_networks)
+            self._resolver = GuardedResolver(
+                self._settings.allowed_networks, trusted=self._proxy_hosts
+            )
             self._session = aiohttp.ClientSession(
                 connector=self._connector(self._resolver),
                 timeout=aiohttp.ClientTimeout(

@@ -28,11 +28,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from postback.delivery import outcome, retry
-from postback.delivery.metrics import ATTEMPTS, IN_FLIGHT, SEND_SECONDS
+from postback.delivery import outcome, retry, signing
+from postback.delivery.metrics import (
+    ATTEMPTS,
+    DELIVERIES,
+    IN_FLIGHT,
+    RATE_LIMIT_WAIT_SECONDS,
+    RATE_LIMIT_WAITS,
+    RETRIES,
+    SEND_SECONDS,
+)
 from postback.delivery.redact import redact, redact_headers
 from postback.delivery.transport import SendResult, Transport, retry_after
-from postback.domain import Attempt, FailureReason, Reply
+from postback.domain import Attempt, DeliveryStatus, FailureReason, Reply
 from postback.errors import PostbackError
 from postback.storage.base import AttemptResult, Claim, Store
 
@@ -240,7 +248,10 @@ class Worker:
     async def _deliver(self, claim: Claim) -> None:
         delay = (claim.send_at - self.clock()).total_seconds()
         if delay > 0:
+            RATE_LIMIT_WAITS.inc()
+            RATE_LIMIT_WAIT_SECONDS.inc(delay)
             await asyncio.sleep(delay)
+        claim = self.signed(claim)
         sent = await self._send(claim)
         self._results.append(self._safe_judge(claim, sent))
         if len(self._results) >= self.options.batch:
@@ -266,6 +277,14 @@ class Worker:
             if not lane.sending and lane.typical <= self.options.slow_after:
                 self._lanes.pop(key, None)  # a slow one is kept: it remembers being slow
 
+    def signed(self, claim: Claim) -> Claim:
+        """The claim with Standard Webhooks headers on its request (as is, unsigned)."""
+        if not claim.signing_secrets:
+            return claim
+        stamp = int(self.clock().timestamp())
+        signed = signing.sign(claim.request, claim.delivery_id, stamp, claim.signing_secrets)
+        return dataclasses.replace(claim, request=signed)
+
     def _safe_judge(self, claim: Claim, sent: SendResult) -> AttemptResult:
         """Judge the reply; a reply that breaks the judging is logged as a failed attempt
         rather than lost, so the delivery still moves through its retries."""
@@ -288,8 +307,26 @@ class Worker:
         decision = retry.decide(
             claim.retry_round_attempt, verdict, status, hint, self.clock(), rand
         )
-        _attempts_counter("delivered" if verdict.delivered else str(verdict.reason)).inc()
+        result = "delivered" if verdict.delivered else str(verdict.reason)
+        _attempts_counter(result).inc()
+        _deliveries_counter(decision.final_status.value, claim.postback_kind).inc()
+        if decision.final_status is DeliveryStatus.RETRYING:
+            RETRIES.inc()
         SEND_SECONDS.observe(sent.duration_ms / 1000)
+        if not verdict.delivered:
+            log.info(
+                "attempt %d of %s: %s, now %s",
+                claim.attempt_number,
+                claim.delivery_id,
+                result,
+                decision.final_status.value,
+                extra={
+                    "delivery_id": claim.delivery_id,
+                    "postback_id": claim.postback_id,
+                    "event_id": claim.event_id or None,
+                    "outcome": result,
+                },
+            )
         attempt = Attempt(
             delivery_id=claim.delivery_id,
             number=claim.attempt_number,
@@ -326,6 +363,11 @@ class Worker:
 @functools.cache  # looking the labelled counter up for every attempt showed in profiles
 def _attempts_counter(outcome: str) -> Any:
     return ATTEMPTS.labels(outcome=outcome)
+
+
+@functools.cache
+def _deliveries_counter(status: str, kind: str) -> Any:
+    return DELIVERIES.labels(outcome=status, kind=kind or "unknown")
 
 
 def _redacted(reply: Reply | None) -> Reply | None:

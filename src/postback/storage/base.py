@@ -30,6 +30,7 @@ from postback.domain import (
     Program,
     RenderedRequest,
     Replay,
+    SigningSecret,
 )
 
 
@@ -79,6 +80,9 @@ class Claim:
     lease_until: datetime
     success_response: str | None
     error_response: str | None
+    signing_secrets: tuple[str, ...] = ()  # empty: send unsigned (signing off)
+    postback_kind: str = ""  # for metrics
+    event_id: str = ""  # for logs
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,13 @@ class Store(Protocol):
         self, postback_id: str, owner_id: str | None, config: PostbackConfig
     ) -> Postback: ...
     async def delete_postback(self, postback_id: str, owner_id: str | None) -> None: ...
+    async def signing_secret(self, postback_id: str, owner_id: str | None) -> SigningSecret: ...
+    async def rotate_signing_secret(
+        self, postback_id: str, owner_id: str | None, keep_old_seconds: float
+    ) -> SigningSecret:
+        """A new secret; the old one keeps signing for ``keep_old_seconds`` more."""
+        ...
+
     async def matching_postbacks(self, event: Event) -> list[Postback]:
         """Enabled postbacks that an event fans out to (product.md, Events table)."""
         ...
@@ -191,6 +202,19 @@ class Store(Protocol):
         ...
 
     async def next_due_at(self) -> datetime | None: ...
+    async def count_old_attempts(self, before: datetime) -> int:
+        """Attempts (with their replies) started before ``before``: what pruning removes."""
+        ...
+
+    async def prune_attempts(self, before: datetime, limit: int) -> int | None:
+        """Delete up to ``limit`` attempts started before ``before``; None when another
+        process is pruning (PostgreSQL)."""
+        ...
+
+    async def due_backlog(self, now: datetime, cap: int) -> tuple[int, datetime | None]:
+        """Due, unfinished deliveries (counted up to ``cap``) and the oldest due time."""
+        ...
+
     async def wait_for_work(self, max_wait: float) -> None:
         """Return when new deliveries may be due (NOTIFY / in-process wake-up) or on timeout."""
         ...

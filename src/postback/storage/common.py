@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,9 +29,10 @@ from postback.domain import (
     PostbackConfig,
     Program,
     Replay,
+    SigningSecret,
 )
 from postback.errors import Conflict, StoreError
-from postback.storage import deliveries, directory, dispatch, migrate, postbacks
+from postback.storage import deliveries, directory, dispatch, migrate, postbacks, retention
 from postback.storage.base import (
     AttemptResult,
     Claim,
@@ -201,6 +202,18 @@ class SQLStore:
         async with self._write() as conn:
             return await postbacks.replace(conn, postback_id, owner_id, config, self._clock())
 
+    async def signing_secret(self, postback_id: str, owner_id: str | None) -> SigningSecret:
+        async with self._read() as conn:
+            return await postbacks.secret(conn, postback_id, owner_id)
+
+    async def rotate_signing_secret(
+        self, postback_id: str, owner_id: str | None, keep_old_seconds: float
+    ) -> SigningSecret:
+        """A new secret; the old one keeps signing for ``keep_old_seconds`` more."""
+        keep_until = self._clock() + timedelta(seconds=keep_old_seconds)
+        async with self._write() as conn:
+            return await postbacks.rotate_secret(conn, postback_id, owner_id, keep_until)
+
     async def delete_postback(self, postback_id: str, owner_id: str | None) -> None:
         """Delete it; its log stays and its unsent deliveries are marked failed."""
         async with self._write() as conn:
@@ -291,6 +304,22 @@ class SQLStore:
             return await deliveries.list_notices(conn, account_id)
 
     # -- the worker's side ---------------------------------------------------------------
+
+    async def due_backlog(self, now: datetime, cap: int) -> tuple[int, datetime | None]:
+        """Due, unfinished deliveries (counted up to ``cap``) and the oldest due time."""
+        async with self._read() as conn:
+            return await dispatch.backlog(conn, now, cap)
+
+    async def count_old_attempts(self, before: datetime) -> int:
+        """Attempts (with their replies) started before ``before``: what pruning removes."""
+        async with self._read() as conn:
+            return await retention.count_old(conn, before)
+
+    async def prune_attempts(self, before: datetime, limit: int) -> int | None:
+        """Delete up to ``limit`` attempts started before ``before``, in one short
+        transaction; None when another process is pruning (PostgreSQL)."""
+        async with self._write() as conn:
+            return await retention.delete_old(conn, before, limit)
 
     async def claim(
         self, worker_id: str, now: datetime, limit: int, lease_seconds: float

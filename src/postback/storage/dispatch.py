@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from postback.delivery import ratelimit
+from postback.delivery import ratelimit, signing
 from postback.domain import DeliveryStatus
 from postback.storage import rows
 from postback.storage.base import AttemptResult, Claim
@@ -115,6 +115,7 @@ def _candidates() -> Select[Any]:
         select(
             D.id,
             D.postback_id,
+            D.event_id,
             D.method,
             D.url,
             D.headers,
@@ -132,7 +133,15 @@ def _candidates() -> Select[Any]:
 # Built once, executed with parameters: building one of these costs more than running it.
 CANDIDATES = _candidates()
 POSTBACK_TERMS = select(
-    P.id, P.max_requests_per_second, P.success_response, P.error_response
+    P.id,
+    P.kind,
+    P.max_requests_per_second,
+    P.success_response,
+    P.error_response,
+    P.signing_enabled,
+    P.signing_secret,
+    P.previous_signing_secret,
+    P.previous_secret_until,
 ).where(P.id.in_(bindparam("pids", expanding=True)))
 
 
@@ -146,6 +155,18 @@ class Candidate:
     rate: float | None
     success_response: str | None
     error_response: str | None
+    signing_secrets: tuple[str, ...] = ()
+    kind: str = ""
+
+
+def _secrets(terms: Any, now: datetime) -> tuple[str, ...]:
+    return signing.active_secrets(
+        bool(terms.signing_enabled),
+        terms.signing_secret,
+        terms.previous_signing_secret,
+        terms.previous_secret_until,
+        now,
+    )
 
 
 async def _candidates_with_postbacks(
@@ -157,6 +178,7 @@ async def _candidates_with_postbacks(
     pids = sorted({r.postback_id for r in found})
     result = await conn.execute(POSTBACK_TERMS, {"pids": pids})
     info = {r.id: r for r in result}
+    keys = {pid: _secrets(terms, now) for pid, terms in info.items()}
     return [
         Candidate(
             id=r.id,
@@ -165,6 +187,8 @@ async def _candidates_with_postbacks(
             rate=info[r.postback_id].max_requests_per_second,
             success_response=info[r.postback_id].success_response,
             error_response=info[r.postback_id].error_response,
+            signing_secrets=keys[r.postback_id],
+            kind=info[r.postback_id].kind,
         )
         for r in found
     ]
@@ -374,6 +398,9 @@ async def claim(
             lease_until=at + lease,
             success_response=c.success_response,
             error_response=c.error_response,
+            signing_secrets=c.signing_secrets,
+            postback_kind=c.kind,
+            event_id=c.row.event_id,
         )
         for c, at in out.send
     ]
@@ -636,3 +663,25 @@ async def next_due_at(conn: AsyncConnection) -> datetime | None:
     """When the next claim could find work: the earliest unblocked due time or lease end."""
     row = (await conn.execute(NEXT_DUE)).one()
     return min((t for t in (row.waiting, row.leased) if t is not None), default=None)
+
+
+# -- backlog (metrics) -----------------------------------------------------------------------
+
+
+def _backlog_query() -> Select[Any]:
+    """How many open deliveries are due (up to a cap, read off the claim index), and the
+    earliest due time among them."""
+    due = select(D.due_at).where(_open_status(), D.due_at <= NOW)
+    capped = due.limit(bindparam("cap", type_=Integer())).subquery()
+    oldest = due.order_by(D.due_at).limit(1).scalar_subquery()
+    count = select(func.count()).select_from(capped).scalar_subquery()
+    return select(count.label("count"), oldest.label("oldest"))
+
+
+BACKLOG = _backlog_query()
+
+
+async def backlog(conn: AsyncConnection, now: datetime, cap: int) -> tuple[int, datetime | None]:
+    """(due deliveries, counted up to ``cap``; when the oldest of them fell due)."""
+    row = (await conn.execute(BACKLOG, {"now": now, "cap": cap})).one()
+    return int(row.count or 0), row.oldest

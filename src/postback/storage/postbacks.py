@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from postback.domain import Event, EventType, PostbackConfig, PostbackKind
+from postback.delivery import signing
+from postback.domain import Event, EventType, PostbackConfig, PostbackKind, SigningSecret
 from postback.domain import Postback as PostbackRecord
 from postback.errors import NotFound
 from postback.storage import rows
@@ -54,7 +55,12 @@ async def create(
     pid = rows.new_id("pb")
     await conn.execute(
         insert(postbacks).values(
-            id=pid, owner_id=owner_id, created_at=now, updated_at=now, **rows.config_values(config)
+            id=pid,
+            owner_id=owner_id,
+            created_at=now,
+            updated_at=now,
+            signing_secret=signing.new_secret(),
+            **rows.config_values(config),
         )
     )
     return PostbackRecord(id=pid, owner_id=owner_id, config=config, created_at=now, updated_at=now)
@@ -65,6 +71,33 @@ async def get(conn: AsyncConnection, postback_id: str, owner_id: str | None) -> 
     if row is None:
         raise NotFound(f"postback {postback_id} not found")
     return rows.postback(row)
+
+
+async def secret(conn: AsyncConnection, postback_id: str, owner_id: str | None) -> SigningSecret:
+    """The postback's signing secret (and when a rotated-out one stops signing)."""
+    query = select(P.signing_secret, P.previous_secret_until).where(*_scoped(postback_id, owner_id))
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound(f"postback {postback_id} not found")
+    return SigningSecret(postback_id, row.signing_secret, row.previous_secret_until)
+
+
+async def rotate_secret(
+    conn: AsyncConnection, postback_id: str, owner_id: str | None, keep_until: datetime
+) -> SigningSecret:
+    """A new signing secret; the old one keeps signing too until ``keep_until``."""
+    result = await conn.execute(
+        update(postbacks)
+        .where(*_scoped(postback_id, owner_id))
+        .values(
+            previous_signing_secret=P.signing_secret,
+            previous_secret_until=keep_until,
+            signing_secret=signing.new_secret(),
+        )
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"postback {postback_id} not found")
+    return await secret(conn, postback_id, owner_id)
 
 
 async def list_for(conn: AsyncConnection, owner_id: str | None) -> list[PostbackRecord]:

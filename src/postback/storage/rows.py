@@ -117,6 +117,7 @@ def config_values(config: PostbackConfig) -> dict[str, Any]:
         "in_app_event": config.in_app_event,
         "include_locking": config.include_locking,
         "trigger": config.trigger.value if config.trigger else None,
+        "signing_enabled": config.signing_enabled,
     }
 
 
@@ -141,6 +142,7 @@ def postback(row: Row[Any]) -> Postback:
         in_app_event=row.in_app_event,
         include_locking=bool(row.include_locking),
         trigger=EventTrigger(row.trigger) if row.trigger else None,
+        signing_enabled=bool(row.signing_enabled),
     )
     return Postback(
         id=row.id,

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.expression import true
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -174,6 +175,11 @@ postbacks = Table(
     Column("failing_since", UTCDateTime),
     Column("trigger", String(16)),  # migration 0006; partner integrations only
     Column("disabled_at", UTCDateTime),  # migration 0006; set with disabled_reason
+    # Signing (migration 0009): the current secret, and a rotated-out one kept until then.
+    Column("signing_enabled", Boolean, nullable=False, server_default=true()),
+    Column("signing_secret", Text, nullable=False),
+    Column("previous_signing_secret", Text),
+    Column("previous_secret_until", UTCDateTime),
     Index(None, "owner_id", "kind"),
     Index(None, "partner_id", "event_type_id"),
     Index(None, "media_source_id", "event_type_id"),
@@ -288,6 +294,7 @@ attempts = Table(
     Column("outcome", String(32), nullable=False),
     Column("error", Text),
     Index(None, "delivery_id", "number"),
+    Index(None, "started_at"),  # retention finds old attempts by it (migration 0009)
 )
 
 notices = Table(
