@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from postback.domain import (
     CATALOGUE_OF_KIND,
+    CONTENT_TYPE,
     BodyFormat,
     HttpMethod,
     PostbackConfig,
+    RenderedRequest,
 )
 from postback.template import Template, TemplateError, compile_template
 from postback.template.catalogue import Catalogue, catalogue_for
@@ -69,6 +72,17 @@ def compile_config(config: PostbackConfig) -> tuple[Compiled | None, list[Proble
     if out or url is None:
         return None, out
     return Compiled(url, body, tuple(headers)), out
+
+
+def render(config: PostbackConfig, compiled: Compiled, params: dict[str, Any]) -> RenderedRequest:
+    """The request exactly as it will be sent, for these parameters (raises
+    :class:`TemplateError` when a value cannot be rendered)."""
+    headers = [(name, t.render(params)) for name, t in compiled.headers]
+    typed = any(name.lower() == "content-type" for name, _ in headers)
+    if config.body_format is not None and compiled.body is not None and not typed:
+        headers.append(("Content-Type", CONTENT_TYPE[config.body_format]))
+    body = compiled.body.render(params) if compiled.body is not None else None
+    return RenderedRequest(config.method, compiled.url.render(params), tuple(headers), body)
 
 
 def check_shape(config: PostbackConfig) -> list[Problem]:

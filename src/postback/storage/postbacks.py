@@ -82,7 +82,11 @@ async def replace(
     now: datetime,
 ) -> PostbackRecord:
     """Replace the configuration. Saving it enabled clears an automatic disabling."""
-    values: dict[str, Any] = {**rows.config_values(config), "updated_at": now}
+    values: dict[str, Any] = {
+        **rows.config_values(config),
+        "updated_at": now,
+        "version": P.version + 1,  # workers re-render what is not yet delivered
+    }
     if config.enabled:
         values |= {"disabled_reason": None, "failing_since": None}
     result = await conn.execute(
