@@ -24,18 +24,19 @@ from postback.inbox import MAX_BODY, Received
 from postback.storage.base import DeliveryFilter
 from postback.template.catalogue import catalogue_for
 
-health = APIRouter(tags=["health"])
+health = APIRouter()
 v1 = APIRouter(prefix="/v1", responses={401: {"model": s.MessageOut}, 422: {"model": s.ProblemOut}})
 # Under /v1 but needing no key: what it serves holds no account's data (README).
-public = APIRouter(prefix="/v1")
+public = APIRouter(prefix="/v1", responses={422: {"model": s.ProblemOut}})
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": s.MessageOut}}
 # A request body over POSTBACK_MAX_BODY_BYTES is refused before the route runs.
+INVALID: dict[int | str, dict[str, Any]] = {422: {"model": s.ProblemOut}}
 TOO_LARGE: dict[int | str, dict[str, Any]] = {413: {"model": s.MessageOut}}
 OPERATOR_ONLY: dict[int | str, dict[str, Any]] = {403: {"model": s.MessageOut}}
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": s.MessageOut}}
 
 
-@health.get("/healthz")
+@health.get("/healthz", tags=["health"])
 async def get_health() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -43,7 +44,7 @@ async def get_health() -> dict[str, str]:
 @health.api_route(
     "/inbox/{name}", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False
 )
-@health.post("/inbox/{name}", tags=["inbox"], responses={**NOT_FOUND, **TOO_LARGE})
+@health.post("/inbox/{name}", tags=["inbox"], responses={**NOT_FOUND, **INVALID, **TOO_LARGE})
 async def record_inbox_request(name: str, request: Request, service: ServiceDep) -> dict[str, str]:
     """The built-in inbox: records any request sent to it (see GET .../requests)."""
     _inbox_enabled(service)
@@ -60,7 +61,7 @@ async def record_inbox_request(name: str, request: Request, service: ServiceDep)
     return {"status": "received"}
 
 
-@health.get("/inbox/{name}/requests", tags=["inbox"], responses=NOT_FOUND)
+@health.get("/inbox/{name}/requests", tags=["inbox"], responses={**NOT_FOUND, **INVALID})
 async def list_inbox_requests(name: str, service: ServiceDep) -> list[dict[str, Any]]:
     """What the inbox received, newest last, with secret header values redacted."""
     _inbox_enabled(service)
@@ -75,7 +76,7 @@ def _inbox_enabled(service: ServiceDep) -> None:
         raise NotFound("the built-in inbox is off; start with --demo or POSTBACK_INBOX=1")
 
 
-@health.get("/metrics", response_class=Response)
+@health.get("/metrics", tags=["health"], response_class=Response)
 async def get_metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
