@@ -15,7 +15,6 @@ import pytest
 from tests.apiclient import free_port
 
 
-
 @pytest.fixture(autouse=True)
 def _curl() -> None:
     """The printed commands need curl: `make test` installs it; under CI=true a missing

@@ -42,6 +42,7 @@ log = logging.getLogger("postback.worker")
 Clock = Callable[[], datetime]
 MAX_LANES = 1024  # idle lanes (remembering a slow destination) kept at most
 PER_DESTINATION = 50
+MAX_POSTBACKS = 4096  # changed postbacks whose compiled templates a worker keeps
 
 
 def utcnow() -> datetime:
@@ -285,6 +286,8 @@ class Worker:
         if cached is None or cached[0].version < version:
             postback = await self.store.get_postback(postback_id, None)
             compiled, _ = rules.compile_config(postback.config)
+            if len(self._postbacks) >= MAX_POSTBACKS:
+                self._postbacks.clear()  # rarely reached: only changed postbacks are kept
             cached = self._postbacks[postback_id] = (postback, compiled)
         return cached
 
