@@ -281,7 +281,9 @@ class Worker:
         )
         return fresh, None
 
-    async def _postback(self, postback_id: str, version: int) -> tuple[Postback, Any]:
+    async def _postback(
+        self, postback_id: str, version: int
+    ) -> tuple[Postback, rules.Compiled | None]:
         cached = self._postbacks.get(postback_id)
         if cached is None or cached[0].version < version:
             postback = await self.store.get_postback(postback_id, None)
