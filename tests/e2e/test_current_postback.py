@@ -191,3 +191,16 @@ async def test_a_postback_that_no_longer_renders_the_event_fails_the_attempt(
     assert "version 2" in (d.attempts[1].error or "")
     assert len(rec.on("/r")) == 1
     assert d.postback_version == 1  # rendered again (and failed again) at the next retry
+
+
+async def test_a_shorter_minimum_delay_applies_to_waiting_deliveries(
+    env: tuple[Rig, Receiver],
+) -> None:
+    r, rec = env
+    pb = await r.postback(rec.url("/d?a={ActionId}"), min_delay_seconds=3600)
+    await r.event()
+    await r.holds(lambda found: found[0].status is DeliveryStatus.SCHEDULED, seconds=0.3)
+    await r.service.update_postback(OPERATOR, pb.id, {"min_delay_seconds": 0})
+    [d] = await r.until(status_is(DELIVERED))
+    assert d.attempts[0].postback_version == 2
+    assert len(rec.on("/d")) == 1
