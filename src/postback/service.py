@@ -15,7 +15,7 @@ from postback.config import Settings
 from postback.delivery import outcome
 from postback.delivery.outcome import Outcome
 from postback.delivery.redact import redact
-from postback.delivery.transport import AioHttpTransport, SendResult, Transport
+from postback.delivery.transport import AioHttpTransport, SendResult, Transport, as_sent
 from postback.domain import (
     CATALOGUE_OF_KIND,
     Account,
@@ -339,14 +339,15 @@ class Service:
     ) -> TestSend:
         """Send the postback now, bypassing the delay and the log; return what happened."""
         shown = await self.preview(postback, event, event_id)
-        sent = await self._transport().send(shown.request, f"test_{keys.new_key()[4:20]}")
+        test_id = f"test_{keys.new_key()[4:20]}"
+        sent = await self._transport().send(shown.request, test_id)
         verdict = outcome.classify(
             sent.reply,
             sent.failure,
             postback.config.success_response,
             postback.config.error_response,
         )
-        return TestSend(redact(shown.request), sent, verdict)
+        return TestSend(redact(as_sent(shown.request, test_id)), sent, verdict)
 
     def _transport(self) -> Transport:
         if self._sender is None:

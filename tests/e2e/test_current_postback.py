@@ -204,3 +204,13 @@ async def test_a_shorter_minimum_delay_applies_to_waiting_deliveries(
     [d] = await r.until(status_is(DELIVERED))
     assert d.attempts[0].postback_version == 2
     assert len(rec.on("/d")) == 1
+
+
+async def test_a_test_send_shows_the_request_as_sent(env: tuple[Rig, Receiver]) -> None:
+    r, rec = env
+    pb = await r.postback(rec.url("/t?a={ActionId}"))
+    result = await r.service.test_send(pb, None, None)
+    [seen] = rec.on("/t")
+    headers = dict(result.request.headers)
+    assert headers["Postback-Id"] == seen.headers["Postback-Id"]
+    assert headers["User-Agent"] == seen.headers["User-Agent"] == USER_AGENT
