@@ -259,6 +259,68 @@ def prune(
         typer.echo(f"deleted {count} attempts started before {when}")
 
 
+keys = typer.Typer(no_args_is_help=True, help="An account's API keys: list, create, revoke.")
+app.add_typer(keys, name="keys")
+ACCOUNT = typer.Argument(..., metavar="ACCOUNT_ID", help="the account's id, or 'operator'")
+
+
+@keys.command("list")
+def keys_list(account_id: str = ACCOUNT) -> None:
+    """List the account's keys (revoked ones too), tab-separated."""
+    import asyncio
+
+    from postback import commands
+    from postback.errors import PostbackError
+
+    settings = _settings()
+    try:
+        found = asyncio.run(
+            commands.with_service(settings, lambda s: commands.list_keys(s, account_id))
+        )
+    except PostbackError as exc:
+        raise _fail(exc) from None
+    typer.echo("\n".join(commands.key_lines(found)))
+
+
+@keys.command("create")
+def keys_create(account_id: str = ACCOUNT) -> None:
+    """Create a key for the account and print it: it is shown this once."""
+    import asyncio
+
+    from postback import commands
+    from postback.errors import PostbackError
+
+    settings = _settings()
+    try:
+        record, key = asyncio.run(
+            commands.with_service(settings, lambda s: commands.create_key(s, account_id))
+        )
+    except PostbackError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"key {record.id} (shown once, keep it now):\n{key}")
+
+
+@keys.command("revoke")
+def keys_revoke(
+    account_id: str = ACCOUNT,
+    key_id: str = typer.Argument(..., metavar="KEY_ID", help="the key's id (key_...)"),
+) -> None:
+    """Revoke one of the account's keys: refused at once by every API process."""
+    import asyncio
+
+    from postback import commands
+    from postback.errors import PostbackError
+
+    settings = _settings()
+    try:
+        record = asyncio.run(
+            commands.with_service(settings, lambda s: commands.revoke_key(s, account_id, key_id))
+        )
+    except PostbackError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"revoked {record.id} at {record.revoked_at}")
+
+
 @app.command()
 def render(
     template: str = typer.Option(..., "--template", "-t", help="the template text"),

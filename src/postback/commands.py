@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from postback.config import Settings
 from postback.domain import (
     FINAL_STATUSES,
+    ApiKey,
     DeliveryStatus,
     Event,
     RenderedRequest,
@@ -195,3 +196,31 @@ def replay_summary(progress: Replay) -> str:
         f"replay {progress.id}: {progress.delivered} delivered, {progress.failed} failed, "
         f"{progress.retrying} retrying, {progress.waiting} waiting (of {progress.total})"
     )
+
+
+# -- keys ------------------------------------------------------------------------------------
+def key_lines(found: list[ApiKey]) -> list[str]:
+    """One line per key: id, prefix, created, last used, revoked (``-`` for none)."""
+
+    def when(moment: datetime | None) -> str:
+        return "-" if moment is None else moment.isoformat(timespec="seconds")
+
+    head = "id\tprefix\tcreated_at\tlast_used_at\trevoked_at"
+    return [head] + [
+        "\t".join(
+            (k.id, k.prefix or "-", when(k.created_at), when(k.last_used_at), when(k.revoked_at))
+        )
+        for k in found
+    ]
+
+
+async def list_keys(service: Service, account_id: str) -> list[ApiKey]:
+    return await service.list_keys(OPERATOR, account_id)
+
+
+async def create_key(service: Service, account_id: str) -> tuple[ApiKey, str]:
+    return await service.create_key(OPERATOR, account_id)
+
+
+async def revoke_key(service: Service, account_id: str, key_id: str) -> ApiKey:
+    return await service.revoke_key(OPERATOR, account_id, key_id)

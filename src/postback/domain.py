@@ -113,6 +113,7 @@ class FailureReason(StrEnum):
     BLOCKED_ADDRESS = "blocked_address"
     INVALID_URL = "invalid_url"
     PROTOCOL = "protocol"
+    TEMPLATE = "template"  # the current postback cannot render this event (at a retry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +193,7 @@ class Postback:
     updated_at: datetime
     disabled_reason: str | None = None
     disabled_at: datetime | None = None  # when the system disabled it (with the reason)
+    version: int = 1  # incremented on every change; deliveries record the one they used
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +232,7 @@ class NewDelivery:
     due_at: datetime
     order_key: str  # ActionId / InquiryId / CatalogItemId: delivered in order per postback
     action_id: str | None = None
+    postback_version: int = 1  # the version the request was rendered with
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +252,7 @@ class Delivery:
     updated_at: datetime
     last_error: str | None = None
     attempts: tuple[Attempt, ...] = field(default=())
+    postback_version: int = 1  # the version ``request`` was rendered with
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +273,7 @@ class Attempt:
     reply: Reply | None
     outcome: str  # "delivered" or a FailureReason
     error: str | None
+    postback_version: int | None = None  # the postback's version it was rendered with
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,3 +294,15 @@ class Replay:
     def sent(self) -> bool:
         """Every delivery has been tried at least once (delivered, failed or retrying)."""
         return self.waiting == 0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """One of an account's API keys, as listed (the key itself is shown once, at creation)."""
+
+    id: str
+    account_id: str
+    prefix: str | None  # its first characters; None for keys stored before migration 0007
+    created_at: datetime
+    last_used_at: datetime | None = None  # to the minute: written at most once a minute
+    revoked_at: datetime | None = None

@@ -6,16 +6,19 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from postback.domain import (
     CATALOGUE_OF_KIND,
+    CONTENT_TYPE,
     MOBILE_APP_CATEGORIES,
     BodyFormat,
     EventTrigger,
     HttpMethod,
     PostbackConfig,
     PostbackKind,
+    RenderedRequest,
 )
 from postback.template import Template, TemplateError, compile_template
 from postback.template.catalogue import Catalogue, catalogue_for
@@ -125,6 +128,17 @@ def check_mobile_app(config: PostbackConfig, category: str) -> list[Problem]:
         for name in MOBILE_APP_FIELDS
         if getattr(config, name) != _DEFAULTS[name]
     ]
+
+
+def render(config: PostbackConfig, compiled: Compiled, params: dict[str, Any]) -> RenderedRequest:
+    """The request exactly as it will be sent, for these parameters (raises
+    :class:`TemplateError` when a value cannot be rendered)."""
+    headers = [(name, t.render(params)) for name, t in compiled.headers]
+    typed = any(name.lower() == "content-type" for name, _ in headers)
+    if config.body_format is not None and compiled.body is not None and not typed:
+        headers.append(("Content-Type", CONTENT_TYPE[config.body_format]))
+    body = compiled.body.render(params) if compiled.body is not None else None
+    return RenderedRequest(config.method, compiled.url.render(params), tuple(headers), body)
 
 
 def check_shape(config: PostbackConfig) -> list[Problem]:

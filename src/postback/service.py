@@ -16,13 +16,13 @@ from postback.config import Settings
 from postback.delivery import outcome, signing
 from postback.delivery.outcome import Outcome
 from postback.delivery.redact import redact
-from postback.delivery.transport import AioHttpTransport, SendResult, Transport
+from postback.delivery.transport import AioHttpTransport, SendResult, Transport, as_sent
 from postback.domain import (
     CATALOGUE_OF_KIND,
-    CONTENT_TYPE,
     Account,
     AccountKind,
     ActionTracker,
+    ApiKey,
     BodyFormat,
     Event,
     NewDelivery,
@@ -92,17 +92,57 @@ class Service:
         if kind is not AccountKind.PARTNER:
             partner_type = None
         key = keys.new_key()
-        account = await self.store.create_account(name, kind, partner_type, keys.hash_key(key))
+        account = await self.store.create_account(
+            name, kind, partner_type, keys.hash_key(key), keys.prefix(key)
+        )
         return account, key
 
     async def authenticate(self, key: str) -> Principal | None:
+        """Who holds ``key``: looked up on every request (nothing cached), so a revoked
+        key is refused at once by every API process."""
         admin = self.settings.admin_key
         if admin is not None and keys.same(key, admin):
             return OPERATOR
-        account = await self.store.account_for_key(keys.hash_key(key))
-        if account is None:
+        found = await self.store.find_api_key(keys.hash_key(key))
+        if found is None:
             return None
+        account, api_key = found
+        now = self.clock()
+        if keys.worth_noting(api_key.last_used_at, now):
+            await self.store.touch_api_key(api_key.id, now)
         return OPERATOR if account.kind is AccountKind.OPERATOR else Principal(account)
+
+    # -- API keys --------------------------------------------------------------------
+    async def key_owner(self, who: Principal, account_id: str) -> Account:
+        """The account whose keys ``who`` manages: its own, or (the operator) any;
+        ``operator`` names the operator's own account. Another's is not found."""
+        if account_id == "operator" and who.is_operator:
+            return await self.operator_account()
+        if who.account is not None and who.account.id != account_id:
+            raise NotFound(f"account {account_id} not found")
+        return await self.store.get_account(account_id)
+
+    async def create_key(self, who: Principal, account_id: str) -> tuple[ApiKey, str]:
+        """A new key for the account; the key itself is returned once, here."""
+        owner = await self.key_owner(who, account_id)
+        key = keys.new_key()
+        record = await self.store.add_api_key(owner.id, keys.hash_key(key), keys.prefix(key))
+        return record, key
+
+    async def list_keys(self, who: Principal, account_id: str) -> list[ApiKey]:
+        owner = await self.key_owner(who, account_id)
+        return await self.store.list_api_keys(owner.id)
+
+    async def revoke_key(self, who: Principal, account_id: str, key_id: str) -> ApiKey:
+        owner = await self.key_owner(who, account_id)
+        return await self.store.revoke_api_key(owner.id, key_id)
+
+    async def operator_account(self) -> Account:
+        """The operator's account (created, without a key, when there is none yet)."""
+        for account in await self.store.list_accounts():
+            if account.kind is AccountKind.OPERATOR:
+                return account
+        return await self.store.create_account("operator", AccountKind.OPERATOR, None, "")
 
     # -- postbacks -------------------------------------------------------------------
     async def create_postback(
@@ -232,14 +272,7 @@ class Service:
 
     def render(self, postback: Postback, params: dict[str, Any]) -> RenderedRequest:
         """The request exactly as it will be sent, for these parameters."""
-        compiled = self.compiled(postback)
-        headers = [(name, t.render(params)) for name, t in compiled.headers]
-        config = postback.config
-        typed = any(name.lower() == "content-type" for name, _ in headers)
-        if config.body_format is not None and compiled.body is not None and not typed:
-            headers.append(("Content-Type", CONTENT_TYPE[config.body_format]))
-        body = compiled.body.render(params) if compiled.body is not None else None
-        return RenderedRequest(config.method, compiled.url.render(params), tuple(headers), body)
+        return rules.render(postback.config, self.compiled(postback), params)
 
     def sample(self, postback: Postback) -> dict[str, Any]:
         return sample_params(CATALOGUE_OF_KIND[postback.config.kind])
@@ -284,6 +317,7 @@ class Service:
             due_at=due,
             order_key=event_rules.order_key(event),
             action_id=None if action_id is None else str(action_id),
+            postback_version=postback.version,
         )
 
     # -- previews --------------------------------------------------------------------
@@ -326,7 +360,7 @@ class Service:
             postback.config.success_response,
             postback.config.error_response,
         )
-        return TestSend(redact(request), sent, verdict)
+        return TestSend(redact(as_sent(request, message_id)), sent, verdict)
 
     def _transport(self) -> Transport:
         if self._sender is None:
@@ -356,15 +390,21 @@ class Service:
     async def ensure_operator(self) -> str | None:
         """Create the operator account on first start; return its new key, shown once.
 
-        With ``POSTBACK_ADMIN_KEY`` set, that key is the operator's and nothing is created.
+        With ``POSTBACK_ADMIN_KEY`` set, that key is the operator's: the account is created
+        without a key (keys can be added to it later, and revoked).
         """
-        if self.settings.admin_key is not None:
-            return None
         accounts = await self.store.list_accounts()
         if any(a.kind is AccountKind.OPERATOR for a in accounts):
             return None
+        if self.settings.admin_key is not None:
+            # An operator account without a key of its own: more keys can be added to it
+            # (and revoked), so the operator's keys rotate without a restart.
+            await self.store.create_account("operator", AccountKind.OPERATOR, None, "")
+            return None
         key = keys.new_key()
-        await self.store.create_account("operator", AccountKind.OPERATOR, None, keys.hash_key(key))
+        await self.store.create_account(
+            "operator", AccountKind.OPERATOR, None, keys.hash_key(key), keys.prefix(key)
+        )
         return key
 
     async def aclose(self) -> None:

@@ -89,6 +89,18 @@ class Rig:
                 raise AssertionError(f"condition not met in {timeout}s: {states}")
             await asyncio.sleep(0.05)
 
+    async def holds(self, check: Callable[[list[Delivery]], bool], seconds: float) -> None:
+        """Poll the delivery log for ``seconds``; fail as soon as ``check`` does not hold."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        polls = 0
+        while loop.time() < end or polls < 2:
+            found = await self.deliveries()
+            states = [(d.status, d.attempt_count, d.last_error) for d in found]
+            assert check(found), f"condition broken after {polls} polls: {states}"
+            polls += 1
+            await asyncio.sleep(0.05)
+
 
 def all_final(expected: int) -> Callable[[list[Delivery]], bool]:
     def check(found: list[Delivery]) -> bool:

@@ -8,6 +8,7 @@ from ipaddress import ip_network
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.apiclient import Api, running_api
 from tests.e2e.receiver import receiver
@@ -35,6 +36,8 @@ async def test_health_and_openapi(api: Api) -> None:
         assert path in spec["paths"]
     metrics = await api.client.get("/metrics")
     assert metrics.status_code == 200
+    names = {f.name for f in text_string_to_metric_families(metrics.text)}
+    assert {"postback_attempts", "postback_send_seconds", "postback_requests_in_flight"} <= names
 
 
 async def test_calls_need_a_known_key(api: Api) -> None:

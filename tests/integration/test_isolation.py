@@ -32,8 +32,12 @@ async def _victim(api: Api) -> tuple[World, dict[str, str]]:
     replay = await api.ok(
         "POST", "/v1/deliveries/replay", world.partner["api_key"], json={"all": True}
     )
+    account_id = world.partner["id"]
+    [key] = await api.ok("GET", f"/v1/accounts/{account_id}/keys", world.partner["api_key"])
     ids = {
         "replay_id": replay["replay_id"],
+        "account_id": account_id,
+        "key_id": key["id"],
         "postback_id": postback["id"],
         "delivery_id": delivery["id"],
         "program_id": world.program["id"],
@@ -57,6 +61,9 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/deliveries/{delivery_id}/redeliver"): {},
     ("POST", "/v1/programs/{program_id}/event-types"): {"json": {"name": "x"}},
     ("GET", "/v1/replays/{replay_id}"): {},
+    ("GET", "/v1/accounts/{account_id}/keys"): {},
+    ("POST", "/v1/accounts/{account_id}/keys"): {},
+    ("DELETE", "/v1/accounts/{account_id}/keys/{key_id}"): {},
 }
 LISTS = [
     "/v1/postbacks",
@@ -109,6 +116,8 @@ async def test_another_account_gets_404_on_every_object_route(api: Api, intruder
     assert postback["enabled"] is True
     delivery = await api.ok("GET", f"/v1/deliveries/{ids['delivery_id']}", key)
     assert delivery["status"] == "scheduled"
+    keys = await api.ok("GET", f"/v1/accounts/{ids['account_id']}/keys", key)
+    assert [k["revoked_at"] for k in keys] == [None]
 
 
 @pytest.mark.parametrize("intruder_kind", ["brand", "partner"])

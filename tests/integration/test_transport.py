@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -156,8 +157,13 @@ def expect_reply(result: SendResult, status: int) -> Reply:
 
 
 def test_the_aiohttp_transport_is_a_transport() -> None:
-    sender: Transport = AioHttpTransport(SETTINGS)
-    assert sender
+    # Every method the protocol names, with the same signature, awaitable like it.
+    members = [m for m in vars(Transport) if not m.startswith("_")]
+    assert set(members) >= {"send", "close"}
+    for name in members:
+        wanted, found = getattr(Transport, name), getattr(AioHttpTransport, name)
+        assert inspect.signature(found) == inspect.signature(wanted), name
+        assert inspect.iscoroutinefunction(found) == inspect.iscoroutinefunction(wanted), name
 
 
 async def test_success_sends_the_stored_request_as_is(

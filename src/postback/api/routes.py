@@ -25,21 +25,28 @@ from postback.storage.base import DeliveryFilter
 from postback.template.catalogue import catalogue_for
 from postback.template.listing import function_rows
 
-health = APIRouter(tags=["health"])
+health = APIRouter()
 v1 = APIRouter(prefix="/v1", responses={401: {"model": s.MessageOut}, 422: {"model": s.ProblemOut}})
+# Under /v1 but needing no key: what it serves holds no account's data (README).
+public = APIRouter(prefix="/v1", responses={422: {"model": s.ProblemOut}})
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": s.MessageOut}}
+# A request body over POSTBACK_MAX_BODY_BYTES is refused before the route runs.
+INVALID: dict[int | str, dict[str, Any]] = {422: {"model": s.ProblemOut}}
+TOO_LARGE: dict[int | str, dict[str, Any]] = {413: {"model": s.MessageOut}}
+OPERATOR_ONLY: dict[int | str, dict[str, Any]] = {403: {"model": s.MessageOut}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": s.MessageOut}}
 
 
-@health.get("/healthz")
-async def healthz() -> dict[str, str]:
+@health.get("/healthz", tags=["health"])
+async def get_health() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @health.api_route(
     "/inbox/{name}", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False
 )
-@health.post("/inbox/{name}", tags=["inbox"])
-async def inbox_receive(name: str, request: Request, service: ServiceDep) -> dict[str, str]:
+@health.post("/inbox/{name}", tags=["inbox"], responses={**NOT_FOUND, **INVALID, **TOO_LARGE})
+async def record_inbox_request(name: str, request: Request, service: ServiceDep) -> dict[str, str]:
     """The built-in inbox: records any request sent to it (see GET .../requests)."""
     _inbox_enabled(service)
     body = (await request.body())[:MAX_BODY].decode("utf-8", "replace")
@@ -55,8 +62,8 @@ async def inbox_receive(name: str, request: Request, service: ServiceDep) -> dic
     return {"status": "received"}
 
 
-@health.get("/inbox/{name}/requests", tags=["inbox"])
-async def inbox_read(name: str, service: ServiceDep) -> list[dict[str, Any]]:
+@health.get("/inbox/{name}/requests", tags=["inbox"], responses={**NOT_FOUND, **INVALID})
+async def list_inbox_requests(name: str, service: ServiceDep) -> list[dict[str, Any]]:
     """What the inbox received, newest last, with secret header values redacted."""
     _inbox_enabled(service)
     return [
@@ -70,13 +77,13 @@ def _inbox_enabled(service: ServiceDep) -> None:
         raise NotFound("the built-in inbox is off; start with --demo or POSTBACK_INBOX=1")
 
 
-@health.get("/metrics", response_class=Response)
-async def metrics() -> Response:
+@health.get("/metrics", tags=["health"], response_class=Response)
+async def get_metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 # -- accounts -----------------------------------------------------------------------
-@v1.post("/accounts", status_code=201, tags=["accounts"])
+@v1.post("/accounts", status_code=201, tags=["accounts"], responses={**OPERATOR_ONLY, **TOO_LARGE})
 async def create_account(body: s.AccountIn, service: ServiceDep, _: Operator) -> s.AccountOut:
     account, key = await service.create_account(body.name, body.kind, body.partner_type)
     return s.AccountOut.of(account, key)
@@ -90,7 +97,7 @@ async def list_accounts(service: ServiceDep, who: Who) -> list[s.AccountOut]:
 
 
 @v1.get("/accounts/me", tags=["accounts"])
-async def me(who: Who) -> s.AccountOut | dict[str, str]:
+async def get_current_account(who: Who) -> s.AccountOut | dict[str, str]:
     return {"kind": "operator"} if who.account is None else s.AccountOut.of(who.account)
 
 
@@ -116,7 +123,7 @@ def _only(who: str) -> ValidationProblem:
     return ValidationProblem([_p("account", "not_allowed", f"only {who} can do this")])
 
 
-@v1.post("/programs", status_code=201, tags=["programs"])
+@v1.post("/programs", status_code=201, tags=["programs"], responses={**NOT_FOUND, **TOO_LARGE})
 async def create_program(body: s.ProgramIn, service: ServiceDep, who: Who) -> s.ProgramOut:
     brand_id = await _brand_id(service, who, body.brand_id)
     return s.ProgramOut.of(await service.store.create_program(brand_id, body.name))
@@ -128,7 +135,10 @@ async def list_programs(service: ServiceDep, who: Who) -> list[s.ProgramOut]:
 
 
 @v1.post(
-    "/programs/{program_id}/event-types", status_code=201, tags=["programs"], responses=NOT_FOUND
+    "/programs/{program_id}/event-types",
+    status_code=201,
+    tags=["programs"],
+    responses={**NOT_FOUND, **TOO_LARGE},
 )
 async def create_event_type(
     program_id: str, body: s.EventTypeIn, service: ServiceDep, who: Who
@@ -138,7 +148,7 @@ async def create_event_type(
     return s.EventTypeOut.of(tracker)
 
 
-@v1.post("/contracts", status_code=201, tags=["programs"], responses=NOT_FOUND)
+@v1.post("/contracts", status_code=201, tags=["contracts"], responses={**NOT_FOUND, **TOO_LARGE})
 async def create_contract(body: s.ContractIn, service: ServiceDep, who: Who) -> s.ContractOut:
     program = await service.store.get_program(body.program_id, who.owner_id)
     partner = await service.store.get_account(body.partner_id)
@@ -150,12 +160,14 @@ async def create_contract(body: s.ContractIn, service: ServiceDep, who: Who) -> 
     return s.ContractOut.of(contract)
 
 
-@v1.get("/contracts", tags=["programs"])
+@v1.get("/contracts", tags=["contracts"])
 async def list_contracts(service: ServiceDep, who: Who) -> list[s.ContractOut]:
     return [s.ContractOut.of(c) for c in await service.store.list_contracts(who.owner_id)]
 
 
-@v1.post("/media-sources", status_code=201, tags=["programs"])
+@v1.post(
+    "/media-sources", status_code=201, tags=["media-sources"], responses={**NOT_FOUND, **TOO_LARGE}
+)
 async def create_media_source(
     body: s.MediaSourceIn, service: ServiceDep, who: Who
 ) -> s.MediaSourceOut:
@@ -169,7 +181,7 @@ def _config(body: s.PostbackIn) -> PostbackConfig:
     return PostbackConfig(headers=tuple(body.headers.items()), **fields)
 
 
-@v1.post("/postbacks", status_code=201, tags=["postbacks"])
+@v1.post("/postbacks", status_code=201, tags=["postbacks"], responses={**NOT_FOUND, **TOO_LARGE})
 async def create_postback(body: s.PostbackIn, service: ServiceDep, who: Who) -> s.PostbackOut:
     postback = await service.create_postback(who, _config(body), body.owner_id)
     return s.PostbackOut.of(postback)
@@ -185,7 +197,7 @@ async def get_postback(postback_id: str, service: ServiceDep, who: Who) -> s.Pos
     return s.PostbackOut.of(await service.store.get_postback(postback_id, who.owner_id))
 
 
-@v1.patch("/postbacks/{postback_id}", tags=["postbacks"], responses=NOT_FOUND)
+@v1.patch("/postbacks/{postback_id}", tags=["postbacks"], responses={**NOT_FOUND, **TOO_LARGE})
 async def update_postback(
     postback_id: str, body: s.PostbackPatch, service: ServiceDep, who: Who
 ) -> s.PostbackOut:
@@ -210,7 +222,11 @@ async def get_postback_secret(postback_id: str, service: ServiceDep, who: Who) -
     return s.SecretOut.of(await service.store.signing_secret(postback_id, who.owner_id))
 
 
-@v1.post("/postbacks/{postback_id}/secret/rotate", tags=["postbacks"], responses=NOT_FOUND)
+@v1.post(
+    "/postbacks/{postback_id}/secret/rotate",
+    tags=["postbacks"],
+    responses={**NOT_FOUND, **TOO_LARGE},
+)
 async def rotate_postback_secret(
     postback_id: str, service: ServiceDep, who: Who, body: s.RotateIn | None = None
 ) -> s.SecretOut:
@@ -229,8 +245,10 @@ def _target(body: s.PreviewIn | None) -> tuple[Event | None, str | None]:
     return (_event(body.event) if body.event is not None else None), body.event_id
 
 
-@v1.post("/postbacks/{postback_id}/preview", tags=["postbacks"], responses=NOT_FOUND)
-async def preview(
+@v1.post(
+    "/postbacks/{postback_id}/preview", tags=["postbacks"], responses={**NOT_FOUND, **TOO_LARGE}
+)
+async def preview_postback(
     postback_id: str, service: ServiceDep, who: Who, body: s.PreviewIn | None = None
 ) -> s.PreviewOut:
     postback = await service.store.get_postback(postback_id, who.owner_id)
@@ -240,8 +258,8 @@ async def preview(
     )
 
 
-@v1.post("/postbacks/{postback_id}/test", tags=["postbacks"], responses=NOT_FOUND)
-async def test_send(
+@v1.post("/postbacks/{postback_id}/test", tags=["postbacks"], responses={**NOT_FOUND, **TOO_LARGE})
+async def test_postback(
     postback_id: str, service: ServiceDep, who: Who, body: s.PreviewIn | None = None
 ) -> s.TestOut:
     """Send now, bypassing the minimum delay, and show the request and the reply."""
@@ -258,8 +276,8 @@ async def test_send(
     )
 
 
-@v1.get("/notices", tags=["accounts"])
-async def notices(service: ServiceDep, who: Who) -> list[s.NoticeOut]:
+@v1.get("/notices", tags=["notices"])
+async def list_notices(service: ServiceDep, who: Who) -> list[s.NoticeOut]:
     """Messages for the caller's account, such as a postback disabled after days of failures."""
     if who.account is None:
         return []
@@ -267,8 +285,9 @@ async def notices(service: ServiceDep, who: Who) -> list[s.NoticeOut]:
     return [s.NoticeOut(id=n.id, created_at=n.created_at, message=n.message) for n in found]
 
 
-@v1.get("/parameters/{kind}", tags=["postbacks"], responses=NOT_FOUND)
-async def parameters(kind: str) -> s.CatalogueOut:
+@public.get("/parameters/{kind}", tags=["parameters"], responses=NOT_FOUND)
+async def list_parameters(kind: str) -> s.CatalogueOut:
+    """A parameter catalogue: public, like the template language it documents."""
     try:
         event_kind = EventKind(kind)
     except ValueError:
@@ -345,8 +364,14 @@ def _pydantic_problem(prefix: str, err: Any) -> dict[str, object]:
     return _p(field.rstrip(".") or "body", err["type"], err["msg"])
 
 
-@v1.post("/events", status_code=202, tags=["events"], openapi_extra=EVENTS_BODY)
-async def ingest(
+@v1.post(
+    "/events",
+    status_code=202,
+    tags=["events"],
+    openapi_extra=EVENTS_BODY,
+    responses={**OPERATOR_ONLY, **TOO_LARGE},
+)
+async def ingest_events(
     payload: Annotated[Any, Body(include_in_schema=False)], service: ServiceDep, _: Operator
 ) -> s.IngestOut:
     """Store one event or a list, and create a delivery for every matching postback."""
@@ -383,14 +408,18 @@ async def get_delivery(delivery_id: str, service: ServiceDep, who: Who) -> s.Del
     return s.DeliveryOut.of(delivery, with_attempts=True)
 
 
-@v1.post("/deliveries/{delivery_id}/redeliver", tags=["deliveries"], responses=NOT_FOUND)
-async def redeliver(delivery_id: str, service: ServiceDep, who: Who) -> s.DeliveryOut:
+@v1.post(
+    "/deliveries/{delivery_id}/redeliver",
+    tags=["deliveries"],
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def redeliver_delivery(delivery_id: str, service: ServiceDep, who: Who) -> s.DeliveryOut:
     delivery = await service.store.redeliver(delivery_id, who.owner_id, service.clock())
     return s.DeliveryOut.of(delivery)
 
 
-@v1.post("/deliveries/replay", tags=["deliveries"], responses=NOT_FOUND)
-async def replay(body: s.ReplayIn, service: ServiceDep, who: Who) -> s.ReplayOut:
+@v1.post("/deliveries/replay", tags=["deliveries"], responses={**NOT_FOUND, **TOO_LARGE})
+async def replay_deliveries(body: s.ReplayIn, service: ServiceDep, who: Who) -> s.ReplayOut:
     """Send again now every finished delivery the filter selects (a filter, or all: true).
 
     An unknown postback_id, or another account's, is a 404.
@@ -407,3 +436,24 @@ async def get_replay(replay_id: str, service: ServiceDep, who: Who) -> s.ReplayP
 
 def _filter(body: s.ReplayIn) -> DeliveryFilter:
     return DeliveryFilter(body.postback_id, body.status, body.action_id, body.since, body.until)
+
+
+# -- API keys -----------------------------------------------------------------------------
+@v1.get("/accounts/{account_id}/keys", tags=["keys"], responses=NOT_FOUND)
+async def list_keys(account_id: str, service: ServiceDep, who: Who) -> list[s.KeyOut]:
+    """The account's keys, revoked ones included (an account sees its own; the operator
+    any, and its own as ``operator``)."""
+    return [s.KeyOut.of(k) for k in await service.list_keys(who, account_id)]
+
+
+@v1.post("/accounts/{account_id}/keys", status_code=201, tags=["keys"], responses=NOT_FOUND)
+async def create_key(account_id: str, service: ServiceDep, who: Who) -> s.KeyOut:
+    """A new key for the account; ``key`` is shown here only, never again."""
+    record, key = await service.create_key(who, account_id)
+    return s.KeyOut.of(record, key)
+
+
+@v1.delete("/accounts/{account_id}/keys/{key_id}", tags=["keys"], responses=NOT_FOUND)
+async def revoke_key(account_id: str, key_id: str, service: ServiceDep, who: Who) -> s.KeyOut:
+    """Revoke a key: refused from the next request on, by every API process."""
+    return s.KeyOut.of(await service.revoke_key(who, account_id, key_id))

@@ -12,6 +12,7 @@ from postback.domain import (
     Account,
     AccountKind,
     ActionTracker,
+    ApiKey,
     Attempt,
     BodyFormat,
     Contract,
@@ -219,12 +220,14 @@ class PostbackOut(PostbackFields):
         description="why the system disabled it (enabled is then false); enabling clears it"
     )
     disabled_at: datetime | None = Field(description="when the system disabled it")
+    version: int = Field(description="incremented on every change; deliveries name theirs")
 
     @classmethod
     def of(cls, p: Postback) -> PostbackOut:
         c = p.config
         return cls(
             id=p.id,
+            version=p.version,
             kind=c.kind,
             owner_id=p.owner_id,
             created_at=p.created_at,
@@ -354,6 +357,9 @@ class AttemptOut(BaseModel):
     reply: ReplyOut | None
     outcome: str
     error: str | None
+    postback_version: int | None = Field(
+        None, description="the postback's version the request was rendered with"
+    )
 
     @classmethod
     def of(cls, a: Attempt) -> AttemptOut:
@@ -366,6 +372,7 @@ class AttemptOut(BaseModel):
             reply=reply,
             outcome=a.outcome,
             error=a.error,
+            postback_version=a.postback_version,
         )
 
 
@@ -381,6 +388,10 @@ class DeliveryOut(BaseModel):
     updated_at: datetime
     last_error: str | None
     request: RequestOut
+    postback_version: int = Field(
+        description="the postback's version ``request`` was rendered with; a retry after "
+        "the postback changed renders it again"
+    )
     attempts: list[AttemptOut] | None = None
 
     @classmethod
@@ -397,6 +408,7 @@ class DeliveryOut(BaseModel):
             updated_at=d.updated_at,
             last_error=d.last_error,
             request=RequestOut.of(redact(d.request)),
+            postback_version=d.postback_version,
             attempts=[AttemptOut.of(a) for a in d.attempts] if with_attempts else None,
         )
 
@@ -510,3 +522,23 @@ class NoticeOut(BaseModel):
     id: str
     created_at: datetime
     message: str
+
+
+class KeyOut(BaseModel):
+    id: str
+    prefix: str | None = Field(description="the key's first characters, to recognise it by")
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="to the minute")
+    revoked_at: datetime | None
+    key: str | None = Field(None, description="the key itself: shown once, when created")
+
+    @classmethod
+    def of(cls, k: ApiKey, key: str | None = None) -> KeyOut:
+        return cls(
+            id=k.id,
+            prefix=k.prefix,
+            created_at=k.created_at,
+            last_used_at=k.last_used_at,
+            revoked_at=k.revoked_at,
+            key=key,
+        )

@@ -20,6 +20,7 @@ _FAILURE_DETAIL: dict[FailureReason, str] = {
     FailureReason.BLOCKED_ADDRESS: "the address is not allowed",
     FailureReason.INVALID_URL: "the URL cannot be sent",
     FailureReason.PROTOCOL: "the request or the reply is not valid HTTP",
+    FailureReason.TEMPLATE: "the postback's templates cannot render this event",
 }
 
 

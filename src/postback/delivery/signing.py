@@ -69,6 +69,13 @@ def sign(
     return replace(request, headers=kept + headers(message_id, timestamp, body, secrets))
 
 
+def unsigned(request: RenderedRequest) -> RenderedRequest:
+    """The request without the three headers: what is stored for the delivery, since
+    every attempt signs anew."""
+    kept = tuple((k, v) for k, v in request.headers if k.lower() not in NAMES)
+    return request if len(kept) == len(request.headers) else replace(request, headers=kept)
+
+
 def active_secrets(
     enabled: bool,
     current: str | None,

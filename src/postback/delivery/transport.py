@@ -311,6 +311,15 @@ def build_headers(pairs: Iterable[tuple[str, str]], delivery_id: str) -> CIMulti
     return headers
 
 
+def as_sent(request: RenderedRequest, delivery_id: str) -> RenderedRequest:
+    """The request with the headers :func:`build_headers` adds, as the log shows it."""
+    headers = [(n, v) for n, v in request.headers if n.lower() != ID_HEADER.lower()]
+    headers.append((ID_HEADER, delivery_id))
+    if not any(n.lower() == "user-agent" for n, _ in headers):
+        headers.append(("User-Agent", USER_AGENT))
+    return RenderedRequest(request.method, request.url, tuple(headers), request.body)
+
+
 async def read_capped(stream: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
     """Read at most ``limit`` bytes of a body; the flag says whether more was there."""
     chunks: list[bytes] = []

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from postback import events, rules
 from postback.delivery import outcome, retry, signing
 from postback.delivery.metrics import (
     ATTEMPTS,
@@ -39,15 +40,17 @@ from postback.delivery.metrics import (
     SEND_SECONDS,
 )
 from postback.delivery.redact import redact, redact_headers
-from postback.delivery.transport import SendResult, Transport, retry_after
-from postback.domain import Attempt, DeliveryStatus, FailureReason, Reply
-from postback.errors import PostbackError
+from postback.delivery.transport import SendResult, Transport, as_sent, retry_after
+from postback.domain import Attempt, DeliveryStatus, FailureReason, Postback, Reply
+from postback.errors import NotFound, PostbackError
 from postback.storage.base import AttemptResult, Claim, Store
+from postback.template import TemplateError
 
 log = logging.getLogger("postback.worker")
 Clock = Callable[[], datetime]
 MAX_LANES = 1024  # idle lanes (remembering a slow destination) kept at most
 PER_DESTINATION = 50
+MAX_POSTBACKS = 4096  # changed postbacks whose compiled templates a worker keeps
 
 
 def utcnow() -> datetime:
@@ -161,6 +164,8 @@ class Worker:
         self._lanes: dict[str, Lane] = {}
         self._per_destination = self.options.per_destination or PER_DESTINATION
         self.shed = 0  # deliveries failed unsent because their destination was slow
+        # postback id -> (its version, compiled templates): each version compiled once
+        self._postbacks: dict[str, tuple[Postback, rules.Compiled | None]] = {}
         self._shed_logged, self._shed_log_at = 0, 0.0
 
     # -- the loop --------------------------------------------------------------------
@@ -251,11 +256,53 @@ class Worker:
             RATE_LIMIT_WAITS.inc()
             RATE_LIMIT_WAIT_SECONDS.inc(delay)
             await asyncio.sleep(delay)
+        failed: SendResult | None = None
+        if claim.postback_version != claim.current_version:
+            try:
+                claim, failed = await self._render_again(claim)
+            except PostbackError as exc:
+                # Not lost: the lease runs out and the delivery is claimed again.
+                log.error("could not render %s again: %s", claim.delivery_id, exc)
+                return
         claim = self.signed(claim)
-        sent = await self._send(claim)
+        sent = failed or await self._send(claim)
         self._results.append(self._safe_judge(claim, sent))
         if len(self._results) >= self.options.batch:
             self._flushed.set()
+
+    async def _render_again(self, claim: Claim) -> tuple[Claim, SendResult | None]:
+        """The claim with its request rendered from its stored event by the postback as
+        it is now (its templates compiled once per version); or, when the postback
+        cannot render this event, the failed result to log instead of sending."""
+        try:
+            postback, compiled = await self._postback(claim.postback_id, claim.current_version)
+        except NotFound:  # deleted since the claim: send what is stored
+            return claim, None
+        version = dataclasses.replace(claim, current_version=postback.version)
+        try:
+            if compiled is None:
+                raise TemplateError("template", "the postback's templates do not compile")
+            event = await self.store.get_event(claim.event_id)
+            request = rules.render(postback.config, compiled, events.with_defaults(event))
+        except TemplateError as exc:
+            error = f"the postback (version {postback.version}) cannot render this event: {exc}"
+            return version, SendResult(None, FailureReason.TEMPLATE, error, 0.0, self.clock())
+        fresh = dataclasses.replace(
+            version, request=request, postback_version=postback.version, replaces=claim.request
+        )
+        return fresh, None
+
+    async def _postback(
+        self, postback_id: str, version: int
+    ) -> tuple[Postback, rules.Compiled | None]:
+        cached = self._postbacks.get(postback_id)
+        if cached is None or cached[0].version < version:
+            postback = await self.store.get_postback(postback_id, None)
+            compiled, _ = rules.compile_config(postback.config)
+            if len(self._postbacks) >= MAX_POSTBACKS:
+                self._postbacks.clear()  # rarely reached: only changed postbacks are kept
+            cached = self._postbacks[postback_id] = (postback, compiled)
+        return cached
 
     async def _send(self, claim: Claim) -> SendResult:
         """Send in the destination's lane; a slow destination's overflow fails unsent."""
@@ -332,13 +379,22 @@ class Worker:
             number=claim.attempt_number,
             started_at=sent.started_at,
             duration_ms=sent.duration_ms,
-            request=redact(claim.request),
+            request=redact(as_sent(claim.request, claim.delivery_id)),
             reply=_redacted(sent.reply),
             outcome="delivered" if verdict.delivered else str(verdict.reason),
             error=sent.error or (None if verdict.delivered else verdict.detail),
+            postback_version=claim.current_version,
         )
+        old = claim.replaces
+        plain = signing.unsigned(claim.request)  # signatures differ on every attempt
         return AttemptResult(
-            attempt, decision.final_status, decision.next_at, self.id, claim.postback_id
+            attempt,
+            decision.final_status,
+            decision.next_at,
+            self.id,
+            claim.postback_id,
+            rendered=None if old is None else plain,
+            replaced=None if old is None or old == plain else redact(old),
         )
 
     # -- writing results -------------------------------------------------------------

@@ -17,6 +17,7 @@ from postback.domain import (
     Account,
     AccountKind,
     ActionTracker,
+    ApiKey,
     Attempt,
     Contract,
     Delivery,
@@ -82,7 +83,11 @@ class Claim:
     error_response: str | None
     signing_secrets: tuple[str, ...] = ()  # empty: send unsigned (signing off)
     postback_kind: str = ""  # for metrics
-    event_id: str = ""  # for logs
+    event_id: str = ""  # for logs, and to render again from the stored event
+    postback_version: int = 1  # the version ``request`` was rendered with
+    current_version: int = 1  # the postback's version now: another means render again
+    replaces: RenderedRequest | None = None  # set by a worker that rendered ``request``
+    # anew: the stored request it replaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,11 @@ class AttemptResult:
     next_due_at: datetime | None  # for RETRYING
     worker_id: str  # the lease holder; a stale holder's status change is ignored
     postback_id: str | None = None  # the claim's (saves looking it up again)
+    # Set when the worker rendered the request anew from the current postback: the
+    # delivery stores it (unredacted) with the attempt's postback version; when it
+    # differs, ``replaced`` is the old one (redacted), which earlier attempts keep.
+    rendered: RenderedRequest | None = None
+    replaced: RenderedRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +123,33 @@ class Store(Protocol):
 
     # -- accounts and keys ---------------------------------------------------------
     async def create_account(
-        self, name: str, kind: AccountKind, partner_type: PartnerType | None, key_hash: str
-    ) -> Account: ...
-    async def add_api_key(self, account_id: str, key_hash: str) -> None: ...
+        self,
+        name: str,
+        kind: AccountKind,
+        partner_type: PartnerType | None,
+        key_hash: str,
+        key_prefix: str | None = None,
+    ) -> Account:
+        """An account, with a first key unless ``key_hash`` is empty."""
+        ...
+
+    async def add_api_key(
+        self, account_id: str, key_hash: str, prefix: str | None = None
+    ) -> ApiKey: ...
     async def account_for_key(self, key_hash: str) -> Account | None: ...
+    async def find_api_key(self, key_hash: str) -> tuple[Account, ApiKey] | None:
+        """The account and key with this hash; None for an unknown or revoked key."""
+        ...
+
+    async def touch_api_key(self, key_id: str, now: datetime) -> None:
+        """Set last_used_at, unless it was set within the last minute."""
+        ...
+
+    async def list_api_keys(self, account_id: str) -> list[ApiKey]: ...
+    async def revoke_api_key(self, account_id: str, key_id: str) -> ApiKey:
+        """Revoke at once (NotFound for a key that is not this account's)."""
+        ...
+
     async def get_account(self, account_id: str) -> Account: ...
     async def list_accounts(self) -> list[Account]: ...
 

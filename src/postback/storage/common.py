@@ -20,6 +20,7 @@ from postback.domain import (
     Account,
     AccountKind,
     ActionTracker,
+    ApiKey,
     Contract,
     Delivery,
     Event,
@@ -108,20 +109,45 @@ class SQLStore:
     # -- accounts and keys ---------------------------------------------------------------
 
     async def create_account(
-        self, name: str, kind: AccountKind, partner_type: PartnerType | None, key_hash: str
+        self,
+        name: str,
+        kind: AccountKind,
+        partner_type: PartnerType | None,
+        key_hash: str,
+        key_prefix: str | None = None,
     ) -> Account:
         async with self._write() as conn:
             return await directory.create_account(
-                conn, name, kind, partner_type, key_hash, now=self._clock()
+                conn, name, kind, partner_type, key_hash, now=self._clock(), key_prefix=key_prefix
             )
 
-    async def add_api_key(self, account_id: str, key_hash: str) -> None:
+    async def add_api_key(
+        self, account_id: str, key_hash: str, prefix: str | None = None
+    ) -> ApiKey:
         async with self._write() as conn:
-            await directory.add_api_key(conn, account_id, key_hash, self._clock())
+            return await directory.add_api_key(
+                conn, account_id, key_hash, self._clock(), prefix=prefix
+            )
 
     async def account_for_key(self, key_hash: str) -> Account | None:
         async with self._read() as conn:
             return await directory.account_for_key(conn, key_hash)
+
+    async def find_api_key(self, key_hash: str) -> tuple[Account, ApiKey] | None:
+        async with self._read() as conn:
+            return await directory.find_api_key(conn, key_hash)
+
+    async def touch_api_key(self, key_id: str, now: datetime) -> None:
+        async with self._write() as conn:
+            await directory.touch_api_key(conn, key_id, now)
+
+    async def list_api_keys(self, account_id: str) -> list[ApiKey]:
+        async with self._read() as conn:
+            return await directory.list_api_keys(conn, account_id)
+
+    async def revoke_api_key(self, account_id: str, key_id: str) -> ApiKey:
+        async with self._write() as conn:
+            return await directory.revoke_api_key(conn, account_id, key_id, self._clock())
 
     async def get_account(self, account_id: str) -> Account:
         async with self._read() as conn:

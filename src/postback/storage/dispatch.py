@@ -122,6 +122,8 @@ def _candidates() -> Select[Any]:
             D.body,
             D.attempt_count,
             D.round_attempts,
+            D.event_id,
+            D.postback_version,
         )
         .where(_due(), _active(), _not_blocked())
         .order_by(D.due_at, D.seq)
@@ -142,6 +144,7 @@ POSTBACK_TERMS = select(
     P.signing_secret,
     P.previous_signing_secret,
     P.previous_secret_until,
+    P.version,
 ).where(P.id.in_(bindparam("pids", expanding=True)))
 
 
@@ -157,6 +160,7 @@ class Candidate:
     error_response: str | None
     signing_secrets: tuple[str, ...] = ()
     kind: str = ""
+    version: int = 1  # the postback's current version
 
 
 def _secrets(terms: Any, now: datetime) -> tuple[str, ...]:
@@ -189,6 +193,7 @@ async def _candidates_with_postbacks(
             error_response=info[r.postback_id].error_response,
             signing_secrets=keys[r.postback_id],
             kind=info[r.postback_id].kind,
+            version=info[r.postback_id].version,
         )
         for r in found
     ]
@@ -401,6 +406,8 @@ async def claim(
             signing_secrets=c.signing_secrets,
             postback_kind=c.kind,
             event_id=c.row.event_id,
+            postback_version=c.row.postback_version,
+            current_version=c.version,
         )
         for c, at in out.send
     ]
@@ -430,17 +437,20 @@ _ATTEMPT_COLUMNS = (
     "reply_truncated",
     "outcome",
     "error",
+    "postback_version",
 )
 _PG_ATTEMPTS = text(
     "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, request_method, "
     "request_url, request_headers, request_body, reply_status, reply_headers, reply_body, "
-    "reply_truncated, outcome, error) SELECT * FROM unnest(CAST(:delivery_id AS TEXT[]), "
+    "reply_truncated, outcome, error, postback_version) "
+    "SELECT * FROM unnest(CAST(:delivery_id AS TEXT[]), "
     "CAST(:number AS INTEGER[]), CAST(:started_at AS TIMESTAMPTZ[]), "
     "CAST(:duration_ms AS FLOAT8[]), CAST(:request_method AS TEXT[]), "
     "CAST(:request_url AS TEXT[]), CAST(:request_headers AS TEXT[]), "
     "CAST(:request_body AS TEXT[]), CAST(:reply_status AS INTEGER[]), "
     "CAST(:reply_headers AS TEXT[]), CAST(:reply_body AS BYTEA[]), "
-    "CAST(:reply_truncated AS BOOLEAN[]), CAST(:outcome AS TEXT[]), CAST(:error AS TEXT[]))"
+    "CAST(:reply_truncated AS BOOLEAN[]), CAST(:outcome AS TEXT[]), CAST(:error AS TEXT[]), "
+    "CAST(:postback_version AS INTEGER[]))"
 )
 _PG_COMPLETE = (
     "UPDATE deliveries SET status = $1, attempt_count = attempt_count + 1, "
@@ -453,10 +463,76 @@ def _next_due(result: AttemptResult) -> datetime | None:
     return result.next_due_at if result.status is DeliveryStatus.RETRYING else None
 
 
+def _attempt_values(result: AttemptResult) -> dict[str, Any]:
+    """An attempt's columns; its request only when it is not the delivery's (a request
+    rendered anew is stored in full, so it stays right whoever holds the lease)."""
+    return rows.attempt_values(result.attempt, same_as_delivery=result.replaced is None)
+
+
+_KEEP_REQUEST = (
+    update(attempts)
+    .where(attempts.c.delivery_id == bindparam("b_id"), attempts.c.request_url.is_(None))
+    .values(
+        request_method=bindparam("b_method"),
+        request_url=bindparam("b_url"),
+        request_body=bindparam("b_body"),
+    )
+)
+_NEW_REQUEST = (
+    update(deliveries)
+    .where(D.id == bindparam("b_id"), D.lease_owner == bindparam("b_worker"))
+    .values(
+        method=bindparam("b_method"),
+        url=bindparam("b_url"),
+        headers=bindparam("b_headers"),
+        body=bindparam("b_body"),
+        postback_version=bindparam("b_version"),
+    )
+)
+
+
+async def _store_rendered(conn: AsyncConnection, results: Sequence[AttemptResult]) -> None:
+    """Deliveries whose request a worker rendered anew store it; the attempts logged
+    before, which held "as the delivery's", are given the request they sent."""
+    fresh = [r for r in results if r.rendered is not None]
+    if not fresh:
+        return
+    if any(r.replaced is not None for r in fresh):
+        await conn.execute(
+            _KEEP_REQUEST,
+            [
+                {
+                    "b_id": r.attempt.delivery_id,
+                    "b_method": r.replaced.method.value,
+                    "b_url": r.replaced.url,
+                    "b_body": r.replaced.body,
+                }
+                for r in fresh
+                if r.replaced is not None
+            ],
+        )
+    await conn.execute(
+        _NEW_REQUEST,
+        [
+            {
+                "b_id": r.attempt.delivery_id,
+                "b_worker": r.worker_id,
+                "b_method": r.rendered.method.value,
+                "b_url": r.rendered.url,
+                "b_headers": rows.dump_pairs(r.rendered.headers),
+                "b_body": r.rendered.body,
+                "b_version": r.attempt.postback_version,
+            }
+            for r in fresh
+            if r.rendered is not None
+        ],
+    )
+
+
 async def _record_pg(
     conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime
 ) -> None:
-    values = [rows.attempt_values(r.attempt) for r in results]
+    values = [_attempt_values(r) for r in results]
     await conn.execute(_PG_ATTEMPTS, {c: [v[c] for v in values] for c in _ATTEMPT_COLUMNS})
     await _update_grouped(
         conn,
@@ -472,10 +548,11 @@ async def _record_pg(
 
 
 async def _record(conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime) -> None:
+    await _store_rendered(conn, results)
     if _postgres(conn):
         await _record_pg(conn, results, now)
         return
-    await conn.execute(insert(attempts), [rows.attempt_values(r.attempt) for r in results])
+    await conn.execute(insert(attempts), [_attempt_values(r) for r in results])
     await conn.execute(
         update(deliveries)
         .where(

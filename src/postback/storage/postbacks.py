@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -115,15 +115,40 @@ async def replace(
     now: datetime,
 ) -> PostbackRecord:
     """Replace the configuration. Saving it enabled clears an automatic disabling."""
-    values: dict[str, Any] = {**rows.config_values(config), "updated_at": now}
+    values: dict[str, Any] = {
+        **rows.config_values(config),
+        "updated_at": now,
+        "version": P.version + 1,  # workers re-render what is not yet delivered
+    }
     if config.enabled:
         values |= {"disabled_reason": None, "disabled_at": None, "failing_since": None}
-    result = await conn.execute(
-        update(postbacks).where(*_scoped(postback_id, owner_id)).values(**values)
-    )
-    if result.rowcount == 0:
-        raise NotFound(f"postback {postback_id} not found")
+    before = await get(conn, postback_id, owner_id)
+    await conn.execute(update(postbacks).where(*_scoped(postback_id, owner_id)).values(**values))
+    if before.config.min_delay_seconds != config.min_delay_seconds:
+        await _delay_changed(conn, postback_id, config.min_delay_seconds)
     return await get(conn, postback_id, owner_id)
+
+
+async def _delay_changed(conn: AsyncConnection, postback_id: str, delay: int) -> None:
+    """Deliveries not yet tried fall due by the postback's new minimum delay (retries
+    keep their backoff)."""
+    d = deliveries.c
+    waiting = await conn.execute(
+        select(d.id, d.event_occurred_at).where(
+            d.postback_id == postback_id,
+            d.status == "scheduled",
+            d.attempt_count == 0,
+            d.lease_owner.is_(None),
+        )
+    )
+    changes = [
+        {"b_id": r.id, "b_due": r.event_occurred_at + timedelta(seconds=delay)} for r in waiting
+    ]
+    if changes:
+        await conn.execute(
+            update(deliveries).where(d.id == bindparam("b_id")).values(due_at=bindparam("b_due")),
+            changes,
+        )
 
 
 async def remove(

@@ -152,6 +152,7 @@ def postback(row: Row[Any]) -> Postback:
         updated_at=row.updated_at,
         disabled_reason=row.disabled_reason,
         disabled_at=row.disabled_at,
+        version=row.version,
     )
 
 
@@ -192,31 +193,37 @@ def delivery(row: Row[Any], attempts: tuple[Attempt, ...] = ()) -> Delivery:
         updated_at=row.updated_at,
         last_error=row.last_error,
         attempts=attempts,
+        postback_version=row.postback_version,
     )
 
 
-def attempt_values(item: Attempt) -> dict[str, Any]:
-    """The attempts columns for one attempt."""
+def attempt_values(item: Attempt, same_as_delivery: bool = False) -> dict[str, Any]:
+    """The attempts columns for one attempt; with ``same_as_delivery`` its method, URL
+    and body are left null, meaning "the delivery's" (see :func:`attempt`)."""
     reply = item.reply
+    req = item.request
     return {
         "delivery_id": item.delivery_id,
         "number": item.number,
         "started_at": item.started_at,
         "duration_ms": item.duration_ms,
-        "request_method": item.request.method.value,
-        "request_url": item.request.url,
-        "request_headers": dump_pairs(item.request.headers),
-        "request_body": item.request.body,
+        "request_method": None if same_as_delivery else req.method.value,
+        "request_url": None if same_as_delivery else req.url,
+        "request_headers": dump_pairs(req.headers),
+        "request_body": None if same_as_delivery else req.body,
         "reply_status": reply.status if reply else None,
         "reply_headers": dump_pairs(reply.headers) if reply else None,
         "reply_body": reply.body if reply else None,
         "reply_truncated": reply.truncated if reply else False,
         "outcome": item.outcome,
         "error": item.error,
+        "postback_version": item.postback_version,
     }
 
 
-def attempt(row: Row[Any]) -> Attempt:
+def attempt(row: Row[Any], base: RenderedRequest | None = None) -> Attempt:
+    """An attempts row; one that holds no URL sent the delivery's request, ``base``
+    (redacted), with the headers it stored."""
     reply = None
     if row.reply_status is not None:
         reply = Reply(
@@ -230,15 +237,23 @@ def attempt(row: Row[Any]) -> Attempt:
         number=row.number,
         started_at=row.started_at,
         duration_ms=row.duration_ms,
-        request=RenderedRequest(
-            method=HttpMethod(row.request_method),
-            url=row.request_url,
-            headers=load_pairs(row.request_headers),
-            body=row.request_body,
-        ),
+        request=_attempt_request(row, base),
         reply=reply,
         outcome=row.outcome,
         error=row.error,
+        postback_version=row.postback_version,
+    )
+
+
+def _attempt_request(row: Row[Any], base: RenderedRequest | None) -> RenderedRequest:
+    headers = load_pairs(row.request_headers)
+    if row.request_url is None and base is not None:
+        return RenderedRequest(method=base.method, url=base.url, headers=headers, body=base.body)
+    return RenderedRequest(
+        method=HttpMethod(row.request_method or "GET"),
+        url=row.request_url or "",
+        headers=headers,
+        body=row.request_body,
     )
 
 

@@ -91,7 +91,14 @@ api_keys = Table(
     Column("key_hash", String(128), primary_key=True),
     Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Migration 0007: an id to list and revoke a key by, its first characters, when it
+    # was last used (written at most once a minute) and when it was revoked.
+    Column("id", ID, nullable=False),
+    Column("prefix", String(16)),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
     Index(None, "account_id"),
+    Index("ix_api_keys_id", "id", unique=True),
 )
 
 programs = Table(
@@ -180,6 +187,7 @@ postbacks = Table(
     Column("signing_secret", Text, nullable=False),
     Column("previous_signing_secret", Text),
     Column("previous_secret_until", UTCDateTime),
+    Column("version", Integer, nullable=False, server_default="1"),  # migration 0007
     Index(None, "owner_id", "kind"),
     Index(None, "partner_id", "event_type_id"),
     Index(None, "media_source_id", "event_type_id"),
@@ -237,6 +245,8 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("replay_id", ID),  # migration 0006: the replay that last queued it
+    # The postback's version ``method``..``body`` were rendered with (migration 0007).
+    Column("postback_version", Integer, nullable=False, server_default="1"),
 )
 Index(
     "ix_deliveries_claim",
@@ -283,8 +293,10 @@ attempts = Table(
     Column("number", Integer, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("duration_ms", Float, nullable=False),
-    Column("request_method", String(8), nullable=False),
-    Column("request_url", Text, nullable=False),
+    # Method, URL and body are null when they are the delivery's (redacted): the log
+    # keeps a request once per delivery, not once per retry (migration 0007).
+    Column("request_method", String(8)),
+    Column("request_url", Text),
     Column("request_headers", Text, nullable=False),  # JSON, as sent (redacted)
     Column("request_body", Text),
     Column("reply_status", Integer),
@@ -293,6 +305,7 @@ attempts = Table(
     Column("reply_truncated", Boolean, nullable=False),
     Column("outcome", String(32), nullable=False),
     Column("error", Text),
+    Column("postback_version", Integer),  # migration 0007
     Index(None, "delivery_id", "number"),
     Index(None, "started_at"),  # retention finds old attempts by it (migration 0009)
 )
