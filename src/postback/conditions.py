@@ -1,0 +1,216 @@
+"""CEL conditions: compiled once when a postback is saved, evaluated per event. Pure.
+
+The CEL library is ``common-expression-language`` (bindings to the Rust ``cel`` crate);
+``docs/conditions.md`` says why. Nothing else in Postback imports it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import cel
+
+from postback.domain import EventKind
+from postback.errors import PostbackError
+from postback.template.catalogue import Catalogue, ParamType, catalogue_for
+
+MAX_LENGTH = 4096
+_WHERE = re.compile(r"<input>:(\d+):(\d+):\s*")
+
+
+class ConditionError(PostbackError):
+    """A condition that does not compile: the library's message and a 0-based position."""
+
+    def __init__(self, message: str, position: int | None) -> None:
+        self.message = message
+        self.position = position
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A compiled condition; evaluate it against any number of events."""
+
+    text: str
+    program: cel.Program
+
+
+@dataclass(frozen=True, slots=True)
+class Bindings:
+    """One event's variables, converted to CEL values once and shared by its postbacks."""
+
+    context: cel.Context
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a condition holds for an event; ``error`` says why it could not be told."""
+
+    holds: bool
+    error: str | None = None
+
+
+def compile_condition(text: str) -> Condition:
+    """Parse a condition; a mistake raises ConditionError with the library's message."""
+    if len(text) > MAX_LENGTH:
+        raise ConditionError(f"a condition is at most {MAX_LENGTH} characters", MAX_LENGTH)
+    if not text.strip():
+        raise ConditionError("the condition is empty; send null for no condition", 0)
+    try:
+        return Condition(text, cel.compile(text))
+    except Exception as exc:  # noqa: BLE001 - the library raises plain ValueError and others
+        raise _compile_error(text, str(exc)) from None
+
+
+def _compile_error(text: str, raw: str) -> ConditionError:
+    """The library's own words, without its echo of the text; the line:column as an index."""
+    found = _WHERE.search(raw)
+    if found is None:
+        return ConditionError(raw.split("\n", 1)[0], None)
+    line, column = int(found.group(1)), int(found.group(2))
+    lines = text.split("\n")
+    position = sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
+    message = raw[found.end() :].split("\n", 1)[0]
+    return ConditionError(message, min(max(position, 0), len(text)))
+
+
+def evaluate(condition: Condition, bindings: Bindings) -> Verdict:
+    """True or false for this event, or the reason it could not be evaluated."""
+    try:
+        result = condition.program.execute(bindings.context)
+    except Exception as exc:  # noqa: BLE001 - unbound names, wrong types, division by zero
+        return Verdict(False, " ".join(str(exc).split()) or type(exc).__name__)
+    if not isinstance(result, bool):
+        return Verdict(False, f"the condition gave {result!r}, not true or false")
+    return Verdict(result)
+
+
+def bind(kind: EventKind, event_type: str, params: Mapping[str, Any]) -> Bindings:
+    """The variables of one event: each parameter typed by the catalogue of its kind.
+
+    A parameter the event does not carry (absent or null), or whose value cannot be read
+    as its type, is left unbound: using it is an evaluation error, ``has(event.X)`` is
+    false.
+    """
+    return Bindings(cel.Context(variables(kind, event_type, params)))
+
+
+def variables(kind: EventKind, event_type: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The plain Python values ``bind`` hands to CEL (shown by preview, used by tests)."""
+    catalogue = catalogue_for(kind)
+    given: dict[str, Any] = {}
+    for name, value in params.items():
+        if name == "items":
+            typed = _items(catalogue, value)
+        else:
+            param = catalogue.get(name)
+            typed = _plain(value) if param is None else _typed(param.type, value)
+        if typed is not None:
+            given[name] = typed
+    out = {name: value for name, value in given.items() if catalogue.get(name) is not None}
+    if "items" in given:
+        out["items"] = given["items"]
+    out["type"] = event_type
+    out["event"] = given
+    return out
+
+
+def _items(catalogue: Catalogue, value: Any) -> list[dict[str, Any]] | None:
+    if not isinstance(value, list):
+        return None
+    out = []
+    for item in value:
+        if not isinstance(item, dict):
+            return None
+        fields = {}
+        for name, raw in item.items():
+            param = catalogue.item_field(name)
+            typed = _plain(raw) if param is None else _typed(param.type, raw)
+            if typed is not None:
+                fields[str(name)] = typed
+        out.append(fields)
+    return out
+
+
+def _typed(kind: ParamType, value: Any) -> Any:
+    """The value as its catalogue type says, or None when it is absent or unreadable."""
+    if value is None:
+        return None
+    if kind is ParamType.TEXT:
+        return value if isinstance(value, str) else _text(value)
+    if kind is ParamType.MONEY:
+        return _double(value)
+    if kind is ParamType.INTEGER:
+        return _int(value)
+    if kind is ParamType.DATETIME:
+        return _timestamp(value)
+    if kind is ParamType.BOOLEAN:
+        return _bool(value)
+    if kind is ParamType.LIST:
+        return [_text(v) for v in value if v is not None] if isinstance(value, list) else None
+    return _plain(value)
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float | Decimal):
+        return str(value)
+    return None
+
+
+def _double(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return float(number) if number.is_finite() else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return int(number) if number.is_finite() and number == number.to_integral_value() else None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    return {"true": True, "false": False, "1": True, "0": False}.get(str(value).lower())
+
+
+def _plain(value: Any) -> Any:
+    """A parameter outside the catalogue, as JSON gave it (nulls dropped)."""
+    if isinstance(value, dict):
+        return {str(k): v for k, x in value.items() if (v := _plain(x)) is not None}
+    if isinstance(value, list):
+        return [v for x in value if (v := _plain(x)) is not None]
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return _timestamp(value)
+    return value
