@@ -165,7 +165,7 @@ def check(c: Candidate) -> list[str]:
     for text, expected in CASES:
         try:
             program = c.compile(text)
-        except Exception as exc:  # noqa: BLE001 - any library error is an outcome here
+        except Exception as exc:
             if expected is not BAD_SYNTAX and expected is not EITHER:
                 wrong.append(f"{text}: compile error {type(exc).__name__}: {_short(exc)}")
             continue
@@ -174,7 +174,7 @@ def check(c: Candidate) -> list[str]:
             continue
         try:
             got: object = c.run(program, activation)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if expected is not ERROR and expected is not EITHER:
                 wrong.append(f"{text}: {type(exc).__name__}: {_short(exc)}")
             continue
@@ -194,14 +194,14 @@ def timings(c: Candidate, rounds: int) -> tuple[float, float]:
         for text in TIMED:
             try:
                 c.compile(text)
-            except Exception:  # noqa: BLE001, S112 - counted as wrong by check()
+            except Exception:
                 continue
     compile_us = (time.perf_counter() - start) / (max(1, rounds // 20) * len(TIMED)) * 1e6
     programs = []
     for text in TIMED:
         try:
             programs.append(c.compile(text))
-        except Exception:  # noqa: BLE001 - a candidate that cannot compile one is skipped
+        except Exception:
             continue
     samples = []
     for _ in range(5):
@@ -211,7 +211,7 @@ def timings(c: Candidate, rounds: int) -> tuple[float, float]:
             for p in programs:
                 try:
                     c.run(p, activation)
-                except Exception:  # noqa: BLE001, S112
+                except Exception:
                     continue
         samples.append((time.perf_counter() - start) / (rounds // 5) * 1e6)
     return compile_us, statistics.median(samples)

@@ -7,7 +7,7 @@ The CEL library is ``common-expression-language`` (bindings to the Rust ``cel`` 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -63,7 +63,7 @@ def compile_condition(text: str) -> Condition:
         raise ConditionError("the condition is empty; send null for no condition", 0)
     try:
         return Condition(text, cel.compile(text))
-    except Exception as exc:  # noqa: BLE001 - the library raises plain ValueError and others
+    except Exception as exc:
         raise _compile_error(text, str(exc)) from None
 
 
@@ -83,7 +83,7 @@ def evaluate(condition: Condition, bindings: Bindings) -> Verdict:
     """True or false for this event, or the reason it could not be evaluated."""
     try:
         result = condition.program.execute(bindings.context)
-    except Exception as exc:  # noqa: BLE001 - unbound names, wrong types, division by zero
+    except Exception as exc:
         return Verdict(False, " ".join(str(exc).split()) or type(exc).__name__)
     if not isinstance(result, bool):
         return Verdict(False, f"the condition gave {result!r}, not true or false")
@@ -141,19 +141,13 @@ def _typed(kind: ParamType, value: Any) -> Any:
     """The value as its catalogue type says, or None when it is absent or unreadable."""
     if value is None:
         return None
-    if kind is ParamType.TEXT:
-        return value if isinstance(value, str) else _text(value)
-    if kind is ParamType.MONEY:
-        return _double(value)
-    if kind is ParamType.INTEGER:
-        return _int(value)
-    if kind is ParamType.DATETIME:
-        return _timestamp(value)
-    if kind is ParamType.BOOLEAN:
-        return _bool(value)
-    if kind is ParamType.LIST:
-        return [_text(v) for v in value if v is not None] if isinstance(value, list) else None
-    return _plain(value)
+    if kind is ParamType.TEXT and isinstance(value, str):
+        return value  # the common case, first
+    return _CONVERT.get(kind, _plain)(value)
+
+
+def _list(value: Any) -> list[str] | None:
+    return [t for v in value if (t := _text(v)) is not None] if isinstance(value, list) else None
 
 
 def _text(value: Any) -> str | None:
@@ -214,3 +208,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return _timestamp(value)
     return value
+
+
+_CONVERT: dict[ParamType, Callable[[Any], Any]] = {
+    ParamType.TEXT: _text,
+    ParamType.MONEY: _double,
+    ParamType.INTEGER: _int,
+    ParamType.DATETIME: _timestamp,
+    ParamType.BOOLEAN: _bool,
+    ParamType.LIST: _list,
+}

@@ -168,6 +168,7 @@ class PostbackConfig:
     include_installs: bool = False  # partner_integration: app installs too
     in_app_event: str | None = None  # partner_integration: one named in-app event
     include_locking: bool = False  # action_lifecycle: action.locked opts in
+    condition: str | None = None  # CEL; the delivery is created only when it holds
 
 
 @dataclass(frozen=True, slots=True)

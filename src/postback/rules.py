@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from postback.conditions import ConditionError, compile_condition
 from postback.domain import (
     CATALOGUE_OF_KIND,
     BodyFormat,
@@ -147,3 +148,14 @@ def _check_limits(config: PostbackConfig) -> list[Problem]:
             )
         )
     return out
+
+
+def check_condition(text: str | None) -> list[Problem]:
+    """A condition must compile; the problem carries the CEL library's message."""
+    if text is None:
+        return []
+    try:
+        compile_condition(text)
+    except ConditionError as exc:
+        return [problem("condition", "invalid_condition", exc.message, exc.position)]
+    return []

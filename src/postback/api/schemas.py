@@ -155,6 +155,9 @@ class PostbackFields(Strict):
     include_installs: bool = False
     in_app_event: str | None = None
     include_locking: bool = False
+    condition: str | None = Field(
+        None, max_length=4096, description="CEL; a delivery is created only when it is true"
+    )
 
 
 class PostbackIn(PostbackFields):
@@ -170,6 +173,7 @@ NULLABLE = frozenset(
         "success_response",
         "error_response",
         "in_app_event",
+        "condition",
     }
 )
 
@@ -191,6 +195,7 @@ class PostbackPatch(Strict):
     include_installs: bool | None = None
     in_app_event: str | None = None
     include_locking: bool | None = None
+    condition: str | None = Field(None, max_length=4096)
 
 
 class PostbackOut(PostbackFields):
@@ -228,6 +233,7 @@ class PostbackOut(PostbackFields):
             include_installs=c.include_installs,
             in_app_event=c.in_app_event,
             include_locking=c.include_locking,
+            condition=c.condition,
         )
 
 
@@ -341,10 +347,18 @@ class PreviewIn(Strict):
     event_id: str | None = Field(None, description="render for a stored event")
 
 
+class ConditionOut(BaseModel):
+    """Whether the postback's condition holds for the event; if not, why."""
+
+    holds: bool = Field(description="true: a delivery would be created for this event")
+    error: str | None = Field(None, description="why it could not be evaluated (no delivery)")
+
+
 class PreviewOut(BaseModel):
     request: RequestOut
     params: dict[str, Any]
     warnings: list[str]
+    condition: ConditionOut | None = Field(None, description="null: the postback has none")
 
 
 class ReplayIn(Strict):
@@ -393,6 +407,9 @@ class TestOut(BaseModel):
     reason: str | None
     detail: str | None
     duration_ms: float
+    condition: ConditionOut | None = Field(
+        None, description="sent anyway; false or an error: ingest would create no delivery"
+    )
 
 
 class NoticeOut(BaseModel):

@@ -115,6 +115,7 @@ def config_values(config: PostbackConfig) -> dict[str, Any]:
         "include_installs": config.include_installs,
         "in_app_event": config.in_app_event,
         "include_locking": config.include_locking,
+        "condition": config.condition,
     }
 
 
@@ -138,6 +139,7 @@ def postback(row: Row[Any]) -> Postback:
         include_installs=bool(row.include_installs),
         in_app_event=row.in_app_event,
         include_locking=bool(row.include_locking),
+        condition=row.condition,
     )
     return Postback(
         id=row.id,
