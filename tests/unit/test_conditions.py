@@ -18,6 +18,10 @@ from postback.conditions import (
 from postback.domain import EventKind
 from postback.template.catalogue import sample_params
 
+TRACKED, MODIFIED = "action.tracked", "action.modified"
+DELTA = 'type != "action.modified" || DeltaPayout != 0.0'
+PST = timezone(timedelta(hours=-8))
+
 
 def run(text: str, event_type: str = "action.tracked", **data: Any) -> Verdict:
     params = {**sample_params(EventKind.ACTION), **data}
@@ -36,10 +40,10 @@ def run(text: str, event_type: str = "action.tracked", **data: Any) -> Verdict:
         ('CampaignId in ["1234", "5678"]', {"CampaignId": "5678"}, "action.tracked", True),
         ('CampaignId in ["1234", "5678"]', {"CampaignId": 99}, "action.tracked", False),
         ('items.exists(i, i.sku.startsWith("GH"))', {}, "action.tracked", True),
-        ('items.exists(i, i.sku.startsWith("GH"))', {"items": [{"sku": "X1"}]}, "action.tracked", False),
-        ('type != "action.modified" || DeltaPayout != 0.0', {}, "action.tracked", True),
-        ('type != "action.modified" || DeltaPayout != 0.0', {"DeltaPayout": "0.00"}, "action.modified", False),
-        ('type != "action.modified" || DeltaPayout != 0.0', {"DeltaPayout": "-2.5"}, "action.modified", True),
+        ('items.exists(i, i.sku.startsWith("GH"))', {"items": [{"sku": "X1"}]}, TRACKED, False),
+        (DELTA, {}, "action.tracked", True),
+        (DELTA, {"DeltaPayout": "0.00"}, MODIFIED, False),
+        (DELTA, {"DeltaPayout": "-2.5"}, MODIFIED, True),
     ],
 )  # fmt: skip
 def test_the_spec_examples(text: str, data: dict[str, Any], event_type: str, holds: bool) -> None:
@@ -65,7 +69,9 @@ def test_variables_are_typed_by_the_catalogue() -> None:
     assert found["CampaignId"] == "1234"
     assert found["Payout"] == 12.5
     assert found["Numeric1"] == 3
-    assert found["EventDate"] == datetime(2026, 11, 22, 10, 15, tzinfo=timezone(timedelta(hours=-8)))
+    assert found["EventDate"] == datetime(
+        2026, 11, 22, 10, 15, tzinfo=timezone(timedelta(hours=-8))
+    )
     assert found["CreationDate"] == datetime(2026, 11, 22, 10, 15, tzinfo=UTC)  # naive: UTC
     assert found["iosAdTracking"] is True
     assert "Money2" not in found and "Money2" not in found["event"]  # null: unbound
@@ -103,8 +109,12 @@ def test_timestamps_ints_bools_and_lists() -> None:
     assert run("Numeric1 == 3 && Numeric1 + 1 == 4") == Verdict(True)
     assert run("iosAdTracking") == Verdict(True)
     assert run("size(items) == 3 && items.all(i, i.qty >= 1)") == Verdict(True)
-    bullets = bind(EventKind.CATALOG_CHANGE, "catalog.item_changed", sample_params("catalog_change"))
-    assert evaluate(compile_condition('"sale" in Labels && Multipack == 1'), bullets) == Verdict(True)
+    bullets = bind(
+        EventKind.CATALOG_CHANGE, "catalog.item_changed", sample_params("catalog_change")
+    )
+    assert evaluate(compile_condition('"sale" in Labels && Multipack == 1'), bullets) == Verdict(
+        True
+    )
 
 
 @pytest.mark.parametrize(
