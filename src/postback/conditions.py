@@ -38,13 +38,33 @@ class Condition:
 
     text: str
     program: cel.Program
+    names: tuple[str, ...]  # the variables it names (macro variables such as ``i`` too)
 
 
-@dataclass(frozen=True, slots=True)
 class Bindings:
-    """One event's variables, converted to CEL values once and shared by its postbacks."""
+    """One event's variables, shared by its postbacks' conditions.
 
-    context: cel.Context
+    A variable is converted to a CEL value when a condition first names it, once per
+    event: converting all of them (``event`` alone is a map of every parameter) would
+    cost more than evaluating, and a resolver callback costs as much on every use.
+    """
+
+    __slots__ = ("_added", "_context", "_lookup")
+
+    def __init__(self, lookup: _Lookup) -> None:
+        self._lookup = lookup
+        self._context = cel.Context()
+        self._added: set[str] = set()
+
+    def context_for(self, condition: Condition) -> cel.Context:
+        """The context, holding every variable the condition names that the event binds."""
+        for name in condition.names:
+            if name not in self._added:
+                self._added.add(name)
+                value = self._lookup(name)
+                if value is not None:
+                    self._context.add_variable(name, value)
+        return self._context
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +82,10 @@ def compile_condition(text: str) -> Condition:
     if not text.strip():
         raise ConditionError("the condition is empty; send null for no condition", 0)
     try:
-        return Condition(text, cel.compile(text))
+        program = cel.compile(text)
     except Exception as exc:
         raise _compile_error(text, str(exc)) from None
+    return Condition(text, program, tuple(program.variables()))
 
 
 def _compile_error(text: str, raw: str) -> ConditionError:
@@ -82,7 +103,7 @@ def _compile_error(text: str, raw: str) -> ConditionError:
 def evaluate(condition: Condition, bindings: Bindings) -> Verdict:
     """True or false for this event, or the reason it could not be evaluated."""
     try:
-        result = condition.program.execute(bindings.context)
+        result = condition.program.execute(bindings.context_for(condition))
     except Exception as exc:
         return Verdict(False, " ".join(str(exc).split()) or type(exc).__name__)
     if not isinstance(result, bool):
@@ -97,27 +118,47 @@ def bind(kind: EventKind, event_type: str, params: Mapping[str, Any]) -> Binding
     as its type, is left unbound: using it is an evaluation error, ``has(event.X)`` is
     false.
     """
-    return Bindings(cel.Context(variables(kind, event_type, params)))
+    return Bindings(_Lookup(catalogue_for(kind), event_type, params))
 
 
 def variables(kind: EventKind, event_type: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The plain Python values ``bind`` hands to CEL (shown by preview, used by tests)."""
-    catalogue = catalogue_for(kind)
-    given: dict[str, Any] = {}
-    for name, value in params.items():
-        if name == "items":
-            typed = _items(catalogue, value)
+    """Every bound variable as the plain Python value CEL is given (for tests, previews)."""
+    lookup = _Lookup(catalogue_for(kind), event_type, params)
+    names = ("type", "event", "items", *params)
+    return {name: value for name in names if (value := lookup(name)) is not None}
+
+
+class _Lookup:
+    """The typed value of a variable by name, converted on first use and kept."""
+
+    __slots__ = ("_catalogue", "_params", "_seen", "_type")
+
+    def __init__(self, catalogue: Catalogue, event_type: str, params: Mapping[str, Any]) -> None:
+        self._catalogue = catalogue
+        self._type = event_type
+        self._params = params
+        self._seen: dict[str, Any] = {}
+
+    def __call__(self, name: str) -> Any:
+        if name in self._seen:
+            return self._seen[name]
+        if name == "type":
+            value: Any = self._type
+        elif name == "event":
+            value = {k: v for k in self._params if (v := self._given(k)) is not None}
+        elif name == "items" or self._catalogue.get(name) is not None:
+            value = self._given(name)
         else:
-            param = catalogue.get(name)
-            typed = _plain(value) if param is None else _typed(param.type, value)
-        if typed is not None:
-            given[name] = typed
-    out = {name: value for name, value in given.items() if catalogue.get(name) is not None}
-    if "items" in given:
-        out["items"] = given["items"]
-    out["type"] = event_type
-    out["event"] = given
-    return out
+            value = None  # not a parameter of this kind: only event.Name reaches it
+        self._seen[name] = value
+        return value
+
+    def _given(self, name: str) -> Any:
+        value = self._params.get(name)
+        if name == "items":
+            return _items(self._catalogue, value)
+        param = self._catalogue.get(name)
+        return _plain(value) if param is None else _typed(param.type, value)
 
 
 def _items(catalogue: Catalogue, value: Any) -> list[dict[str, Any]] | None:
