@@ -20,13 +20,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 
 from benchmarks import common
 from benchmarks.receiver import free_port
+from postback.config import Settings
+from postback.domain import Event, EventType, Postback, PostbackConfig, PostbackKind
+from postback.service import Service
 
 NAME = "ingest"
 BATCH = 100
@@ -171,6 +174,35 @@ def _figures(kind: str, stats: dict, seconds: float, cpu: float, stored: int) ->
     }
 
 
+def fan_out_cpu(rounds: int = 3000) -> dict[str, float]:
+    """CPU microseconds per event of matching-to-deliveries (``Service._fan_out``: the
+    conditions, then the renders) for the benchmark's event and 3 postbacks, in this
+    process, without and with the conditions. CPU time, so a busy machine skews it less
+    than the HTTP runs' wall-clock rates."""
+    event_data = json.loads(bodies("partner", "cpu", 1)[0])[0]
+    event = Event(
+        "cpu-1",
+        EventType.ACTION_TRACKED,
+        datetime.fromisoformat(event_data["occurred_at"]),
+        event_data["data"],
+    )
+    service = Service(None, Settings(database_url="sqlite:///unused.db"))  # type: ignore[arg-type]
+    now = common.utcnow()
+    out = {}
+    for label, conditions in (("without", (None,) * len(URLS)), ("with", CONDITIONS)):
+        postbacks = [
+            Postback(f"pb{k}", "owner", PostbackConfig(PostbackKind.ACTION_LIFECYCLE, url,
+                                                      condition=c), now, now)
+            for k, (url, c) in enumerate(zip(URLS, conditions, strict=True))
+        ]  # fmt: skip
+        service._fan_out(0, event, postbacks)  # compile the templates and conditions first
+        start = time.process_time()
+        for _ in range(rounds):
+            service._fan_out(0, event, postbacks)
+        out[label] = round((time.process_time() - start) / rounds * 1e6, 1)
+    return out
+
+
 async def _healthy(base: str) -> bool:
     try:
         async with aiohttp.ClientSession() as s, s.get(f"{base}/healthz") as r:
@@ -202,4 +234,5 @@ async def run(mode: str) -> dict[str, Any]:
         "runs_with_conditions": with_conditions,
         "conditions_ratio": ratio,
         "conditions_target_met": bool(ratio) and min(ratio.values()) >= CONDITION_TARGET,
+        "fan_out_cpu_us_per_event": fan_out_cpu(300 if mode == "smoke" else 3000),
     }

@@ -247,6 +247,10 @@ def _ingest_conditions(r: dict[str, Any]) -> list[str]:
         "same), run right after the run without on the same database. Target: at least "
         f"0.85 of the events/s without; met: {met(r['conditions_target_met'])}.",
         table(["database", "events/s without", "events/s with", "ratio"], rows),
+        "CPU per event of matching to deliveries in one process (conditions and renders, "
+        "no HTTP, no database): {without} µs without conditions, {with} µs with.".format(
+            **r["fan_out_cpu_us_per_event"]
+        ),
     ]
 
 
