@@ -233,6 +233,6 @@ async def run(mode: str) -> dict[str, Any]:
         "conditions": list(CONDITIONS),
         "runs_with_conditions": with_conditions,
         "conditions_ratio": ratio,
-        "conditions_target_met": bool(ratio) and min(ratio.values()) >= CONDITION_TARGET,
+        "target_met": bool(ratio) and min(ratio.values()) >= CONDITION_TARGET,
         "fan_out_cpu_us_per_event": fan_out_cpu(300 if mode == "smoke" else 3000),
     }
