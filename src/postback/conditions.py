@@ -20,7 +20,11 @@ from postback.errors import PostbackError
 from postback.template.catalogue import Catalogue, ParamType, catalogue_for
 
 MAX_LENGTH = 4096
+# Comprehensions nest into loops over the event's items (n^k steps for k nested), and
+# evaluation has no time limit: a few are plenty for a condition.
+MAX_COMPREHENSIONS = 3
 _WHERE = re.compile(r"<input>:(\d+):(\d+):\s*")
+_COMPREHENSION = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(")
 
 
 class ConditionError(PostbackError):
@@ -81,6 +85,12 @@ def compile_condition(text: str) -> Condition:
         raise ConditionError(f"a condition is at most {MAX_LENGTH} characters", MAX_LENGTH)
     if not text.strip():
         raise ConditionError("the condition is empty; send null for no condition", 0)
+    loops = list(_COMPREHENSION.finditer(text))
+    if len(loops) > MAX_COMPREHENSIONS:
+        raise ConditionError(
+            f"at most {MAX_COMPREHENSIONS} of all/exists/exists_one/map/filter in a condition",
+            loops[MAX_COMPREHENSIONS].start(),
+        )
     try:
         program = cel.compile(text)
     except Exception as exc:

@@ -124,6 +124,7 @@ def test_timestamps_ints_bools_and_lists() -> None:
         ('Status == "A" &&\n  (Payout > 1.0', 32, "missing ')'"),
         ("   ", 0, "empty"),
         ("x" * 5000, 4096, "at most"),
+        ("items.all(a, items.all(b, items.all(c, items.exists(d, true))))", 44, "at most 3"),
     ],
 )
 def test_compile_errors_carry_the_message_and_position(
