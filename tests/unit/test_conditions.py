@@ -15,7 +15,9 @@ from postback.conditions import (
     evaluate,
     variables,
 )
+from postback.config import Settings
 from postback.domain import EventKind
+from postback.service import Service
 from postback.template.catalogue import sample_params
 
 TRACKED, MODIFIED = "action.tracked", "action.modified"
@@ -135,3 +137,11 @@ def test_compile_errors_carry_the_message_and_position(
     assert caught.value.position == position
     assert words in caught.value.message
     assert "<input>" not in caught.value.message  # the library's echo is left out
+
+
+def test_the_service_compiles_a_condition_once() -> None:
+    service = Service(None, Settings(database_url="sqlite:///unused.db"))  # type: ignore[arg-type]
+    first = service.condition('Status == "APPROVED"')
+    assert service.condition('Status == "APPROVED"') is first
+    broken = service.condition("Status ==")  # saved before a library change, say
+    assert isinstance(broken, ConditionError)
