@@ -601,9 +601,9 @@ def template(res: Results) -> str:
             name,
             c["renders_per_second"]["postback"],
             c["renders_per_second"]["jinja2"],
-            c["renders_per_second"]["naive"],
+            c["renders_per_second"].get("naive", "-"),
             f"{c['vs_jinja2']:g}x",
-            f"{c['vs_naive']:g}x",
+            f"{c['vs_naive']:g}x" if "vs_naive" in c else "-",
         ]
         for name, c in r["cases"].items()
     ]

@@ -130,9 +130,13 @@ def replay(
     since: str | None = typer.Option(None, help="created at or after, e.g. 2026-11-23T10:00:00Z"),
     until: str | None = typer.Option(None, help="created before (same format)"),
     everything: bool = typer.Option(False, "--all", help="with no filter: every finished delivery"),
+    wait: bool = typer.Option(
+        True, help="show a progress bar until every delivery is sent (--no-wait: return at once)"
+    ),
 ) -> None:
     """Send finished deliveries again now (the workers pick them up), by the filters of
-    POST /v1/deliveries/replay; print how many."""
+    POST /v1/deliveries/replay; print how many, then show their progress until all are
+    sent (delivered, failed or retrying)."""
     import asyncio
 
     from postback import commands
@@ -148,10 +152,52 @@ def replay(
             until=until,
             everything=everything,
         )
-        count = asyncio.run(commands.with_service(settings, lambda s: commands.replay(s, flt)))
+        started = asyncio.run(
+            commands.with_service(settings, lambda s: commands.replay(s, flt, everything))
+        )
+        count = started.total
+        typer.echo(f"replayed {count} deliver{'y' if count == 1 else 'ies'} (replay {started.id})")
+        if wait and count:
+            _watch_replay(settings, started.id)
     except PostbackError as exc:
         raise _fail(exc) from None
-    typer.echo(f"replayed {count} deliver{'y' if count == 1 else 'ies'}")
+
+
+def _watch_replay(settings: Settings, replay_id: str) -> None:
+    """A rich progress bar of a replay, until its deliveries are all sent."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from postback import commands
+    from postback.domain import Replay
+
+    columns = (
+        TextColumn("sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+    )
+    with Progress(*columns) as bar:
+        task = bar.add_task("replay", total=None, detail="")
+
+        def show(progress: Replay) -> None:
+            done = progress.total - progress.waiting
+            detail = (
+                f"delivered {progress.delivered} · failed {progress.failed} · "
+                f"retrying {progress.retrying}"
+            )
+            bar.update(task, total=progress.total, completed=done, detail=detail)
+
+        try:
+            final = asyncio.run(
+                commands.with_service(settings, lambda s: commands.watch_replay(s, replay_id, show))
+            )
+        except KeyboardInterrupt:
+            bar.stop()
+            typer.echo(f"stopped watching; replay {replay_id} goes on (GET /v1/replays/ID)")
+            raise typer.Exit(130) from None
+    typer.echo(commands.replay_summary(final))
 
 
 @app.command()

@@ -4,6 +4,7 @@ database (as the operator), and write the result as terminal text."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,14 @@ from pydantic import ValidationError
 
 from postback.conditions import Verdict
 from postback.config import Settings
-from postback.domain import FINAL_STATUSES, DeliveryStatus, Event, RenderedRequest, Reply
+from postback.domain import (
+    FINAL_STATUSES,
+    DeliveryStatus,
+    Event,
+    RenderedRequest,
+    Replay,
+    Reply,
+)
 from postback.errors import PostbackError, ValidationProblem
 from postback.service import OPERATOR, Service, TestSend
 from postback.storage import open_store
@@ -175,6 +183,27 @@ def moment(option: str, raw: str) -> datetime:
     return value
 
 
-async def replay(service: Service, flt: DeliveryFilter) -> int:
+async def replay(service: Service, flt: DeliveryFilter, everything: bool = False) -> Replay:
     """Queue the matching finished deliveries to be sent again now."""
-    return await service.replay(OPERATOR, flt)
+    return await service.replay(OPERATOR, flt, everything)
+
+
+async def watch_replay(
+    service: Service, replay_id: str, show: Callable[[Replay], None], interval: float = 0.5
+) -> Replay:
+    """Read a replay's progress, passing each reading to ``show``, until every delivery
+    it queued has been sent (delivered, failed or retrying)."""
+    while True:
+        progress = await service.replay_progress(OPERATOR, replay_id)
+        show(progress)
+        if progress.sent:
+            return progress
+        await asyncio.sleep(interval)
+
+
+def replay_summary(progress: Replay) -> str:
+    """One line: what became of a replay's deliveries."""
+    return (
+        f"replay {progress.id}: {progress.delivered} delivered, {progress.failed} failed, "
+        f"{progress.retrying} retrying, {progress.waiting} waiting (of {progress.total})"
+    )

@@ -63,6 +63,17 @@ class EventType(StrEnum):
     CATALOG_ITEM_CHANGED = "catalog.item_changed"
 
 
+class EventTrigger(StrEnum):
+    """A partner integration postback's Event Trigger: ``always`` fires on every action
+    tracked for its event type (the only trigger there is so far)."""
+
+    ALWAYS = "always"
+
+
+#: Event type categories of a mobile app: only these take installs or an in-app event.
+MOBILE_APP_CATEGORIES = frozenset({"app_install", "in_app_event"})
+
+
 class HttpMethod(StrEnum):
     GET = "GET"
     POST = "POST"
@@ -168,6 +179,7 @@ class PostbackConfig:
     include_installs: bool = False  # partner_integration: app installs too
     in_app_event: str | None = None  # partner_integration: one named in-app event
     include_locking: bool = False  # action_lifecycle: action.locked opts in
+    trigger: EventTrigger | None = None  # partner_integration: when it fires ("always")
     condition: str | None = None  # CEL; the delivery is created only when it holds
 
 
@@ -179,6 +191,7 @@ class Postback:
     created_at: datetime
     updated_at: datetime
     disabled_reason: str | None = None
+    disabled_at: datetime | None = None  # when the system disabled it (with the reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,3 +260,23 @@ class Attempt:
     reply: Reply | None
     outcome: str  # "delivered" or a FailureReason
     error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A replay's progress, counted from the deliveries it queued (those another replay
+    has since taken over count there instead)."""
+
+    id: str
+    owner_id: str | None  # None: started by the operator
+    created_at: datetime
+    total: int  # deliveries queued
+    waiting: int = 0  # scheduled or being sent
+    retrying: int = 0
+    delivered: int = 0
+    failed: int = 0
+
+    @property
+    def sent(self) -> bool:
+        """Every delivery has been tried at least once (delivered, failed or retrying)."""
+        return self.waiting == 0

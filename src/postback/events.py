@@ -17,7 +17,7 @@ KIND_OF_TYPE: dict[EventType, EventKind] = {
     EventType.CATALOG_ITEM_CHANGED: EventKind.CATALOG_CHANGE,
 }
 REQUIRED: dict[EventKind, tuple[str, ...]] = {
-    EventKind.ACTION: ("MediaPartnerId", "CampaignId", "ActionTrackerId", "ActionId"),
+    EventKind.ACTION: ("CampaignId", "ActionTrackerId", "ActionId"),
     EventKind.ACTION_INQUIRY: ("MediaPartnerId", "InquiryId"),
     EventKind.CATALOG_CHANGE: ("CampaignId", "CatalogItemId", "Operation"),
 }
@@ -32,7 +32,17 @@ DEFAULT_STATUS: dict[EventType, str] = {
     EventType.ACTION_REVERSED: "REVERSED",
     EventType.ACTION_LOCKED: "APPROVED",
 }
+#: Who an event came through: at least one of these (an action from a media source
+#: alone has no partner).
+SOURCE: dict[EventKind, tuple[str, ...]] = {
+    EventKind.ACTION: ("MediaPartnerId", "MediaSourceId"),
+}
 MAX_ID_LENGTH = 200
+
+
+def at(where: str, name: str) -> str:
+    """A field's name under ``where`` (``[2].data``, or ``data`` for a lone event)."""
+    return f"{where}.{name}" if where else name
 
 
 def kind_of(event_type: EventType) -> EventKind:
@@ -56,10 +66,17 @@ def with_defaults(event: Event) -> dict[str, Any]:
 
 
 def check(event: Event, where: str) -> list[Problem]:
-    """Problems with one event's data, each naming the field as ``where.data.Name``."""
+    """Problems with one event's data, each naming the field as ``where.data.Name``
+    (``data.Name`` when ``where`` is empty: a lone event)."""
     kind = kind_of(event.type)
-    out = [
-        _problem(f"{where}.data.{name}", "required", f"{event.type} events need {name}")
+    out: list[Problem] = []
+    sources = SOURCE.get(kind, ())
+    if sources and all(event.data.get(name) in (None, "") for name in sources):
+        first, *others = sources
+        message = f"{event.type} events need {first} (or {', '.join(others)} for a media source)"
+        out.append(_problem(at(where, f"data.{first}"), "required", message))
+    out += [
+        _problem(at(where, f"data.{name}"), "required", f"{event.type} events need {name}")
         for name in REQUIRED[kind]
         if event.data.get(name) in (None, "")
     ]
@@ -68,9 +85,9 @@ def check(event: Event, where: str) -> list[Problem]:
     if items is not None and not (
         isinstance(items, list) and all(isinstance(i, dict) for i in items)
     ):
-        out.append(_problem(f"{where}.data.items", "invalid", "items must be a list of objects"))
+        out.append(_problem(at(where, "data.items"), "invalid", "items must be a list of objects"))
     if len(event.id) > MAX_ID_LENGTH or not event.id.strip():
-        out.append(_problem(f"{where}.id", "invalid", "id must be 1 to 200 characters"))
+        out.append(_problem(at(where, "id"), "invalid", "id must be 1 to 200 characters"))
     return out
 
 
@@ -83,7 +100,7 @@ def _check_types(data: dict[str, Any], kind: EventKind, where: str) -> list[Prob
             continue
         message = _type_problem(param.type, value)
         if message:
-            out.append(_problem(f"{where}.data.{name}", "bad_value", f"{name}: {message}"))
+            out.append(_problem(at(where, f"data.{name}"), "bad_value", f"{name}: {message}"))
     return out
 
 

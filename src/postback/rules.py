@@ -3,6 +3,7 @@ done by the service first and passed in."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -10,12 +11,16 @@ from urllib.parse import urlsplit
 from postback.conditions import ConditionError, compile_condition
 from postback.domain import (
     CATALOGUE_OF_KIND,
+    MOBILE_APP_CATEGORIES,
     BodyFormat,
+    EventTrigger,
     HttpMethod,
     PostbackConfig,
+    PostbackKind,
 )
 from postback.template import Template, TemplateError, compile_template
 from postback.template.catalogue import Catalogue, catalogue_for
+from postback.template.lexer import JoinClose, JoinOpen, RefToken, String, TextToken, tokenize
 
 MAX_DELAY_SECONDS = 7 * 24 * 3600
 MIN_RATE, MAX_RATE = 0.01, 100_000.0
@@ -26,6 +31,23 @@ RESERVED_HEADERS = frozenset(
 BODY_CONTEXT = {BodyFormat.JSON: "json", BodyFormat.XML: "xml", BodyFormat.QUERY: "query"}
 
 Problem = dict[str, object]
+
+#: The scope settings each kind of postback takes; any other one must keep its default
+#: (a 422 naming it otherwise). Settings every kind has (URL, method, ...) are not listed.
+KIND_FIELDS: dict[PostbackKind, frozenset[str]] = {
+    PostbackKind.ACTION_LIFECYCLE: frozenset({"include_locking"}),
+    PostbackKind.ACTION_CLEARING: frozenset(),
+    PostbackKind.ACTION_INQUIRY: frozenset(),
+    PostbackKind.CATALOG_CHANGE: frozenset(),
+    PostbackKind.PARTNER_INTEGRATION: frozenset(
+        {"partner_id", "event_type_id", "trigger", "include_installs", "in_app_event"}
+    ),
+    PostbackKind.MEDIA_SOURCE: frozenset({"media_source_id", "event_type_id"}),
+}
+SCOPE_FIELDS = frozenset().union(*KIND_FIELDS.values())
+#: Settings that only a mobile app event type (app install, in-app event) takes.
+MOBILE_APP_FIELDS = ("include_installs", "in_app_event")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PostbackConfig)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +94,44 @@ def compile_config(config: PostbackConfig) -> tuple[Compiled | None, list[Proble
     return Compiled(url, body, tuple(headers)), out
 
 
+def with_defaults(config: PostbackConfig) -> PostbackConfig:
+    """The configuration with the defaults its kind implies (a partner integration's
+    trigger is ``always`` unless given)."""
+    if config.kind is PostbackKind.PARTNER_INTEGRATION and config.trigger is None:
+        return dataclasses.replace(config, trigger=EventTrigger.ALWAYS)
+    return config
+
+
+def check_kind_fields(config: PostbackConfig) -> list[Problem]:
+    """Scope settings set on a kind of postback that does not take them."""
+    takes = KIND_FIELDS[config.kind]
+    return [
+        problem(name, "not_allowed", f"{config.kind} postbacks have no {name}; leave it out")
+        for name in sorted(SCOPE_FIELDS - takes)
+        if getattr(config, name) != _DEFAULTS[name]
+    ]
+
+
+def check_mobile_app(config: PostbackConfig, category: str) -> list[Problem]:
+    """Installs and an in-app event name are settings of mobile app event types only."""
+    if category in MOBILE_APP_CATEGORIES:
+        return []
+    return [
+        problem(
+            name,
+            "not_allowed",
+            f"{name} is only for mobile app event types (app_install, in_app_event); "
+            f"this event type is a {category}",
+        )
+        for name in MOBILE_APP_FIELDS
+        if getattr(config, name) != _DEFAULTS[name]
+    ]
+
+
 def check_shape(config: PostbackConfig) -> list[Problem]:
     """Everything about a postback that needs no database: URL, method, headers, limits."""
     return [
+        *check_kind_fields(config),
         *_check_url(config.url),
         *_check_method(config),
         *_check_headers(config.headers),
@@ -82,8 +139,33 @@ def check_shape(config: PostbackConfig) -> list[Problem]:
     ]
 
 
+def _url_text(url: str) -> tuple[str, str]:
+    """The URL with each expression replaced by ``x`` (to parse it), and the text it
+    writes itself: outside expressions, and a join's string literals (to look for spaces;
+    the blanks between a join's arguments are not part of the URL)."""
+    try:
+        tokens = tokenize(url)
+    except TemplateError:  # the compiler reports it; spaces are judged once it is fixed
+        return re.sub(r"\{[^{}]*\}", "x", url), ""
+    parsed: list[str] = []
+    written: list[str] = []
+    in_join = False
+    for token in tokens:
+        if isinstance(token, TextToken):
+            parsed.append(token.text)
+            written.append(token.text)
+        elif isinstance(token, RefToken | JoinOpen) and not in_join:
+            parsed.append("x")
+            in_join = isinstance(token, JoinOpen)
+        elif isinstance(token, String):
+            written.append(token.source.text)
+        elif isinstance(token, JoinClose):
+            in_join = False
+    return "".join(parsed), "".join(written)
+
+
 def _check_url(url: str) -> list[Problem]:
-    literal = re.sub(r"\{[^{}]*\}", "x", url)
+    literal, written = _url_text(url)
     try:
         parts = urlsplit(literal)
     except ValueError:
@@ -97,7 +179,7 @@ def _check_url(url: str) -> list[Problem]:
                 "e.g. https://partner.example/postback?action={ActionId}",
             )
         ]
-    if any(c in url for c in "\r\n\t "):
+    if any(c in written for c in "\r\n\t "):
         return [problem("url", "invalid_url", "the URL must not contain spaces or line breaks")]
     return []
 

@@ -31,6 +31,7 @@ from postback.domain import (
     PostbackConfig,
     PostbackKind,
     RenderedRequest,
+    Replay,
 )
 from postback.errors import NotFound, ValidationProblem
 from postback.inbox import Inbox
@@ -109,6 +110,7 @@ class Service:
         self, who: Principal, config: PostbackConfig, owner_id: str | None = None
     ) -> Postback:
         owner = await self._owner(who, owner_id)
+        config = rules.with_defaults(config)
         await self._validate(owner, config)
         postback = await self.store.create_postback(owner.id, config)
         return postback
@@ -117,7 +119,7 @@ class Service:
         self, who: Principal, postback_id: str, changes: dict[str, Any]
     ) -> Postback:
         current = await self.store.get_postback(postback_id, who.owner_id)
-        config = dataclasses.replace(current.config, **changes)
+        config = rules.with_defaults(dataclasses.replace(current.config, **changes))
         owner = await self.store.get_account(current.owner_id)
         await self._validate(owner, config)
         return await self.store.update_postback(postback_id, who.owner_id, config)
@@ -188,7 +190,7 @@ class Service:
                     "the event type must be in the partner's contract for its program",
                 )
             ]
-        return []
+        return rules.check_mobile_app(config, tracker.category)
 
     async def _check_media_source(
         self, brand: Account, config: PostbackConfig
@@ -244,19 +246,23 @@ class Service:
         return sample_params(CATALOGUE_OF_KIND[postback.config.kind])
 
     # -- events ----------------------------------------------------------------------
-    async def ingest(self, batch: Sequence[Event]) -> list[IngestResult]:
-        """Validate, match, render and store a batch of events in one transaction."""
-        problems = [p for i, e in enumerate(batch) for p in event_rules.check(e, f"[{i}]")]
+    async def ingest(self, batch: Sequence[Event], single: bool = False) -> list[IngestResult]:
+        """Validate, match, render and store a batch of events in one transaction.
+
+        ``single``: the batch is one event posted alone, so problems name its fields
+        without the ``[0]`` of a list.
+        """
+        problems = [p for i, e in enumerate(batch) for p in event_rules.check(e, _where(i, single))]
         if problems:
             raise ValidationProblem(problems)
         matched = await self.store.matching_postbacks_many(batch)
         items = [
-            self._fan_out(i, event, found)
+            self._fan_out(_where(i, single), event, found)
             for i, (event, found) in enumerate(zip(batch, matched, strict=True))
         ]
         return await self.store.ingest(items)
 
-    def _fan_out(self, index: int, event: Event, matched: Sequence[Postback]) -> IngestItem:
+    def _fan_out(self, where: str, event: Event, matched: Sequence[Postback]) -> IngestItem:
         params = event_rules.with_defaults(event)
         deliveries = []
         bound: list[conditions.Bindings] = []  # bound on first use, shared by the postbacks
@@ -271,7 +277,7 @@ class Service:
                 request = self.render(postback, params)
             except TemplateError as exc:
                 raise ValidationProblem(
-                    [rules.problem(f"[{index}].data", exc.code, str(exc))]
+                    [rules.problem(event_rules.at(where, "data"), exc.code, str(exc))]
                 ) from exc
             deliveries.append(self._delivery(postback, event, request))
         return IngestItem(event, tuple(deliveries))
@@ -364,15 +370,23 @@ class Service:
         return self._sender
 
     # -- deliveries ------------------------------------------------------------------
-    async def replay(self, who: Principal, flt: DeliveryFilter) -> int:
-        """Send again now every finished delivery the filter selects; return how many.
+    async def replay(self, who: Principal, flt: DeliveryFilter, everything: bool = False) -> Replay:
+        """Send again now every finished delivery the filter selects; return the replay
+        (its id and how many it queued), whose progress :meth:`replay_progress` reads.
 
         A postback named in the filter must be one the caller sees (else NotFound), so a
-        mistyped id is an error, not "0 replayed".
+        mistyped id is an error, not "0 replayed"; no filter at all needs ``everything``.
         """
+        problems = replay_problems(flt, everything)
+        if problems:
+            raise ValidationProblem(problems)
         if flt.postback_id is not None:
             await self.store.get_postback(flt.postback_id, who.owner_id)
-        return await self.store.replay(who.owner_id, flt, self.clock())
+        return await self.store.start_replay(who.owner_id, flt, self.clock())
+
+    async def replay_progress(self, who: Principal, replay_id: str) -> Replay:
+        """How far a replay has got; only its owner (or the operator) sees it."""
+        return await self.store.get_replay(replay_id, who.owner_id)
 
     # -- start and stop --------------------------------------------------------------
     async def ensure_operator(self) -> str | None:
@@ -420,6 +434,26 @@ _SAMPLE_TYPE: dict[PostbackKind, EventType] = {
     PostbackKind.ACTION_INQUIRY: EventType.INQUIRY_CREATED,
     PostbackKind.CATALOG_CHANGE: EventType.CATALOG_ITEM_CHANGED,
 }
+
+
+def replay_problems(flt: DeliveryFilter, everything: bool) -> list[rules.Problem]:
+    """A replay needs a filter, or ``all`` to say every finished delivery is meant."""
+    if flt == DeliveryFilter() and not everything:
+        return [
+            rules.problem(
+                "all",
+                "required",
+                "give a filter (postback_id, status, action_id, since, until), "
+                "or all: true to replay every finished delivery",
+            )
+        ]
+    if flt.since is not None and flt.until is not None and flt.since >= flt.until:
+        return [rules.problem("since", "out_of_range", "since must be earlier than until")]
+    return []
+
+
+def _where(index: int, single: bool) -> str:
+    return "" if single else f"[{index}]"
 
 
 def _warnings(postback: Postback, request: RenderedRequest) -> list[str]:

@@ -100,6 +100,10 @@ async def test_template_errors_are_a_422_with_position(api: Api) -> None:
             "unknown_loop_variable",
         ),
         ({"headers": {"X-Token": "{Nope}"}}, "headers.X-Token", "unknown_parameter"),
+        ({"url": "https://p.example/?c={Payout|centz}"}, "url", "unknown_function"),
+        ({"url": "https://p.example/?c={Payout|number(9)}"}, "url", "bad_arguments"),
+        ({"url": "https://p.example/?c={Status|cents}"}, "url", "type_mismatch"),
+        ({"headers": {"X-Sig": "{Status|upper }"}}, "headers.X-Sig", "malformed_function"),
     ],
 )
 async def test_postback_rules(api: Api, change: dict[str, Any], field: str, code: str) -> None:
@@ -191,7 +195,10 @@ async def test_ingest_fans_out_renders_and_is_idempotent(api: Api) -> None:
     assert first.json()["deliveries"] == 2
     again = await api.call("POST", "/v1/events", json=world.action("e-1"))
     assert again.status_code == 202
-    assert again.json()["events"] == [{"id": "e-1", "duplicate": True, "deliveries": 2}]
+    [repeat] = again.json()["events"]
+    assert again.json()["deliveries"] == 0
+    assert repeat["duplicate"] is True and repeat["deliveries"] == 0
+    assert repeat["original"]["id"] == "e-1" and repeat["original"]["deliveries"] == 2
     page = await api.ok("GET", "/v1/deliveries", key)
     assert len(page["items"]) == 2
     by_url = {d["request"]["url"]: d for d in page["items"]}
@@ -302,6 +309,21 @@ async def test_preview_for_a_sample_and_a_given_event(api: Api) -> None:
     )
 
 
+async def test_functions_render_in_a_saved_postback(api: Api) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    url = (
+        "https://partner.example/pb?a={ActionId|lower}&c={Payout|cents}"
+        '&s={Status|map("PENDING", "0", "1")}&t={EventDate|unix}'
+    )
+    postback = await api.ok("POST", "/v1/postbacks", key, json={**LIFECYCLE, "url": url})
+    event = world.action("fn", ActionId="ZX 9", Payout="12.345", EventDate="1970-01-02T00:00:00Z")
+    given = await api.ok(
+        "POST", f"/v1/postbacks/{postback['id']}/preview", key, json={"event": event}
+    )
+    assert given["request"]["url"] == "https://partner.example/pb?a=zx%209&c=1235&s=0&t=86400"
+
+
 async def test_redeliver_and_replay(api: Api) -> None:
     world = await api.world()
     key = world.partner["api_key"]
@@ -311,7 +333,7 @@ async def test_redeliver_and_replay(api: Api) -> None:
     again = await api.ok("POST", f"/v1/deliveries/{delivery['id']}/redeliver", key)
     assert again["status"] == "scheduled"
     replayed = await api.ok("POST", "/v1/deliveries/replay", key, json={"status": "failed"})
-    assert replayed == {"replayed": 0}
+    assert replayed["queued"] == 0 and replayed["replay_id"].startswith("rpl_")
 
 
 async def test_parameter_catalogues(api: Api) -> None:
@@ -322,6 +344,17 @@ async def test_parameter_catalogues(api: Api) -> None:
     ):
         catalogue = await api.ok("GET", f"/v1/parameters/{kind}")
         assert name in [p["name"] for p in catalogue["parameters"]]
+        functions = {f["name"]: f for f in catalogue["functions"]}
+        assert {"date", "cents", "sha256", "map", "raw"} <= set(functions)
+    assert functions["cents"] == {
+        "name": "cents",
+        "usage": "cents",
+        "takes": "money",
+        "gives": "integer",
+        "description": "The amount times 100, rounded half away from zero",
+        "example": "{CurrentPrice|cents}",
+        "example_result": "8990",
+    }
     assert (await api.call("GET", "/v1/parameters/nope")).status_code == 404
 
 
@@ -378,7 +411,8 @@ async def test_deliveries_of_a_deleted_postback_are_not_sent_again(api: Api) -> 
     await api.ok("DELETE", f"/v1/postbacks/{postback['id']}", key)
     r = await api.call("POST", f"/v1/deliveries/{delivery['id']}/redeliver", key)
     assert r.status_code == 409
-    assert await api.ok("POST", "/v1/deliveries/replay", key, json={}) == {"replayed": 0}
+    replayed = await api.ok("POST", "/v1/deliveries/replay", key, json={"all": True})
+    assert replayed["queued"] == 0
 
 
 async def test_the_delivery_log_redacts_secret_headers(api: Api) -> None:

@@ -29,7 +29,11 @@ async def _victim(api: Api) -> tuple[World, dict[str, str]]:
     postback = await api.ok("POST", "/v1/postbacks", world.partner["api_key"], json=LIFECYCLE)
     await api.ok("POST", "/v1/events", json=world.action("iso-1"))
     [delivery] = (await api.ok("GET", "/v1/deliveries", world.partner["api_key"]))["items"]
+    replay = await api.ok(
+        "POST", "/v1/deliveries/replay", world.partner["api_key"], json={"all": True}
+    )
     ids = {
+        "replay_id": replay["replay_id"],
         "postback_id": postback["id"],
         "delivery_id": delivery["id"],
         "program_id": world.program["id"],
@@ -50,6 +54,7 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/deliveries/{delivery_id}"): {},
     ("POST", "/v1/deliveries/{delivery_id}/redeliver"): {},
     ("POST", "/v1/programs/{program_id}/event-types"): {"json": {"name": "x"}},
+    ("GET", "/v1/replays/{replay_id}"): {},
 }
 LISTS = [
     "/v1/postbacks",
@@ -118,8 +123,10 @@ async def test_lists_show_only_the_callers_objects(api: Api, intruder_kind: str)
             world.partner["id"],
         ):
             assert value not in text, (path, body)
-    replayed = await api.ok("POST", "/v1/deliveries/replay", intruder["api_key"], json={})
-    assert replayed == {"replayed": 0}
+    replayed = await api.ok(
+        "POST", "/v1/deliveries/replay", intruder["api_key"], json={"all": True}
+    )
+    assert replayed["queued"] == 0
 
 
 async def test_operator_routes_refuse_accounts(api: Api) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
@@ -94,3 +95,41 @@ async def test_0002_leaves_room_for_hot_leases_on_postgresql(store: SQLStore) ->
             "SELECT reloptions FROM pg_class WHERE relname = 'deliveries'"
         )
         assert found.scalar() is None
+
+
+def _postbacks_before_0006(conn: Connection) -> None:
+    """A partner integration, and a postback the system disabled the way it did before
+    0006 (a reason, but still stored enabled)."""
+    conn.exec_driver_sql(
+        "INSERT INTO accounts (id, name, kind, created_at) "
+        "VALUES ('acc', 'B', 'brand', '2026-01-01 00:00:00+00')"
+    )
+    for pid, kind, reason in (
+        ("pb_int", "partner_integration", None),
+        ("pb_off", "action_lifecycle", "every delivery attempt failed"),
+    ):
+        conn.exec_driver_sql(
+            "INSERT INTO postbacks (id, owner_id, kind, name, url, method, headers, "
+            "min_delay_seconds, enabled, include_installs, include_locking, created_at, "
+            f"updated_at, disabled_reason) VALUES ('{pid}', 'acc', '{kind}', '', "
+            "'https://p.example/', 'GET', '[]', 0, true, false, false, "
+            "'2026-01-01 00:00:00+00', '2026-01-02 00:00:00+00', "
+            f"{'NULL' if reason is None else repr(reason)})"
+        )
+
+
+async def test_0006_sets_the_trigger_and_reads_system_disabled_postbacks_as_off(
+    store: SQLStore,
+) -> None:
+    module = importlib.import_module("postback.storage.migrations.versions.0006_trigger_replays")
+    await store.downgrade(module.down_revision)
+    async with store.engine.begin() as conn:
+        await conn.run_sync(_postbacks_before_0006)
+    await store.migrate()
+    integration = await store.get_postback("pb_int", None)
+    assert integration.config.trigger == "always"
+    assert integration.config.enabled and integration.disabled_at is None
+    off = await store.get_postback("pb_off", None)
+    assert off.config.trigger is None
+    assert not off.config.enabled
+    assert off.disabled_at == off.updated_at

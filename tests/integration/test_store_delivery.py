@@ -68,9 +68,11 @@ async def test_a_repeated_event_id_creates_nothing(store: SQLStore) -> None:
     again = IngestItem(event, (delivery_for(pb, "A3"),))
     fresh = IngestItem(Event("e2", EventType.ACTION_TRACKED, NOW, {}), ())
     results = await store.ingest([first, again, fresh])
-    assert [(r.duplicate, r.deliveries) for r in results] == [(False, 2), (True, 2), (False, 0)]
+    assert [(r.duplicate, r.deliveries) for r in results] == [(False, 2), (True, 0), (False, 0)]
+    assert results[1].original_deliveries == 2  # the repeat names what the first created
     [later] = await store.ingest([again])
-    assert (later.duplicate, later.deliveries) == (True, 2)
+    assert (later.duplicate, later.deliveries, later.original_deliveries) == (True, 0, 2)
+    assert later.original_received_at == (await store.get_event("e1")).received_at
     page = await store.list_deliveries(None, DeliveryFilter(), 10, None)
     assert len(page.items) == 2
 
@@ -331,14 +333,23 @@ async def test_three_days_of_failure_disable_the_postback(store: SQLStore) -> No
     await store.complete([result(claim, RETRYING, NOW + 72 * HOUR, next_due=NOW + 73 * HOUR)])
     disabled = await store.get_postback(pb.id, None)
     assert disabled.disabled_reason is not None
+    assert disabled.disabled_at is not None and not disabled.config.enabled
     [notice] = await store.list_notices(w.partner.id)
     assert "Shop feed" in notice.message
     assert pb.id in notice.message
     assert await store.list_notices(w.other.id) == []
     assert await store.matching_postbacks(_tracked(w.partner.id)) == []
     assert await store.claim("w1", NOW + 80 * HOUR, 10, 60) == []
+    # Saving it unchanged keeps it off; enabling it again clears the reason and the time.
+    await store.update_postback(pb.id, None, disabled.config)
+    assert (await store.get_postback(pb.id, None)).disabled_at is not None
     await store.update_postback(pb.id, None, pb.config)  # enabled again by its owner
-    assert (await store.get_postback(pb.id, None)).disabled_reason is None
+    enabled = await store.get_postback(pb.id, None)
+    assert (enabled.disabled_reason, enabled.disabled_at, enabled.config.enabled) == (
+        None,
+        None,
+        True,
+    )
     assert len(await store.claim("w1", NOW + 80 * HOUR, 10, 60)) == 1
 
 

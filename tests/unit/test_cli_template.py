@@ -112,3 +112,26 @@ def test_parameters_of_other_kinds() -> None:
     wrong = runner.invoke(app, ["parameters", "sales"])
     assert wrong.exit_code == 1
     assert "unknown kind 'sales'" in wrong.stderr
+
+
+def test_parameters_lists_the_functions_with_examples() -> None:
+    result = runner.invoke(app, ["parameters"], env={"COLUMNS": "220"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "functions (" in out
+    assert "│ cents " in out and "{Payout|cents} → 1250" in out
+    assert 'date("FORMAT", "ZONE")' in out
+    other = runner.invoke(app, ["parameters", "catalog_change"], env={"COLUMNS": "220"})
+    assert "{CurrentPrice|cents} → 8990" in other.stdout
+
+
+def test_render_shows_functions_and_points_at_a_wrong_one(tmp_path: Path) -> None:
+    params = write(tmp_path, {"Text1": " A@B.example ", "Payout": "1.5", "Status": "APPROVED"})
+    text = '?em={Text1|trim|lower|md5}&c={Payout|cents}&s={Status|map("APPROVED", "1", "0")}'
+    result = runner.invoke(app, ["render", "--template", text, "--params", params])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "?em=d3ce9fe2208376bd39cf85fbcc2a90c7&c=150&s=1\n"
+    wrong = runner.invoke(app, ["render", "-t", "x={Payout|centz}"])
+    assert wrong.exit_code == 1
+    assert "x={Payout|centz}\n  ^\n" in wrong.stderr
+    assert "unknown function centz; did you mean cents?" in wrong.stderr

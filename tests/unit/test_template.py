@@ -162,11 +162,16 @@ def test_positions_inside_a_format_map_back_through_escapes() -> None:
     assert found.position == 23
 
 
-def test_the_earliest_error_is_reported() -> None:
+def test_syntax_errors_anywhere_come_before_name_errors() -> None:
+    # template-functions.md section 3: malformed_join / malformed_function first.
     found = error('{Nope} {join(products, i, "x")}')
-    assert (found.code, found.position) == ("unknown_parameter", 0)
+    assert (found.code, found.position) == ("malformed_join", 7)
     found = error('{join(products, i, "x")} {Nope}')
     assert (found.code, found.position) == ("malformed_join", 0)
+    found = error("{Nope} {Status|upper }")
+    assert (found.code, found.position) == ("malformed_function", 7)
+    found = error('{Nope} {join(items, i, "{i.sku|}")}')
+    assert (found.code, found.position) == ("malformed_function", 24)
 
 
 @pytest.mark.parametrize(

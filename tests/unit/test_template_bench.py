@@ -16,12 +16,27 @@ def test_the_three_renderers_produce_the_same_bytes() -> None:
         assert len(set(outputs.values())) == 1, outputs
 
 
+def test_the_function_case_renders_the_same_bytes_in_both() -> None:
+    for text, jinja_text, context, params in template_bench.WITH_FUNCTIONS.values():
+        found = template_bench.function_renderers(text, jinja_text, context)
+        outputs = {name: render(params) for name, render in found.items()}
+        assert len(set(outputs.values())) == 1, outputs
+        # every value of the case goes through a function
+        assert all("|" in expression.split("}")[0] for expression in text.split("{")[1:])
+
+
 def test_smoke_run_reports_every_renderer_and_ratio(tmp_path: Path) -> None:
     results = template_bench.run("smoke")
-    assert set(results["cases"]) == {"seed_url", "json_body", "seed_url_raw_values"}
-    for case in results["cases"].values():
-        assert set(case["renders_per_second"]) == {"postback", "jinja2", "naive"}
-        assert case["vs_jinja2"] > 1 and case["vs_naive"] > 1
+    assert set(results["cases"]) == {
+        "seed_url",
+        "json_body",
+        "seed_url_raw_values",
+        "functions_url",
+    }
+    for name, case in results["cases"].items():
+        others = {"jinja2"} if name == "functions_url" else {"jinja2", "naive"}
+        assert set(case["renders_per_second"]) == {"postback", *others}
+        assert all(case[f"vs_{other}"] > 1 for other in others)
     written = template_bench.write(results, tmp_path / "template.json")
     assert json.loads(written.read_text())["mode"] == "smoke"
 

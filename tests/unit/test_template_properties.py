@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +24,10 @@ FRAGMENTS = [
     "{", "}", "\\", '"', ",", "(", ")", " ", "\n", ".", "x", "i", "items", "join", "{join(",
     "{join (", ")}", "CampaignId", "Payout", "i.sku", "{i}", "{i.sku}", "{CampaignId}",
     '\\"', "\\{", "\\}", "\\\\", '"{i.sku}"', '"&"', "products", "%", "%s",
+    # functions
+    "|", "{Status|", "{EventDate|", "{Payout|", "{i|", "{i.amt|", "upper", "unix", "cents",
+    "date(", '"%Y"', '"%q"', '"UTC"', '"Nowhere/Zone"', "map(", '"a"', "1", "-1", "7", "1.5",
+    "raw", "raw|", "number(", "nope", "()", "|default(",
 ]  # fmt: skip
 template_like = st.lists(st.sampled_from(FRAGMENTS), max_size=30).map("".join)
 contexts = st.sampled_from(CONTEXTS)
@@ -38,6 +45,10 @@ def test_compiling_any_text_raises_only_template_errors(text: str, context: str)
             "unknown_item_field",
             "unknown_loop_variable",
             "malformed_join",
+            "malformed_function",
+            "unknown_function",
+            "bad_arguments",
+            "type_mismatch",
         }
         assert exc.position is not None
         assert 0 <= exc.position < len(text)
@@ -160,3 +171,109 @@ def test_dates_match_fromisoformat_and_isoformat(moment: datetime, shape: int) -
     ][shape]
     assert DATE.render({"EventDate": text}) == expected
     assert DATE.render({"EventDate": moment}) == expected
+
+
+# -- functions ----------------------------------------------------------------------------
+SHA = compile_template("{Note|sha256}", "text")
+CENTS = compile_template("{Payout|cents}", "text")
+UNIX = compile_template("{EventDate|unix}/{EventDate|unix_ms}", "text")
+ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe"]
+
+
+@given(value=st.text())
+def test_sha256_is_the_digest_of_the_utf8_text(value: str) -> None:
+    expected = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    assert SHA.render({"Note": value}) == (expected if value else "")
+
+
+@given(value=st.text(), context=contexts)
+def test_text_functions_then_escaping_equal_escaping_the_function_result(
+    value: str, context: str
+) -> None:
+    chained = compile_template("{Note|trim|upper|truncate(5)}", context)
+    plain = compile_template("{Note}", context)
+    assert chained.render({"Note": value}) == plain.render({"Note": value.strip().upper()[:5]})
+
+
+@given(amount=amounts)
+def test_cents_is_the_amount_rounded_to_cents_times_100(amount: Any) -> None:
+    text = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    expected = int(text.quantize(CENT, rounding=ROUND_HALF_UP) * 100)
+    assert CENTS.render({"Payout": amount}) == str(expected)
+
+
+@given(moment=st.datetimes(timezones=st.sampled_from(OFFSETS)))
+def test_unix_counts_whole_units_toward_the_past(moment: datetime) -> None:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    micros = (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    assert UNIX.render({"EventDate": moment.isoformat()}) == f"{micros // 10**6}/{micros // 1000}"
+
+
+@given(
+    # From 1950: older offsets had seconds (Asia/Kolkata +05:21:10), which %z writes out.
+    moment=st.datetimes(min_value=datetime(1950, 1, 1), timezones=st.sampled_from(OFFSETS)),
+    zone=st.sampled_from(ZONES),
+)
+def test_date_in_a_zone_matches_strftime(moment: datetime, zone: str) -> None:
+    pattern = "%Y-%m-%d %H:%M:%S %y %j %z %%"
+    template = compile_template(f'{{EventDate|date("{pattern}", "{zone}")}}', "text")
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    expected = aware.astimezone(ZoneInfo(zone)).strftime(pattern)
+    assert template.render({"EventDate": moment}) == expected
+
+
+def test_a_date_moved_out_of_range_by_its_zone_is_a_bad_value() -> None:
+    template = compile_template('{EventDate|date("%Y", "Pacific/Kiritimati")}', "text")
+    with pytest.raises(TemplateError) as caught:
+        template.render({"EventDate": "9999-12-31T23:00:00+00:00"})
+    assert caught.value.code == "bad_value"
+
+
+EVERY_FUNCTION = compile_template(
+    '{EventDate|date("%Y%j%z", "Asia/Tokyo")}{EventDate|unix}{EventDate|unix_ms}'
+    "{Payout|number(6)}{Numeric1|number(0)}{Payout|cents|number(1)}"
+    '{iosAdTracking|bool("y", "n")}{Note|default("d")|upper|lower|trim|truncate(3)}'
+    '{Note|md5}{Note|sha1}{Note|base64}{Note|map("a", "b", "c")}{Note|raw}'
+    '{join(items, i, "{i|number(2)}{i.qty|number(1)}{i.amt|cents}{i.sku|sha256}")}',
+    "url",
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+moments = st.one_of(json_values, st.datetimes(timezones=st.sampled_from(OFFSETS)).map(str))
+
+
+@given(
+    date=moments,
+    payout=json_values,
+    numeric=json_values,
+    flag=json_values,
+    note=json_values,
+    items=st.lists(st.dictionaries(st.sampled_from(["qty", "amt", "sku"]), json_values)),
+)
+def test_rendering_any_values_raises_only_bad_value(
+    date: Any, payout: Any, numeric: Any, flag: Any, note: Any, items: list[dict[str, Any]]
+) -> None:
+    params = {
+        "EventDate": date,
+        "Payout": payout,
+        "Numeric1": numeric,
+        "iosAdTracking": flag,
+        "Note": note,
+        "items": items,
+    }
+    try:
+        assert isinstance(EVERY_FUNCTION.render(params), str)
+    except TemplateError as exc:
+        assert exc.code == "bad_value"
+
+
+@given(amount=amounts, places=st.integers(0, 6))
+def test_number_matches_decimal_quantize(amount: Any, places: int) -> None:
+    text = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    expected = str(text.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    template = compile_template(f"{{Payout|number({places})}}", "text")
+    assert template.render({"Payout": amount}) == expected
+    assert template.render({"Payout": str(amount)}) == expected

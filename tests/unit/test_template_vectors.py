@@ -15,8 +15,8 @@ CASES: list[dict[str, Any]] = json.loads(
 )["cases"]
 
 
-def test_there_are_42_cases() -> None:
-    assert len(CASES) == 42
+def test_there_are_44_cases() -> None:
+    assert len(CASES) == 44
     assert all(("expect" in c) + ("compile_error" in c) + ("render_error" in c) == 1 for c in CASES)
 
 

@@ -24,6 +24,7 @@ from postback.errors import NotFound, ValidationProblem
 from postback.inbox import MAX_BODY, Received
 from postback.storage.base import DeliveryFilter
 from postback.template.catalogue import catalogue_for
+from postback.template.listing import function_rows
 
 health = APIRouter(tags=["health"])
 v1 = APIRouter(prefix="/v1", responses={401: {"model": s.MessageOut}, 422: {"model": s.ProblemOut}})
@@ -269,6 +270,18 @@ async def parameters(kind: str) -> s.CatalogueOut:
         kind=event_kind.value,
         parameters=[_param(p) for p in catalogue.parameters],
         item_fields=[_param(p) for p in catalogue.item_fields],
+        functions=[
+            s.FunctionOut(
+                name=f.name,
+                usage=f.usage,
+                takes=f.takes,
+                gives=f.gives,
+                description=f.description,
+                example=f.example,
+                example_result=f.result,
+            )
+            for f in function_rows(event_kind)
+        ],
     )
 
 
@@ -328,12 +341,9 @@ async def ingest(
     payload: Annotated[Any, Body(include_in_schema=False)], service: ServiceDep, _: Operator
 ) -> s.IngestOut:
     """Store one event or a list, and create a delivery for every matching postback."""
-    results = await service.ingest(_parse_events(payload))
+    results = await service.ingest(_parse_events(payload), single=not isinstance(payload, list))
     return s.IngestOut(
-        events=[
-            s.IngestedEvent(id=r.event_id, duplicate=r.duplicate, deliveries=r.deliveries)
-            for r in results
-        ],
+        events=[s.IngestedEvent.of(r) for r in results],
         deliveries=sum(r.deliveries for r in results),
     )
 
@@ -370,10 +380,20 @@ async def redeliver(delivery_id: str, service: ServiceDep, who: Who) -> s.Delive
     return s.DeliveryOut.of(delivery)
 
 
-@v1.post("/deliveries/replay", tags=["deliveries"])
+@v1.post("/deliveries/replay", tags=["deliveries"], responses=NOT_FOUND)
 async def replay(body: s.ReplayIn, service: ServiceDep, who: Who) -> s.ReplayOut:
-    replayed = await service.store.replay(who.owner_id, _filter(body), service.clock())
-    return s.ReplayOut(replayed=replayed)
+    """Send again now every finished delivery the filter selects (a filter, or all: true).
+
+    An unknown postback_id, or another account's, is a 404.
+    """
+    started = await service.replay(who, _filter(body), body.everything)
+    return s.ReplayOut(replay_id=started.id, queued=started.total)
+
+
+@v1.get("/replays/{replay_id}", tags=["deliveries"], responses=NOT_FOUND)
+async def get_replay(replay_id: str, service: ServiceDep, who: Who) -> s.ReplayProgressOut:
+    """How far a replay has got: its deliveries counted by where they are now."""
+    return s.ReplayProgressOut.of(await service.replay_progress(who, replay_id))
 
 
 def _filter(body: s.ReplayIn) -> DeliveryFilter:

@@ -17,6 +17,7 @@ from postback.domain import (
     Contract,
     Delivery,
     DeliveryStatus,
+    EventTrigger,
     EventType,
     HttpMethod,
     MediaSource,
@@ -25,8 +26,10 @@ from postback.domain import (
     PostbackKind,
     Program,
     RenderedRequest,
+    Replay,
     Reply,
 )
+from postback.storage.base import IngestResult
 
 
 def _sane_year(moment: datetime) -> datetime:
@@ -155,6 +158,11 @@ class PostbackFields(Strict):
     include_installs: bool = False
     in_app_event: str | None = None
     include_locking: bool = False
+    trigger: EventTrigger | None = Field(
+        None,
+        description="partner_integration: the Event Trigger; always (the default) fires on "
+        "every action tracked for the event type",
+    )
     condition: str | None = Field(
         None, max_length=4096, description="CEL; a delivery is created only when it is true"
     )
@@ -195,6 +203,7 @@ class PostbackPatch(Strict):
     include_installs: bool | None = None
     in_app_event: str | None = None
     include_locking: bool | None = None
+    trigger: EventTrigger | None = None
     condition: str | None = Field(None, max_length=4096)
 
 
@@ -204,7 +213,10 @@ class PostbackOut(PostbackFields):
     owner_id: str
     created_at: datetime
     updated_at: datetime
-    disabled_reason: str | None
+    disabled_reason: str | None = Field(
+        description="why the system disabled it (enabled is then false); enabling clears it"
+    )
+    disabled_at: datetime | None = Field(description="when the system disabled it")
 
     @classmethod
     def of(cls, p: Postback) -> PostbackOut:
@@ -216,6 +228,7 @@ class PostbackOut(PostbackFields):
             created_at=p.created_at,
             updated_at=p.updated_at,
             disabled_reason=p.disabled_reason,
+            disabled_at=p.disabled_at,
             url=c.url,
             method=c.method,
             body=c.body,
@@ -225,7 +238,7 @@ class PostbackOut(PostbackFields):
             max_requests_per_second=c.max_requests_per_second,
             success_response=c.success_response,
             error_response=c.error_response,
-            enabled=c.enabled,
+            enabled=c.enabled and p.disabled_reason is None,
             name=c.name,
             partner_id=c.partner_id,
             event_type_id=c.event_type_id,
@@ -233,6 +246,7 @@ class PostbackOut(PostbackFields):
             include_installs=c.include_installs,
             in_app_event=c.in_app_event,
             include_locking=c.include_locking,
+            trigger=c.trigger,
             condition=c.condition,
         )
 
@@ -244,15 +258,35 @@ class EventIn(Strict):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class OriginalEvent(BaseModel):
+    """The event first stored under a repeated id."""
+
+    id: str
+    received_at: datetime
+    deliveries: int = Field(description="deliveries it created")
+
+
 class IngestedEvent(BaseModel):
     id: str
     duplicate: bool
-    deliveries: int
+    deliveries: int = Field(description="deliveries created by this call (0 for a duplicate)")
+    original: OriginalEvent | None = Field(None, description="for a duplicate: the first one")
+
+    @classmethod
+    def of(cls, r: IngestResult) -> IngestedEvent:
+        original = None
+        if r.duplicate and r.original_received_at is not None:
+            original = OriginalEvent(
+                id=r.event_id,
+                received_at=r.original_received_at,
+                deliveries=r.original_deliveries or 0,
+            )
+        return cls(id=r.event_id, duplicate=r.duplicate, deliveries=r.deliveries, original=original)
 
 
 class IngestOut(BaseModel):
     events: list[IngestedEvent]
-    deliveries: int = Field(description="deliveries created by this call (duplicates count theirs)")
+    deliveries: int = Field(description="deliveries created by this call (duplicates create none)")
 
 
 class RequestOut(BaseModel):
@@ -367,10 +401,38 @@ class ReplayIn(Strict):
     action_id: str | None = None
     since: Moment | None = None
     until: Moment | None = None
+    everything: bool = Field(
+        False, alias="all", description="with no filter: replay every finished delivery"
+    )
 
 
 class ReplayOut(BaseModel):
-    replayed: int
+    replay_id: str = Field(description="read its progress at GET /v1/replays/{replay_id}")
+    queued: int = Field(description="finished deliveries queued to be sent again now")
+
+
+class ReplayProgressOut(BaseModel):
+    """Where a replay's deliveries are now (those a later replay took over count there)."""
+
+    id: str
+    total: int = Field(description="deliveries the replay queued")
+    waiting: int = Field(description="not yet sent")
+    retrying: int = Field(description="sent, failed, and to be tried again")
+    delivered: int
+    failed: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, r: Replay) -> ReplayProgressOut:
+        return cls(
+            id=r.id,
+            total=r.total,
+            waiting=r.waiting,
+            retrying=r.retrying,
+            delivered=r.delivered,
+            failed=r.failed,
+            created_at=r.created_at,
+        )
 
 
 class ParameterOut(BaseModel):
@@ -379,10 +441,23 @@ class ParameterOut(BaseModel):
     description: str
 
 
+class FunctionOut(BaseModel):
+    """A template function: ``{Name|usage}``, the value it takes, what it gives."""
+
+    name: str
+    usage: str
+    takes: str
+    gives: str
+    description: str
+    example: str | None  # on a parameter of this kind; null when none can take it
+    example_result: str | None  # the example rendered for the kind's sample event
+
+
 class CatalogueOut(BaseModel):
     kind: str
     parameters: list[ParameterOut]
     item_fields: list[ParameterOut]
+    functions: list[FunctionOut]
 
 
 class Problem(BaseModel):

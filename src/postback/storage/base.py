@@ -29,6 +29,7 @@ from postback.domain import (
     PostbackConfig,
     Program,
     RenderedRequest,
+    Replay,
 )
 
 
@@ -44,7 +45,10 @@ class IngestItem:
 class IngestResult:
     event_id: str
     duplicate: bool  # the id was already stored: nothing new was created
-    deliveries: int  # deliveries created for this event (the first time, for a duplicate)
+    deliveries: int  # deliveries created by this call for the event (0 for a duplicate)
+    # For a duplicate: the event first stored under this id, and what it created.
+    original_received_at: datetime | None = None
+    original_deliveries: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,16 @@ class Store(Protocol):
         self, delivery_id: str, owner_id: str | None, now: datetime
     ) -> Delivery: ...
     async def replay(self, owner_id: str | None, flt: DeliveryFilter, now: datetime) -> int: ...
+    async def start_replay(
+        self, owner_id: str | None, flt: DeliveryFilter, now: datetime
+    ) -> Replay:
+        """:meth:`replay`, recorded: the deliveries queued carry the new replay's id."""
+        ...
+
+    async def get_replay(self, replay_id: str, owner_id: str | None) -> Replay:
+        """A replay with its deliveries counted by status (NotFound if not the owner's)."""
+        ...
+
     async def list_notices(self, account_id: str) -> list[Notice]: ...
 
     # -- the worker's side ---------------------------------------------------------

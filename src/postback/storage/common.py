@@ -28,6 +28,7 @@ from postback.domain import (
     Postback,
     PostbackConfig,
     Program,
+    Replay,
 )
 from postback.errors import Conflict, StoreError
 from postback.storage import deliveries, directory, dispatch, migrate, postbacks
@@ -268,6 +269,21 @@ class SQLStore:
         if count:
             self._work_added()
         return count
+
+    async def start_replay(
+        self, owner_id: str | None, flt: DeliveryFilter, now: datetime
+    ) -> Replay:
+        async with self._write() as conn:
+            started = await deliveries.start_replay(conn, owner_id, flt, now)
+            if started.total:
+                await self._notify(conn)
+        if started.total:
+            self._work_added()
+        return started
+
+    async def get_replay(self, replay_id: str, owner_id: str | None) -> Replay:
+        async with self._read() as conn:
+            return await deliveries.get_replay(conn, replay_id, owner_id)
 
     async def list_notices(self, account_id: str) -> list[Notice]:
         """Messages for an account, newest first."""

@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Insert, Table, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from postback.domain import Delivery, DeliveryStatus, Event, NewDelivery
+from postback.domain import Delivery, DeliveryStatus, Event, NewDelivery, Replay
 from postback.errors import Conflict, NotFound
 from postback.storage import rows
 from postback.storage.base import DeliveryFilter, IngestItem, IngestResult, Notice, Page
-from postback.storage.sql import attempts, deliveries, events, notices, postbacks
+from postback.storage.sql import attempts, deliveries, events, notices, postbacks, replays
 
 D = deliveries.c
 FINAL = (DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value)
@@ -100,18 +100,32 @@ async def ingest(
     for item in items:
         eid = item.event.id
         fresh = eid in inserted and first[eid] is item
-        count = len(item.deliveries) if fresh else known.get(eid, len(first[eid].deliveries))
-        results.append(IngestResult(event_id=eid, duplicate=not fresh, deliveries=count))
+        if fresh:
+            results.append(IngestResult(eid, duplicate=False, deliveries=len(item.deliveries)))
+            continue
+        # A repeat creates nothing; it names the event first stored under its id.
+        received, count = known.get(eid, (now, len(first[eid].deliveries)))
+        results.append(
+            IngestResult(
+                eid,
+                duplicate=True,
+                deliveries=0,
+                original_received_at=received,
+                original_deliveries=count,
+            )
+        )
     return results
 
 
-async def _stored_counts(conn: AsyncConnection, ids: list[str]) -> dict[str, int]:
+async def _stored_counts(conn: AsyncConnection, ids: list[str]) -> dict[str, tuple[datetime, int]]:
     if not ids:
         return {}
     result = await conn.execute(
-        select(events.c.id, events.c.deliveries_created).where(events.c.id.in_(ids))
+        select(events.c.id, events.c.received_at, events.c.deliveries_created).where(
+            events.c.id.in_(ids)
+        )
     )
-    return {r.id: r.deliveries_created for r in result}
+    return {r.id: (r.received_at, r.deliveries_created) for r in result}
 
 
 async def get_event(conn: AsyncConnection, event_id: str) -> Event:
@@ -235,6 +249,47 @@ async def replay(
         .values(**_again(now))
     )
     return int(result.rowcount)
+
+
+async def start_replay(
+    conn: AsyncConnection, owner_id: str | None, flt: DeliveryFilter, now: datetime
+) -> Replay:
+    """:func:`replay`, recorded as a replay whose deliveries carry its id."""
+    replay_id = rows.new_id("rpl")
+    result = await conn.execute(
+        update(deliveries)
+        .where(*filters(owner_id, flt), D.status.in_(FINAL), _live_postback())
+        .values(**_again(now), replay_id=replay_id)
+    )
+    total = int(result.rowcount)
+    await conn.execute(
+        insert(replays).values(id=replay_id, owner_id=owner_id, created_at=now, total=total)
+    )
+    return Replay(id=replay_id, owner_id=owner_id, created_at=now, total=total, waiting=total)
+
+
+async def get_replay(conn: AsyncConnection, replay_id: str, owner_id: str | None) -> Replay:
+    """A replay and where its deliveries are now; another account's is not found."""
+    where = [replays.c.id == replay_id]
+    if owner_id is not None:
+        where.append(replays.c.owner_id == owner_id)
+    row = (await conn.execute(select(replays).where(*where))).first()
+    if row is None:
+        raise NotFound(f"replay {replay_id} not found")
+    counted = await conn.execute(
+        select(D.status, func.count()).where(D.replay_id == replay_id).group_by(D.status)
+    )
+    by_status = {status: int(n) for status, n in counted}
+    return Replay(
+        id=row.id,
+        owner_id=row.owner_id,
+        created_at=row.created_at,
+        total=row.total,
+        waiting=sum(by_status.get(s, 0) for s in ("scheduled", "sending")),
+        retrying=by_status.get(DeliveryStatus.RETRYING.value, 0),
+        delivered=by_status.get(DeliveryStatus.DELIVERED.value, 0),
+        failed=by_status.get(DeliveryStatus.FAILED.value, 0),
+    )
 
 
 async def list_notices(conn: AsyncConnection, account_id: str) -> list[Notice]:

@@ -581,7 +581,7 @@ async def _disable(conn: AsyncConnection, row: Any, now: datetime) -> None:
     result = await conn.execute(
         update(postbacks)
         .where(P.id == row.id, P.disabled_reason.is_(None))
-        .values(disabled_reason=reason, updated_at=now)
+        .values(disabled_reason=reason, disabled_at=now, enabled=False, updated_at=now)
     )
     if result.rowcount == 0:
         return  # another worker got there first

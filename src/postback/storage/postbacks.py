@@ -84,7 +84,7 @@ async def replace(
     """Replace the configuration. Saving it enabled clears an automatic disabling."""
     values: dict[str, Any] = {**rows.config_values(config), "updated_at": now}
     if config.enabled:
-        values |= {"disabled_reason": None, "failing_since": None}
+        values |= {"disabled_reason": None, "disabled_at": None, "failing_since": None}
     result = await conn.execute(
         update(postbacks).where(*_scoped(postback_id, owner_id)).values(**values)
     )

@@ -22,6 +22,7 @@ from postback.domain import (
     Delivery,
     DeliveryStatus,
     Event,
+    EventTrigger,
     EventType,
     HttpMethod,
     MediaSource,
@@ -115,6 +116,7 @@ def config_values(config: PostbackConfig) -> dict[str, Any]:
         "include_installs": config.include_installs,
         "in_app_event": config.in_app_event,
         "include_locking": config.include_locking,
+        "trigger": config.trigger.value if config.trigger else None,
         "condition": config.condition,
     }
 
@@ -139,6 +141,7 @@ def postback(row: Row[Any]) -> Postback:
         include_installs=bool(row.include_installs),
         in_app_event=row.in_app_event,
         include_locking=bool(row.include_locking),
+        trigger=EventTrigger(row.trigger) if row.trigger else None,
         condition=row.condition,
     )
     return Postback(
@@ -148,6 +151,7 @@ def postback(row: Row[Any]) -> Postback:
         created_at=row.created_at,
         updated_at=row.updated_at,
         disabled_reason=row.disabled_reason,
+        disabled_at=row.disabled_at,
     )
 
 

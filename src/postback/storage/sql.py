@@ -173,6 +173,8 @@ postbacks = Table(
     Column("disabled_reason", Text),
     Column("last_success_at", UTCDateTime),
     Column("failing_since", UTCDateTime),
+    Column("trigger", String(16)),  # migration 0006; partner integrations only
+    Column("disabled_at", UTCDateTime),  # migration 0006; set with disabled_reason
     Index(None, "owner_id", "kind"),
     Index(None, "partner_id", "event_type_id"),
     Index(None, "media_source_id", "event_type_id"),
@@ -229,6 +231,7 @@ deliveries = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("replay_id", ID),  # migration 0006: the replay that last queued it
 )
 Index(
     "ix_deliveries_claim",
@@ -249,6 +252,23 @@ Index("ix_deliveries_postback", deliveries.c.postback_id, deliveries.c.created_a
 Index("ix_deliveries_action", deliveries.c.action_id)
 Index("ix_deliveries_created", deliveries.c.created_at, deliveries.c.seq)
 Index("ix_deliveries_event", deliveries.c.event_id)
+# Partial: most deliveries were never replayed, and inserting them need not touch it.
+Index(
+    "ix_deliveries_replay",
+    deliveries.c.replay_id,
+    postgresql_where=deliveries.c.replay_id.is_not(None),
+    sqlite_where=deliveries.c.replay_id.is_not(None),
+)
+
+# A replay's deliveries are marked with its id; its progress is counted from them.
+replays = Table(
+    "replays",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner_id", ID),  # null: the operator
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("total", Integer, nullable=False),
+)
 
 attempts = Table(
     "attempts",

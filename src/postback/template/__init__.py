@@ -1,6 +1,7 @@
-"""The postback template language: ``{Name}`` placeholders and ``{join(items, ...)}``.
+"""The postback template language: ``{Name}``, ``{Name|f(args)|g}`` and ``{join(items, ...)}``.
 
-The language is specified in ``template-language.md``. Compile once with
+The language is specified in ``template-language.md``, its functions in
+``template-functions.md`` (the table is ``functions.FUNCTION_LIST``). Compile once with
 :func:`compile_template`, render many times with :meth:`Template.render`::
 
     template = compile_template("https://p.example/?a={ActionId}", context="url")
@@ -18,6 +19,7 @@ from postback.template.catalogue import (
 )
 from postback.template.compiler import Template, compile_template
 from postback.template.errors import TemplateError
+from postback.template.lexer import literal_text
 
 __all__ = [
     "Catalogue",
@@ -27,5 +29,6 @@ __all__ = [
     "TemplateError",
     "catalogue_for",
     "compile_template",
+    "literal_text",
     "sample_params",
 ]

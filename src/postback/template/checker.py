@@ -1,13 +1,19 @@
 """Stage 3: resolve every name of a syntax tree against a parameter catalogue.
 
 Errors say what to type instead: the closest known names for a misspelt one, the loop
-variable to use inside a join, the item fields there are.
+variable to use inside a join, the item fields there are, the closest function names.
+Order (template-functions.md section 3): a join that cannot be used with this catalogue
+is a ``malformed_join`` reported before any name; then, expression by expression, the
+name, then each function from left to right: its name, its arguments, its input type.
 """
 
 from __future__ import annotations
 
-from postback.template.catalogue import Catalogue
+from postback.template.catalogue import Catalogue, ParamType
 from postback.template.errors import (
+    BAD_ARGUMENTS,
+    TYPE_MISMATCH,
+    UNKNOWN_FUNCTION,
     UNKNOWN_ITEM_FIELD,
     UNKNOWN_LOOP_VARIABLE,
     UNKNOWN_PARAMETER,
@@ -15,8 +21,10 @@ from postback.template.errors import (
     either,
     suggest,
 )
+from postback.template.functions import FUNCTIONS, TYPE_WORDS
 from postback.template.lexer import malformed
 from postback.template.nodes import (
+    Applied,
     Checked,
     CheckedJoin,
     FieldRef,
@@ -31,7 +39,11 @@ from postback.template.nodes import (
 
 def check(tree: tuple[Node, ...], catalogue: Catalogue) -> tuple[Checked, ...]:
     """The checked tree; raises TemplateError at the first name that does not resolve."""
-    return _Checker(catalogue).nodes(tree, None)
+    checker = _Checker(catalogue)
+    for node in tree:
+        if isinstance(node, Join):
+            checker.join_fits(node)
+    return checker.nodes(tree, None)
 
 
 class _Checker:
@@ -49,14 +61,14 @@ class _Checker:
         if node.field is not None:
             return self.field(node, node.field, var)
         if node.name == var:
-            return IndexRef(node.name, node.position)
+            return IndexRef(node.name, node.position, chain(node, ParamType.INTEGER))
         return self.param(node, var)
 
     def param(self, ref: Ref, var: str | None) -> ParamRef:
         found = self.catalogue.get(ref.name)
         if found is None:
             raise self.unknown_parameter(ref, var)
-        return ParamRef(found.name, found.type, ref.position)
+        return ParamRef(found.name, found.type, ref.position, chain(ref, found.type))
 
     def field(self, ref: Ref, name: str, var: str | None) -> FieldRef:
         if var is None or ref.name != var:
@@ -64,14 +76,17 @@ class _Checker:
         found = self.catalogue.item_field(name)
         if found is None:
             raise self.unknown_field(ref)
-        return FieldRef(var, found.name, found.type, ref.position)
+        return FieldRef(var, found.name, found.type, ref.position, chain(ref, found.type))
 
-    def join(self, join: Join) -> CheckedJoin:
+    def join_fits(self, join: Join) -> None:
+        """A join needs items, and a loop variable that is not a parameter's name."""
         kind = self.catalogue.kind
         if not self.catalogue.has_items:
             raise malformed(join.position, f"{kind} events have no items to join")
         if self.catalogue.get(join.var) is not None:
             raise malformed(join.position, f"the loop variable {join.var} is a parameter's name")
+
+    def join(self, join: Join) -> CheckedJoin:
         body = self.nodes(join.body, join.var)
         return CheckedJoin(join.position, join.var, body, join.sep, join.prefix)
 
@@ -110,3 +125,40 @@ def unknown_loop_variable(ref: Ref, var: str | None) -> TemplateError:
         hint = f"this join's loop variable is {var}; write {{{var}.{ref.field}}}"
     message = f"unknown loop variable {ref.name} in {shown}; {hint}"
     return TemplateError(UNKNOWN_LOOP_VARIABLE, message, ref.position, ref.name)
+
+
+def chain(ref: Ref, kind: ParamType) -> tuple[Applied, ...]:
+    """Each function of ``ref``'s chain, looked up and checked, the value's type followed."""
+    applied: list[Applied] = []
+    for call in ref.chain:
+        function = FUNCTIONS.get(call.name)
+        if function is None:
+            raise _function_error(ref, UNKNOWN_FUNCTION, _unknown_function(call.name))
+        problem = function.arguments_problem(call.args)
+        if problem is not None:
+            raise _function_error(ref, BAD_ARGUMENTS, problem)
+        if function.takes is not None and kind not in function.takes:
+            source = applied[-1].function.name if applied else f"{{{_shown(ref)}}}"
+            problem = (
+                f"{call.name} needs {function.takes_text}, but {source} gives {TYPE_WORDS[kind]}"
+            )
+            raise _function_error(ref, TYPE_MISMATCH, problem)
+        applied.append(Applied(function, call.args))
+        kind = function.gives
+    return tuple(applied)
+
+
+def _shown(ref: Ref) -> str:
+    return ref.name if ref.field is None else f"{ref.name}.{ref.field}"
+
+
+def _unknown_function(name: str) -> str:
+    close = suggest(name, FUNCTIONS)
+    hint = f"did you mean {' or '.join(close)}?" if close else "the functions are"
+    listed = "" if close else " " + ", ".join(FUNCTIONS)
+    return f"unknown function {name}; {hint}{listed}"
+
+
+def _function_error(ref: Ref, code: str, problem: str) -> TemplateError:
+    message = f"{problem} (in {{{_shown(ref)}|...}} at {ref.position})"
+    return TemplateError(code, message, ref.position, _shown(ref))

@@ -7,7 +7,6 @@ from typing import Any
 
 from postback.template.catalogue import ACTION_CATALOGUE, Catalogue
 from postback.template.checker import check
-from postback.template.errors import MALFORMED_JOIN, TemplateError
 from postback.template.escaping import CONTEXTS
 from postback.template.nodes import Checked, CheckedJoin, FieldRef, ParamRef
 from postback.template.parser import parse
@@ -72,26 +71,12 @@ def compile_template(
 ) -> Template:
     """Compile ``text`` for a context (url, query, json, xml, header or text).
 
-    Names are checked against ``catalogue`` (default: the action parameters). Raises
-    TemplateError with ``code``, ``position`` and a message saying what to write.
+    Names and functions are checked against ``catalogue`` (default: the action
+    parameters). Raises TemplateError with ``code``, ``position`` and a message
+    saying what to write.
     """
     if context not in CONTEXTS:
         raise ValueError(f"unknown context {context!r}; use one of {', '.join(CONTEXTS)}")
     known = ACTION_CATALOGUE if catalogue is None else catalogue
-    try:
-        tree = parse(text)
-    except TemplateError as exc:
-        raise _earliest(text, exc, known) from None
-    return Template(text, context, check(tree, known))
-
-
-def _earliest(text: str, error: TemplateError, catalogue: Catalogue) -> TemplateError:
-    """A broken join stops the parser; report an unknown name before it first."""
-    if not error.position:
-        return error
-    try:
-        check(parse(text[: error.position]), catalogue)
-    except TemplateError as earlier:
-        if earlier.code != MALFORMED_JOIN:
-            return earlier
-    return error
+    # Syntax errors anywhere come first (template-functions.md section 3): parse, then check.
+    return Template(text, context, check(parse(text), known))

@@ -11,6 +11,10 @@ UNKNOWN_PARAMETER = "unknown_parameter"
 UNKNOWN_ITEM_FIELD = "unknown_item_field"
 UNKNOWN_LOOP_VARIABLE = "unknown_loop_variable"
 MALFORMED_JOIN = "malformed_join"
+MALFORMED_FUNCTION = "malformed_function"
+UNKNOWN_FUNCTION = "unknown_function"
+BAD_ARGUMENTS = "bad_arguments"
+TYPE_MISMATCH = "type_mismatch"
 BAD_VALUE = "bad_value"
 
 

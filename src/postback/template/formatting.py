@@ -149,3 +149,77 @@ def iso_seconds(moment: datetime) -> str:
     if moment.microsecond:
         moment = moment.replace(microsecond=0)
     return moment.isoformat()
+
+
+# -- reading a value as its type, for the typed functions (template-functions.md) ------
+INTEGER_TEXT = re.compile(r"-?[0-9]+").fullmatch
+INTEGER_EXAMPLE = "write a whole number, e.g. 3"
+
+
+def read_money(value: Any) -> Decimal | None:
+    """An amount as a Decimal (a float as the decimal it is written as); None when missing."""
+    kind = value.__class__
+    if kind is str:
+        amount = _parse_decimal(value)
+    elif kind is int:
+        return Decimal(value)
+    elif value is None:
+        return None
+    elif kind is float:
+        amount = _parse_decimal(repr(value))
+    elif isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, str):
+        amount = _parse_decimal(str.__str__(value))
+    else:
+        raise BadValue(f"{value!r} is not an amount; {MONEY_EXAMPLE}")
+    if not amount.is_finite():
+        raise BadValue(f"{str(amount)!r} is not an amount; {MONEY_EXAMPLE}")
+    return amount
+
+
+def read_datetime(value: Any) -> datetime | None:
+    """A date/time with its offset (naive means UTC); None when missing."""
+    if value.__class__ is str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise BadValue(f"{value!r} is not a date/time; {DATETIME_EXAMPLE}") from None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(str.__str__(value))
+        except ValueError:
+            raise BadValue(f"{value!r} is not a date/time; {DATETIME_EXAMPLE}") from None
+    elif isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time())
+    else:
+        raise BadValue(f"{value!r} is not a date/time; {DATETIME_EXAMPLE}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def read_integer(value: Any) -> int | None:
+    """A whole number from an integer or a string of digits; None when missing."""
+    if value.__class__ is int:
+        number: int = value
+        return number
+    if value is None:
+        return None
+    if isinstance(value, str) and INTEGER_TEXT(value) and len(value) <= 100:
+        return int(value)
+    raise BadValue(f"{value!r} is not a whole number; {INTEGER_EXAMPLE}")
+
+
+def read_boolean(value: Any) -> bool | None:
+    """``true``/``false`` or the strings ``"true"``/``"false"``; None when missing."""
+    if value is True or value == "true":
+        return True
+    if value is False or value == "false":
+        return False
+    if value is None:
+        return None
+    raise BadValue(f"{value!r} is not a boolean; write true or false")

@@ -9,9 +9,18 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from postback.template.catalogue import ParamType
+from postback.template.functions import Arg, Function
 
 
 # -- syntax tree: names not yet resolved --------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Call:
+    """``|name`` or ``|name(args)`` after an expression's name; not yet looked up."""
+
+    name: str
+    args: tuple[Arg, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Text:
     """Literal text, copied to the output unescaped."""
@@ -21,11 +30,12 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """``{name}`` or ``{name.field}``; ``position`` is the index of its ``{``."""
+    """``{name}`` or ``{name.field}`` and its functions; ``position``: the index of its ``{``."""
 
     name: str
     field: str | None
     position: int
+    chain: tuple[Call, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +55,21 @@ Node: TypeAlias = Text | Ref | Join
 
 # -- checked tree: every name resolved against a catalogue --------------------------
 @dataclass(frozen=True, slots=True)
+class Applied:
+    """A function found in the table, with arguments it accepts."""
+
+    function: Function
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ParamRef:
     """An order-level parameter, with the type that decides its formatting."""
 
     name: str
     type: ParamType
     position: int
+    chain: tuple[Applied, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +78,7 @@ class IndexRef:
 
     var: str
     position: int
+    chain: tuple[Applied, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +89,7 @@ class FieldRef:
     field: str
     type: ParamType
     position: int
+    chain: tuple[Applied, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from postback.template.lexer import (
     String,
     TextToken,
     Token,
+    iter_tokens,
     malformed,
-    tokenize,
     tokenize_format,
 )
 from postback.template.nodes import Join, Node, Ref, Text
@@ -30,8 +30,12 @@ Argument = Ident | String
 
 
 def parse(text: str) -> tuple[Node, ...]:
-    """The syntax tree of a whole template; raises TemplateError for a broken join."""
-    return _nodes(iter(tokenize(text)))
+    """The syntax tree of a whole template; raises TemplateError for a syntax error.
+
+    Tokens are lexed as they are parsed, a join's FORMAT as soon as the join is read, so
+    the syntax error reported is the first in the text.
+    """
+    return _nodes(iter_tokens(text))
 
 
 def _nodes(tokens: Iterator[Token]) -> tuple[Node, ...]:
@@ -52,7 +56,7 @@ def _nodes(tokens: Iterator[Token]) -> tuple[Node, ...]:
 
 def _node(token: Token, rest: Iterator[Token]) -> Node:
     if isinstance(token, RefToken):
-        return Ref(token.name, token.field, token.position)
+        return Ref(token.name, token.field, token.position, token.chain)
     if isinstance(token, JoinOpen):
         return _join(token.position, _until_close(rest))
     raise AssertionError(f"the lexer emits {token!r} only inside a join")  # pragma: no cover

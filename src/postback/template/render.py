@@ -5,7 +5,9 @@ expression, specialised at compile time for the parameter's type and the context
 a converter takes the raw value and returns the formatted, escaped text, with fast
 paths for values that are already canonical or have nothing to escape. Rendering is
 then ``fmt % tuple([conv(get(key)) for key, conv in slots])``: one dict lookup and one
-Python call per expression, and a single C-level pass to build the string. (A join whose
+Python call per expression, and a single C-level pass to build the string. An
+expression with functions (``{Name|f|g}``) gets one converter too: its steps, built
+once from the function table, run in a row, then the context's escaping. (A join whose
 FORMAT uses order-level parameters needs the whole parameter mapping; templates with one
 use a list of getters instead.)
 """
@@ -27,7 +29,16 @@ from postback.template.formatting import (
     format_money,
     format_money_text,
 )
-from postback.template.nodes import Checked, CheckedJoin, FieldRef, IndexRef, ParamRef, Text
+from postback.template.functions import RAW, RAW_SAFETY, Step
+from postback.template.nodes import (
+    Applied,
+    Checked,
+    CheckedJoin,
+    FieldRef,
+    IndexRef,
+    ParamRef,
+    Text,
+)
 
 Params = Mapping[str, Any]
 Conv = Callable[[Any], str]
@@ -39,8 +50,12 @@ ITEMS = "items"
 
 
 # -- converters: raw value -> formatted, escaped text --------------------------------
-def converter(kind: ParamType, context: str, label: str, position: int) -> Conv:
+def converter(
+    kind: ParamType, context: str, label: str, position: int, chain: tuple[Applied, ...] = ()
+) -> Conv:
     """The converter for one expression; ``label`` names it in ``bad_value`` errors."""
+    if chain:
+        return chain_converter(chain, kind, context, label, position)
     escaper = ESCAPERS[context]
     if kind is ParamType.MONEY:
         return _money(label, position)
@@ -103,6 +118,60 @@ def _datetime(escaper: Escaper | None, label: str, position: int) -> Conv:
     return moment
 
 
+# -- function chains ------------------------------------------------------------------
+def chain_converter(
+    chain: tuple[Applied, ...], kind: ParamType, context: str, label: str, position: int
+) -> Conv:
+    """One closure for ``{Name|f|g}``: the steps in a row, then the context's escaping.
+
+    Each step was built from the function table at compile time, for the type of value
+    it receives; nothing is looked up by name here.
+    """
+    steps: list[Step] = []
+    for applied in chain:
+        steps.append(applied.function.step(applied.args, kind))
+        kind = applied.function.gives
+    raw = chain[-1].function.name == RAW
+    escaper = None if raw else ESCAPERS[context]
+    first, rest = steps[0], tuple(steps[1:])
+    if escaper is None:
+        return _unescaped(
+            first, rest, RAW_SAFETY.get(context, str) if raw else format_any, label, position
+        )
+    needs, escape = escaper.needs, escaper.escape
+
+    def escaped(value: Any) -> str:
+        try:
+            value = first(value)
+            for step in rest:
+                value = step(value)
+        except BadValue as exc:
+            raise bad_value(label, position, exc) from None
+        if value.__class__ is str:  # the escaping is inline: one call less per expression
+            text: str = value
+            return escape(text) if needs(text) else text
+        return "" if value is None else str(value)  # an integer: digits need no escaping
+
+    return escaped
+
+
+def _unescaped(
+    first: Step, rest: tuple[Step, ...], finish: Conv, label: str, position: int
+) -> Conv:
+    """A chain in the ``text`` context, or ending in ``raw``: ``finish`` instead of escaping."""
+
+    def run(value: Any) -> str:
+        try:
+            value = first(value)
+            for step in rest:
+                value = step(value)
+        except BadValue as exc:
+            raise bad_value(label, position, exc) from None
+        return finish(value)
+
+    return run
+
+
 # -- the plan -----------------------------------------------------------------------
 class Plan:
     """Literal text as a ``%``-format string, plus what fills each ``%s``."""
@@ -133,7 +202,7 @@ def _needs_params(node: Checked) -> bool:
 
 def _top_conv(node: Checked, context: str) -> Conv:
     if isinstance(node, ParamRef):
-        return converter(node.type, context, node.name, node.position)
+        return converter(node.type, context, node.name, node.position, node.chain)
     if isinstance(node, CheckedJoin):
         render = join_renderer(node, context)
         return lambda items: render(items, {})
@@ -159,7 +228,7 @@ def join_renderer(join: CheckedJoin, context: str) -> JoinRender:
     outer = [n for n in join.body if isinstance(n, ParamRef)]
     per_item = [_item_getter(n, context) for n in join.body if isinstance(n, FieldRef | IndexRef)]
     fmt = "".join(_join_piece(node, bool(outer)) for node in join.body)
-    outer_slots = [(n.name, converter(n.type, context, n.name, n.position)) for n in outer]
+    outer_slots = [(n.name, converter(n.type, context, n.name, n.position, n.chain)) for n in outer]
     rows = _row_renderer(per_item)
     sep, prefix = join.sep, join.prefix
 
@@ -200,8 +269,14 @@ def _row_renderer(getters: list[ItemGetter]) -> Callable[[str, Sequence[Any]], l
 
 def _item_getter(node: FieldRef | IndexRef, context: str) -> ItemGetter:
     if isinstance(node, IndexRef):
+        if node.chain:
+            chained = chain_converter(
+                node.chain, ParamType.INTEGER, context, node.var, node.position
+            )
+            return lambda item, index: chained(index)
         return lambda item, index: index  # digits: nothing to escape in any context
-    conv = converter(node.type, context, f"{node.var}.{node.field}", node.position)
+    label = f"{node.var}.{node.field}"
+    conv = converter(node.type, context, label, node.position, node.chain)
     key = node.field
     return lambda item, index: conv(item.get(key))
 

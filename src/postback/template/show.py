@@ -11,6 +11,7 @@ from postback.domain import EventKind
 from postback.errors import PostbackError
 from postback.template.catalogue import Parameter, catalogue_for, sample_params
 from postback.template.escaping import CONTEXTS
+from postback.template.listing import function_rows
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -81,13 +82,27 @@ def _blank(prefix: str) -> str:
 
 
 def catalogue_tables(kind: EventKind) -> list[Table]:
-    """The kind's parameters as a rich table, and its item fields when it has items."""
+    """The kind's parameters as rich tables: its item fields when it has items, the functions."""
     catalogue = catalogue_for(kind)
     tables = [_table(f"{kind.value} parameters", catalogue.parameters)]
     if catalogue.has_items:
         title = "item fields (inside {join(items, i, ...)} as {i.field})"
         tables.append(_table(title, catalogue.item_fields))
+    tables.append(_functions(kind))
     return tables
+
+
+def _functions(kind: EventKind) -> Table:
+    from rich.table import Table
+
+    title = "functions ({Name|f}, {Name|f(args)|g}: left to right; example on the sample event)"
+    table = Table(title=title, title_justify="left")
+    for column in ("function", "takes", "gives", "description", "example"):
+        table.add_column(column, no_wrap=column in ("takes", "gives"))
+    for row in function_rows(kind):
+        example = "-" if row.example is None else f"{row.example} → {row.result}"
+        table.add_row(row.usage, row.takes, row.gives, row.description, example)
+    return table
 
 
 def _table(title: str, rows: tuple[Parameter, ...]) -> Table:

@@ -1,7 +1,7 @@
 """Postbacks carry a CEL condition (null: every matching event creates a delivery).
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0003"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
