@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from postback.conditions import Verdict
 from postback.config import Settings
 from postback.domain import (
     FINAL_STATUSES,
@@ -95,7 +96,18 @@ def show_sent(result: TestSend) -> str:
     else:
         detail = sent.error or result.verdict.detail
         lines.append(f"not delivered ({result.verdict.reason}): {detail} [{took}]")
+    lines += condition_lines(result.condition)
     return "\n".join(lines)
+
+
+def condition_lines(verdict: Verdict | None) -> list[str]:
+    """Whether the condition holds for this event (sent anyway: this is a test)."""
+    if verdict is None:
+        return []
+    if verdict.holds:
+        return ["condition: true (ingest creates a delivery for this event)"]
+    why = "false" if verdict.error is None else f"error: {verdict.error}"
+    return [f"condition: {why} (ingest would create no delivery for this event)"]
 
 
 def request_lines(request: RenderedRequest) -> list[str]:

@@ -182,6 +182,7 @@ class PostbackConfig:
     include_locking: bool = False  # action_lifecycle: action.locked opts in
     trigger: EventTrigger | None = None  # partner_integration: when it fires ("always")
     signing_enabled: bool = True  # Standard Webhooks signature headers on every request
+    condition: str | None = None  # CEL; the delivery is created only when it holds
 
 
 @dataclass(frozen=True, slots=True)

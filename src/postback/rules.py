@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from postback.conditions import ConditionError, compile_condition
 from postback.domain import (
     CATALOGUE_OF_KIND,
     CONTENT_TYPE,
@@ -243,3 +244,14 @@ def _check_limits(config: PostbackConfig) -> list[Problem]:
             )
         )
     return out
+
+
+def check_condition(text: str | None) -> list[Problem]:
+    """A condition must compile; the problem carries the CEL library's message."""
+    if text is None:
+        return []
+    try:
+        compile_condition(text)
+    except ConditionError as exc:
+        return [problem("condition", "invalid_condition", exc.message, exc.position)]
+    return []

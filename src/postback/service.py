@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from postback import conditions, keys, rules
 from postback import events as event_rules
-from postback import keys, rules
 from postback.config import Settings
-from postback.delivery import outcome, signing
+from postback.delivery import metrics, outcome, signing
 from postback.delivery.outcome import Outcome
 from postback.delivery.redact import redact
 from postback.delivery.transport import AioHttpTransport, SendResult, Transport, as_sent
@@ -25,6 +25,7 @@ from postback.domain import (
     ApiKey,
     BodyFormat,
     Event,
+    EventType,
     NewDelivery,
     PartnerType,
     Postback,
@@ -79,6 +80,7 @@ class Service:
         self.settings = settings
         self.clock = clock
         self._compiled: dict[str, tuple[datetime, rules.Compiled]] = {}
+        self._conditions: dict[str, conditions.Condition | conditions.ConditionError] = {}
         self.inbox = Inbox()
         self._sender: Transport | None = None
 
@@ -175,7 +177,7 @@ class Service:
     async def _validate(self, owner: Account, config: PostbackConfig) -> None:
         found = rules.check_shape(config) + await self._check_scope(owner, config)
         _, template_problems = rules.compile_config(config)
-        found += template_problems
+        found += template_problems + rules.check_condition(config.condition)
         if found:
             raise ValidationProblem(found)
 
@@ -297,7 +299,14 @@ class Service:
     def _fan_out(self, where: str, event: Event, matched: Sequence[Postback]) -> IngestItem:
         params = event_rules.with_defaults(event)
         deliveries = []
+        bound: list[conditions.Bindings] = []  # bound on first use, shared by the postbacks
         for postback in matched:
+            if postback.config.condition is not None:
+                verdict = self.check_condition(postback, event, params, bound)
+                if verdict.error is not None:
+                    metrics.CONDITION_ERRORS.labels(postback_id=postback.id).inc()
+                if not verdict.holds:
+                    continue
             try:
                 request = self.render(postback, params)
             except TemplateError as exc:
@@ -306,6 +315,37 @@ class Service:
                 ) from exc
             deliveries.append(self._delivery(postback, event, request))
         return IngestItem(event, tuple(deliveries))
+
+    def condition(self, text: str) -> conditions.Condition | conditions.ConditionError:
+        """A condition compiled once per text (a saved one always compiles; kept if not)."""
+        found = self._conditions.get(text)
+        if found is None:
+            if len(self._conditions) >= 10_000:  # bound the cache; texts are per postback
+                self._conditions.clear()
+            try:
+                found = conditions.compile_condition(text)
+            except conditions.ConditionError as exc:
+                found = exc
+            self._conditions[text] = found
+        return found
+
+    def check_condition(
+        self,
+        postback: Postback,
+        event: Event,
+        params: dict[str, Any],
+        bound: list[conditions.Bindings],
+    ) -> conditions.Verdict:
+        """Whether the postback's condition holds for this event (no condition: it does)."""
+        if postback.config.condition is None:
+            return conditions.Verdict(True)
+        compiled = self.condition(postback.config.condition)
+        if isinstance(compiled, conditions.ConditionError):
+            return conditions.Verdict(False, f"the condition does not compile: {compiled}")
+        if not bound:
+            kind = event_rules.kind_of(event.type)
+            bound.append(conditions.bind(kind, event.type.value, params))
+        return conditions.evaluate(compiled, bound[0])
 
     def _delivery(self, postback: Postback, event: Event, request: RenderedRequest) -> NewDelivery:
         due = event.occurred_at + timedelta(seconds=postback.config.min_delay_seconds)
@@ -332,7 +372,11 @@ class Service:
             request = self.render(postback, params)
         except TemplateError as exc:
             raise ValidationProblem([rules.problem("event.data", exc.code, str(exc))]) from exc
-        return Preview(request, _jsonable(params), _warnings(postback, request))
+        verdict = None
+        if postback.config.condition is not None:
+            target = event or Event("sample", _SAMPLE_TYPE[postback.config.kind], self.clock(), {})
+            verdict = self.check_condition(postback, target, params, [])
+        return Preview(request, _jsonable(params), _warnings(postback, request), verdict)
 
     async def _visible_event(self, postback: Postback, event_id: str) -> Event:
         """A stored event, if it fans out to this postback (else it is not the caller's)."""
@@ -360,7 +404,7 @@ class Service:
             postback.config.success_response,
             postback.config.error_response,
         )
-        return TestSend(redact(as_sent(request, message_id)), sent, verdict)
+        return TestSend(redact(as_sent(request, message_id)), sent, verdict, shown.condition)
 
     def _transport(self) -> Transport:
         if self._sender is None:
@@ -418,6 +462,7 @@ class TestSend:
     request: RenderedRequest  # as sent, secrets redacted
     sent: SendResult
     verdict: Outcome
+    condition: conditions.Verdict | None = None  # sent anyway; ingest would skip it if false
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +470,18 @@ class Preview:
     request: RenderedRequest
     params: dict[str, Any]
     warnings: list[str]
+    condition: conditions.Verdict | None = None  # None: the postback has no condition
+
+
+# The event type a sample preview stands for, per postback kind (the condition's ``type``).
+_SAMPLE_TYPE: dict[PostbackKind, EventType] = {
+    PostbackKind.ACTION_LIFECYCLE: EventType.ACTION_TRACKED,
+    PostbackKind.ACTION_CLEARING: EventType.ACTION_CLEARED,
+    PostbackKind.PARTNER_INTEGRATION: EventType.ACTION_TRACKED,
+    PostbackKind.MEDIA_SOURCE: EventType.ACTION_TRACKED,
+    PostbackKind.ACTION_INQUIRY: EventType.INQUIRY_CREATED,
+    PostbackKind.CATALOG_CHANGE: EventType.CATALOG_ITEM_CHANGED,
+}
 
 
 def replay_problems(flt: DeliveryFilter, everything: bool) -> list[rules.Problem]:

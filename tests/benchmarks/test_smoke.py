@@ -30,6 +30,10 @@ def _ingest(r: dict[str, Any]) -> None:
     for run in r["runs"].values():
         assert run["events_per_s"] > 0 and run["errors"] == 0
         assert run["deliveries_stored"] >= run["events"] * r["fan_out"]
+    for run in r["runs_with_conditions"].values():  # every condition holds: same fan-out
+        assert run["events_per_s"] > 0 and run["errors"] == 0
+        assert run["deliveries_stored"] >= run["events"] * r["fan_out"]
+    assert set(r["conditions_ratio"]) == {"sqlite", "postgresql"}
 
 
 def _throughput(r: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from postback.api import schemas as s
 from postback.api.deps import Operator, ServiceDep, Who
+from postback.conditions import Verdict
 from postback.delivery.redact import redact_headers
 from postback.domain import (
     AccountKind,
@@ -254,8 +255,15 @@ async def preview_postback(
     postback = await service.store.get_postback(postback_id, who.owner_id)
     result = await service.preview(postback, *_target(body))
     return s.PreviewOut(
-        request=s.RequestOut.of(result.request), params=result.params, warnings=result.warnings
+        request=s.RequestOut.of(result.request),
+        params=result.params,
+        warnings=result.warnings,
+        condition=_condition_out(result.condition),
     )
+
+
+def _condition_out(verdict: Verdict | None) -> s.ConditionOut | None:
+    return None if verdict is None else s.ConditionOut(holds=verdict.holds, error=verdict.error)
 
 
 @v1.post("/postbacks/{postback_id}/test", tags=["postbacks"], responses={**NOT_FOUND, **TOO_LARGE})
@@ -273,6 +281,7 @@ async def test_postback(
         reason=None if result.verdict.reason is None else str(result.verdict.reason),
         detail=sent.error or result.verdict.detail,
         duration_ms=sent.duration_ms,
+        condition=_condition_out(result.condition),
     )
 
 

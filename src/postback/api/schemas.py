@@ -170,6 +170,9 @@ class PostbackFields(Strict):
         description="sign every request (Standard Webhooks headers); off for a "
         "receiver that rejects unknown headers",
     )
+    condition: str | None = Field(
+        None, max_length=4096, description="CEL; a delivery is created only when it is true"
+    )
 
 
 class PostbackIn(PostbackFields):
@@ -185,6 +188,7 @@ NULLABLE = frozenset(
         "success_response",
         "error_response",
         "in_app_event",
+        "condition",
     }
 )
 
@@ -208,6 +212,7 @@ class PostbackPatch(Strict):
     include_locking: bool | None = None
     trigger: EventTrigger | None = None
     signing_enabled: bool | None = None
+    condition: str | None = Field(None, max_length=4096)
 
 
 class PostbackOut(PostbackFields):
@@ -253,6 +258,7 @@ class PostbackOut(PostbackFields):
             include_locking=c.include_locking,
             trigger=c.trigger,
             signing_enabled=c.signing_enabled,
+            condition=c.condition,
         )
 
 
@@ -423,10 +429,18 @@ class PreviewIn(Strict):
     event_id: str | None = Field(None, description="render for a stored event")
 
 
+class ConditionOut(BaseModel):
+    """Whether the postback's condition holds for the event; if not, why."""
+
+    holds: bool = Field(description="true: a delivery would be created for this event")
+    error: str | None = Field(None, description="why it could not be evaluated (no delivery)")
+
+
 class PreviewOut(BaseModel):
     request: RequestOut
     params: dict[str, Any]
     warnings: list[str]
+    condition: ConditionOut | None = Field(None, description="null: the postback has none")
 
 
 class ReplayIn(Strict):
@@ -516,6 +530,9 @@ class TestOut(BaseModel):
     reason: str | None
     detail: str | None
     duration_ms: float
+    condition: ConditionOut | None = Field(
+        None, description="sent anyway; false or an error: ingest would create no delivery"
+    )
 
 
 class NoticeOut(BaseModel):

@@ -19,6 +19,11 @@ RATE_LIMIT_WAITS = Counter(
 RATE_LIMIT_WAIT_SECONDS = Counter(
     "postback_rate_limit_wait_seconds_total", "Time sends spent waiting for a rate-limit slot"
 )
+CONDITION_ERRORS = Counter(
+    "postback_condition_errors_total",
+    "Events whose postback condition could not be evaluated (no delivery was created)",
+    ["postback_id"],
+)
 IN_FLIGHT = Gauge("postback_requests_in_flight", "Requests being sent right now")
 SEND_SECONDS = Histogram(
     "postback_send_seconds",

@@ -118,6 +118,7 @@ def config_values(config: PostbackConfig) -> dict[str, Any]:
         "include_locking": config.include_locking,
         "trigger": config.trigger.value if config.trigger else None,
         "signing_enabled": config.signing_enabled,
+        "condition": config.condition,
     }
 
 
@@ -143,6 +144,7 @@ def postback(row: Row[Any]) -> Postback:
         include_locking=bool(row.include_locking),
         trigger=EventTrigger(row.trigger) if row.trigger else None,
         signing_enabled=bool(row.signing_enabled),
+        condition=row.condition,
     )
     return Postback(
         id=row.id,

@@ -175,6 +175,7 @@ postbacks = Table(
     Column("include_installs", Boolean, nullable=False),
     Column("in_app_event", Text),
     Column("include_locking", Boolean, nullable=False),
+    Column("condition", Text),  # migration 0008: CEL text or null
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("disabled_reason", Text),

@@ -4,7 +4,7 @@ attempts are indexed by start time, for retention.
 Existing postbacks get a fresh secret here, so every postback has one.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from postback.delivery.signing import new_secret
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
