@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from postback.config import Network
+
 
 class AccountKind(StrEnum):
     OPERATOR = "operator"
@@ -102,6 +104,7 @@ class FailureReason(StrEnum):
     BLOCKED_ADDRESS = "blocked_address"
     INVALID_URL = "invalid_url"
     PROTOCOL = "protocol"
+    INVALID_REQUEST = "invalid_request"  # a header the HTTP client refuses; never retried
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ class Account:
     kind: AccountKind
     partner_type: PartnerType | None
     created_at: datetime
+    # Networks this account's postbacks may reach besides the operator's (operator-set).
+    allowed_networks: tuple[Network, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

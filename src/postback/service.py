@@ -11,7 +11,7 @@ from typing import Any
 
 from postback import events as event_rules
 from postback import keys, rules
-from postback.config import Settings
+from postback.config import Network, Settings
 from postback.delivery import outcome
 from postback.delivery.outcome import Outcome
 from postback.delivery.redact import redact
@@ -82,7 +82,11 @@ class Service:
 
     # -- accounts --------------------------------------------------------------------
     async def create_account(
-        self, name: str, kind: AccountKind, partner_type: PartnerType | None
+        self,
+        name: str,
+        kind: AccountKind,
+        partner_type: PartnerType | None,
+        allowed_networks: tuple[Network, ...] = (),
     ) -> tuple[Account, str]:
         """A new brand or partner and its first API key (shown once)."""
         if kind is AccountKind.PARTNER and partner_type is None:
@@ -90,7 +94,9 @@ class Service:
         if kind is not AccountKind.PARTNER:
             partner_type = None
         key = keys.new_key()
-        account = await self.store.create_account(name, kind, partner_type, keys.hash_key(key))
+        account = await self.store.create_account(
+            name, kind, partner_type, keys.hash_key(key), allowed_networks
+        )
         return account, key
 
     async def authenticate(self, key: str) -> Principal | None:
@@ -131,6 +137,9 @@ class Service:
 
     async def _validate(self, owner: Account, config: PostbackConfig) -> None:
         found = rules.check_shape(config) + await self._check_scope(owner, config)
+        found += rules.check_url_address(
+            config.url, self.settings.allowed_networks + owner.allowed_networks
+        )
         _, template_problems = rules.compile_config(config)
         found += template_problems
         if found:
@@ -305,7 +314,10 @@ class Service:
     ) -> TestSend:
         """Send the postback now, bypassing the delay and the log; return what happened."""
         shown = await self.preview(postback, event, event_id)
-        sent = await self._transport().send(shown.request, f"test_{keys.new_key()[4:20]}")
+        owner = await self.store.get_account(postback.owner_id)
+        sent = await self._transport().send(
+            shown.request, f"test_{keys.new_key()[4:20]}", owner.allowed_networks
+        )
         verdict = outcome.classify(
             sent.reply,
             sent.failure,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from postback.config import Network
 from postback.delivery.transport import SendResult
 from postback.delivery.worker import Lane, Worker, WorkerOptions, destination
 from postback.domain import DeliveryStatus, FailureReason, HttpMethod, RenderedRequest, Reply
@@ -101,7 +102,9 @@ class FakeTransport:
         self.active: Counter[str] = Counter()
         self.most: Counter[str] = Counter()
 
-    async def send(self, request: RenderedRequest, delivery_id: str) -> SendResult:
+    async def send(
+        self, request: RenderedRequest, delivery_id: str, allowed: tuple[Network, ...] = ()
+    ) -> SendResult:
         key = destination(request.url)
         self.active[key] += 1
         self.most[key] = max(self.most[key], self.active[key])

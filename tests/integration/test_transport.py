@@ -24,6 +24,7 @@ from postback.delivery.transport import (
     retry_after,
 )
 from postback.domain import FailureReason, HttpMethod, RenderedRequest, Reply
+from postback.testing import LocalResolver
 
 LOCAL = (ip_network("127.0.0.0/8"),)
 SETTINGS = Settings(
@@ -106,7 +107,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def transport() -> AsyncIterator[AioHttpTransport]:
-    sender = AioHttpTransport(SETTINGS)
+    sender = AioHttpTransport(SETTINGS, LocalResolver())
     yield sender
     await sender.close()
 
@@ -307,7 +308,7 @@ async def test_refused_port_is_a_connection_failure(transport: AioHttpTransport)
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
 async def test_blocked_addresses_are_never_contacted(receiver: Receiver, host: str) -> None:
     port = receiver.base.rsplit(":", 1)[1]
-    sender = AioHttpTransport(Settings(connect_timeout=0.5, total_timeout=0.5))
+    sender = AioHttpTransport(Settings(connect_timeout=0.5, total_timeout=0.5), LocalResolver())
     try:
         result = await sender.send(get(f"http://{host}:{port}/ok?token=s3cret"), "d")
     finally:
@@ -324,10 +325,16 @@ async def test_allowed_name_resolves_and_connects(
     expect_reply(await transport.send(get(f"http://localhost:{port}/ok"), "d"), 200)
 
 
-async def test_unknown_host_is_a_dns_failure(transport: AioHttpTransport) -> None:
-    result = await transport.send(get("http://no-such-host.invalid/cb?key=s3cret"), "d")
+async def test_unknown_host_is_a_dns_failure() -> None:
+    resolver = LocalResolver()
+    transport = AioHttpTransport(SETTINGS, resolver)
+    try:
+        result = await transport.send(get("http://no-such-host.invalid/cb?key=s3cret"), "d")
+    finally:
+        await transport.close()
     expect_failure(result, FailureReason.DNS)
     assert "s3cret" not in (result.error or "")
+    assert resolver.asked == ["no-such-host.invalid"]  # the injected one, not the system's
 
 
 @pytest.mark.parametrize(
@@ -362,7 +369,7 @@ async def test_header_injection_is_refused_without_sending(
     receiver: Receiver, transport: AioHttpTransport, header: tuple[str, str]
 ) -> None:
     result = await transport.send(get(f"{receiver.base}/ok", (header,)), "d")
-    expect_failure(result, FailureReason.PROTOCOL)
+    expect_failure(result, FailureReason.INVALID_REQUEST)
     assert receiver.seen == []
 
 
@@ -391,3 +398,66 @@ async def test_guarded_resolver_keeps_allowed_addresses_only() -> None:
 )
 def test_resolution_errors_are_named(error: OSError, reason: FailureReason) -> None:
     assert _dns_failure(error)[0] is reason
+
+
+# -- every failure reason reads as a sentence -------------------------------------------
+
+UNREADABLE = ("Errno", "<", ">", "Error(", "Connection(", "ConnectionKey", "ClientConnector")
+
+
+def plain(result: SendResult) -> str:
+    """The error text, checked to be a sentence: no repr of a client object, no errno."""
+    text = result.error or ""
+    assert text and not any(mark in text for mark in UNREADABLE), text
+    assert "s3cret" not in text, text
+    return text
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_failure_texts_are_plain_sentences(
+    receiver: Receiver, transport: AioHttpTransport
+) -> None:
+    port = free_port()
+    refused = await transport.send(get(f"http://127.0.0.1:{port}/x?key=s3cret"), "d")
+    assert plain(refused) == f"cannot connect to 127.0.0.1:{port}: the connection was refused"
+    server, base = await raw_server(_reset)
+    async with server:
+        reset = await transport.send(get(f"{base}/x?key=s3cret"), "d")
+    assert plain(reset) in {
+        "the connection broke: the connection was reset",
+        "the server closed the connection without replying",
+    }
+    server, base = await raw_server(_garbage)
+    async with server:
+        garbage = await transport.send(get(f"{base}/x?key=s3cret"), "d")
+    assert plain(garbage) == "the reply is not valid HTTP (bad status line)"
+    server, base = await raw_server(_hang_up)
+    async with server:
+        hung_up = await transport.send(get(f"{base}/x?key=s3cret"), "d")
+    assert plain(hung_up) in {
+        "the connection broke: the connection was reset",
+        "the server closed the connection without replying",
+    }
+    slow = await transport.send(get(f"{receiver.base}/slow?key=s3cret"), "d")
+    assert plain(slow) == "no complete reply within 0.5 s"
+    unknown = await transport.send(get("http://no-such-host.invalid/x?key=s3cret"), "d")
+    assert plain(unknown) == (
+        "the host name no-such-host.invalid does not exist (DNS: name or service not known)"
+    )
+    blocked = AioHttpTransport(Settings(total_timeout=0.5), LocalResolver())
+    try:
+        literal = await blocked.send(get(f"{receiver.base}/x?key=s3cret"), "d")
+        named = await blocked.send(get(f"http://localhost:{port}/x?key=s3cret"), "d")
+    finally:
+        await blocked.close()
+    assert plain(literal) == "127.0.0.1 is not an allowed address"
+    assert plain(named).startswith("localhost resolves to "), named.error
+    assert plain(named).endswith(": not an allowed address"), named.error
+    header = await transport.send(get(f"{receiver.base}/x", (("X-A", "1\r\n2"),)), "d")
+    assert plain(header) == "the value of header X-A contains a line break or NUL"
+    assert [seen.raw_path for seen in receiver.seen] == ["/slow?key=s3cret"]

@@ -259,7 +259,9 @@ class Worker:
             return not_sent(key, lane, loop.time())
         IN_FLIGHT.inc()
         try:
-            return await self.transport.send(claim.request, claim.delivery_id)
+            return await self.transport.send(
+                claim.request, claim.delivery_id, claim.allowed_networks
+            )
         finally:
             IN_FLIGHT.dec()
             lane.release(token, loop.time())

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from postback.config import Network
 from postback.domain import (
     Account,
     AccountKind,
@@ -75,6 +76,7 @@ class Claim:
     lease_until: datetime
     success_response: str | None
     error_response: str | None
+    allowed_networks: tuple[Network, ...] = ()  # the owning account's, besides the operator's
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +107,14 @@ class Store(Protocol):
 
     # -- accounts and keys ---------------------------------------------------------
     async def create_account(
-        self, name: str, kind: AccountKind, partner_type: PartnerType | None, key_hash: str
+        self,
+        name: str,
+        kind: AccountKind,
+        partner_type: PartnerType | None,
+        key_hash: str,
+        allowed_networks: tuple[Network, ...] = (),
     ) -> Account: ...
+    async def set_allowed_networks(self, account_id: str, nets: tuple[Network, ...]) -> Account: ...
     async def add_api_key(self, account_id: str, key_hash: str) -> None: ...
     async def account_for_key(self, key_hash: str) -> Account | None: ...
     async def get_account(self, account_id: str) -> Account: ...

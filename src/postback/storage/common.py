@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from postback.config import Network
 from postback.domain import (
     Account,
     AccountKind,
@@ -106,12 +107,28 @@ class SQLStore:
     # -- accounts and keys ---------------------------------------------------------------
 
     async def create_account(
-        self, name: str, kind: AccountKind, partner_type: PartnerType | None, key_hash: str
+        self,
+        name: str,
+        kind: AccountKind,
+        partner_type: PartnerType | None,
+        key_hash: str,
+        allowed_networks: tuple[Network, ...] = (),
     ) -> Account:
         async with self._write() as conn:
             return await directory.create_account(
-                conn, name, kind, partner_type, key_hash, now=self._clock()
+                conn,
+                name,
+                kind,
+                partner_type,
+                key_hash,
+                now=self._clock(),
+                allowed_networks=allowed_networks,
             )
+
+    async def set_allowed_networks(self, account_id: str, nets: tuple[Network, ...]) -> Account:
+        """Replace the networks an account's postbacks may reach (operator only)."""
+        async with self._write() as conn:
+            return await directory.set_allowed_networks(conn, account_id, nets)
 
     async def add_api_key(self, account_id: str, key_hash: str) -> None:
         async with self._write() as conn:

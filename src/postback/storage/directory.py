@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from postback.config import Network
 from postback.domain import (
     Account,
     AccountKind,
@@ -45,10 +46,16 @@ async def create_account(
     key_hash: str,
     *,
     now: datetime,
+    allowed_networks: tuple[Network, ...] = (),
 ) -> Account:
     """Insert an account and its first API key."""
     acc = Account(
-        id=rows.new_id("acc"), name=name, kind=kind, partner_type=partner_type, created_at=now
+        id=rows.new_id("acc"),
+        name=name,
+        kind=kind,
+        partner_type=partner_type,
+        created_at=now,
+        allowed_networks=allowed_networks,
     )
     await conn.execute(
         insert(accounts).values(
@@ -57,10 +64,24 @@ async def create_account(
             kind=kind.value,
             partner_type=partner_type.value if partner_type else None,
             created_at=now,
+            allowed_networks=rows.networks_text(allowed_networks),
         )
     )
     await add_api_key(conn, acc.id, key_hash, now)
     return acc
+
+
+async def set_allowed_networks(
+    conn: AsyncConnection, account_id: str, nets: tuple[Network, ...]
+) -> Account:
+    """Replace an account's allowed networks (NotFound for an unknown account)."""
+    await get_account(conn, account_id)
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(allowed_networks=rows.networks_text(nets))
+    )
+    return await get_account(conn, account_id)
 
 
 async def add_api_key(conn: AsyncConnection, account_id: str, key_hash: str, now: datetime) -> None:

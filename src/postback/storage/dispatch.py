@@ -13,6 +13,7 @@ writes only unindexed columns, so PostgreSQL can keep it a HOT update (see
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from postback.config import Network
 from postback.delivery import ratelimit
 from postback.domain import DeliveryStatus
 from postback.storage import rows
@@ -45,6 +47,7 @@ from postback.storage.deliveries import dialect_insert
 from postback.storage.sql import (
     OPEN_STATUSES,
     UTCDateTime,
+    accounts,
     attempts,
     deliveries,
     notices,
@@ -131,9 +134,18 @@ def _candidates() -> Select[Any]:
 
 # Built once, executed with parameters: building one of these costs more than running it.
 CANDIDATES = _candidates()
-POSTBACK_TERMS = select(
-    P.id, P.max_requests_per_second, P.success_response, P.error_response
-).where(P.id.in_(bindparam("pids", expanding=True)))
+# The owner's allowed networks travel with the claim: the worker needs no account lookup.
+POSTBACK_TERMS = (
+    select(
+        P.id,
+        P.max_requests_per_second,
+        P.success_response,
+        P.error_response,
+        accounts.c.allowed_networks,
+    )
+    .select_from(postbacks.outerjoin(accounts, accounts.c.id == P.owner_id))
+    .where(P.id.in_(bindparam("pids", expanding=True)))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +158,12 @@ class Candidate:
     rate: float | None
     success_response: str | None
     error_response: str | None
+    networks: tuple[Network, ...] = ()
+
+
+@functools.lru_cache(maxsize=1024)
+def _networks(text: str | None) -> tuple[Network, ...]:
+    return rows.networks(text)
 
 
 async def _candidates_with_postbacks(
@@ -165,6 +183,7 @@ async def _candidates_with_postbacks(
             rate=info[r.postback_id].max_requests_per_second,
             success_response=info[r.postback_id].success_response,
             error_response=info[r.postback_id].error_response,
+            networks=_networks(info[r.postback_id].allowed_networks),
         )
         for r in found
     ]
@@ -374,6 +393,7 @@ async def claim(
             lease_until=at + lease,
             success_response=c.success_response,
             error_response=c.error_response,
+            allowed_networks=c.networks,
         )
         for c, at in out.send
     ]
