@@ -461,3 +461,67 @@ async def test_failure_texts_are_plain_sentences(
     header = await transport.send(get(f"{receiver.base}/x", (("X-A", "1\r\n2"),)), "d")
     assert plain(header) == "the value of header X-A contains a line break or NUL"
     assert [seen.raw_path for seen in receiver.seen] == ["/slow?key=s3cret"]
+
+
+# -- the SSRF table: spellings of loopback, none may reach the receiver -------------------
+
+SSRF_HOSTS = [
+    "127.0.0.1",
+    "2130706433",
+    "127.1",
+    "127.0.1",
+    "0177.0.0.1",
+    "0177.1",
+    "017700000001",
+    "0x7f.1",
+    "0x7f.0.0.1",
+    "0x7f000001",
+    "0X7F.0X0.0X0.0X1",
+    "127.000.000.001",
+    "127.0.0.1.",
+    "%31%32%37.0.0.1",
+    "127.0.0.%31",
+    "\uff11\uff12\uff17.\uff10.\uff10.\uff11",  # full-width digits
+    "\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11",  # and full-width dots
+    "[::1]",
+    "[0:0:0:0:0:0:0:1]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+    "[0:0:0:0:0:ffff:127.0.0.1]",
+    "[64:ff9b::127.0.0.1]",  # NAT64
+    "[64:ff9b::7f00:1]",
+    "[2002:7f00:1::1]",  # 6to4
+    "[::127.0.0.1]",  # IPv4-compatible (deprecated)
+    "[fe80::1%25lo]",
+    "localhost",
+    "LOCALHOST",
+    "localhost.",
+    "0",
+    "0.0.0.0",
+    "[::]",
+]
+SSRF_URLS = [
+    *(f"http://{host}:{{port}}/x?key=s3cret" for host in SSRF_HOSTS),
+    "http://good.example@127.0.0.1:{port}/x",
+    "http://good.example:pw@127.0.0.1:{port}/x",
+    "http://127.0.0.1:{port}#@good.example/",
+    "http://127.0.0.1:{port}?@good.example/",
+    "http://127.0.0.1:{port}\\@good.example/",
+    "HTTP://127.0.0.1:{port}/x",
+    "http://good.example@2130706433:{port}/x",
+]
+
+
+@pytest.mark.parametrize("url", SSRF_URLS)
+async def test_no_spelling_of_loopback_reaches_it(receiver: Receiver, url: str) -> None:
+    port = receiver.base.rsplit(":", 1)[1]
+    resolver = LocalResolver()
+    sender = AioHttpTransport(Settings(connect_timeout=0.5, total_timeout=0.5), resolver)
+    try:
+        result = await sender.send(get(url.format(port=port)), "d")
+    finally:
+        await sender.close()
+    assert receiver.seen == []
+    assert result.reply is None, result
+    assert result.failure in {FailureReason.BLOCKED_ADDRESS, FailureReason.INVALID_URL}, result
+    plain(result)
