@@ -180,8 +180,15 @@ class Store(Protocol):
         and each postback's rate limit (slots reserved in the database)."""
         ...
 
-    async def complete(self, results: Sequence[AttemptResult]) -> None:
-        """Log the attempts and move each delivery to its new status, in one transaction."""
+    async def complete(self, results: Sequence[AttemptResult], again: bool = False) -> None:
+        """Log the attempts and move each delivery to its new status, in one transaction.
+
+        ``again``: a retry of a batch whose earlier commit may have gone through;
+        attempts already logged are not logged twice."""
+        ...
+
+    async def release(self, worker_id: str, delivery_ids: Sequence[str]) -> int:
+        """End ``worker_id``'s leases on deliveries it claimed but never sent."""
         ...
 
     async def next_due_at(self) -> datetime | None: ...

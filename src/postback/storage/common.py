@@ -301,12 +301,23 @@ class SQLStore:
         async with self._write() as conn:
             return await dispatch.claim(conn, worker_id, now, limit, lease_seconds)
 
-    async def complete(self, results: Sequence[AttemptResult]) -> None:
-        """Log the attempts and move each delivery to its new status, in one transaction."""
+    async def complete(self, results: Sequence[AttemptResult], again: bool = False) -> None:
+        """Log the attempts and move each delivery to its new status, in one transaction;
+        ``again`` when an earlier try may have been committed (attempts are not doubled)."""
         if not results:
             return
         async with self._write() as conn:
-            await dispatch.complete(conn, results, self._clock())
+            await dispatch.complete(conn, results, self._clock(), again)
+
+    async def release(self, worker_id: str, delivery_ids: Sequence[str]) -> int:
+        """Give back claimed deliveries that were not sent: due at once for any worker."""
+        if not delivery_ids:
+            return 0
+        async with self._write() as conn:
+            count = await dispatch.release(conn, worker_id, delivery_ids)
+            await self._notify(conn)
+        self._work_added()
+        return count
 
     async def next_due_at(self) -> datetime | None:
         """The earliest time a claim could find work, or None when nothing is pending."""

@@ -617,14 +617,44 @@ async def _disable(conn: AsyncConnection, row: Any, now: datetime) -> None:
     )
 
 
-async def complete(conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime) -> None:
-    """Log attempts, move leased deliveries on, track each postback's health."""
+async def complete(
+    conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime, again: bool = False
+) -> None:
+    """Log attempts, move leased deliveries on, track each postback's health.
+
+    ``again``: the batch may have been written already (its commit failed with the
+    connection), so attempts already in the log are left out."""
+    if again:
+        results = await _not_logged(conn, results)
     if not results:
         return
     await _record(conn, results, now)
     found = health(results, await _owners(conn, results))
     await _update_health(conn, found)
     await _disable_dead(conn, found, now)
+
+
+async def _not_logged(
+    conn: AsyncConnection, results: Sequence[AttemptResult]
+) -> list[AttemptResult]:
+    ids = sorted({r.attempt.delivery_id for r in results})
+    found = await conn.execute(
+        select(attempts.c.delivery_id, attempts.c.number).where(attempts.c.delivery_id.in_(ids))
+    )
+    logged = {(r.delivery_id, r.number) for r in found}
+    return [r for r in results if (r.attempt.delivery_id, r.attempt.number) not in logged]
+
+
+async def release(conn: AsyncConnection, worker_id: str, delivery_ids: Sequence[str]) -> int:
+    """End this worker's leases on deliveries it claimed but did not send."""
+    if not delivery_ids:
+        return 0
+    result = await conn.execute(
+        update(deliveries)
+        .where(D.id.in_(sorted(delivery_ids)), D.lease_owner == worker_id)
+        .values(lease_owner=None, lease_until=None)
+    )
+    return int(result.rowcount or 0)
 
 
 # -- waiting ---------------------------------------------------------------------------------
