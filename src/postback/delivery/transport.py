@@ -145,7 +145,7 @@ class AioHttpTransport:
 
     def __init__(self, settings: Settings, resolver: AbstractResolver | None = None) -> None:
         self._settings = settings
-        self._inner = resolver  # None: the system's, through aiohttp.ThreadedResolver
+        self._inner = resolver  # None: the system's (aiohttp.ThreadedResolver), one per session
         self._sessions: dict[tuple[Network, ...], aiohttp.ClientSession] = {}
         self._resolvers: list[GuardedResolver] = []
 
@@ -168,10 +168,7 @@ class AioHttpTransport:
         for session in sessions.values():
             await session.close()
         for resolver in resolvers:
-            await resolver.close()
-        if self._inner is not None:
-            await self._inner.close()
-            self._inner = None
+            await resolver.close()  # an injected resolver stays open: its owner closes it
 
     async def _attempt(
         self, request: RenderedRequest, delivery_id: str, extra: tuple[Network, ...]

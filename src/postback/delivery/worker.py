@@ -175,6 +175,7 @@ class Worker:
         self._unsent: list[str] = []  # claimed and given up on stopping: to release
         self._results: list[AttemptResult] = []
         self._held = False  # the last write failed: the results are held for a retry
+        self._writing = asyncio.Lock()  # one write at a time: "held" is about all of them
         self._flushed = asyncio.Event()
         self._lanes: dict[str, Lane] = {}
         self._per_destination = self.options.per_destination or PER_DESTINATION
@@ -404,6 +405,10 @@ class Worker:
 
     async def _flush(self) -> bool:
         """Write the results gathered so far; on failure keep them for the next try."""
+        async with self._writing:
+            return await self._write_results()
+
+    async def _write_results(self) -> bool:
         if not self._results:
             return True
         batch, self._results = self._results, []
