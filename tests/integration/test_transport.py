@@ -14,6 +14,7 @@ from aiohttp import web
 
 from postback import __version__
 from postback.config import Settings
+from postback.delivery.retry import is_retryable
 from postback.delivery.transport import (
     AddressBlocked,
     AioHttpTransport,
@@ -371,6 +372,26 @@ async def test_header_injection_is_refused_without_sending(
     result = await transport.send(get(f"{receiver.base}/ok", (header,)), "d")
     expect_failure(result, FailureReason.INVALID_REQUEST)
     assert receiver.seen == []
+
+
+@pytest.mark.parametrize(
+    ("header", "body"),
+    [
+        (("X-A", "a\x01b"), None),  # refused by aiohttp itself, not by the check above
+        (("X-A", "a\x7fb"), None),
+        (("X-A", "1"), "lone \ud800 surrogate"),
+    ],
+)
+async def test_what_the_client_refuses_is_final_at_the_first_attempt(
+    receiver: Receiver, transport: AioHttpTransport, header: tuple[str, str], body: str | None
+) -> None:
+    method = HttpMethod.GET if body is None else HttpMethod.POST
+    request = RenderedRequest(method, f"{receiver.base}/ok", (header,), body)
+    result = await transport.send(request, "d")
+    expect_failure(result, FailureReason.INVALID_REQUEST)
+    assert not is_retryable(result.failure, None)  # the same request fails the same way
+    assert receiver.seen == []
+    plain(result)
 
 
 async def test_close_is_safe_twice_and_before_use() -> None:

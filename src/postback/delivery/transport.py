@@ -406,8 +406,17 @@ def _other_failure(exc: BaseException) -> tuple[FailureReason, str]:
         return FailureReason.PROTOCOL, reply
     if isinstance(exc, aiohttp.ClientError | OSError):
         return FailureReason.CONNECTION, f"the connection broke: {_os_words(exc)}"
-    # ValueError: the client refused the request as built (a header it cannot encode)
-    return FailureReason.INVALID_REQUEST, "the HTTP client refused the request as built"
+    return _refused_request(exc)
+
+
+def _refused_request(exc: BaseException) -> tuple[FailureReason, str]:
+    """A ValueError: the client will not send the request as built; it never would."""
+    if isinstance(exc, UnicodeError):
+        return FailureReason.INVALID_REQUEST, "the request has text that cannot be encoded"
+    return (
+        FailureReason.INVALID_REQUEST,
+        "the HTTP client refused the request as built (a control character in a header?)",
+    )
 
 
 def _reply_failure(exc: BaseException) -> str | None:
