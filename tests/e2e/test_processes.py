@@ -278,3 +278,27 @@ async def test_attempts_made_while_the_database_is_away_are_written_when_it_is_b
 
 async def _setup_view(pg_url: str) -> Service:
     return Service(open_store(pg_url), Settings(database_url=pg_url))
+
+
+async def test_a_worker_started_while_the_database_is_away_waits_for_it(
+    pg_url: str, rec: Receiver, tmp_path: Path
+) -> None:
+    total = 5
+    service = await _setup(pg_url, rec.url("/late?a={ActionId}"), total)
+    await service.aclose()
+    name = pg_url.rsplit("/", 1)[1]
+    log_path = tmp_path / "worker.log"
+    try:
+        await _database_away(name)
+        with log_path.open("wb") as log, workers(pg_url, 1, log) as [worker]:
+            await asyncio.sleep(3.0)
+            assert worker.poll() is None, log_path.read_text()  # still there, waiting
+            await _database_back(name)
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            while len(rec.seen) < total:
+                assert loop.time() - began < 20, log_path.read_text()
+                await asyncio.sleep(0.05)
+    finally:
+        await _database_back(name)
+    assert "database not ready at start" in log_path.read_text()
