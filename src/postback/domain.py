@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from postback.config import Network
+
 
 class AccountKind(StrEnum):
     OPERATOR = "operator"
@@ -114,6 +116,7 @@ class FailureReason(StrEnum):
     INVALID_URL = "invalid_url"
     PROTOCOL = "protocol"
     TEMPLATE = "template"  # the current postback cannot render this event (at a retry)
+    INVALID_REQUEST = "invalid_request"  # a header the HTTP client refuses; never retried
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,8 @@ class Account:
     kind: AccountKind
     partner_type: PartnerType | None
     created_at: datetime
+    # Networks this account's postbacks may reach besides the operator's (operator-set).
+    allowed_networks: tuple[Network, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

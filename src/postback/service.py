@@ -12,7 +12,7 @@ from typing import Any
 
 from postback import conditions, keys, rules
 from postback import events as event_rules
-from postback.config import Settings
+from postback.config import Network, Settings
 from postback.delivery import metrics, outcome, signing
 from postback.delivery.outcome import Outcome
 from postback.delivery.redact import redact
@@ -86,7 +86,11 @@ class Service:
 
     # -- accounts --------------------------------------------------------------------
     async def create_account(
-        self, name: str, kind: AccountKind, partner_type: PartnerType | None
+        self,
+        name: str,
+        kind: AccountKind,
+        partner_type: PartnerType | None,
+        allowed_networks: tuple[Network, ...] = (),
     ) -> tuple[Account, str]:
         """A new brand or partner and its first API key (shown once)."""
         if kind is AccountKind.PARTNER and partner_type is None:
@@ -95,7 +99,12 @@ class Service:
             partner_type = None
         key = keys.new_key()
         account = await self.store.create_account(
-            name, kind, partner_type, keys.hash_key(key), keys.prefix(key)
+            name,
+            kind,
+            partner_type,
+            keys.hash_key(key),
+            key_prefix=keys.prefix(key),
+            allowed_networks=allowed_networks,
         )
         return account, key
 
@@ -176,6 +185,9 @@ class Service:
 
     async def _validate(self, owner: Account, config: PostbackConfig) -> None:
         found = rules.check_shape(config) + await self._check_scope(owner, config)
+        found += rules.check_url_address(
+            config.url, self.settings.allowed_networks + owner.allowed_networks
+        )
         _, template_problems = rules.compile_config(config)
         found += template_problems + rules.check_condition(config.condition)
         if found:
@@ -397,7 +409,8 @@ class Service:
                 secret = await self.store.signing_secret(postback.id, None)
                 stamp = int(self.clock().timestamp())
                 request = signing.sign(request, message_id, stamp, (secret.secret,))
-        sent = await self._transport().send(request, message_id)
+        owner = await self.store.get_account(postback.owner_id)
+        sent = await self._transport().send(request, message_id, owner.allowed_networks)
         verdict = outcome.classify(
             sent.reply,
             sent.failure,
@@ -447,7 +460,7 @@ class Service:
             return None
         key = keys.new_key()
         await self.store.create_account(
-            "operator", AccountKind.OPERATOR, None, keys.hash_key(key), keys.prefix(key)
+            "operator", AccountKind.OPERATOR, None, keys.hash_key(key), key_prefix=keys.prefix(key)
         )
         return key
 

@@ -27,7 +27,7 @@ from postback.domain import (
 )
 from postback.service import Service
 from postback.storage import open_store
-from postback.testing import MovableClock
+from postback.testing import LocalResolver, MovableClock
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
@@ -133,7 +133,7 @@ async def rig(database_url: str, allowed: bool = True, **settings: Any) -> Async
     clock = MovableClock()
     service = Service(store, config, clock)
     partner = await store.create_account("P", AccountKind.PARTNER, PartnerType.CASHBACK, "hash-p")
-    transport = AioHttpTransport(config)
+    transport = AioHttpTransport(config, LocalResolver())
     options = WorkerOptions(idle_wait=0.05, lease_seconds=30)
     worker = Worker(store, transport, options, clock)
     stop = asyncio.Event()

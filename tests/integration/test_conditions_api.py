@@ -106,8 +106,8 @@ async def test_preview_and_test_show_whether_the_condition_holds(api: Api) -> No
     await api.ok("POST", "/v1/events", json=world.action("stored", Money2="7.5"))
     assert await shown(errs, {"event_id": "stored"}) == {"holds": True, "error": None}
 
-    # test sends anyway (to 127.0.0.1, refused here: no name is resolved) and says so
-    body = {**LIFECYCLE, "url": "http://127.0.0.1:9/x?a={ActionId}", "condition": FALSE}
+    # test sends anyway (to localhost, refused at send as loopback) and says so
+    body = {**LIFECYCLE, "url": "http://localhost:9/x?a={ActionId}", "condition": FALSE}
     local = await api.ok("POST", "/v1/postbacks", key, json=body)
     r = await api.ok("POST", f"/v1/postbacks/{local['id']}/test", key)
     assert r["reason"] == "blocked_address"

@@ -75,6 +75,7 @@ LISTS = [
 ]
 OPERATOR_ONLY: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/accounts"): {"json": {"name": "x", "kind": "brand"}},
+    ("PATCH", "/v1/accounts/{account_id}"): {"json": {"allowed_networks": ["10.0.0.0/8"]}},
     ("POST", "/v1/events"): {
         "json": {"id": "x", "type": "action.tracked", "occurred_at": "2026-01-01T00:00:00Z"}
     },

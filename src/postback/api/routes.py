@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -12,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from postback.api import schemas as s
 from postback.api.deps import Operator, ServiceDep, Who
 from postback.conditions import Verdict
+from postback.config import Network
 from postback.delivery.redact import redact_headers
 from postback.domain import (
     AccountKind,
@@ -86,8 +88,27 @@ async def get_metrics() -> Response:
 # -- accounts -----------------------------------------------------------------------
 @v1.post("/accounts", status_code=201, tags=["accounts"], responses={**OPERATOR_ONLY, **TOO_LARGE})
 async def create_account(body: s.AccountIn, service: ServiceDep, _: Operator) -> s.AccountOut:
-    account, key = await service.create_account(body.name, body.kind, body.partner_type)
+    account, key = await service.create_account(
+        body.name, body.kind, body.partner_type, _networks(body.allowed_networks)
+    )
     return s.AccountOut.of(account, key)
+
+
+@v1.patch(
+    "/accounts/{account_id}",
+    tags=["accounts"],
+    responses={**NOT_FOUND, **OPERATOR_ONLY, **TOO_LARGE},
+)
+async def update_account(
+    account_id: str, body: s.AccountPatch, service: ServiceDep, _: Operator
+) -> s.AccountOut:
+    """Set the networks this account's postbacks may reach besides the operator's."""
+    nets = _networks(body.allowed_networks)
+    return s.AccountOut.of(await service.store.set_allowed_networks(account_id, nets))
+
+
+def _networks(cidrs: list[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(c) for c in cidrs)  # checked by the schema
 
 
 @v1.get("/accounts", tags=["accounts"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -48,10 +49,35 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _cidrs(values: list[str]) -> list[str]:
+    out = []
+    for value in values:
+        try:
+            out.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a network; write a CIDR like 10.1.0.0/16") from None
+    return out
+
+
+Networks = Annotated[list[str], Field(max_length=100), AfterValidator(_cidrs)]
+"""Networks (CIDRs) an account's postbacks may reach besides the operator's."""
+
+
 class AccountIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     kind: AccountKind = Field(description="brand or partner")
     partner_type: PartnerType | None = None
+    allowed_networks: Networks = Field(
+        default_factory=list,
+        description="networks (CIDRs) this account's postbacks may reach besides those of "
+        "POSTBACK_ALLOWED_NETWORKS, e.g. a partner's internal range",
+    )
+
+
+class AccountPatch(Strict):
+    allowed_networks: Networks = Field(
+        description="replaces the account's allowed networks; [] removes them"
+    )
 
 
 class AccountOut(BaseModel):
@@ -61,6 +87,9 @@ class AccountOut(BaseModel):
     partner_type: PartnerType | None
     created_at: datetime
     api_key: str | None = Field(None, description="shown once, when the account is created")
+    allowed_networks: list[str] = Field(
+        default_factory=list, description="set by the operator; see AccountIn"
+    )
 
     @classmethod
     def of(cls, account: Account, api_key: str | None = None) -> AccountOut:
@@ -71,6 +100,7 @@ class AccountOut(BaseModel):
             partner_type=account.partner_type,
             created_at=account.created_at,
             api_key=api_key,
+            allowed_networks=[str(n) for n in account.allowed_networks],
         )
 
 

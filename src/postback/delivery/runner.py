@@ -70,14 +70,16 @@ def start_in_background(store: Store, settings: Settings) -> Stopper:
 async def run_until_signalled(settings: Settings) -> None:
     """`postback worker`: deliver until SIGTERM or SIGINT, then finish in-flight sends."""
     store = open_store(settings.database_url)
-    await store.migrate()
-    # What start-up made lives as long as the process: keep it out of the collector's
-    # full passes, which otherwise walk it all and stall every delivery in flight.
-    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if not await migrate_when_reachable(store, stop):
+        await store.close()
+        return
+    # What start-up made lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise walk it all and stall every delivery in flight.
+    gc.freeze()
     transport = AioHttpTransport(settings)
     watcher = asyncio.create_task(watch_backlog(store, stop), name="postback-backlog")
     pruner = asyncio.create_task(
@@ -91,6 +93,24 @@ async def run_until_signalled(settings: Settings) -> None:
         await pruner
         await transport.close()
         await store.close()
+
+
+async def migrate_when_reachable(store: Store, stop: asyncio.Event) -> bool:
+    """Migrate, waiting for a database that is (re)starting; False if stopped first.
+
+    A worker started while PostgreSQL restarts would otherwise exit at once."""
+    wait = 0.5
+    while True:
+        try:
+            await store.migrate()
+            return True
+        except PostbackError as exc:
+            log.warning("database not ready at start, trying again in %.1f s: %s", wait, exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        if stop.is_set():
+            return False
+        wait = min(wait * 2, 5.0)
 
 
 def run(

@@ -10,6 +10,16 @@ deliveries for it fail at once, unsent, as a ``timeout`` attempt saying so, and 
 retried on the usual schedule, instead of filling the worker's slots that other
 destinations need. (Without this they would wait for a connection until the timeout
 and fail the same way, holding a slot all that time.)
+
+Stopping (``stop`` set, e.g. on SIGTERM): no new send starts. Claimed deliveries still
+waiting for their rate-limit slot or their lane are given back at once (lease cleared),
+so another worker sends them; sends already under way finish within the total timeout.
+
+Results are written in batches. A batch the database refuses (it is restarting, the
+connection broke) stays in memory and is written again, with backoff, until the
+database takes it; the retry skips attempts an uncertain commit already logged. Dropping
+it instead would leave the deliveries leased, and they would be sent a second time when
+the leases ran out.
 """
 
 from __future__ import annotations
@@ -67,6 +77,11 @@ class WorkerOptions:
     claim_pause: float = 0.02  # longest pause after a claim that found less than it could
     per_destination: int | None = None  # sends at once to one destination (None: 50)
     slow_after: float = 0.25  # seconds per send that make a full destination slow
+    flush_retry_max: float = 5.0  # longest wait between tries to write held results
+    stop_flush_seconds: float = 15.0  # on stop, how long to keep trying to write them
+
+
+HALT = object()  # a lane's answer to a waiting send when the worker stops
 
 
 class Lane:
@@ -106,6 +121,13 @@ class Lane:
             turn = self.waiting.popleft()
             if not turn.done():
                 turn.set_result(self._take(now))
+
+    def halt(self) -> None:
+        """The worker stops: every waiting send gives up its turn (none is started)."""
+        while self.waiting:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(HALT)
 
     def shed(self, now: float, slow_after: float) -> int:
         """When slow, let the newest waiting deliveries beyond ``limit`` go unsent."""
@@ -159,7 +181,12 @@ class Worker:
         self.clock = clock
         self.id = worker_id()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._unstarted: set[asyncio.Task[None]] = set()  # claimed, not yet sending
+        self._halting = asyncio.Event()
+        self._unsent: list[str] = []  # claimed and given up on stopping: to release
         self._results: list[AttemptResult] = []
+        self._held = False  # the last write failed: the results are held for a retry
+        self._writing = asyncio.Lock()  # one write at a time: "held" is about all of them
         self._flushed = asyncio.Event()
         self._lanes: dict[str, Lane] = {}
         self._per_destination = self.options.per_destination or PER_DESTINATION
@@ -172,14 +199,17 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; then finish what is in flight and return."""
         flusher = asyncio.create_task(self._flush_loop(stop))
+        halter = asyncio.create_task(self._halt_on(stop))
         try:
             while not stop.is_set():
                 await self._guarded_round(stop)
         finally:
+            halter.cancel()
+            await self._halt()
             await self._drain()
             stop.set()
             await flusher
-            await self._flush()
+            await self._flush_before_exit()
 
     async def _guarded_round(self, stop: asyncio.Event) -> None:
         """One round; a database error pauses the worker briefly instead of ending it."""
@@ -190,6 +220,11 @@ class Worker:
             await asyncio.sleep(self.options.idle_wait)
 
     async def _round(self, stop: asyncio.Event) -> None:
+        if self._held and not await self._flush():
+            # Held results first: claiming again could take back (and send a second
+            # time) deliveries whose attempts are only in memory.
+            await asyncio.sleep(self.options.idle_wait)
+            return
         self._shed_slow()
         free = self._free_slots()
         if free == 0:
@@ -243,7 +278,37 @@ class Worker:
     def _start(self, claim: Claim) -> None:
         task = asyncio.create_task(self._deliver(claim))
         self._in_flight.add(task)
+        self._unstarted.add(task)
         task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(self._unstarted.discard)
+
+    async def _halt_on(self, stop: asyncio.Event) -> None:
+        """From the moment ``stop`` is set, no send starts (even from a round under way)."""
+        await stop.wait()
+        self._stop_sending()
+
+    def _stop_sending(self) -> None:
+        self._halting.set()
+        for lane in self._lanes.values():
+            lane.halt()
+
+    async def _halt(self) -> None:
+        """Start no more sends; give back at once what was claimed and not yet sent."""
+        self._stop_sending()
+        if self._unstarted:
+            await asyncio.wait(set(self._unstarted))  # each returns as soon as it wakes
+        unsent, self._unsent = self._unsent, []
+        if not unsent:
+            return
+        try:
+            await self.store.release(self.id, unsent)
+            log.info("stopping: gave back %d claimed deliveries not yet sent", len(unsent))
+        except PostbackError as exc:
+            log.warning(
+                "could not give back %d deliveries (their leases will run out): %s",
+                len(unsent),
+                exc,
+            )
 
     async def _drain(self) -> None:
         if self._in_flight:
@@ -251,11 +316,9 @@ class Worker:
 
     # -- one delivery ----------------------------------------------------------------
     async def _deliver(self, claim: Claim) -> None:
-        delay = (claim.send_at - self.clock()).total_seconds()
-        if delay > 0:
-            RATE_LIMIT_WAITS.inc()
-            RATE_LIMIT_WAIT_SECONDS.inc(delay)
-            await asyncio.sleep(delay)
+        if not await self._wait_for_slot(claim):  # stopping before it was sent
+            self._unsent.append(claim.delivery_id)
+            return
         failed: SendResult | None = None
         if claim.postback_version != claim.current_version:
             try:
@@ -266,6 +329,9 @@ class Worker:
                 return
         claim = self.signed(claim)
         sent = failed or await self._send(claim)
+        if sent is None:  # stopping before it was sent
+            self._unsent.append(claim.delivery_id)
+            return
         self._results.append(self._safe_judge(claim, sent))
         if len(self._results) >= self.options.batch:
             self._flushed.set()
@@ -304,20 +370,41 @@ class Worker:
             cached = self._postbacks[postback_id] = (postback, compiled)
         return cached
 
-    async def _send(self, claim: Claim) -> SendResult:
-        """Send in the destination's lane; a slow destination's overflow fails unsent."""
+    async def _wait_for_slot(self, claim: Claim) -> bool:
+        """Wait for the claim's rate-limit slot; False if the worker stops meanwhile."""
+        delay = (claim.send_at - self.clock()).total_seconds()
+        if delay > 0 and not self._halting.is_set():
+            RATE_LIMIT_WAITS.inc()
+            RATE_LIMIT_WAIT_SECONDS.inc(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._halting.wait(), delay)
+        return not self._halting.is_set()
+
+    async def _send(self, claim: Claim) -> SendResult | None:
+        """Send in the destination's lane; a slow destination's overflow fails unsent.
+        None: the worker stopped before the send could start."""
         key = destination(claim.request.url)
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(self._per_destination)
         loop = asyncio.get_running_loop()
         token = await lane.acquire(loop.time(), self.options.slow_after)
+        if token is HALT:
+            return None
         if token is None:
             self.shed += 1
             return not_sent(key, lane, loop.time())
+        if self._halting.is_set():
+            lane.release(token, loop.time())
+            return None
+        current = asyncio.current_task()
+        if current is not None:
+            self._unstarted.discard(current)
         IN_FLIGHT.inc()
         try:
-            return await self.transport.send(claim.request, claim.delivery_id)
+            return await self.transport.send(
+                claim.request, claim.delivery_id, claim.allowed_networks
+            )
         finally:
             IN_FLIGHT.dec()
             lane.release(token, loop.time())
@@ -399,21 +486,57 @@ class Worker:
 
     # -- writing results -------------------------------------------------------------
     async def _flush_loop(self, stop: asyncio.Event) -> None:
+        wait = self.options.flush_interval
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flushed.wait(), self.options.flush_interval)
+                await asyncio.wait_for(self._flushed.wait(), wait)
             self._flushed.clear()
-            await self._flush()
+            written = await self._flush()
+            # While the database is away, try again less and less often.
+            wait = (
+                self.options.flush_interval
+                if written
+                else min(max(wait * 2, 0.1), self.options.flush_retry_max)
+            )
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> bool:
+        """Write the results gathered so far; on failure keep them for the next try."""
+        async with self._writing:
+            return await self._write_results()
+
+    async def _write_results(self) -> bool:
         if not self._results:
-            return
+            return True
         batch, self._results = self._results, []
         try:
-            await self.store.complete(batch)
+            await self.store.complete(batch, again=self._held)
         except PostbackError as exc:
-            # Not lost: the leases run out and the deliveries are claimed and sent again.
-            log.error("could not record %d attempts: %s", len(batch), exc)
+            # Held, not dropped: dropping would leave them leased, to be sent again.
+            self._results[:0] = batch
+            if not self._held:
+                log.error(
+                    "could not record %d attempts, holding them until the database takes them: %s",
+                    len(batch),
+                    exc,
+                )
+            self._held = True
+            return False
+        if self._held:
+            log.warning("recorded %d held attempts: the database is back", len(batch))
+        self._held = False
+        return True
+
+    async def _flush_before_exit(self) -> None:
+        """Last writes on stopping: keep trying for a while if the database is away."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.options.stop_flush_seconds
+        wait = 0.1
+        while not await self._flush():
+            if loop.time() + wait > end:
+                log.error("exiting with %d attempts not recorded", len(self._results))
+                return
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, self.options.flush_retry_max)
 
 
 @functools.cache  # looking the labelled counter up for every attempt showed in profiles

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from postback.config import Network
 from postback.domain import (
     Account,
     AccountKind,
@@ -88,6 +89,7 @@ class Claim:
     current_version: int = 1  # the postback's version now: another means render again
     replaces: RenderedRequest | None = None  # set by a worker that rendered ``request``
     # anew: the stored request it replaces
+    allowed_networks: tuple[Network, ...] = ()  # the owning account's, besides the operator's
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +130,14 @@ class Store(Protocol):
         kind: AccountKind,
         partner_type: PartnerType | None,
         key_hash: str,
+        *,
         key_prefix: str | None = None,
+        allowed_networks: tuple[Network, ...] = (),
     ) -> Account:
         """An account, with a first key unless ``key_hash`` is empty."""
         ...
 
+    async def set_allowed_networks(self, account_id: str, nets: tuple[Network, ...]) -> Account: ...
     async def add_api_key(
         self, account_id: str, key_hash: str, prefix: str | None = None
     ) -> ApiKey: ...
@@ -230,8 +235,15 @@ class Store(Protocol):
         and each postback's rate limit (slots reserved in the database)."""
         ...
 
-    async def complete(self, results: Sequence[AttemptResult]) -> None:
-        """Log the attempts and move each delivery to its new status, in one transaction."""
+    async def complete(self, results: Sequence[AttemptResult], again: bool = False) -> None:
+        """Log the attempts and move each delivery to its new status, in one transaction.
+
+        ``again``: a retry of a batch whose earlier commit may have gone through;
+        attempts already logged are not logged twice."""
+        ...
+
+    async def release(self, worker_id: str, delivery_ids: Sequence[str]) -> int:
+        """End ``worker_id``'s leases on deliveries it claimed but never sent."""
         ...
 
     async def next_due_at(self) -> datetime | None: ...

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from postback.config import Network
 from postback.domain import (
     Account,
     AccountKind,
@@ -114,12 +115,26 @@ class SQLStore:
         kind: AccountKind,
         partner_type: PartnerType | None,
         key_hash: str,
+        *,
         key_prefix: str | None = None,
+        allowed_networks: tuple[Network, ...] = (),
     ) -> Account:
         async with self._write() as conn:
             return await directory.create_account(
-                conn, name, kind, partner_type, key_hash, now=self._clock(), key_prefix=key_prefix
+                conn,
+                name,
+                kind,
+                partner_type,
+                key_hash,
+                now=self._clock(),
+                key_prefix=key_prefix,
+                allowed_networks=allowed_networks,
             )
+
+    async def set_allowed_networks(self, account_id: str, nets: tuple[Network, ...]) -> Account:
+        """Replace the networks an account's postbacks may reach (operator only)."""
+        async with self._write() as conn:
+            return await directory.set_allowed_networks(conn, account_id, nets)
 
     async def add_api_key(
         self, account_id: str, key_hash: str, prefix: str | None = None
@@ -355,12 +370,23 @@ class SQLStore:
         async with self._write() as conn:
             return await dispatch.claim(conn, worker_id, now, limit, lease_seconds)
 
-    async def complete(self, results: Sequence[AttemptResult]) -> None:
-        """Log the attempts and move each delivery to its new status, in one transaction."""
+    async def complete(self, results: Sequence[AttemptResult], again: bool = False) -> None:
+        """Log the attempts and move each delivery to its new status, in one transaction;
+        ``again`` when an earlier try may have been committed (attempts are not doubled)."""
         if not results:
             return
         async with self._write() as conn:
-            await dispatch.complete(conn, results, self._clock())
+            await dispatch.complete(conn, results, self._clock(), again)
+
+    async def release(self, worker_id: str, delivery_ids: Sequence[str]) -> int:
+        """Give back claimed deliveries that were not sent: due at once for any worker."""
+        if not delivery_ids:
+            return 0
+        async with self._write() as conn:
+            count = await dispatch.release(conn, worker_id, delivery_ids)
+            await self._notify(conn)
+        self._work_added()
+        return count
 
     async def next_due_at(self) -> datetime | None:
         """The earliest time a claim could find work, or None when nothing is pending."""

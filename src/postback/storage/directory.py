@@ -10,6 +10,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback import keys
+from postback.config import Network
 from postback.domain import (
     Account,
     AccountKind,
@@ -49,10 +50,16 @@ async def create_account(
     *,
     now: datetime,
     key_prefix: str | None = None,
+    allowed_networks: tuple[Network, ...] = (),
 ) -> Account:
     """Insert an account and its first API key."""
     acc = Account(
-        id=rows.new_id("acc"), name=name, kind=kind, partner_type=partner_type, created_at=now
+        id=rows.new_id("acc"),
+        name=name,
+        kind=kind,
+        partner_type=partner_type,
+        created_at=now,
+        allowed_networks=allowed_networks,
     )
     await conn.execute(
         insert(accounts).values(
@@ -61,11 +68,25 @@ async def create_account(
             kind=kind.value,
             partner_type=partner_type.value if partner_type else None,
             created_at=now,
+            allowed_networks=rows.networks_text(allowed_networks),
         )
     )
     if key_hash:
         await add_api_key(conn, acc.id, key_hash, now, prefix=key_prefix)
     return acc
+
+
+async def set_allowed_networks(
+    conn: AsyncConnection, account_id: str, nets: tuple[Network, ...]
+) -> Account:
+    """Replace an account's allowed networks (NotFound for an unknown account)."""
+    await get_account(conn, account_id)
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(allowed_networks=rows.networks_text(nets))
+    )
+    return await get_account(conn, account_id)
 
 
 async def add_api_key(

@@ -13,6 +13,7 @@ writes only unindexed columns, so PostgreSQL can keep it a HOT update (see
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from postback.config import Network
 from postback.delivery import ratelimit, signing
 from postback.domain import DeliveryStatus
 from postback.storage import rows
@@ -45,6 +47,7 @@ from postback.storage.deliveries import dialect_insert
 from postback.storage.sql import (
     OPEN_STATUSES,
     UTCDateTime,
+    accounts,
     attempts,
     deliveries,
     notices,
@@ -134,18 +137,24 @@ def _candidates() -> Select[Any]:
 
 # Built once, executed with parameters: building one of these costs more than running it.
 CANDIDATES = _candidates()
-POSTBACK_TERMS = select(
-    P.id,
-    P.kind,
-    P.max_requests_per_second,
-    P.success_response,
-    P.error_response,
-    P.signing_enabled,
-    P.signing_secret,
-    P.previous_signing_secret,
-    P.previous_secret_until,
-    P.version,
-).where(P.id.in_(bindparam("pids", expanding=True)))
+# The owner's allowed networks travel with the claim: the worker needs no account lookup.
+POSTBACK_TERMS = (
+    select(
+        P.id,
+        P.kind,
+        P.max_requests_per_second,
+        P.success_response,
+        P.error_response,
+        P.signing_enabled,
+        P.signing_secret,
+        P.previous_signing_secret,
+        P.previous_secret_until,
+        P.version,
+        accounts.c.allowed_networks,
+    )
+    .select_from(postbacks.outerjoin(accounts, accounts.c.id == P.owner_id))
+    .where(P.id.in_(bindparam("pids", expanding=True)))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +170,7 @@ class Candidate:
     signing_secrets: tuple[str, ...] = ()
     kind: str = ""
     version: int = 1  # the postback's current version
+    networks: tuple[Network, ...] = ()
 
 
 def _secrets(terms: Any, now: datetime) -> tuple[str, ...]:
@@ -171,6 +181,11 @@ def _secrets(terms: Any, now: datetime) -> tuple[str, ...]:
         terms.previous_secret_until,
         now,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _networks(text: str | None) -> tuple[Network, ...]:
+    return rows.networks(text)
 
 
 async def _candidates_with_postbacks(
@@ -194,6 +209,7 @@ async def _candidates_with_postbacks(
             signing_secrets=keys[r.postback_id],
             kind=info[r.postback_id].kind,
             version=info[r.postback_id].version,
+            networks=_networks(info[r.postback_id].allowed_networks),
         )
         for r in found
     ]
@@ -408,6 +424,7 @@ async def claim(
             event_id=c.row.event_id,
             postback_version=c.row.postback_version,
             current_version=c.version,
+            allowed_networks=c.networks,
         )
         for c, at in out.send
     ]
@@ -701,14 +718,44 @@ async def _disable(conn: AsyncConnection, row: Any, now: datetime) -> None:
     )
 
 
-async def complete(conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime) -> None:
-    """Log attempts, move leased deliveries on, track each postback's health."""
+async def complete(
+    conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime, again: bool = False
+) -> None:
+    """Log attempts, move leased deliveries on, track each postback's health.
+
+    ``again``: the batch may have been written already (its commit failed with the
+    connection), so attempts already in the log are left out."""
+    if again:
+        results = await _not_logged(conn, results)
     if not results:
         return
     await _record(conn, results, now)
     found = health(results, await _owners(conn, results))
     await _update_health(conn, found)
     await _disable_dead(conn, found, now)
+
+
+async def _not_logged(
+    conn: AsyncConnection, results: Sequence[AttemptResult]
+) -> list[AttemptResult]:
+    ids = sorted({r.attempt.delivery_id for r in results})
+    found = await conn.execute(
+        select(attempts.c.delivery_id, attempts.c.number).where(attempts.c.delivery_id.in_(ids))
+    )
+    logged = {(r.delivery_id, r.number) for r in found}
+    return [r for r in results if (r.attempt.delivery_id, r.attempt.number) not in logged]
+
+
+async def release(conn: AsyncConnection, worker_id: str, delivery_ids: Sequence[str]) -> int:
+    """End this worker's leases on deliveries it claimed but did not send."""
+    if not delivery_ids:
+        return 0
+    result = await conn.execute(
+        update(deliveries)
+        .where(D.id.in_(sorted(delivery_ids)), D.lease_owner == worker_id)
+        .values(lease_owner=None, lease_until=None)
+    )
+    return int(result.rowcount or 0)
 
 
 # -- waiting ---------------------------------------------------------------------------------

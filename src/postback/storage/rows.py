@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row
 
+from postback.config import Network
 from postback.domain import (
     Account,
     AccountKind,
@@ -80,7 +83,17 @@ def account(row: Row[Any]) -> Account:
         kind=AccountKind(row.kind),
         partner_type=PartnerType(row.partner_type) if row.partner_type else None,
         created_at=row.created_at,
+        allowed_networks=networks(row.allowed_networks),
     )
+
+
+def networks(text: str | None) -> tuple[Network, ...]:
+    """An account's allowed networks as stored (CIDRs separated by commas)."""
+    return tuple(ipaddress.ip_network(n) for n in (text or "").split(",") if n)
+
+
+def networks_text(nets: Sequence[Network]) -> str | None:
+    return ",".join(str(n) for n in nets) or None
 
 
 def program(row: Row[Any]) -> Program:

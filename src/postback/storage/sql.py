@@ -83,6 +83,7 @@ accounts = Table(
     Column("kind", String(16), nullable=False),
     Column("partner_type", String(16)),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("allowed_networks", Text),  # CIDRs separated by commas (migration 0005)
 )
 
 api_keys = Table(
