@@ -24,6 +24,8 @@ from postback.domain import (
     ActionTracker,
     BodyFormat,
     Event,
+    EventKind,
+    EventType,
     NewDelivery,
     PartnerType,
     Postback,
@@ -35,7 +37,8 @@ from postback.errors import NotFound, ValidationProblem
 from postback.inbox import Inbox
 from postback.storage.base import DeliveryFilter, IngestItem, IngestResult, Store
 from postback.template import TemplateError
-from postback.template.catalogue import sample_params
+from postback.template.catalogue import catalogue_for, sample_params
+from postback.template.lookalike import lookalikes
 
 Clock = Callable[[], datetime]
 PARTNER_KINDS = frozenset(
@@ -229,14 +232,7 @@ class Service:
 
     def render(self, postback: Postback, params: dict[str, Any]) -> RenderedRequest:
         """The request exactly as it will be sent, for these parameters."""
-        compiled = self.compiled(postback)
-        headers = [(name, t.render(params)) for name, t in compiled.headers]
-        config = postback.config
-        typed = any(name.lower() == "content-type" for name, _ in headers)
-        if config.body_format is not None and compiled.body is not None and not typed:
-            headers.append(("Content-Type", CONTENT_TYPE[config.body_format]))
-        body = compiled.body.render(params) if compiled.body is not None else None
-        return RenderedRequest(config.method, compiled.url.render(params), tuple(headers), body)
+        return _render(self.compiled(postback), postback.config, params)
 
     def sample(self, postback: Postback) -> dict[str, Any]:
         return sample_params(CATALOGUE_OF_KIND[postback.config.kind])
@@ -291,7 +287,7 @@ class Service:
             request = self.render(postback, params)
         except TemplateError as exc:
             raise ValidationProblem([rules.problem("event.data", exc.code, str(exc))]) from exc
-        return Preview(request, _jsonable(params), _warnings(postback, request))
+        return Preview(request, _jsonable(params), _warnings(postback.config, request))
 
     async def _visible_event(self, postback: Postback, event_id: str) -> Event:
         """A stored event, if it fans out to this postback (else it is not the caller's)."""
@@ -318,6 +314,76 @@ class Service:
         if self._sender is None:
             self._sender = AioHttpTransport(self.settings)
         return self._sender
+
+    # -- unsaved configurations ------------------------------------------------------
+    async def preview_configuration(
+        self,
+        who: Principal,
+        config: PostbackConfig,
+        owner_id: str | None,
+        event_type: EventType | None,
+        data: dict[str, Any] | None,
+    ) -> ConfigPreview:
+        """What an unsaved postback would send, and what saving it would report.
+
+        The problems are those a save would raise (the owner's own rules included); the
+        request is rendered whenever the templates compile, for the given event data or a
+        sample of the chosen (or first fitting) event type.
+        """
+        problems = rules.check_shape(config)
+        try:
+            owner = await self._owner(who, owner_id)
+        except ValidationProblem as exc:
+            problems += exc.problems
+        except NotFound:
+            problems.append(rules.problem("owner_id", "not_found", "no such account"))
+        else:
+            problems += await self._check_scope(owner, config)
+        compiled, template_problems = rules.compile_config(config)
+        problems += template_problems
+        kind = CATALOGUE_OF_KIND[config.kind]
+        chosen = event_type if event_type is not None else FIRST_TYPE[kind]
+        sample = sample_params(kind) if data is None else data
+        request = None
+        if event_rules.kind_of(chosen) is not kind:
+            problems.append(
+                rules.problem(
+                    "event.type",
+                    "wrong_kind",
+                    f"a {config.kind} postback never gets {chosen} events",
+                )
+            )
+        elif compiled is not None:
+            event = Event("preview", chosen, self.clock(), sample)
+            try:
+                request = _render(compiled, config, event_rules.with_defaults(event))
+            except TemplateError as exc:
+                problems.append(rules.problem("event.data", exc.code, str(exc)))
+        warnings = _lookalike_warnings(config)
+        if request is not None:
+            warnings += [
+                rules.problem("body", "invalid_json", w) for w in _warnings(config, request)
+            ]
+        return ConfigPreview(request, problems, warnings, chosen, _jsonable(sample))
+
+    async def test_configuration(
+        self,
+        who: Principal,
+        config: PostbackConfig,
+        owner_id: str | None,
+        event_type: EventType | None,
+        data: dict[str, Any] | None,
+    ) -> tuple[ConfigPreview, TestSend]:
+        """Send an unsaved postback once, as a test: refused with the problems a save would
+        report, so what passes here also saves."""
+        shown = await self.preview_configuration(who, config, owner_id, event_type, data)
+        if shown.problems or shown.request is None:
+            raise ValidationProblem(shown.problems)
+        sent = await self._transport().send(shown.request, f"test_{keys.new_key()[4:20]}")
+        verdict = outcome.classify(
+            sent.reply, sent.failure, config.success_response, config.error_response
+        )
+        return shown, TestSend(redact(shown.request), sent, verdict)
 
     # -- deliveries ------------------------------------------------------------------
     async def replay(self, who: Principal, flt: DeliveryFilter) -> int:
@@ -359,14 +425,23 @@ class TestSend:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigPreview:
+    request: RenderedRequest | None  # None while a template or the event is at fault
+    problems: list[rules.Problem]
+    warnings: list[rules.Problem]
+    event_type: EventType
+    data: dict[str, Any]  # the event data rendered (the sample when none was given)
+
+
+@dataclass(frozen=True, slots=True)
 class Preview:
     request: RenderedRequest
     params: dict[str, Any]
     warnings: list[str]
 
 
-def _warnings(postback: Postback, request: RenderedRequest) -> list[str]:
-    if postback.config.body_format is not BodyFormat.JSON or request.body is None:
+def _warnings(config: PostbackConfig, request: RenderedRequest) -> list[str]:
+    if config.body_format is not BodyFormat.JSON or request.body is None:
         return []
     try:
         json.loads(request.body)
@@ -377,3 +452,35 @@ def _warnings(postback: Postback, request: RenderedRequest) -> list[str]:
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(params, default=str))  # type: ignore[no-any-return]
+
+
+def _render(
+    compiled: rules.Compiled, config: PostbackConfig, params: dict[str, Any]
+) -> RenderedRequest:
+    headers = [(name, t.render(params)) for name, t in compiled.headers]
+    typed = any(name.lower() == "content-type" for name, _ in headers)
+    if config.body_format is not None and compiled.body is not None and not typed:
+        headers.append(("Content-Type", CONTENT_TYPE[config.body_format]))
+    body = compiled.body.render(params) if compiled.body is not None else None
+    return RenderedRequest(config.method, compiled.url.render(params), tuple(headers), body)
+
+
+# The event type a preview renders when none is chosen: the commonest of each catalogue.
+FIRST_TYPE: dict[EventKind, EventType] = {
+    EventKind.ACTION: EventType.ACTION_TRACKED,
+    EventKind.ACTION_INQUIRY: EventType.INQUIRY_CREATED,
+    EventKind.CATALOG_CHANGE: EventType.CATALOG_ITEM_CHANGED,
+}
+
+
+def _lookalike_warnings(config: PostbackConfig) -> list[rules.Problem]:
+    """Text in the templates that looks like a parameter but is sent as typed."""
+    catalogue = catalogue_for(CATALOGUE_OF_KIND[config.kind])
+    names = (*catalogue.names, *catalogue.field_names)
+    fields = [("url", config.url), ("body", config.body or "")]
+    fields += [(f"headers.{name}", value) for name, value in config.headers]
+    return [
+        rules.problem(field, "lookalike", w.message, w.position)
+        for field, text in fields
+        for w in lookalikes(text, names)
+    ]
