@@ -223,7 +223,12 @@ def _walk_through(
     expect(details.locator("dl.facts")).to_contain_text("A-77")
     expect(details.locator("details.attempt")).to_have_count(1)
     expect(details.locator("details.attempt summary")).to_contain_text("HTTP 200")
+    # Delivered already: Send again asks first (Cancel sends nothing), then "as sent".
     page.click("#redeliver")
+    page.click("#redeliver-confirm button.cancel-redeliver")
+    expect(page.locator("#redeliver-confirm .confirm-box")).to_have_count(0)
+    page.click("#redeliver")
+    page.click("#redeliver-confirm button.as-sent")
     expect(details.locator("details.attempt")).to_have_count(2, timeout=15_000)
 
     # The status filter asks the API again.

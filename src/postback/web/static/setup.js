@@ -109,7 +109,7 @@ function keyOnce(key, whose) {
 function accountsCard() {
   const shown = h("div", { id: "account-key" });
   const kind = select("a-kind", "kind", [["brand", "Brand"], ["partner", "Partner"]]);
-  const ptype = select("a-partner_type", "partner_type", [["other", "other"], ["cashback", "cashback"], ["loyalty", "loyalty"], ["content", "content"], ["coupon", "coupon"], ["network", "network"], ["mobile", "mobile"]]);
+  const ptype = select("a-partner_type", "partner_type", [["other", "other"], ["cashback", "cashback"], ["loyalty", "loyalty"], ["content", "content"], ["coupon", "coupon"], ["creator", "creator"], ["mobile", "mobile"]]);
   const typeField = field("Partner type", ptype, { class: "half" });
   kind.addEventListener("change", () => show(typeField, kind.value === "partner"));
   show(typeField, false);

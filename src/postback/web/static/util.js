@@ -135,3 +135,69 @@ export function placeProblems(form, err, general) {
   }
   if (first) first.focus();
 }
+
+// -- requests and replies, as shown everywhere -------------------------------------------
+/** Failure reasons in plain words (the code stays visible on hover). */
+export const REASONS = {
+  delivered: "Delivered: the receiver answered with success.",
+  timeout: "The receiver did not answer in time.",
+  connection: "The receiver could not be reached (connection refused or dropped).",
+  dns: "The receiver's host name does not resolve.",
+  status: "The receiver answered with an error status.",
+  success_text_missing: "The reply did not contain the success text this postback expects.",
+  error_text_found: "The reply contained this postback's error text.",
+  blocked_address: "The URL points at an address Postback may not send to (a private network).",
+  invalid_url: "The rendered URL is not a valid address.",
+  protocol: "The receiver's reply was not valid HTTP.",
+};
+
+export function plain(code) {
+  return h("span", { title: code }, REASONS[code] || code);
+}
+
+export function headerLines(headers) {
+  return (headers || []).map(([name, value]) => `${name}: ${value}\n`).join("");
+}
+
+export function requestView(req, title) {
+  return h(
+    "div",
+    { class: "exchange" },
+    h("h3", {}, title),
+    h("pre", { class: "http", tabindex: 0, "aria-label": title }, `${req.method} ${req.url}\n${headerLines(req.headers)}${req.body ? "\n" + req.body : ""}`),
+  );
+}
+
+export function replyView(reply) {
+  return h(
+    "div",
+    { class: "exchange" },
+    h("h3", {}, "Reply"),
+    h(
+      "pre",
+      { class: "http", tabindex: 0, "aria-label": "Reply" },
+      `HTTP ${reply.status}\n${headerLines(reply.headers)}\n${reply.body}${reply.truncated ? "\n… (truncated)" : ""}`,
+    ),
+  );
+}
+
+export function noReply() {
+  return h("div", { class: "exchange" }, h("h3", {}, "Reply"), h("p", { class: "muted" }, "No reply."));
+}
+
+export function previewView(result) {
+  const parts = [requestView(result.request, "Rendered request")];
+  for (const w of result.warnings || []) parts.push(h("p", { class: "warning" }, typeof w === "string" ? w : `${w.field}: ${w.message}`));
+  parts.push(
+    h("details", {}, h("summary", {}, "Parameters used"), h("pre", { class: "params" }, JSON.stringify(result.params, null, 2))),
+  );
+  return parts;
+}
+
+export function testView(result) {
+  const ms = Math.round(result.duration_ms);
+  const verdict = result.delivered
+    ? h("p", { class: "verdict ok", role: "status" }, `Delivered in ${ms} ms`)
+    : h("p", { class: "verdict bad", role: "status" }, "Not delivered: ", plain(result.reason || "failed"), result.detail ? ` (${result.detail})` : "", ` — ${ms} ms`);
+  return [verdict, h("div", { class: "pair" }, requestView(result.request, "Request"), result.reply ? replyView(result.reply) : noReply())];
+}
