@@ -326,6 +326,18 @@ function formBody() {
   return body;
 }
 
+/** The configuration the live preview renders: the form as a create would send it, with
+ *  an edited postback's fixed fields (disabled in the form) taken from the postback. */
+function previewBody() {
+  const body = formBody();
+  const p = state.editing;
+  if (p) {
+    for (const name of FIXED) if (p[name] !== null && p[name] !== undefined) body[name] = p[name];
+    if (!state.me || state.me.kind !== "operator") delete body.owner_id;
+  }
+  return body;
+}
+
 /** The body of PATCH /v1/postbacks/{id}: every field it can change, blank ones cleared. */
 function patchBody() {
   const body = {};
@@ -582,7 +594,7 @@ function kindChanged() {
 // -- wiring ------------------------------------------------------------------------------------
 document.addEventListener("DOMContentLoaded", () => {
   whenRefused(signOut);
-  editor.initPreview({ body: formBody, problems: liveProblems });
+  editor.initPreview({ body: previewBody, problems: liveProblems });
   log.init({ onOpen: (hash) => history.replaceState(null, "", "#" + hash) });
   $("sign-in-form").addEventListener("submit", async (event) => {
     event.preventDefault();
