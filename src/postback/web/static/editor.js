@@ -134,7 +134,7 @@ export function drawParameters() {
   const q = $("params-search").value.trim().toLowerCase();
   const match = (p) => !q || p.name.toLowerCase().includes(q) || (p.description || "").toLowerCase().includes(q);
   const item = (label, text, detail, cls) =>
-    h("li", {}, h("button", { type: "button", class: "param " + cls, "aria-label": `Insert ${text}`, onclick: () => insert(text) }, h("code", {}, label)), h("span", { class: "small muted" }, detail));
+    h("li", {}, h("button", { type: "button", class: "param " + cls, "aria-label": `Insert ${label}`, title: `Insert ${text}`, onclick: () => insert(text) }, h("code", {}, label)), h("span", { class: "small muted" }, detail));
   const params = cat.parameters.filter(match).map((p) => item(`{${p.name}}`, `{${p.name}}`, `${p.type}: ${p.description}`, "parameter"));
   const fields = (cat.item_fields || []).filter(match).map((p) => item(`i.${p.name}`, `{join(items, i, "{i.${p.name}}", ",")}`, `item ${p.type}: ${p.description}`, "item-field"));
   const functions = (cat.functions || []).filter((f) => !q || f.name.toLowerCase().includes(q)).map((f) => item(`|${f.name}`, f.example || `|${f.name}`, `${f.takes} → ${f.gives}${f.example ? "; e.g. " + f.example : ""}`, "function"));

@@ -67,8 +67,13 @@ function miniForm(id, controls, submit, onSubmit) {
     event.preventDefault();
     status.textContent = "Saving…";
     try {
-      await onSubmit(form, status);
+      const message = await onSubmit(form, status);
       placeProblems(form, null, problem);
+      // The lists were redrawn: say what happened in the new form, and keep focus there.
+      const now = $(id + "-status");
+      if (now && message) now.textContent = message;
+      const again = $(id);
+      if (again && again !== form) again.querySelector("input, select").focus();
     } catch (err) {
       status.textContent = "";
       placeProblems(form, err, problem);
@@ -117,12 +122,12 @@ function accountsCard() {
     const body = { name: $("a-name").value.trim(), kind: kind.value };
     if (kind.value === "partner") body.partner_type = ptype.value;
     const made = await api("POST", "/v1/accounts", body);
-    status.textContent = `Created ${made.name} (${made.id}).`;
     shown.replaceChildren(keyOnce(made.api_key, made.name));
     f.reset();
     show(typeField, false);
     await loadKnown();
     $("accounts-list").replaceChildren(accountsList());
+    return `Created ${made.name} (${made.id}).`;
   });
   return card("Accounts", h("p", { class: "hint" }, "Brands set up programs and postbacks for their partners; partners set up their own postbacks. Each account signs in with its own key."), form, shown, h("div", { id: "accounts-list" }, accountsList()), h("div", { id: "keys-panel" }));
 }
@@ -180,9 +185,10 @@ async function openKeys(account, opener) {
 function programsCard() {
   const form = miniForm("program-form", [field("Program name", input("p-name", "name", { maxlength: 200 }), { class: "half" })], "Add program", async (f, status) => {
     const made = await api("POST", "/v1/programs", { name: $("p-name").value.trim() });
-    status.textContent = `Added ${made.name}.`;
+    const message = `Added ${made.name}.`;
     f.reset();
     await refresh();
+    return message;
   });
   const rows = known.programs.map((p) => [h("span", { class: "strong" }, p.name), h("span", { class: "mono small" }, p.id), known.eventTypes.filter((t) => t.program_id === p.id).map((t) => t.name).join(", ") || "none yet"]);
   return card("Programs", form, list(["Program", "Id", "Event types"], rows, "No programs yet: add one to define event types and contracts."));
@@ -198,9 +204,10 @@ function eventTypesCard() {
     const program = $("t-program").value;
     if (!program) throw new ApiError(422, [{ field: "program_id", message: "choose the program it belongs to" }]);
     const made = await api("POST", `/v1/programs/${encodeURIComponent(program)}/event-types`, { name: $("t-name").value.trim(), category: $("t-category").value });
-    status.textContent = `Added ${made.name}.`;
+    const message = `Added ${made.name}.`;
     f.reset();
     await refresh();
+    return message;
   });
   const label = Object.fromEntries(CATEGORIES);
   const rows = known.eventTypes.map((t) => [h("span", { class: "strong" }, t.name), label[t.category] || t.category, programName(t.program_id), h("span", { class: "mono small" }, t.id)]);
@@ -225,9 +232,10 @@ function contractsCard() {
   ], "Add contract", async (f, status) => {
     const ids = [...types.querySelectorAll("input:checked")].map((i) => i.value);
     const made = await api("POST", "/v1/contracts", { partner_id: $("c-partner").value.trim(), program_id: program.value, event_type_ids: ids });
-    status.textContent = `Added contract ${made.id}.`;
+    const message = `Added contract ${made.id}.`;
     f.reset();
     await refresh();
+    return message;
   });
   return card("Contracts with partners", form, contractsList());
 }
@@ -240,9 +248,10 @@ function contractsList() {
 function mediaSourcesCard() {
   const form = miniForm("media-source-form", [field("Media source name", input("m-name", "name", { maxlength: 200 }), { class: "half" })], "Add media source", async (f, status) => {
     const made = await api("POST", "/v1/media-sources", { name: $("m-name").value.trim() });
-    status.textContent = `Added ${made.name}.`;
+    const message = `Added ${made.name}.`;
     f.reset();
     await refresh();
+    return message;
   });
   const rows = known.mediaSources.map((m) => [h("span", { class: "strong" }, m.name), h("span", { class: "mono small" }, m.id)]);
   return card("Media sources", h("p", { class: "hint" }, "Traffic sources of your own (a newsletter, a paid campaign) that get a postback when their events happen."), form, list(["Media source", "Id"], rows, "No media sources yet."));

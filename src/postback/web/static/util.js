@@ -117,6 +117,7 @@ export function placeProblems(form, err, general) {
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
   general.replaceChildren();
   show(general, false);
+  if (!err) return;
   const problems = err instanceof ApiError && Array.isArray(err.detail) ? err.detail : [{ field: "", message: describe(err) }];
   let first = null;
   for (const p of problems) {
