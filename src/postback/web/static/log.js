@@ -140,7 +140,7 @@ async function counts(f) {
   );
   box.replaceChildren(
     ...found.map(([status, n]) =>
-      h("button", { type: "button", class: "count" + ($("d-status").value === status ? " active" : ""), "aria-pressed": $("d-status").value === status ? "true" : "false", "aria-label": `${n} ${status}: show only these`, onclick: () => {
+      h("button", { type: "button", class: "count" + ($("d-status").value === status ? " active" : ""), "aria-pressed": $("d-status").value === status ? "true" : "false", "aria-label": `${status} ${n}: show only these`, onclick: () => {
         $("d-status").value = $("d-status").value === status ? "" : status;
         load(false);
       } }, badge(status), " ", String(n)),
