@@ -195,6 +195,12 @@ export async function runPreview() {
   if (!body) return;
   const mine = ++seq;
   const out = $("preview-output");
+  if (!$("f-url").value.trim()) {
+    $("preview-status").textContent = "";
+    out.replaceChildren(h("p", { class: "hint" }, "Type a URL template (or use a parameter from the list) to see the request it would send."));
+    hooks.problems([], []);
+    return;
+  }
   $("preview-status").textContent = "Rendering…";
   let result;
   try {
