@@ -16,13 +16,12 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.apiclient import ADMIN
-from tests.browser.test_web import ARGS, CHROMIUM, _need_chromium, _ok, server  # noqa: F401
+from tests.browser.test_web import ARGS, CHROMIUM, _need_chromium, _ok
 
 AXE = Path(__file__).with_name("axe.min.js")
 WIDE = {"width": 1280, "height": 900}
@@ -64,7 +63,7 @@ def _page(browser: Browser, errors: list[str], viewport: dict[str, int] = WIDE) 
 def _sign_in(page: Page, server: str, key: str, hash_: str = "") -> None:
     page.goto(f"{server}/ui{hash_}")
     page.evaluate("sessionStorage.clear()")
-    page.goto(f"{server}/ui{hash_}")
+    page.reload()
     page.fill("#key", key)
     page.click("#sign-in-form button[type=submit]")
     expect(page.locator("#who-name")).to_contain_text("Signed in as")
@@ -107,13 +106,18 @@ def _shoot(browser: Browser, page: Page, name: str, out: Path, errors: list[str]
     page.set_viewport_size(WIDE)
 
 
-def _setup_as_operator(browser: Browser, server: str, out: Path, errors: list[str]) -> dict[str, str]:
+def _setup_as_operator(
+    browser: Browser, server: str, out: Path, errors: list[str]
+) -> dict[str, str]:
     keys: dict[str, str] = {}
     with _page(browser, errors) as page:
         _sign_in(page, server, ADMIN)
         expect(page.locator("#view-setup")).to_be_visible()
         expect(page.locator("#setup-body")).to_contain_text("No accounts yet")
-        for name, kind, ptype in (("Outdoor Co", "brand", None), ("Cashback World", "partner", "cashback")):
+        for name, kind, ptype in (
+            ("Outdoor Co", "brand", None),
+            ("Cashback World", "partner", "cashback"),
+        ):
             page.fill("#a-name", name)
             page.select_option("#a-kind", kind)
             if ptype:
@@ -290,6 +294,16 @@ def _partner_reads_the_log(
             page.click("#refresh-deliveries")
         expect(delivered).to_contain_text("3")
 
+        # Health at a glance: the postback's last day, and its Log button filters the log.
+        page.click(".tab[data-view=postbacks]")
+        health = page.locator("#postbacks tbody tr[data-id] td.health")
+        expect(health).to_contain_text("Last: delivered")
+        expect(health).to_contain_text("100% of 3 delivered (24 h)")
+        page.locator("#postbacks tbody tr[data-id] button.log").click()
+        expect(page.locator("#view-deliveries")).to_be_visible()
+        expect(page.locator("#d-postback")).to_have_value(saved["id"])
+        expect(rows).to_have_count(3)
+
         # Filter by action id: the list and the counts follow.
         page.fill("#d-action", "A-2")
         page.click("#refresh-deliveries")
@@ -325,7 +339,7 @@ def _partner_reads_the_log(
         expect(page.locator("#delivery-id")).to_have_text(delivery_url.split("/")[-1])
 
 
-def test_the_whole_job_on_the_screen(server: str, tmp_path: Path) -> None:  # noqa: F811
+def test_the_whole_job_on_the_screen(server: str, tmp_path: Path) -> None:
     _need_chromium()
     out = _shots_dir(tmp_path)
     errors: list[str] = []
@@ -341,4 +355,36 @@ def test_the_whole_job_on_the_screen(server: str, tmp_path: Path) -> None:  # no
         assert by_kind["media_source"]["media_source_id"].startswith("src")
         _partner_writes_a_postback(browser, server, keys["partner"], out, errors)
         _partner_reads_the_log(browser, server, keys, client, out, errors)
+    assert errors == []
+
+
+def test_only_the_kinds_an_account_may_create_are_offered(server: str) -> None:
+    _need_chromium()
+    with httpx.Client(base_url=server, timeout=10) as client, _browser() as browser:
+        coupon = _ok(
+            client,
+            "POST",
+            "/v1/accounts",
+            json={"name": "Coupons", "kind": "partner", "partner_type": "coupon"},
+        )
+        brand = _ok(client, "POST", "/v1/accounts", json={"name": "Shop", "kind": "brand"})
+        errors: list[str] = []
+        kinds = "os => os.map(o => o.value)"
+        with _page(browser, errors) as page:
+            # A coupon partner: no inquiry postbacks (those are for cashback and loyalty).
+            _sign_in(page, server, coupon["api_key"], "#postbacks")
+            expect(page.locator("#f-kind option")).to_have_count(3)
+            assert page.locator("#f-kind option").evaluate_all(kinds) == [
+                "action_lifecycle",
+                "action_clearing",
+                "catalog_change",
+            ]
+            # The operator: the kinds follow the owner chosen.
+            _sign_in(page, server, ADMIN, "#postbacks")
+            expect(page.locator("#f-owner_id option")).to_have_count(3)
+            page.select_option("#f-owner_id", brand["id"])
+            expect(page.locator("#f-kind option")).to_have_count(2)
+            page.select_option("#f-owner_id", coupon["id"])
+            expect(page.locator("#f-kind option")).to_have_count(3)
+            _axe(page, "postbacks (operator)")
     assert errors == []

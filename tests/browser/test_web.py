@@ -4,11 +4,8 @@ directory, delivering to its own built-in inbox."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,14 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
-from postback.api.app import create_app
-from postback.config import Settings
-from postback.delivery.runner import Stopper, start_in_background
-from postback.service import Service
-from tests.apiclient import ADMIN, free_port
+from tests.apiclient import ADMIN
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -47,37 +39,6 @@ def _need_chromium() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """The app with a worker, allowed to deliver to its own inbox on 127.0.0.1."""
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/web.db",
-        admin_key=ADMIN,
-        allowed_networks=(ipaddress.ip_network("127.0.0.1/32"),),
-        inbox=True,
-        total_timeout=5.0,
-    )
-
-    async def workers(service: Service) -> Stopper:
-        return start_in_background(service.store, settings)
-
-    app = create_app(settings, workers)
-    port = free_port()
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if instance.started:
-            break
-        time.sleep(0.05)
-    assert instance.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        instance.should_exit = True
-        thread.join(10)
 
 
 def _ok(client: httpx.Client, method: str, path: str, key: str = ADMIN, **kw: Any) -> Any:

@@ -38,9 +38,10 @@ export function allowedKinds(account) {
 export function fillKinds(account, current) {
   const select = $("f-kind");
   const allowed = allowedKinds(account);
-  const keep = current && !allowed.includes(current) ? [current] : [];
+  // An edited postback keeps its kind (it cannot change); a new one gets an allowed one.
+  const keep = current && state.editing && !allowed.includes(current) ? [current] : [];
   select.replaceChildren(...KINDS.filter(([k]) => allowed.includes(k) || keep.includes(k)).map(([k, label]) => h("option", { value: k }, label)));
-  if (current) select.value = current;
+  if (current && (allowed.includes(current) || keep.includes(current))) select.value = current;
 }
 
 function options(select, items, blank) {
