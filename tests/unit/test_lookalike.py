@@ -20,11 +20,11 @@ def test_an_unclosed_brace_before_a_parameter_name() -> None:
 def test_spaces_doubled_braces_and_other_platforms_macros() -> None:
     assert _found("?a={ ActionId }") == [(3, "{ ActionId }")]
     assert _found("?a={{ActionId}}") == [(3, "{{ActionId}}")]
-    assert _found("?a=%ActionId%&b=[Payout]&c=${Status}&d=##Payout##") == [
+    assert _found("?a=%ActionId%&b=[Payout]&c=$Status&d=##Payout##") == [
         (3, "%ActionId%"),
         (16, "[Payout]"),
-        (27, "${Status}"),
-        (39, "##Payout##"),
+        (27, "$Status"),
+        (37, "##Payout##"),
     ]
 
 
@@ -39,5 +39,6 @@ def test_what_is_meant_as_written_is_left_alone() -> None:
         "<Payout>{Payout}</Payout>",  # XML
         "?x={Unknown",  # not a parameter's name: nothing to suggest
         "[1,2]",
+        "?price=${Payout}",  # a dollar sign, then the parameter
     ):
         assert _found(text) == [], text

@@ -18,9 +18,9 @@ UNCLOSED = re.compile(rf"(?<!\\)\{{({IDENT})(?![A-Za-z0-9_}}|.(])")
 SPACED = re.compile(rf"(?<!\\)\{{([ \t]*)({IDENT})([ \t]*)\}}")
 # `{{Name}}`: the inner pair is a parameter, the outer braces are sent as text.
 DOUBLED = re.compile(rf"(?<!\\)\{{\{{({IDENT})\}}\}}")
-# Other platforms' macro styles: `%Name%`, `[Name]`, `$Name`, `${Name}`, `##Name##` (not
-# `<Name>`: XML bodies are full of those).
-FOREIGN = re.compile(rf"%({IDENT})%|\[({IDENT})\]|\$\{{?({IDENT})\}}?|##({IDENT})##")
+# Other platforms' macro styles: `%Name%`, `[Name]`, `$Name`, `##Name##` (not `<Name>`: XML
+# bodies are full of those; not `${Name}`: its `{Name}` is a parameter, after a `$`).
+FOREIGN = re.compile(rf"%({IDENT})%|\[({IDENT})\]|\$({IDENT})|##({IDENT})##")
 
 
 @dataclass(frozen=True, slots=True)
