@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from tests.apiclient import ADMIN
+from tests.apiclient import ADMIN, free_port
 from tests.browser.test_web import ARGS, CHROMIUM, _need_chromium, _ok
 
 AXE = Path(__file__).with_name("axe.min.js")
@@ -387,4 +387,53 @@ def test_only_the_kinds_an_account_may_create_are_offered(server: str) -> None:
             page.select_option("#f-owner_id", coupon["id"])
             expect(page.locator("#f-kind option")).to_have_count(3)
             _axe(page, "postbacks (operator)")
+    assert errors == []
+
+
+def test_a_failing_delivery_in_plain_words_with_its_next_attempt(server: str) -> None:
+    _need_chromium()
+    with httpx.Client(base_url=server, timeout=10) as client, _browser() as browser:
+        partner = _ok(
+            client,
+            "POST",
+            "/v1/accounts",
+            json={"name": "Refused", "kind": "partner", "partner_type": "cashback"},
+        )
+        key = partner["api_key"]
+        closed = free_port()  # nothing listens there: the connection is refused
+        _ok(
+            client,
+            "POST",
+            "/v1/postbacks",
+            key,
+            json={"kind": "action_lifecycle", "url": f"http://127.0.0.1:{closed}/?a={{ActionId}}"},
+        )
+        event = {
+            "id": "evt-refused",
+            "type": "action.tracked",
+            "occurred_at": "2026-11-23T10:00:00Z",
+            "data": {"MediaPartnerId": partner["id"], "CampaignId": "c", "ActionTrackerId": "t"},
+        }
+        _ok(
+            client, "POST", "/v1/events", json={**event, "data": {**event["data"], "ActionId": "1"}}
+        )
+        errors: list[str] = []
+        with _page(browser, errors) as page:
+            _sign_in(page, server, key, "#deliveries")
+            row = page.locator("#deliveries tbody tr", has_text="evt-refused")
+            page.check("#d-auto")  # the log refreshes itself until the first attempt failed
+            expect(row.locator(".badge")).to_have_text("retrying", timeout=20_000)
+            expect(row).to_contain_text("could not be reached")
+            row.click()
+            facts = page.locator("#delivery dl.facts")
+            expect(facts).to_contain_text("Next attempt")
+            expect(facts).to_contain_text(re.compile(r"\(in \d+ (s|min)\)"))
+            expect(facts).to_contain_text("The receiver could not be reached")
+            expect(page.locator("#delivery details.attempt .outcome")).to_contain_text(
+                "could not be reached"
+            )
+            # Not delivered: Send again needs no confirmation.
+            page.click("#redeliver")
+            expect(page.locator("#redeliver-confirm .confirm-box")).to_have_count(0)
+            expect(page.locator("#delivery-body .verdict")).to_contain_text("Queued")
     assert errors == []

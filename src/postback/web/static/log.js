@@ -1,7 +1,7 @@
 // The delivery log: filters (postback, status, action, event id, time), counts per status,
 // auto-refresh, "replay what matches" with its progress, and the detail in a side panel
 // with its own URL (#deliveries/<id>).
-import { $, h, show as display, api, describe, state, when, relative, badge, plain, requestView, replyView, noReply, ApiError } from "./util.js";
+import { $, h, show as display, api, describe, state, when, relative, badge, plain, REASONS, reasonOf, inWords, requestView, replyView, noReply, ApiError } from "./util.js";
 
 const STATUSES = ["scheduled", "sending", "retrying", "delivered", "failed"];
 /** What each status means, in words. */
@@ -157,7 +157,7 @@ function deliveryRow(d) {
     "tr",
     { "data-id": d.id, tabindex: 0, "aria-label": `Delivery ${d.id}, ${d.status}: open`, onclick: open_, onkeydown: (e) => e.key === "Enter" && open_(e) },
     h("td", { class: "small nowrap", "data-label": "Created" }, when(d.created_at)),
-    h("td", { "data-label": "Status" }, badge(d.status), d.last_error ? h("div", { class: "small muted" }, d.last_error) : null),
+    h("td", { "data-label": "Status" }, badge(d.status), d.last_error ? h("div", { class: "small muted" }, inWords(d.last_error)) : null),
     h("td", { title: d.postback_id, "data-label": "Postback" }, postbackName(d.postback_id)),
     h("td", { class: "mono small", "data-label": "Event / action" }, d.event_id, d.action_id ? h("div", { class: "muted" }, d.action_id) : null),
     h("td", { class: "num", "data-label": "Attempts" }, String(d.attempt_count)),
@@ -194,6 +194,14 @@ function close() {
   (row || opener || $("d-status")).focus();
 }
 
+/** The last failure in words; the receiver's or the library's own text under "Details". */
+function lastError(d) {
+  const last = (d.attempts || []).at(-1);
+  const code = last && last.outcome !== "delivered" ? last.outcome : reasonOf(d.last_error);
+  if (!code || REASONS[code] === undefined) return d.last_error;
+  return [plain(code), d.last_error !== code ? h("details", { class: "small" }, h("summary", {}, "Details"), h("code", {}, d.last_error)) : null];
+}
+
 function deliveryView(d) {
   const waiting = d.status === "scheduled" || d.status === "retrying";
   const facts = h(
@@ -206,7 +214,7 @@ function deliveryView(d) {
     h("dt", {}, "Created"), h("dd", {}, when(d.created_at)),
     h("dt", {}, waiting ? "Next attempt" : "Due"), h("dd", {}, when(d.due_at), waiting ? ` (${relative(d.due_at)})` : ""),
     h("dt", {}, "Attempts"), h("dd", {}, String(d.attempt_count)),
-    d.last_error ? [h("dt", {}, "Last error"), h("dd", {}, d.last_error)] : null,
+    d.last_error ? [h("dt", {}, "Last error"), h("dd", {}, lastError(d))] : null,
   );
   const attempts = (d.attempts || []).map((a) =>
     h(

@@ -202,3 +202,29 @@ export function testView(result) {
     : h("p", { class: "verdict bad", role: "status" }, "Not delivered: ", plain(result.reason || "failed"), result.detail ? ` (${result.detail})` : "", ` — ${ms} ms`);
   return [verdict, h("div", { class: "pair" }, requestView(result.request, "Request"), result.reply ? replyView(result.reply) : noReply())];
 }
+
+/** A delivery's last error (a reason code, or the sender's own text) as a reason code. The
+ *  patterns follow the texts of delivery/transport.py and delivery/outcome.py. */
+const TEXTS = [
+  [/^HTTP \d+/, "status"],
+  [/^cannot resolve/, "dns"],
+  [/^(cannot connect|temporary DNS failure)|connection/i, "connection"],
+  [/not an allowed address/, "blocked_address"],
+  [/^reply does not contain/, "success_text_missing"],
+  [/^reply contains/, "error_text_found"],
+  [/time ?out|in time/i, "timeout"],
+  [/reply|HTTP token|line break/i, "protocol"],
+  [/URL|scheme/, "invalid_url"],
+];
+
+export function reasonOf(text) {
+  if (!text || REASONS[text]) return text;
+  const found = TEXTS.find(([pattern]) => pattern.test(text));
+  return found ? found[1] : null;
+}
+
+/** The last error in words, e.g. "The receiver answered with an error status (HTTP 500)." */
+export function inWords(text) {
+  const code = reasonOf(text);
+  return code ? REASONS[code] : text;
+}
