@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
@@ -436,4 +437,63 @@ def test_a_failing_delivery_in_plain_words_with_its_next_attempt(server: str) ->
             page.click("#redeliver")
             expect(page.locator("#redeliver-confirm .confirm-box")).to_have_count(0)
             expect(page.locator("#delivery-body .verdict")).to_contain_text("Queued")
+    assert errors == []
+
+
+def test_fields_of_newer_servers_appear_when_the_api_describes_them(server: str) -> None:
+    """Trigger, condition, signing and the function list come from other branches' API
+    changes. Until they are merged, the real server's answers are extended in flight (its
+    OpenAPI document and its catalogue), to show the screen renders and sends them."""
+    _need_chromium()
+    with httpx.Client(base_url=server, timeout=10) as client, _browser() as browser:
+        partner = _ok(
+            client,
+            "POST",
+            "/v1/accounts",
+            json={"name": "Newer", "kind": "partner", "partner_type": "cashback"},
+        )
+        errors: list[str] = []
+        with _page(browser, errors) as page:
+
+            def newer_spec(route: Any) -> None:
+                spec = route.fetch().json()
+                props = spec["components"]["schemas"]["PostbackIn"]["properties"]
+                props["condition"] = {"type": "string"}
+                props["signing_enabled"] = {"type": "boolean"}
+                props["trigger"] = {"type": "string", "enum": ["always", "first_action"]}
+                route.fulfill(json=spec)
+
+            def with_functions(route: Any) -> None:
+                catalogue = route.fetch().json()
+                catalogue["functions"] = [
+                    {"name": "cents", "takes": "money", "gives": "int", "example": "{Payout|cents}"}
+                ]
+                route.fulfill(json=catalogue)
+
+            page.route("**/openapi.json", newer_spec)
+            page.route("**/v1/parameters/action", with_functions)
+            sent: list[Any] = []
+            page.on(
+                "request",
+                lambda r: sent.append(r.post_data_json) if r.url.endswith("/preview") else None,
+            )
+            _sign_in(page, server, partner["api_key"], "#postbacks")
+            expect(page.locator("#f-condition")).to_be_visible()
+            expect(page.locator("#f-signing_enabled")).to_be_visible()
+            expect(page.locator("#f-trigger")).to_be_hidden()  # a partner integration's only
+            page.fill("#params-search", "cents")
+            page.click("#params-list button[aria-label='Insert |cents']")
+            expect(page.locator("#f-url")).to_have_value("{Payout|cents}")
+            page.fill("#f-url", "https://x.example/?p={Payout}")
+            page.fill("#f-condition", 'Status == "APPROVED"')
+            page.uncheck("#f-signing_enabled")
+            for _ in range(50):
+                if sent and sent[-1]["postback"].get("signing_enabled") is False:
+                    break
+                page.wait_for_timeout(100)
+            last = sent[-1]["postback"]
+            assert last["condition"] == 'Status == "APPROVED"'
+            assert last["signing_enabled"] is False
+            assert "trigger" not in last
+    # This branch's server refuses the fields it does not know yet (a 422, not an error).
     assert errors == []
