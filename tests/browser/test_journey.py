@@ -252,6 +252,13 @@ def _partner_writes_a_postback(
         page.click("#save-postback")
         expect(page.locator("#create-status")).to_contain_text("Created pb_")
 
+        # The partner's Setup: its id to give to brands, and its contract.
+        page.click(".tab[data-view=setup]")
+        expect(page.locator("#my-id")).to_have_text(re.compile(r"^acc_|^\w+_"))
+        expect(page.locator("#setup-body tbody")).to_contain_text("Main program")
+        expect(page.locator("#setup-body tbody")).to_contain_text("Online sale, App install")
+        _shoot(browser, page, "setup-partner", out, errors)
+
 
 def _partner_reads_the_log(
     browser: Browser,
