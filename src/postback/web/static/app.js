@@ -176,11 +176,13 @@ function postbackRow(p) {
     h(
       "td",
       { class: "buttons" },
+      h("div", { class: "row-buttons" },
       h("button", { type: "button", class: "preview", "aria-label": `Preview ${label}`, onclick: () => tryIt(p.id, "preview") }, "Preview"),
       h("button", { type: "button", class: "test", "aria-label": `Send test: ${label}`, onclick: () => tryIt(p.id, "test") }, "Send test"),
       h("button", { type: "button", class: "edit", "aria-label": `Edit ${label}`, onclick: () => startEdit(p.id) }, "Edit"),
       h("button", { type: "button", class: "log", "aria-label": `Log of ${label}`, onclick: () => log.show({ postback_id: p.id }).then(() => select("deliveries", "deliveries")) }, "Log"),
       h("button", { type: "button", class: "delete danger", "aria-label": `Delete ${label}`, onclick: () => confirmDelete(p.id) }, "Delete"),
+      ),
     ),
   );
 }
