@@ -351,6 +351,12 @@ def test_delete_asks_first_then_removes_the_postback(server: str) -> None:
             confirm.locator("button.cancel-delete").click()
             expect(confirm).to_have_count(0)
             assert _postback(client, key, doomed)["id"] == doomed
+            # From the keyboard: Esc closes it too, and focus goes back to Delete.
+            row.locator("button.delete").click()
+            expect(confirm.locator("button.cancel-delete")).to_be_focused()
+            page.keyboard.press("Escape")
+            expect(confirm).to_have_count(0)
+            expect(row.locator("button.delete")).to_be_focused()
 
             # Confirmed, it is gone: from the list and from the API.
             row.locator("button.delete").click()
