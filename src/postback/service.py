@@ -330,17 +330,23 @@ class Service:
         request is rendered whenever the templates compile, for the given event data or a
         sample of the chosen (or first fitting) event type.
         """
-        problems = rules.check_shape(config)
+        # The same checks as a save (_validate), so whatever a save refuses shows here too.
+        problems: list[rules.Problem] = []
+        owner: Account | None = None
         try:
             owner = await self._owner(who, owner_id)
         except ValidationProblem as exc:
             problems += exc.problems
         except NotFound:
             problems.append(rules.problem("owner_id", "not_found", "no such account"))
-        else:
-            problems += await self._check_scope(owner, config)
-        compiled, template_problems = rules.compile_config(config)
-        problems += template_problems
+        try:
+            if owner is not None:
+                await self._validate(owner, config)
+            else:
+                problems += rules.check_shape(config) + rules.compile_config(config)[1]
+        except ValidationProblem as exc:
+            problems += exc.problems
+        compiled, _ = rules.compile_config(config)
         kind = CATALOGUE_OF_KIND[config.kind]
         chosen = event_type if event_type is not None else FIRST_TYPE[kind]
         sample = sample_params(kind) if data is None else data
