@@ -365,6 +365,11 @@ def test_delete_asks_first_then_removes_the_postback(server: str) -> None:
             expect(row).to_have_count(0)
             expect(page.locator("#postbacks tbody tr[data-id]")).to_have_count(1)
             expect(page.locator(f'#postbacks tbody tr[data-id="{kept}"]')).to_have_count(1)
+            # A disabled postback says so in the list.
+            _ok(client, "PATCH", f"/v1/postbacks/{kept}", key, json={"enabled": False})
+            page.click("#refresh-postbacks")
+            kept_row = page.locator(f'#postbacks tbody tr[data-id="{kept}"]')
+            expect(kept_row.locator(".disabled-why")).to_contain_text("disabled")
         r = client.get(f"/v1/postbacks/{doomed}", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 404
         assert [p["id"] for p in _ok(client, "GET", "/v1/postbacks", key)] == [kept]
