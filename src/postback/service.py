@@ -25,6 +25,7 @@ from postback.domain import (
     ApiKey,
     BodyFormat,
     Event,
+    EventKind,
     EventType,
     NewDelivery,
     PartnerType,
@@ -38,7 +39,8 @@ from postback.errors import NotFound, ValidationProblem
 from postback.inbox import Inbox
 from postback.storage.base import DeliveryFilter, IngestItem, IngestResult, Store
 from postback.template import TemplateError
-from postback.template.catalogue import sample_params
+from postback.template.catalogue import catalogue_for, sample_params
+from postback.template.lookalike import lookalikes
 
 Clock = Callable[[], datetime]
 PARTNER_KINDS = frozenset(
@@ -388,7 +390,7 @@ class Service:
         if postback.config.condition is not None:
             target = event or Event("sample", _SAMPLE_TYPE[postback.config.kind], self.clock(), {})
             verdict = self.check_condition(postback, target, params, [])
-        return Preview(request, _jsonable(params), _warnings(postback, request), verdict)
+        return Preview(request, _jsonable(params), _warnings(postback.config, request), verdict)
 
     async def _visible_event(self, postback: Postback, event_id: str) -> Event:
         """A stored event, if it fans out to this postback (else it is not the caller's)."""
@@ -423,6 +425,84 @@ class Service:
         if self._sender is None:
             self._sender = AioHttpTransport(self.settings)
         return self._sender
+
+    # -- unsaved configurations ------------------------------------------------------
+    async def preview_configuration(
+        self,
+        who: Principal,
+        config: PostbackConfig,
+        owner_id: str | None,
+        event_type: EventType | None,
+        data: dict[str, Any] | None,
+    ) -> ConfigPreview:
+        """What an unsaved postback would send, and what saving it would report.
+
+        The problems are those a save would raise (the owner's own rules included); the
+        request is rendered whenever the templates compile, for the given event data or a
+        sample of the chosen (or first fitting) event type.
+        """
+        # The same checks as a save (_validate), so whatever a save refuses shows here too.
+        problems: list[rules.Problem] = []
+        owner: Account | None = None
+        try:
+            owner = await self._owner(who, owner_id)
+        except ValidationProblem as exc:
+            problems += exc.problems
+        except NotFound:
+            problems.append(rules.problem("owner_id", "not_found", "no such account"))
+        try:
+            if owner is not None:
+                await self._validate(owner, config)
+            else:
+                problems += rules.check_shape(config) + rules.compile_config(config)[1]
+        except ValidationProblem as exc:
+            problems += exc.problems
+        compiled, _ = rules.compile_config(config)
+        kind = CATALOGUE_OF_KIND[config.kind]
+        chosen = event_type if event_type is not None else FIRST_TYPE[kind]
+        sample = sample_params(kind) if data is None else data
+        request = None
+        if event_rules.kind_of(chosen) is not kind:
+            problems.append(
+                rules.problem(
+                    "event.type",
+                    "wrong_kind",
+                    f"a {config.kind} postback never gets {chosen} events",
+                )
+            )
+        elif compiled is not None:
+            event = Event("preview", chosen, self.clock(), sample)
+            try:
+                request = rules.render(config, compiled, event_rules.with_defaults(event))
+            except TemplateError as exc:
+                problems.append(rules.problem("event.data", exc.code, str(exc)))
+        warnings = _lookalike_warnings(config)
+        if request is not None:
+            warnings += [
+                rules.problem("body", "invalid_json", w) for w in _warnings(config, request)
+            ]
+        return ConfigPreview(request, problems, warnings, chosen, _jsonable(sample))
+
+    async def test_configuration(
+        self,
+        who: Principal,
+        config: PostbackConfig,
+        owner_id: str | None,
+        event_type: EventType | None,
+        data: dict[str, Any] | None,
+    ) -> tuple[ConfigPreview, TestSend]:
+        """Send an unsaved postback once, as a test: refused with the problems a save would
+        report, so what passes here also saves."""
+        shown = await self.preview_configuration(who, config, owner_id, event_type, data)
+        if shown.problems or shown.request is None:
+            raise ValidationProblem(shown.problems)
+        owner = await self._owner(who, owner_id)
+        message_id = f"test_{keys.new_key()[4:20]}"
+        sent = await self._transport().send(shown.request, message_id, owner.allowed_networks)
+        verdict = outcome.classify(
+            sent.reply, sent.failure, config.success_response, config.error_response
+        )
+        return shown, TestSend(redact(as_sent(shown.request, message_id)), sent, verdict)
 
     # -- deliveries ------------------------------------------------------------------
     async def replay(self, who: Principal, flt: DeliveryFilter, everything: bool = False) -> Replay:
@@ -479,6 +559,15 @@ class TestSend:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigPreview:
+    request: RenderedRequest | None  # None while a template or the event is at fault
+    problems: list[rules.Problem]
+    warnings: list[rules.Problem]
+    event_type: EventType
+    data: dict[str, Any]  # the event data rendered (the sample when none was given)
+
+
+@dataclass(frozen=True, slots=True)
 class Preview:
     request: RenderedRequest
     params: dict[str, Any]
@@ -517,8 +606,8 @@ def _where(index: int, single: bool) -> str:
     return "" if single else f"[{index}]"
 
 
-def _warnings(postback: Postback, request: RenderedRequest) -> list[str]:
-    if postback.config.body_format is not BodyFormat.JSON or request.body is None:
+def _warnings(config: PostbackConfig, request: RenderedRequest) -> list[str]:
+    if config.body_format is not BodyFormat.JSON or request.body is None:
         return []
     try:
         json.loads(request.body)
@@ -529,3 +618,24 @@ def _warnings(postback: Postback, request: RenderedRequest) -> list[str]:
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(params, default=str))  # type: ignore[no-any-return]
+
+
+# The event type a preview renders when none is chosen: the commonest of each catalogue.
+FIRST_TYPE: dict[EventKind, EventType] = {
+    EventKind.ACTION: EventType.ACTION_TRACKED,
+    EventKind.ACTION_INQUIRY: EventType.INQUIRY_CREATED,
+    EventKind.CATALOG_CHANGE: EventType.CATALOG_ITEM_CHANGED,
+}
+
+
+def _lookalike_warnings(config: PostbackConfig) -> list[rules.Problem]:
+    """Text in the templates that looks like a parameter but is sent as typed."""
+    catalogue = catalogue_for(CATALOGUE_OF_KIND[config.kind])
+    names = (*catalogue.names, *catalogue.field_names)
+    fields = [("url", config.url), ("body", config.body or "")]
+    fields += [(f"headers.{name}", value) for name, value in config.headers]
+    return [
+        rules.problem(field, "lookalike", w.message, w.position)
+        for field, text in fields
+        for w in lookalikes(text, names)
+    ]

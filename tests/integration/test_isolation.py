@@ -34,6 +34,7 @@ async def _victim(api: Api) -> tuple[World, dict[str, str]]:
     )
     account_id = world.partner["id"]
     [key] = await api.ok("GET", f"/v1/accounts/{account_id}/keys", world.partner["api_key"])
+    source = await api.ok("POST", "/v1/media-sources", world.brand["api_key"], json={"name": "m"})
     ids = {
         "replay_id": replay["replay_id"],
         "account_id": account_id,
@@ -43,6 +44,8 @@ async def _victim(api: Api) -> tuple[World, dict[str, str]]:
         "program_id": world.program["id"],
         "name": "whatever",
         "kind": "action",
+        "tracker_id": world.tracker["id"],
+        "media_source_id": source["id"],
     }
     return world, ids
 
@@ -72,6 +75,8 @@ LISTS = [
     "/v1/contracts",
     "/v1/accounts",
     "/v1/notices",
+    "/v1/event-types",
+    "/v1/media-sources",
 ]
 OPERATOR_ONLY: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/accounts"): {"json": {"name": "x", "kind": "brand"}},
@@ -90,6 +95,9 @@ SELF_SCOPED = {
     ("POST", "/v1/deliveries/replay"),
     ("GET", "/v1/accounts/me"),
     ("GET", "/v1/parameters/{kind}"),
+    ("POST", "/v1/postbacks/preview"),  # renders the caller's own unsaved configuration
+    ("POST", "/v1/postbacks/test"),
+    ("GET", "/v1/info"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/inbox/{name}/requests"),
@@ -132,9 +140,23 @@ async def test_lists_show_only_the_callers_objects(api: Api, intruder_kind: str)
             ids["postback_id"],
             ids["delivery_id"],
             ids["program_id"],
+            ids["tracker_id"],
+            ids["media_source_id"],
             world.partner["id"],
         ):
             assert value not in text, (path, body)
+    # A preview naming the victim's event type and media source learns nothing of them.
+    borrowed = {
+        "kind": "media_source",
+        "url": "https://x.example/?a={ActionId}",
+        "media_source_id": ids["media_source_id"],
+        "event_type_id": ids["tracker_id"],
+    }
+    shown = await api.ok(
+        "POST", "/v1/postbacks/preview", intruder["api_key"], json={"postback": borrowed}
+    )
+    codes = {p["code"] for p in shown["problems"]}
+    assert codes & {"not_found", "not_allowed"}, shown["problems"]
     replayed = await api.ok(
         "POST", "/v1/deliveries/replay", intruder["api_key"], json={"all": True}
     )

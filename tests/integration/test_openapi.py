@@ -28,7 +28,7 @@ RESOURCES = {
     "notices",
     "replays",
 }
-PUBLIC = {"/v1/parameters/{kind}"}
+PUBLIC = {"/v1/parameters/{kind}", "/v1/info"}
 MESSAGE = "#/components/schemas/MessageOut"
 PROBLEMS = "#/components/schemas/ProblemOut"
 

@@ -184,7 +184,32 @@ async def create_contract(body: s.ContractIn, service: ServiceDep, who: Who) -> 
 
 @v1.get("/contracts", tags=["contracts"])
 async def list_contracts(service: ServiceDep, who: Who) -> list[s.ContractOut]:
-    return [s.ContractOut.of(c) for c in await service.store.list_contracts(who.owner_id)]
+    found = await service.store.list_contracts(who.owner_id)
+    # Names for the screen's pickers: both parties may see who and what the contract is with.
+    names: dict[str, str] = {}
+    for c in found:
+        if c.partner_id not in names:
+            names[c.partner_id] = (await service.store.get_account(c.partner_id)).name
+        if c.program_id not in names:
+            names[c.program_id] = (await service.store.get_program(c.program_id, None)).name
+    return [
+        s.ContractOut.of(c).model_copy(
+            update={"partner_name": names[c.partner_id], "program_name": names[c.program_id]}
+        )
+        for c in found
+    ]
+
+
+@v1.get("/event-types", tags=["programs"])
+async def list_event_types(service: ServiceDep, who: Who) -> list[s.EventTypeOut]:
+    """Event types of the brand's programs, or of programs the partner has a contract on."""
+    found = await service.store.list_action_trackers(who.owner_id)
+    return [s.EventTypeOut.of(t) for t in found]
+
+
+@v1.get("/media-sources", tags=["media-sources"])
+async def list_media_sources(service: ServiceDep, who: Who) -> list[s.MediaSourceOut]:
+    return [s.MediaSourceOut.of(m) for m in await service.store.list_media_sources(who.owner_id)]
 
 
 @v1.post(
@@ -304,6 +329,49 @@ async def test_postback(
         duration_ms=sent.duration_ms,
         condition=_condition_out(result.condition),
     )
+
+
+def _configuration(body: s.ConfigurationIn) -> tuple[Any, ...]:
+    event = body.event or s.SampleEventIn()
+    return _config(body.postback), body.postback.owner_id, event.type, event.data
+
+
+@v1.post("/postbacks/preview", tags=["postbacks"], responses=TOO_LARGE)
+async def preview_configuration(
+    body: s.ConfigurationIn, service: ServiceDep, who: Who
+) -> s.ConfigPreviewOut:
+    """Render an unsaved postback: nothing is stored; problems come back in the answer."""
+    shown = await service.preview_configuration(who, *_configuration(body))
+    return s.ConfigPreviewOut(
+        request=None if shown.request is None else s.RequestOut.of(shown.request),
+        problems=[s.Problem.model_validate(p) for p in shown.problems],
+        warnings=[s.Problem.model_validate(p) for p in shown.warnings],
+        event=s.SampleEventOut(type=shown.event_type, data=shown.data),
+    )
+
+
+@v1.post("/postbacks/test", tags=["postbacks"], responses=TOO_LARGE)
+async def test_configuration(
+    body: s.ConfigurationIn, service: ServiceDep, who: Who
+) -> s.ConfigTestOut:
+    """Send an unsaved postback once (422 with the problems a save would report)."""
+    shown, result = await service.test_configuration(who, *_configuration(body))
+    sent = result.sent
+    return s.ConfigTestOut(
+        request=s.RequestOut.of(result.request),
+        reply=s.ReplyOut.of(sent.reply) if sent.reply is not None else None,
+        delivered=result.verdict.delivered,
+        reason=None if result.verdict.reason is None else str(result.verdict.reason),
+        detail=sent.error or result.verdict.detail,
+        duration_ms=sent.duration_ms,
+        warnings=[s.Problem.model_validate(p) for p in shown.warnings],
+    )
+
+
+@public.get("/info", tags=["health"])
+async def get_info(service: ServiceDep) -> s.InfoOut:
+    """What this server offers the screen (no key needed)."""
+    return s.InfoOut(inbox_enabled=service.settings.inbox)
 
 
 @v1.get("/notices", tags=["notices"])

@@ -146,6 +146,8 @@ class ContractOut(BaseModel):
     partner_id: str
     program_id: str
     event_type_ids: list[str]
+    partner_name: str | None = Field(None, description="for pickers: the partner's name")
+    program_name: str | None = Field(None, description="for pickers: the program's name")
 
     @classmethod
     def of(cls, c: Contract) -> ContractOut:
@@ -589,3 +591,35 @@ class KeyOut(BaseModel):
             revoked_at=k.revoked_at,
             key=key,
         )
+
+
+class SampleEventIn(Strict):
+    type: EventType | None = Field(None, description="omit for the kind's commonest type")
+    data: dict[str, Any] | None = Field(None, description="omit for a realistic sample")
+
+
+class ConfigurationIn(Strict):
+    """An unsaved postback (the body of POST /v1/postbacks) and the event to render."""
+
+    postback: PostbackIn
+    event: SampleEventIn | None = None
+
+
+class SampleEventOut(BaseModel):
+    type: EventType
+    data: dict[str, Any]
+
+
+class ConfigPreviewOut(BaseModel):
+    request: RequestOut | None = Field(description="null while a template is at fault")
+    problems: list[Problem] = Field(description="what saving would refuse, as a 422 lists it")
+    warnings: list[Problem] = Field(description="allowed, but probably not meant")
+    event: SampleEventOut
+
+
+class ConfigTestOut(TestOut):
+    warnings: list[Problem]
+
+
+class InfoOut(BaseModel):
+    inbox_enabled: bool = Field(description="whether /inbox/{name} records requests")

@@ -198,6 +198,14 @@ class SQLStore:
         async with self._read() as conn:
             return await directory.get_action_tracker(conn, tracker_id)
 
+    async def list_action_trackers(self, owner_id: str | None) -> list[ActionTracker]:
+        async with self._read() as conn:
+            return await directory.list_action_trackers(conn, owner_id)
+
+    async def list_media_sources(self, owner_id: str | None) -> list[MediaSource]:
+        async with self._read() as conn:
+            return await directory.list_media_sources(conn, owner_id)
+
     async def create_contract(
         self, partner_id: str, program_id: str, event_type_ids: Sequence[str]
     ) -> Contract:

@@ -261,6 +261,20 @@ async def get_action_tracker(conn: AsyncConnection, tracker_id: str) -> ActionTr
     return rows.tracker(row)
 
 
+async def list_action_trackers(conn: AsyncConnection, owner_id: str | None) -> list[ActionTracker]:
+    """Event types the account sees: a brand its programs', a partner those of programs it
+    has a contract on, the operator (None) all."""
+    query = (
+        select(action_trackers)
+        .join(programs, programs.c.id == action_trackers.c.program_id)
+        .order_by(action_trackers.c.created_at, action_trackers.c.id)
+    )
+    if owner_id is not None:
+        partnered = select(contracts.c.program_id).where(contracts.c.partner_id == owner_id)
+        query = query.where(or_(programs.c.brand_id == owner_id, programs.c.id.in_(partnered)))
+    return [rows.tracker(r) for r in await conn.execute(query)]
+
+
 # -- contracts -------------------------------------------------------------------------
 
 
@@ -382,3 +396,10 @@ async def get_media_source(
     if row is None:
         raise NotFound(f"media source {source_id} not found")
     return rows.media_source(row)
+
+
+async def list_media_sources(conn: AsyncConnection, owner_id: str | None) -> list[MediaSource]:
+    query = select(media_sources).order_by(media_sources.c.created_at, media_sources.c.id)
+    if owner_id is not None:
+        query = query.where(media_sources.c.brand_id == owner_id)
+    return [rows.media_source(r) for r in await conn.execute(query)]
