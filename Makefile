@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint chromium bench bench-quick clean
+.PHONY: run test lint chromium curl pytest bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,8 +28,21 @@ chromium:
 	  || echo "could not install chromium with apt-get (root and Debian's packages needed); the browser test will skip, or fail under CI=true"; \
 	}
 
-test: lint chromium
-	$(BIN)/pytest -q
+# The demo test runs the curl commands `make run` prints.
+curl:
+	@command -v curl >/dev/null || { \
+	  echo "installing curl for the demo test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; } \
+	  || echo "could not install curl with apt-get; the demo test will skip, or fail under CI=true"; \
+	}
+
+test: lint chromium curl pytest
+
+# pytest exits 5 when it collected no tests: said plainly, and a failure like any other.
+pytest: $(STAMP)
+	@$(BIN)/pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; \
+	exit $$rc
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks --mode full

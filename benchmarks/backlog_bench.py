@@ -30,6 +30,19 @@ TARGET_GAP = 0.20  # large-backlog rate at least 80 % of the small-backlog rate
 FLAT_MIB = 16.0  # RSS may grow this much over a run and still count as flat
 
 
+OLD_ATTEMPTS = (
+    "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, request_method, "
+    "request_url, request_headers, reply_status, reply_headers, reply_body, "
+    "reply_truncated, outcome) SELECT id, 1, due_at, 1.5, method, url, '[]', 200, "
+    "'[[\"Content-Type\",\"text/plain\"]]', 'OK', false, 'delivered' FROM deliveries "
+    "WHERE status = 'delivered'"
+)
+#: The retention case: the worker's job deletes the delivered third's attempts (a day
+#: old) while it drains; every 0.2 s, so it starts as the drain does.
+RETENTION_ENV = {"POSTBACK_RETENTION_DAYS": "0.5", "POSTBACK_RETENTION_INTERVAL": "0.2"}
+RETENTION_TARGET = 0.10  # sending rate with the job running within 10 % of without
+
+
 async def seed_backlog(w: common.World, url: str, size: int) -> float:
     """Store ``size`` old deliveries (thirds: scheduled, retrying, delivered); seconds taken."""
     began = common.utcnow()
@@ -42,13 +55,7 @@ async def seed_backlog(w: common.World, url: str, size: int) -> float:
     )
     done = size - 2 * third
     await common.seed(w, "bd", Batch("old", done, url, now - timedelta(days=1), "delivered", 1))
-    await w.sql(
-        "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, request_method, "
-        "request_url, request_headers, reply_status, reply_headers, reply_body, "
-        "reply_truncated, outcome) SELECT id, 1, due_at, 1.5, method, url, '[]', 200, "
-        "'[[\"Content-Type\",\"text/plain\"]]', 'OK', false, 'delivered' FROM deliveries "
-        "WHERE status = 'delivered'"
-    )
+    await w.sql(OLD_ATTEMPTS)
     await w.sql("ANALYZE")
     await common.checkpoint(w.kind)
     return (common.utcnow() - began).total_seconds()
@@ -59,13 +66,18 @@ TABLE_SIZE = "SELECT pg_total_relation_size('deliveries')"
 
 
 async def drain_fresh(
-    w: common.World, rec: common.ReceiverProcess, fresh: int, mode: str, tag: str
+    w: common.World,
+    rec: common.ReceiverProcess,
+    fresh: int,
+    mode: str,
+    tag: str,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Drain ``fresh`` new due deliveries, then delete them so the next run starts alike."""
     rec.reset()
     due = common.start_due(mode)
     await common.seed(w, tag, Batch("fresh", fresh, rec.url("/ok?n="), due))
-    figures = await common.drain(w, rec, Drain(["fresh"], fresh, "ok"), due)
+    figures = await common.drain(w, rec, Drain(["fresh"], fresh, "ok", env=env or {}), due)
     pid = w.postbacks["fresh"]
     await w.sql(
         "DELETE FROM attempts WHERE delivery_id IN "
@@ -112,13 +124,45 @@ async def run(mode: str) -> dict[str, Any]:
         worlds = {k: await stack.enter_async_context(common.world("postgresql")) for k in sizes}
         seeded = {k: await prepare(worlds[k], n) for k, n in sizes.items()}
         rec = stack.enter_context(common.receiver())
+        pruning: list[dict[str, Any]] = []
         for i in range(REPEATS[mode]):
             for k, w in worlds.items():
                 common.say(f"backlog: {fresh:,} fresh deliveries over {sizes[k]:,} stored")
                 runs[k].append(await drain_fresh(w, rec, fresh, mode, f"f{i}"))
+            pruning.append(await drain_while_pruning(worlds["large"], rec, fresh, mode, f"r{i}"))
         tables = {k: await w.sql(TABLE_SIZE) for k, w in worlds.items()}
     cases = {k: _best(sizes[k], seeded[k], tables[k], runs[k]) for k in sizes}
-    return _figures(mode, fresh, cases["small"], cases["large"])
+    figures = _figures(mode, fresh, cases["small"], cases["large"])
+    return {**figures, "retention": _retention(cases["large"], pruning)}
+
+
+async def drain_while_pruning(
+    w: common.World, rec: common.ReceiverProcess, fresh: int, mode: str, tag: str
+) -> dict[str, Any]:
+    """The large case again, with the worker's retention job deleting old attempts."""
+    await w.sql("DELETE FROM attempts WHERE started_at < now() - interval '12 hours'")
+    await w.sql(OLD_ATTEMPTS)
+    await common.vacuum(w)
+    old = "SELECT count(*) FROM attempts WHERE started_at < now() - interval '12 hours'"
+    before = await w.sql(old)
+    common.say(f"backlog: {fresh:,} fresh over the large backlog, pruning {before:,} attempts")
+    figures = await drain_fresh(w, rec, fresh, mode, tag, RETENTION_ENV)
+    return {**figures, "old_attempts_before": before, "old_attempts_after": await w.sql(old)}
+
+
+def _retention(without: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    best = max(runs, key=lambda r: r["deliveries_per_s"])
+    ratio = best["deliveries_per_s"] / without["deliveries_per_s"]
+    return {
+        "deliveries_per_s": best["deliveries_per_s"],
+        "all_deliveries_per_s": [r["deliveries_per_s"] for r in runs],
+        "without_deliveries_per_s": without["deliveries_per_s"],
+        "with_vs_without": round(ratio, 3),
+        "old_attempts_before": [r["old_attempts_before"] for r in runs],
+        "old_attempts_after": [r["old_attempts_after"] for r in runs],
+        "target": {"with_vs_without_at_least": 1 - RETENTION_TARGET},
+        "target_met": ratio >= 1 - RETENTION_TARGET,
+    }
 
 
 def _figures(mode: str, fresh: int, small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """Ingest: events per second through the HTTP API, in batches of 100, each event fanning
-out to 3 postbacks, on SQLite and on PostgreSQL.
+out to 3 postbacks, on SQLite and on PostgreSQL; then the same with a CEL condition on
+every postback (each true for these events, so the fan-out is the same), database by
+database beside the run without, and the ratio of the two (target: at most 15 % fewer).
 
 The API runs under uvicorn in a process of its own (``benchmarks.apiserver``); an aiohttp
 client keeps a few batches in flight (bodies encoded before the clock starts). The
@@ -18,13 +20,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 
 from benchmarks import common
 from benchmarks.receiver import free_port
+from postback.config import Settings
+from postback.domain import Event, EventType, Postback, PostbackConfig, PostbackKind
+from postback.service import Service
 
 NAME = "ingest"
 BATCH = 100
@@ -37,6 +42,13 @@ URLS = (
     "https://partner-b.example/conv?id={ActionId}&amount={Amount}&oid={Oid}&cur={Currency}",
     "https://partner-c.example/track/{ActionId}?event={EventDate}&sub={SubId1}",
 )
+# One per postback, as a partner would write them (the spec's examples): all hold here.
+CONDITIONS = (
+    'Payout >= 10.0 && Currency == "USD"',
+    'CampaignId in ["1234", "5678"]',
+    'type != "action.modified" || DeltaPayout != 0.0',
+)
+CONDITION_TARGET = 0.85  # events/s with conditions over events/s without
 
 
 @contextlib.contextmanager
@@ -126,18 +138,20 @@ async def post_batches(base: str, batches: list[bytes], warmup: float, seconds: 
     return stats
 
 
-async def one_run(kind: str, mode: str) -> dict[str, Any]:
-    """Ingest on a fresh database of ``kind`` for the mode's warm-up + measured seconds."""
+async def one_run(kind: str, mode: str, conditions: bool = False) -> dict[str, Any]:
+    """Ingest on a fresh database of ``kind`` for the mode's warm-up + measured seconds;
+    with ``conditions``, every postback carries one of ``CONDITIONS``."""
     warmup, seconds = MODES[mode]
     async with common.world(kind) as w:
         for k, url in enumerate(URLS):
-            await w.postback(f"p{k}", url)
+            await w.postback(f"p{k}", url, condition=CONDITIONS[k] if conditions else None)
         batches = bodies(w.partner_id, kind, int((warmup + seconds) * 60) + 20)
         with api_server(w.url) as base:
             await common.until(lambda: _healthy(base), 30, every=0.1)
             pid = server_pid(base)
             cpu0 = common.cpu_seconds(pid) if pid else 0.0
-            common.say(f"ingest: {kind}, {warmup + seconds:g} s")
+            label = " with conditions" if conditions else ""
+            common.say(f"ingest: {kind}{label}, {warmup + seconds:g} s")
             stats = await post_batches(base, batches, warmup, seconds)
             cpu = (common.cpu_seconds(pid) if pid else 0.0) - cpu0
         stored = await w.sql("SELECT COUNT(*) FROM deliveries")
@@ -160,6 +174,35 @@ def _figures(kind: str, stats: dict, seconds: float, cpu: float, stored: int) ->
     }
 
 
+def fan_out_cpu(rounds: int = 3000) -> dict[str, float]:
+    """CPU microseconds per event of matching-to-deliveries (``Service._fan_out``: the
+    conditions, then the renders) for the benchmark's event and 3 postbacks, in this
+    process, without and with the conditions. CPU time, so a busy machine skews it less
+    than the HTTP runs' wall-clock rates."""
+    event_data = json.loads(bodies("partner", "cpu", 1)[0])[0]
+    event = Event(
+        "cpu-1",
+        EventType.ACTION_TRACKED,
+        datetime.fromisoformat(event_data["occurred_at"]),
+        event_data["data"],
+    )
+    service = Service(None, Settings(database_url="sqlite:///unused.db"))  # type: ignore[arg-type]
+    now = common.utcnow()
+    out = {}
+    for label, conditions in (("without", (None,) * len(URLS)), ("with", CONDITIONS)):
+        postbacks = [
+            Postback(f"pb{k}", "owner", PostbackConfig(PostbackKind.ACTION_LIFECYCLE, url,
+                                                      condition=c), now, now)
+            for k, (url, c) in enumerate(zip(URLS, conditions, strict=True))
+        ]  # fmt: skip
+        service._fan_out("[0]", event, postbacks)  # compile the templates and conditions first
+        start = time.process_time()
+        for _ in range(rounds):
+            service._fan_out("[0]", event, postbacks)
+        out[label] = round((time.process_time() - start) / rounds * 1e6, 1)
+    return out
+
+
 async def _healthy(base: str) -> bool:
     try:
         async with aiohttp.ClientSession() as s, s.get(f"{base}/healthz") as r:
@@ -169,9 +212,17 @@ async def _healthy(base: str) -> bool:
 
 
 async def run(mode: str) -> dict[str, Any]:
-    """Both databases, one after the other."""
+    """Both databases, one after the other; each without, then with conditions."""
     common.check_mode(mode)
-    runs = {kind: await one_run(kind, mode) for kind in ("sqlite", "postgresql")}
+    runs, with_conditions = {}, {}
+    for kind in ("sqlite", "postgresql"):
+        runs[kind] = await one_run(kind, mode)
+        with_conditions[kind] = await one_run(kind, mode, conditions=True)
+    ratio = {
+        kind: round(with_conditions[kind]["events_per_s"] / runs[kind]["events_per_s"], 3)
+        for kind in runs
+        if runs[kind]["events_per_s"]
+    }
     return {
         "benchmark": NAME,
         "mode": mode,
@@ -179,4 +230,9 @@ async def run(mode: str) -> dict[str, Any]:
         "fan_out": FAN_OUT,
         "in_flight": IN_FLIGHT,
         "runs": runs,
+        "conditions": list(CONDITIONS),
+        "runs_with_conditions": with_conditions,
+        "conditions_ratio": ratio,
+        "target_met": bool(ratio) and min(ratio.values()) >= CONDITION_TARGET,
+        "fan_out_cpu_us_per_event": fan_out_cpu(300 if mode == "smoke" else 3000),
     }

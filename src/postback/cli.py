@@ -46,11 +46,25 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="serve this worker's Prometheus metrics on this port",
+    ),
+    metrics_host: str = typer.Option("127.0.0.1", help="address for --metrics-port"),
+) -> None:
     """Run a delivery worker until SIGTERM (in-flight sends are finished first)."""
     from postback.delivery import runner
+    from postback.errors import ConfigError
 
-    runner.run(_settings())
+    try:
+        runner.run(_settings(), metrics_port, metrics_host)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -198,6 +212,113 @@ def _watch_replay(settings: Settings, replay_id: str) -> None:
             typer.echo(f"stopped watching; replay {replay_id} goes on (GET /v1/replays/ID)")
             raise typer.Exit(130) from None
     typer.echo(commands.replay_summary(final))
+
+
+@app.command()
+def prune(
+    dry_run: bool = typer.Option(False, "--dry-run", help="only say what would be deleted"),
+    days: float | None = typer.Option(
+        None, min=0.0, help="keep this many days (default: POSTBACK_RETENTION_DAYS, 30)"
+    ),
+) -> None:
+    """Delete attempts (with their stored replies) older than the retention period, in
+    small batches; with --dry-run, say how many would go."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from postback import retention
+    from postback.errors import PostbackError
+    from postback.storage import open_store
+
+    settings = _settings()
+    keep = settings.retention_days if days is None else days
+    if not keep:
+        typer.echo("retention is off (0 days): nothing is deleted")
+        return
+    before = retention.cutoff(datetime.now(UTC), keep)
+
+    async def go() -> int | None:
+        store = open_store(settings.database_url)
+        try:
+            if dry_run:
+                return await store.count_old_attempts(before)
+            return await retention.prune(store, before)
+        finally:
+            await store.close()
+
+    try:
+        count = asyncio.run(go())
+    except PostbackError as exc:
+        raise _fail(exc) from None
+    when = before.isoformat(timespec="seconds")
+    if count is None:
+        typer.echo("another process is deleting old attempts now; try again later")
+    elif dry_run:
+        typer.echo(f"would delete {count} attempts started before {when}")
+    else:
+        typer.echo(f"deleted {count} attempts started before {when}")
+
+
+keys = typer.Typer(no_args_is_help=True, help="An account's API keys: list, create, revoke.")
+app.add_typer(keys, name="keys")
+ACCOUNT = typer.Argument(..., metavar="ACCOUNT_ID", help="the account's id, or 'operator'")
+
+
+@keys.command("list")
+def keys_list(account_id: str = ACCOUNT) -> None:
+    """List the account's keys (revoked ones too), tab-separated."""
+    import asyncio
+
+    from postback import commands
+    from postback.errors import PostbackError
+
+    settings = _settings()
+    try:
+        found = asyncio.run(
+            commands.with_service(settings, lambda s: commands.list_keys(s, account_id))
+        )
+    except PostbackError as exc:
+        raise _fail(exc) from None
+    typer.echo("\n".join(commands.key_lines(found)))
+
+
+@keys.command("create")
+def keys_create(account_id: str = ACCOUNT) -> None:
+    """Create a key for the account and print it: it is shown this once."""
+    import asyncio
+
+    from postback import commands
+    from postback.errors import PostbackError
+
+    settings = _settings()
+    try:
+        record, key = asyncio.run(
+            commands.with_service(settings, lambda s: commands.create_key(s, account_id))
+        )
+    except PostbackError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"key {record.id} (shown once, keep it now):\n{key}")
+
+
+@keys.command("revoke")
+def keys_revoke(
+    account_id: str = ACCOUNT,
+    key_id: str = typer.Argument(..., metavar="KEY_ID", help="the key's id (key_...)"),
+) -> None:
+    """Revoke one of the account's keys: refused at once by every API process."""
+    import asyncio
+
+    from postback import commands
+    from postback.errors import PostbackError
+
+    settings = _settings()
+    try:
+        record = asyncio.run(
+            commands.with_service(settings, lambda s: commands.revoke_key(s, account_id, key_id))
+        )
+    except PostbackError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"revoked {record.id} at {record.revoked_at}")
 
 
 @app.command()

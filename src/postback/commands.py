@@ -13,9 +13,11 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from postback.conditions import Verdict
 from postback.config import Settings
 from postback.domain import (
     FINAL_STATUSES,
+    ApiKey,
     DeliveryStatus,
     Event,
     RenderedRequest,
@@ -94,7 +96,18 @@ def show_sent(result: TestSend) -> str:
     else:
         detail = sent.error or result.verdict.detail
         lines.append(f"not delivered ({result.verdict.reason}): {detail} [{took}]")
+    lines += condition_lines(result.condition)
     return "\n".join(lines)
+
+
+def condition_lines(verdict: Verdict | None) -> list[str]:
+    """Whether the condition holds for this event (sent anyway: this is a test)."""
+    if verdict is None:
+        return []
+    if verdict.holds:
+        return ["condition: true (ingest creates a delivery for this event)"]
+    why = "false" if verdict.error is None else f"error: {verdict.error}"
+    return [f"condition: {why} (ingest would create no delivery for this event)"]
 
 
 def request_lines(request: RenderedRequest) -> list[str]:
@@ -195,3 +208,31 @@ def replay_summary(progress: Replay) -> str:
         f"replay {progress.id}: {progress.delivered} delivered, {progress.failed} failed, "
         f"{progress.retrying} retrying, {progress.waiting} waiting (of {progress.total})"
     )
+
+
+# -- keys ------------------------------------------------------------------------------------
+def key_lines(found: list[ApiKey]) -> list[str]:
+    """One line per key: id, prefix, created, last used, revoked (``-`` for none)."""
+
+    def when(moment: datetime | None) -> str:
+        return "-" if moment is None else moment.isoformat(timespec="seconds")
+
+    head = "id\tprefix\tcreated_at\tlast_used_at\trevoked_at"
+    return [head] + [
+        "\t".join(
+            (k.id, k.prefix or "-", when(k.created_at), when(k.last_used_at), when(k.revoked_at))
+        )
+        for k in found
+    ]
+
+
+async def list_keys(service: Service, account_id: str) -> list[ApiKey]:
+    return await service.list_keys(OPERATOR, account_id)
+
+
+async def create_key(service: Service, account_id: str) -> tuple[ApiKey, str]:
+    return await service.create_key(OPERATOR, account_id)
+
+
+async def revoke_key(service: Service, account_id: str, key_id: str) -> ApiKey:
+    return await service.revoke_key(OPERATOR, account_id, key_id)

@@ -28,6 +28,12 @@ class Settings:
     lease_seconds: float | None = None  # default: long enough for the slowest send
     inbox: bool = False  # serve the built-in inbox (in memory; for trying things out)
     data_dir: Path = field(default_factory=lambda: Path("data"))
+    # How long a rotated-out signing secret keeps signing beside the new one.
+    secret_overlap_seconds: float = 24 * 3600.0
+    log_format: str = "text"  # or "json": one object per line
+    outbound_proxy: str | None = None  # http://host:port: every postback goes through it
+    retention_days: float = 30.0  # attempts older than this are deleted; 0 keeps them all
+    retention_interval: float = 600.0  # seconds between the workers' retention runs
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -80,4 +86,45 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         lease_seconds=_float(env, "POSTBACK_LEASE_SECONDS", 0) or None,
         data_dir=data_dir,
         inbox=env.get("POSTBACK_INBOX", "") in ("1", "true", "yes"),
+        secret_overlap_seconds=_float(env, "POSTBACK_SECRET_OVERLAP_SECONDS", 24 * 3600.0),
+        log_format=_log_format(env.get("POSTBACK_LOG_FORMAT", "")),
+        outbound_proxy=_proxy(env.get("POSTBACK_OUTBOUND_PROXY", "")),
+        retention_days=_days(env.get("POSTBACK_RETENTION_DAYS", "")),
+        retention_interval=_float(env, "POSTBACK_RETENTION_INTERVAL", 600.0),
     )
+
+
+def _days(raw: str) -> float:
+    if not raw.strip():
+        return 30.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ConfigError(
+            f"POSTBACK_RETENTION_DAYS={raw!r}: write a number of days, e.g. 30 (0 keeps all)"
+        )
+    return value
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower() or "text"
+    if value not in ("text", "json"):
+        raise ConfigError(f"POSTBACK_LOG_FORMAT={raw!r}: write text or json")
+    return value
+
+
+def _proxy(raw: str) -> str | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    scheme, sep, rest = raw.partition("://")
+    host_port = rest.split("/", 1)[0].rpartition("@")[2]
+    if scheme.lower() != "http" or not sep or ":" not in host_port:
+        # The value is not echoed: it may hold the proxy's password.
+        raise ConfigError(
+            "POSTBACK_OUTBOUND_PROXY is not an HTTP proxy address; "
+            "write e.g. http://proxy.internal:3128"
+        )
+    return raw

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from postback.config import Network
+
 
 class AccountKind(StrEnum):
     OPERATOR = "operator"
@@ -115,6 +117,8 @@ class FailureReason(StrEnum):
     PROTOCOL = "protocol"
     TOO_LARGE = "too_large"  # the rendered request is over POSTBACK_MAX_REQUEST_BYTES
     RENDER_FAILED = "render_failed"  # a value the template could not render
+    TEMPLATE = "template"  # the current postback cannot render this event (at a retry)
+    INVALID_REQUEST = "invalid_request"  # a header the HTTP client refuses; never retried
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,8 @@ class Account:
     kind: AccountKind
     partner_type: PartnerType | None
     created_at: datetime
+    # Networks this account's postbacks may reach besides the operator's (operator-set).
+    allowed_networks: tuple[Network, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +188,8 @@ class PostbackConfig:
     in_app_event: str | None = None  # partner_integration: one named in-app event
     include_locking: bool = False  # action_lifecycle: action.locked opts in
     trigger: EventTrigger | None = None  # partner_integration: when it fires ("always")
+    signing_enabled: bool = True  # Standard Webhooks signature headers on every request
+    condition: str | None = None  # CEL; the delivery is created only when it holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +201,16 @@ class Postback:
     updated_at: datetime
     disabled_reason: str | None = None
     disabled_at: datetime | None = None  # when the system disabled it (with the reason)
+    version: int = 1  # incremented on every change; deliveries record the one they used
+
+
+@dataclass(frozen=True, slots=True)
+class SigningSecret:
+    """A postback's signing secret, and until when a rotated-out one still signs too."""
+
+    postback_id: str
+    secret: str
+    previous_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +241,7 @@ class NewDelivery:
     order_key: str  # ActionId / InquiryId / CatalogItemId: delivered in order per postback
     action_id: str | None = None
     failure: str | None = None  # set: stored failed at once with this reason, never sent
+    postback_version: int = 1  # the version the request was rendered with
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +261,7 @@ class Delivery:
     updated_at: datetime
     last_error: str | None = None
     attempts: tuple[Attempt, ...] = field(default=())
+    postback_version: int = 1  # the version ``request`` was rendered with
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +282,7 @@ class Attempt:
     reply: Reply | None
     outcome: str  # "delivered" or a FailureReason
     error: str | None
+    postback_version: int | None = None  # the postback's version it was rendered with
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,3 +303,15 @@ class Replay:
     def sent(self) -> bool:
         """Every delivery has been tried at least once (delivered, failed or retrying)."""
         return self.waiting == 0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """One of an account's API keys, as listed (the key itself is shown once, at creation)."""
+
+    id: str
+    account_id: str
+    prefix: str | None  # its first characters; None for keys stored before migration 0007
+    created_at: datetime
+    last_used_at: datetime | None = None  # to the minute: written at most once a minute
+    revoked_at: datetime | None = None

@@ -6,16 +6,22 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
+from postback.conditions import ConditionError, compile_condition
+from postback.config import Network
+from postback.delivery.guard import host_address, is_blocked
 from postback.domain import (
     CATALOGUE_OF_KIND,
+    CONTENT_TYPE,
     MOBILE_APP_CATEGORIES,
     BodyFormat,
     EventTrigger,
     HttpMethod,
     PostbackConfig,
     PostbackKind,
+    RenderedRequest,
 )
 from postback.template import Template, TemplateError, compile_template
 from postback.template.catalogue import Catalogue, catalogue_for
@@ -127,6 +133,17 @@ def check_mobile_app(config: PostbackConfig, category: str) -> list[Problem]:
         for name in MOBILE_APP_FIELDS
         if getattr(config, name) != _DEFAULTS[name]
     ]
+
+
+def render(config: PostbackConfig, compiled: Compiled, params: dict[str, Any]) -> RenderedRequest:
+    """The request exactly as it will be sent, for these parameters (raises
+    :class:`TemplateError` when a value cannot be rendered)."""
+    headers = [(name, t.render(params)) for name, t in compiled.headers]
+    typed = any(name.lower() == "content-type" for name, _ in headers)
+    if config.body_format is not None and compiled.body is not None and not typed:
+        headers.append(("Content-Type", CONTENT_TYPE[config.body_format]))
+    body = compiled.body.render(params) if compiled.body is not None else None
+    return RenderedRequest(config.method, compiled.url.render(params), tuple(headers), body)
 
 
 def check_shape(config: PostbackConfig) -> list[Problem]:
@@ -264,3 +281,48 @@ def _check_limits(config: PostbackConfig) -> list[Problem]:
             )
         )
     return out
+
+
+def check_condition(text: str | None) -> list[Problem]:
+    """A condition must compile; the problem carries the CEL library's message."""
+    if text is None:
+        return []
+    try:
+        compile_condition(text)
+    except ConditionError as exc:
+        return [problem("condition", "invalid_condition", exc.message, exc.position)]
+    return []
+
+
+def check_url_address(url: str, allowed: tuple[Network, ...]) -> list[Problem]:
+    """A URL whose host is written as an IP address (in any spelling the C library
+    reads) the guard refuses: a 422 when saved, rather than a failure at every send."""
+    host = _literal_host(url)
+    address = None if host is None else host_address(host)
+    if host is None or address is None:
+        return []
+    if is_blocked(address, allowed):
+        return [
+            problem(
+                "url",
+                "blocked_address",
+                f"{address} is a private, loopback or otherwise internal address that "
+                "postbacks may not reach; ask the operator to allow its network",
+            )
+        ]
+    if ":" not in host and _canonical(host) != str(address):
+        return [problem("url", "invalid_url", f"write the address {host} as {address}")]
+    return []
+
+
+def _literal_host(url: str) -> str | None:
+    """The host of a URL template when it is plain text (no expression in it)."""
+    rest = url.partition("://")[2]
+    authority = re.split(r"[/?#\\]", rest, maxsplit=1)[0].rpartition("@")[2]
+    host = authority.partition("]")[0] + "]" if authority.startswith("[") else authority
+    host = host if host.startswith("[") else host.rpartition(":")[0] or host
+    return None if not host or "{" in host else host
+
+
+def _canonical(host: str) -> str:
+    return host.removeprefix("[").removesuffix("]")

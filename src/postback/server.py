@@ -9,6 +9,7 @@ import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
+from postback import logs
 from postback.api.app import create_app
 from postback.config import Settings
 from postback.delivery.runner import Stopper, start_in_background
@@ -42,7 +43,9 @@ def run(settings: Settings, host: str, port: int, demo: bool, workers: bool = Tr
         return start_in_background(service.store, settings) if workers else None
 
     app = create_app(settings, on_start)
-    uvicorn.run(app, host=host, port=port, log_level="info", loop="auto")
+    logs.setup(settings.log_format)
+    # log_config=None: uvicorn's records go to the handler set up above, in its format.
+    uvicorn.run(app, host=host, port=port, log_level="info", loop="auto", log_config=None)
 
 
 async def _announce_demo(service: Service, base_url: str, key: str | None) -> None:

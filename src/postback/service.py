@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
@@ -9,21 +10,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from postback import conditions, keys, rules
 from postback import events as event_rules
-from postback import keys, rules
-from postback.config import Settings
-from postback.delivery import outcome
+from postback.config import Network, Settings
+from postback.delivery import metrics, outcome, signing
 from postback.delivery.outcome import Outcome
 from postback.delivery.redact import redact
-from postback.delivery.transport import AioHttpTransport, SendResult, Transport
+from postback.delivery.transport import AioHttpTransport, SendResult, Transport, as_sent
 from postback.domain import (
     CATALOGUE_OF_KIND,
-    CONTENT_TYPE,
     Account,
     AccountKind,
     ActionTracker,
+    ApiKey,
     BodyFormat,
     Event,
+    EventKind,
+    EventType,
     FailureReason,
     NewDelivery,
     PartnerType,
@@ -37,7 +40,8 @@ from postback.errors import NotFound, ValidationProblem
 from postback.inbox import Inbox
 from postback.storage.base import DeliveryFilter, IngestItem, IngestResult, Store
 from postback.template import TemplateError
-from postback.template.catalogue import sample_params
+from postback.template.catalogue import catalogue_for, sample_params
+from postback.template.lookalike import lookalikes
 
 Clock = Callable[[], datetime]
 RENDER_FAILED, TOO_LARGE = FailureReason.RENDER_FAILED.value, FailureReason.TOO_LARGE.value
@@ -81,12 +85,17 @@ class Service:
         self.settings = settings
         self.clock = clock
         self._compiled: dict[str, tuple[datetime, rules.Compiled]] = {}
+        self._conditions: dict[str, conditions.Condition | conditions.ConditionError] = {}
         self.inbox = Inbox()
         self._sender: Transport | None = None
 
     # -- accounts --------------------------------------------------------------------
     async def create_account(
-        self, name: str, kind: AccountKind, partner_type: PartnerType | None
+        self,
+        name: str,
+        kind: AccountKind,
+        partner_type: PartnerType | None,
+        allowed_networks: tuple[Network, ...] = (),
     ) -> tuple[Account, str]:
         """A new brand or partner and its first API key (shown once)."""
         if kind is AccountKind.PARTNER and partner_type is None:
@@ -94,17 +103,62 @@ class Service:
         if kind is not AccountKind.PARTNER:
             partner_type = None
         key = keys.new_key()
-        account = await self.store.create_account(name, kind, partner_type, keys.hash_key(key))
+        account = await self.store.create_account(
+            name,
+            kind,
+            partner_type,
+            keys.hash_key(key),
+            key_prefix=keys.prefix(key),
+            allowed_networks=allowed_networks,
+        )
         return account, key
 
     async def authenticate(self, key: str) -> Principal | None:
+        """Who holds ``key``: looked up on every request (nothing cached), so a revoked
+        key is refused at once by every API process."""
         admin = self.settings.admin_key
         if admin is not None and keys.same(key, admin):
             return OPERATOR
-        account = await self.store.account_for_key(keys.hash_key(key))
-        if account is None:
+        found = await self.store.find_api_key(keys.hash_key(key))
+        if found is None:
             return None
+        account, api_key = found
+        now = self.clock()
+        if keys.worth_noting(api_key.last_used_at, now):
+            await self.store.touch_api_key(api_key.id, now)
         return OPERATOR if account.kind is AccountKind.OPERATOR else Principal(account)
+
+    # -- API keys --------------------------------------------------------------------
+    async def key_owner(self, who: Principal, account_id: str) -> Account:
+        """The account whose keys ``who`` manages: its own, or (the operator) any;
+        ``operator`` names the operator's own account. Another's is not found."""
+        if account_id == "operator" and who.is_operator:
+            return await self.operator_account()
+        if who.account is not None and who.account.id != account_id:
+            raise NotFound(f"account {account_id} not found")
+        return await self.store.get_account(account_id)
+
+    async def create_key(self, who: Principal, account_id: str) -> tuple[ApiKey, str]:
+        """A new key for the account; the key itself is returned once, here."""
+        owner = await self.key_owner(who, account_id)
+        key = keys.new_key()
+        record = await self.store.add_api_key(owner.id, keys.hash_key(key), keys.prefix(key))
+        return record, key
+
+    async def list_keys(self, who: Principal, account_id: str) -> list[ApiKey]:
+        owner = await self.key_owner(who, account_id)
+        return await self.store.list_api_keys(owner.id)
+
+    async def revoke_key(self, who: Principal, account_id: str, key_id: str) -> ApiKey:
+        owner = await self.key_owner(who, account_id)
+        return await self.store.revoke_api_key(owner.id, key_id)
+
+    async def operator_account(self) -> Account:
+        """The operator's account (created, without a key, when there is none yet)."""
+        for account in await self.store.list_accounts():
+            if account.kind is AccountKind.OPERATOR:
+                return account
+        return await self.store.create_account("operator", AccountKind.OPERATOR, None, "")
 
     # -- postbacks -------------------------------------------------------------------
     async def create_postback(
@@ -136,8 +190,11 @@ class Service:
 
     async def _validate(self, owner: Account, config: PostbackConfig) -> None:
         found = rules.check_shape(config) + await self._check_scope(owner, config)
+        found += rules.check_url_address(
+            config.url, self.settings.allowed_networks + owner.allowed_networks
+        )
         _, template_problems = rules.compile_config(config)
-        found += template_problems
+        found += template_problems + rules.check_condition(config.condition)
         if found:
             raise ValidationProblem(found)
 
@@ -234,14 +291,7 @@ class Service:
 
     def render(self, postback: Postback, params: dict[str, Any]) -> RenderedRequest:
         """The request exactly as it will be sent, for these parameters."""
-        compiled = self.compiled(postback)
-        headers = [(name, t.render(params)) for name, t in compiled.headers]
-        config = postback.config
-        typed = any(name.lower() == "content-type" for name, _ in headers)
-        if config.body_format is not None and compiled.body is not None and not typed:
-            headers.append(("Content-Type", CONTENT_TYPE[config.body_format]))
-        body = compiled.body.render(params) if compiled.body is not None else None
-        return RenderedRequest(config.method, compiled.url.render(params), tuple(headers), body)
+        return rules.render(postback.config, self.compiled(postback), params)
 
     def sample(self, postback: Postback) -> dict[str, Any]:
         return sample_params(CATALOGUE_OF_KIND[postback.config.kind])
@@ -274,7 +324,14 @@ class Service:
         postback's delivery go on (acceptance never depends on one partner's template)."""
         params = event_rules.with_defaults(event)
         deliveries = []
+        bound: list[conditions.Bindings] = []  # bound on first use, shared by the postbacks
         for postback in matched:
+            if postback.config.condition is not None:
+                verdict = self.check_condition(postback, event, params, bound)
+                if verdict.error is not None:
+                    metrics.CONDITION_ERRORS.labels(postback_id=postback.id).inc()
+                if not verdict.holds:
+                    continue
             try:
                 request = self.render(postback, params)
             except TemplateError as exc:
@@ -303,6 +360,37 @@ class Service:
         new = self._delivery(postback, event, shown)
         return dataclasses.replace(new, failure=f"{reason}: {message}")
 
+    def condition(self, text: str) -> conditions.Condition | conditions.ConditionError:
+        """A condition compiled once per text (a saved one always compiles; kept if not)."""
+        found = self._conditions.get(text)
+        if found is None:
+            if len(self._conditions) >= 10_000:  # bound the cache; texts are per postback
+                self._conditions.clear()
+            try:
+                found = conditions.compile_condition(text)
+            except conditions.ConditionError as exc:
+                found = exc
+            self._conditions[text] = found
+        return found
+
+    def check_condition(
+        self,
+        postback: Postback,
+        event: Event,
+        params: dict[str, Any],
+        bound: list[conditions.Bindings],
+    ) -> conditions.Verdict:
+        """Whether the postback's condition holds for this event (no condition: it does)."""
+        if postback.config.condition is None:
+            return conditions.Verdict(True)
+        compiled = self.condition(postback.config.condition)
+        if isinstance(compiled, conditions.ConditionError):
+            return conditions.Verdict(False, f"the condition does not compile: {compiled}")
+        if not bound:
+            kind = event_rules.kind_of(event.type)
+            bound.append(conditions.bind(kind, event.type.value, params))
+        return conditions.evaluate(compiled, bound[0])
+
     def _delivery(self, postback: Postback, event: Event, request: RenderedRequest) -> NewDelivery:
         due = event.occurred_at + timedelta(seconds=postback.config.min_delay_seconds)
         action_id = event.data.get("ActionId")
@@ -313,6 +401,7 @@ class Service:
             due_at=due,
             order_key=event_rules.order_key(event),
             action_id=None if action_id is None else str(action_id),
+            postback_version=postback.version,
         )
 
     # -- previews --------------------------------------------------------------------
@@ -327,8 +416,12 @@ class Service:
             request = self.render(postback, params)
         except TemplateError as exc:
             raise ValidationProblem([rules.problem("event.data", exc.code, str(exc))]) from exc
-        warnings = _warnings(postback, request) + self._size_warnings(request)
-        return Preview(request, _jsonable(params), warnings)
+        verdict = None
+        if postback.config.condition is not None:
+            target = event or Event("sample", _SAMPLE_TYPE[postback.config.kind], self.clock(), {})
+            verdict = self.check_condition(postback, target, params, [])
+        warnings = _warnings(postback.config, request) + self._size_warnings(request)
+        return Preview(request, _jsonable(params), warnings, verdict)
 
     def _size_warnings(self, request: RenderedRequest) -> list[str]:
         size, limit = request_size(request), self.settings.max_request_bytes
@@ -351,19 +444,105 @@ class Service:
     ) -> TestSend:
         """Send the postback now, bypassing the delay and the log; return what happened."""
         shown = await self.preview(postback, event, event_id)
-        sent = await self._transport().send(shown.request, f"test_{keys.new_key()[4:20]}")
+        message_id = f"test_{keys.new_key()[4:20]}"
+        request = shown.request
+        if postback.config.signing_enabled:  # signed like a delivery, with the current secret
+            with contextlib.suppress(NotFound):  # a configuration not saved yet has none
+                secret = await self.store.signing_secret(postback.id, None)
+                stamp = int(self.clock().timestamp())
+                request = signing.sign(request, message_id, stamp, (secret.secret,))
+        owner = await self.store.get_account(postback.owner_id)
+        sent = await self._transport().send(request, message_id, owner.allowed_networks)
         verdict = outcome.classify(
             sent.reply,
             sent.failure,
             postback.config.success_response,
             postback.config.error_response,
         )
-        return TestSend(redact(shown.request), sent, verdict)
+        return TestSend(redact(as_sent(request, message_id)), sent, verdict, shown.condition)
 
     def _transport(self) -> Transport:
         if self._sender is None:
             self._sender = AioHttpTransport(self.settings)
         return self._sender
+
+    # -- unsaved configurations ------------------------------------------------------
+    async def preview_configuration(
+        self,
+        who: Principal,
+        config: PostbackConfig,
+        owner_id: str | None,
+        event_type: EventType | None,
+        data: dict[str, Any] | None,
+    ) -> ConfigPreview:
+        """What an unsaved postback would send, and what saving it would report.
+
+        The problems are those a save would raise (the owner's own rules included); the
+        request is rendered whenever the templates compile, for the given event data or a
+        sample of the chosen (or first fitting) event type.
+        """
+        # The same checks as a save (_validate), so whatever a save refuses shows here too.
+        problems: list[rules.Problem] = []
+        owner: Account | None = None
+        try:
+            owner = await self._owner(who, owner_id)
+        except ValidationProblem as exc:
+            problems += exc.problems
+        except NotFound:
+            problems.append(rules.problem("owner_id", "not_found", "no such account"))
+        try:
+            if owner is not None:
+                await self._validate(owner, config)
+            else:
+                problems += rules.check_shape(config) + rules.compile_config(config)[1]
+        except ValidationProblem as exc:
+            problems += exc.problems
+        compiled, _ = rules.compile_config(config)
+        kind = CATALOGUE_OF_KIND[config.kind]
+        chosen = event_type if event_type is not None else FIRST_TYPE[kind]
+        sample = sample_params(kind) if data is None else data
+        request = None
+        if event_rules.kind_of(chosen) is not kind:
+            problems.append(
+                rules.problem(
+                    "event.type",
+                    "wrong_kind",
+                    f"a {config.kind} postback never gets {chosen} events",
+                )
+            )
+        elif compiled is not None:
+            event = Event("preview", chosen, self.clock(), sample)
+            try:
+                request = rules.render(config, compiled, event_rules.with_defaults(event))
+            except TemplateError as exc:
+                problems.append(rules.problem("event.data", exc.code, str(exc)))
+        warnings = _lookalike_warnings(config)
+        if request is not None:
+            warnings += [
+                rules.problem("body", "invalid_json", w) for w in _warnings(config, request)
+            ]
+        return ConfigPreview(request, problems, warnings, chosen, _jsonable(sample))
+
+    async def test_configuration(
+        self,
+        who: Principal,
+        config: PostbackConfig,
+        owner_id: str | None,
+        event_type: EventType | None,
+        data: dict[str, Any] | None,
+    ) -> tuple[ConfigPreview, TestSend]:
+        """Send an unsaved postback once, as a test: refused with the problems a save would
+        report, so what passes here also saves."""
+        shown = await self.preview_configuration(who, config, owner_id, event_type, data)
+        if shown.problems or shown.request is None:
+            raise ValidationProblem(shown.problems)
+        owner = await self._owner(who, owner_id)
+        message_id = f"test_{keys.new_key()[4:20]}"
+        sent = await self._transport().send(shown.request, message_id, owner.allowed_networks)
+        verdict = outcome.classify(
+            sent.reply, sent.failure, config.success_response, config.error_response
+        )
+        return shown, TestSend(redact(as_sent(shown.request, message_id)), sent, verdict)
 
     # -- deliveries ------------------------------------------------------------------
     async def replay(self, who: Principal, flt: DeliveryFilter, everything: bool = False) -> Replay:
@@ -388,15 +567,21 @@ class Service:
     async def ensure_operator(self) -> str | None:
         """Create the operator account on first start; return its new key, shown once.
 
-        With ``POSTBACK_ADMIN_KEY`` set, that key is the operator's and nothing is created.
+        With ``POSTBACK_ADMIN_KEY`` set, that key is the operator's: the account is created
+        without a key (keys can be added to it later, and revoked).
         """
-        if self.settings.admin_key is not None:
-            return None
         accounts = await self.store.list_accounts()
         if any(a.kind is AccountKind.OPERATOR for a in accounts):
             return None
+        if self.settings.admin_key is not None:
+            # An operator account without a key of its own: more keys can be added to it
+            # (and revoked), so the operator's keys rotate without a restart.
+            await self.store.create_account("operator", AccountKind.OPERATOR, None, "")
+            return None
         key = keys.new_key()
-        await self.store.create_account("operator", AccountKind.OPERATOR, None, keys.hash_key(key))
+        await self.store.create_account(
+            "operator", AccountKind.OPERATOR, None, keys.hash_key(key), key_prefix=keys.prefix(key)
+        )
         return key
 
     async def aclose(self) -> None:
@@ -410,6 +595,16 @@ class TestSend:
     request: RenderedRequest  # as sent, secrets redacted
     sent: SendResult
     verdict: Outcome
+    condition: conditions.Verdict | None = None  # sent anyway; ingest would skip it if false
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigPreview:
+    request: RenderedRequest | None  # None while a template or the event is at fault
+    problems: list[rules.Problem]
+    warnings: list[rules.Problem]
+    event_type: EventType
+    data: dict[str, Any]  # the event data rendered (the sample when none was given)
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +612,18 @@ class Preview:
     request: RenderedRequest
     params: dict[str, Any]
     warnings: list[str]
+    condition: conditions.Verdict | None = None  # None: the postback has no condition
+
+
+# The event type a sample preview stands for, per postback kind (the condition's ``type``).
+_SAMPLE_TYPE: dict[PostbackKind, EventType] = {
+    PostbackKind.ACTION_LIFECYCLE: EventType.ACTION_TRACKED,
+    PostbackKind.ACTION_CLEARING: EventType.ACTION_CLEARED,
+    PostbackKind.PARTNER_INTEGRATION: EventType.ACTION_TRACKED,
+    PostbackKind.MEDIA_SOURCE: EventType.ACTION_TRACKED,
+    PostbackKind.ACTION_INQUIRY: EventType.INQUIRY_CREATED,
+    PostbackKind.CATALOG_CHANGE: EventType.CATALOG_ITEM_CHANGED,
+}
 
 
 def request_size(request: RenderedRequest) -> int:
@@ -450,8 +657,8 @@ def _where(index: int, single: bool) -> str:
     return "" if single else f"[{index}]"
 
 
-def _warnings(postback: Postback, request: RenderedRequest) -> list[str]:
-    if postback.config.body_format is not BodyFormat.JSON or request.body is None:
+def _warnings(config: PostbackConfig, request: RenderedRequest) -> list[str]:
+    if config.body_format is not BodyFormat.JSON or request.body is None:
         return []
     try:
         json.loads(request.body)
@@ -462,3 +669,24 @@ def _warnings(postback: Postback, request: RenderedRequest) -> list[str]:
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(params, default=str))  # type: ignore[no-any-return]
+
+
+# The event type a preview renders when none is chosen: the commonest of each catalogue.
+FIRST_TYPE: dict[EventKind, EventType] = {
+    EventKind.ACTION: EventType.ACTION_TRACKED,
+    EventKind.ACTION_INQUIRY: EventType.INQUIRY_CREATED,
+    EventKind.CATALOG_CHANGE: EventType.CATALOG_ITEM_CHANGED,
+}
+
+
+def _lookalike_warnings(config: PostbackConfig) -> list[rules.Problem]:
+    """Text in the templates that looks like a parameter but is sent as typed."""
+    catalogue = catalogue_for(CATALOGUE_OF_KIND[config.kind])
+    names = (*catalogue.names, *catalogue.field_names)
+    fields = [("url", config.url), ("body", config.body or "")]
+    fields += [(f"headers.{name}", value) for name, value in config.headers]
+    return [
+        rules.problem(field, "lookalike", w.message, w.position)
+        for field, text in fields
+        for w in lookalikes(text, names)
+    ]

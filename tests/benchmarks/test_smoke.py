@@ -30,6 +30,10 @@ def _ingest(r: dict[str, Any]) -> None:
     for run in r["runs"].values():
         assert run["events_per_s"] > 0 and run["errors"] == 0
         assert run["deliveries_stored"] >= run["events"] * r["fan_out"]
+    for run in r["runs_with_conditions"].values():  # every condition holds: same fan-out
+        assert run["events_per_s"] > 0 and run["errors"] == 0
+        assert run["deliveries_stored"] >= run["events"] * r["fan_out"]
+    assert set(r["conditions_ratio"]) == {"sqlite", "postgresql"}
 
 
 def _throughput(r: dict[str, Any]) -> None:
@@ -53,6 +57,9 @@ def _backlog(r: dict[str, Any]) -> None:
         assert run["delivered"] == run["deliveries"] and run["deliveries_per_s"] > 0
         assert run["rss_max_mib"] > 0
     assert r["large_vs_small"] > 0
+    retention = r["retention"]
+    assert retention["deliveries_per_s"] > 0 and retention["with_vs_without"] > 0
+    assert all(n > 0 for n in retention["old_attempts_before"])
 
 
 def _fairness(r: dict[str, Any]) -> None:

@@ -4,11 +4,8 @@ directory, delivering to its own built-in inbox."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,14 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
-from postback.api.app import create_app
-from postback.config import Settings
-from postback.delivery.runner import Stopper, start_in_background
-from postback.service import Service
-from tests.apiclient import ADMIN, free_port
+from tests.apiclient import ADMIN
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -47,37 +39,6 @@ def _need_chromium() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """The app with a worker, allowed to deliver to its own inbox on 127.0.0.1."""
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/web.db",
-        admin_key=ADMIN,
-        allowed_networks=(ipaddress.ip_network("127.0.0.1/32"),),
-        inbox=True,
-        total_timeout=5.0,
-    )
-
-    async def workers(service: Service) -> Stopper:
-        return start_in_background(service.store, settings)
-
-    app = create_app(settings, workers)
-    port = free_port()
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if instance.started:
-            break
-        time.sleep(0.05)
-    assert instance.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        instance.should_exit = True
-        thread.join(10)
 
 
 def _ok(client: httpx.Client, method: str, path: str, key: str = ADMIN, **kw: Any) -> Any:
@@ -223,7 +184,12 @@ def _walk_through(
     expect(details.locator("dl.facts")).to_contain_text("A-77")
     expect(details.locator("details.attempt")).to_have_count(1)
     expect(details.locator("details.attempt summary")).to_contain_text("HTTP 200")
+    # Delivered already: Send again asks first (Cancel sends nothing), then "as sent".
     page.click("#redeliver")
+    page.click("#redeliver-confirm button.cancel-redeliver")
+    expect(page.locator("#redeliver-confirm .confirm-box")).to_have_count(0)
+    page.click("#redeliver")
+    page.click("#redeliver-confirm button.as-sent")
     expect(details.locator("details.attempt")).to_have_count(2, timeout=15_000)
 
     # The status filter asks the API again.
@@ -385,6 +351,12 @@ def test_delete_asks_first_then_removes_the_postback(server: str) -> None:
             confirm.locator("button.cancel-delete").click()
             expect(confirm).to_have_count(0)
             assert _postback(client, key, doomed)["id"] == doomed
+            # From the keyboard: Esc closes it too, and focus goes back to Delete.
+            row.locator("button.delete").click()
+            expect(confirm.locator("button.cancel-delete")).to_be_focused()
+            page.keyboard.press("Escape")
+            expect(confirm).to_have_count(0)
+            expect(row.locator("button.delete")).to_be_focused()
 
             # Confirmed, it is gone: from the list and from the API.
             row.locator("button.delete").click()
@@ -393,6 +365,11 @@ def test_delete_asks_first_then_removes_the_postback(server: str) -> None:
             expect(row).to_have_count(0)
             expect(page.locator("#postbacks tbody tr[data-id]")).to_have_count(1)
             expect(page.locator(f'#postbacks tbody tr[data-id="{kept}"]')).to_have_count(1)
+            # A disabled postback says so in the list.
+            _ok(client, "PATCH", f"/v1/postbacks/{kept}", key, json={"enabled": False})
+            page.click("#refresh-postbacks")
+            kept_row = page.locator(f'#postbacks tbody tr[data-id="{kept}"]')
+            expect(kept_row.locator(".disabled-why")).to_contain_text("disabled")
         r = client.get(f"/v1/postbacks/{doomed}", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 404
         assert [p["id"] for p in _ok(client, "GET", "/v1/postbacks", key)] == [kept]

@@ -27,7 +27,7 @@ from postback.domain import (
 )
 from postback.service import Service
 from postback.storage import open_store
-from postback.testing import MovableClock
+from postback.testing import LocalResolver, MovableClock
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
@@ -89,6 +89,18 @@ class Rig:
                 raise AssertionError(f"condition not met in {timeout}s: {states}")
             await asyncio.sleep(0.05)
 
+    async def holds(self, check: Callable[[list[Delivery]], bool], seconds: float) -> None:
+        """Poll the delivery log for ``seconds``; fail as soon as ``check`` does not hold."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        polls = 0
+        while loop.time() < end or polls < 2:
+            found = await self.deliveries()
+            states = [(d.status, d.attempt_count, d.last_error) for d in found]
+            assert check(found), f"condition broken after {polls} polls: {states}"
+            polls += 1
+            await asyncio.sleep(0.05)
+
 
 def all_final(expected: int) -> Callable[[list[Delivery]], bool]:
     def check(found: list[Delivery]) -> bool:
@@ -121,7 +133,7 @@ async def rig(database_url: str, allowed: bool = True, **settings: Any) -> Async
     clock = MovableClock()
     service = Service(store, config, clock)
     partner = await store.create_account("P", AccountKind.PARTNER, PartnerType.CASHBACK, "hash-p")
-    transport = AioHttpTransport(config)
+    transport = AioHttpTransport(config, LocalResolver())
     options = WorkerOptions(idle_wait=0.05, lease_seconds=30)
     worker = Worker(store, transport, options, clock)
     stop = asyncio.Event()

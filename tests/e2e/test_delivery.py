@@ -7,13 +7,21 @@ moving the worker's clock, never by sleeping through a backoff.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from postback.domain import BodyFormat, DeliveryStatus, FailureReason, HttpMethod
+from postback.domain import (
+    AccountKind,
+    BodyFormat,
+    DeliveryStatus,
+    FailureReason,
+    HttpMethod,
+    PartnerType,
+)
 from tests.e2e.receiver import Receiver, raw_server, receiver
-from tests.e2e.rig import Rig, all_final, later, rig, status_is
+from tests.e2e.rig import LOOPBACK, Rig, all_final, later, rig, status_is
 
 DELIVERED, RETRYING, FAILED = (
     DeliveryStatus.DELIVERED,
@@ -165,13 +173,51 @@ async def test_blocked_address_fails_without_a_request(database_url: str) -> Non
         assert rec.seen == []
 
 
+async def test_an_accounts_allowed_networks_open_them_to_that_account_only(
+    database_url: str,
+) -> None:
+    async with receiver() as rec, rig(database_url, allowed=False) as closed:
+        insider = await closed.store.create_account(
+            "Insider",
+            AccountKind.PARTNER,
+            PartnerType.CASHBACK,
+            "hash-i",
+            allowed_networks=LOOPBACK,
+        )
+        opened = replace(closed, partner_id=insider.id)
+        by_name = rec.url("/named").replace("127.0.0.1", "localhost")
+        await opened.postback(rec.url("/insider"))
+        await opened.postback(by_name)
+        await opened.event("A-1")
+        await opened.until(all_final(2))
+        # The same host, by address and by name, right after the insider's sends (a
+        # kept-alive connection and a cached DNS answer exist): still refused.
+        closed.seq = opened.seq  # event ids go on from the insider's
+        await closed.postback(rec.url("/outsider"))
+        await closed.postback(by_name + "?outsider=1")
+        await closed.event("A-2")
+        found = await closed.until(all_final(4))
+    mine = {d.postback_id: d for d in found}
+    outcomes = sorted((d.status, d.attempts[0].outcome) for d in mine.values())
+    assert outcomes == [
+        (DELIVERED, "delivered"),
+        (DELIVERED, "delivered"),
+        (FAILED, FailureReason.BLOCKED_ADDRESS),
+        (FAILED, FailureReason.BLOCKED_ADDRESS),
+    ]
+    assert len(rec.on("/insider")) == 1
+    assert [s.path_qs for s in rec.on("/named")] == ["/named"]
+    assert rec.on("/outsider") == []
+
+
 async def test_min_delay_is_respected(env: tuple[Rig, Receiver]) -> None:
     r, rec = env
     await r.postback(rec.url("/later"), min_delay_seconds=600)
     await r.event()
     [d] = await r.until(lambda found: len(found) == 1)
     assert d.status is DeliveryStatus.SCHEDULED
-    await r.until(lambda found: found[0].status is DeliveryStatus.SCHEDULED, timeout=0.5)
+    # Not sent while the worker runs for half a second of real time (its clock stands).
+    await r.holds(lambda found: found[0].status is DeliveryStatus.SCHEDULED, seconds=0.5)
     assert rec.on("/later") == []
     later(r, 601)
     await r.until(status_is(DELIVERED))

@@ -11,7 +11,10 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
 
+import asyncpg
 import pytest
 
 from postback.config import Settings
@@ -27,13 +30,16 @@ from postback.domain import (
 from postback.service import Service
 from postback.storage import open_store
 from postback.storage.base import DeliveryFilter
+from tests.conftest import PG_ADMIN_DSN
 from tests.e2e.receiver import Receiver, receiver
 
 pytestmark = pytest.mark.slow
 
 
 @contextmanager
-def workers(pg_url: str, count: int, **env: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+def workers(
+    pg_url: str, count: int, log: IO[bytes] | None = None, **env: str
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     environ = {
         **os.environ,
         "POSTBACK_DATABASE_URL": pg_url,
@@ -41,7 +47,7 @@ def workers(pg_url: str, count: int, **env: str) -> Iterator[list[subprocess.Pop
         **env,
     }
     procs = [
-        subprocess.Popen([sys.executable, "-m", "postback", "worker"], env=environ)
+        subprocess.Popen([sys.executable, "-m", "postback", "worker"], env=environ, stderr=log)
         for _ in range(count)
     ]
     try:
@@ -165,3 +171,134 @@ async def test_sigterm_finishes_in_flight_sends_then_stops(pg_url: str, rec: Rec
         assert counts[DeliveryStatus.SCHEDULED] == total - sent
     finally:
         await service.aclose()
+
+
+async def _leased(pg_url: str) -> int:
+    conn = await asyncpg.connect(pg_url)
+    try:
+        return int(
+            await conn.fetchval("SELECT count(*) FROM deliveries WHERE lease_owner IS NOT NULL")
+        )
+    finally:
+        await conn.close()
+
+
+async def test_sigterm_gives_back_claimed_deliveries_not_yet_sent(
+    pg_url: str, rec: Receiver
+) -> None:
+    total = 12
+    rec.script("/slow", (200, "OK", {}), delay=2.0)
+    service = await _setup(pg_url, rec.url("/slow?a={ActionId}"), total)
+    # Two sends at once to the receiver: the worker claims all twelve, two are sent, the
+    # rest wait for the lane (those beyond two are soon failed unsent: it is slow).
+    settings = {"POSTBACK_PER_HOST_CONCURRENCY": "2", "POSTBACK_TOTAL_TIMEOUT": "5"}
+    try:
+        with workers(pg_url, 1, **settings) as [worker]:
+            while len(rec.seen) < 2:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5)
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            worker.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(worker.wait, 20)
+            took = loop.time() - began
+        assert code == 0
+        assert took < 5, took  # within the total timeout, not after the waiting ones
+        assert len(rec.seen) == 2, "a send started after SIGTERM"
+        assert await _leased(pg_url) == 0
+        counts = await _statuses(service)
+        waiting = counts[DeliveryStatus.SCHEDULED]
+        assert counts[DeliveryStatus.DELIVERED] == 2 and waiting >= 1, counts
+        # Given back, not leased: another worker sends them at once.
+        began = loop.time()
+        with workers(pg_url, 1, POSTBACK_PER_HOST_CONCURRENCY="50"):
+            while len(rec.seen) < 2 + waiting:
+                assert loop.time() - began < 15, "the given-back deliveries were not sent"
+                await asyncio.sleep(0.05)
+        assert len({s.headers["Postback-Id"] for s in rec.seen}) == len(rec.seen)
+    finally:
+        await service.aclose()
+
+
+async def _database_away(name: str) -> None:
+    """No new connections to the test's database, and every open one ended."""
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+    finally:
+        await admin.close()
+
+
+async def _database_back(name: str) -> None:
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    finally:
+        await admin.close()
+
+
+async def test_attempts_made_while_the_database_is_away_are_written_when_it_is_back(
+    pg_url: str, rec: Receiver, tmp_path: Path
+) -> None:
+    total = 30
+    rec.script("/slow", (200, "OK", {}), delay=1.0)
+    service = await _setup(pg_url, rec.url("/slow?a={ActionId}"), total)
+    await service.aclose()  # its connections would be cut too
+    name = pg_url.rsplit("/", 1)[1]
+    log_path = tmp_path / "worker.log"
+    # A short lease: had the worker dropped the results, the deliveries would soon be
+    # claimed and sent a second time.
+    settings = {"POSTBACK_LEASE_SECONDS": "2", "POSTBACK_TOTAL_TIMEOUT": "5"}
+    try:
+        with log_path.open("wb") as log, workers(pg_url, 1, log, **settings):
+            while len(rec.seen) < total:
+                await asyncio.sleep(0.01)
+            await _database_away(name)  # the replies come while it is away
+            await asyncio.sleep(4.0)
+            await _database_back(name)
+            service = await _setup_view(pg_url)
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            while (await _statuses(service))[DeliveryStatus.DELIVERED] < total:
+                assert loop.time() - began < 20, await _statuses(service)
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(3.0)  # past the lease: nothing is sent again
+    finally:
+        await _database_back(name)
+        await service.aclose()
+    text = log_path.read_text()
+    ids = Counter(s.headers["Postback-Id"] for s in rec.seen)
+    assert len(ids) == total and max(ids.values()) == 1, f"a delivery was sent twice: {text}"
+    assert "holding them until the database takes them" in text, text
+    assert "another operation is in progress" not in text, text
+
+
+async def _setup_view(pg_url: str) -> Service:
+    return Service(open_store(pg_url), Settings(database_url=pg_url))
+
+
+async def test_a_worker_started_while_the_database_is_away_waits_for_it(
+    pg_url: str, rec: Receiver, tmp_path: Path
+) -> None:
+    total = 5
+    service = await _setup(pg_url, rec.url("/late?a={ActionId}"), total)
+    await service.aclose()
+    name = pg_url.rsplit("/", 1)[1]
+    log_path = tmp_path / "worker.log"
+    try:
+        await _database_away(name)
+        with log_path.open("wb") as log, workers(pg_url, 1, log) as [worker]:
+            await asyncio.sleep(3.0)
+            assert worker.poll() is None, log_path.read_text()  # still there, waiting
+            await _database_back(name)
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            while len(rec.seen) < total:
+                assert loop.time() - began < 20, log_path.read_text()
+                await asyncio.sleep(0.05)
+    finally:
+        await _database_back(name)
+    assert "database not ready at start" in log_path.read_text()

@@ -8,6 +8,7 @@ from ipaddress import ip_network
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.apiclient import Api, running_api
 from tests.e2e.receiver import receiver
@@ -35,6 +36,8 @@ async def test_health_and_openapi(api: Api) -> None:
         assert path in spec["paths"]
     metrics = await api.client.get("/metrics")
     assert metrics.status_code == 200
+    names = {f.name for f in text_string_to_metric_families(metrics.text)}
+    assert {"postback_attempts", "postback_send_seconds", "postback_requests_in_flight"} <= names
 
 
 async def test_calls_need_a_known_key(api: Api) -> None:
@@ -455,7 +458,7 @@ async def test_send_now_shows_request_and_reply(tmp_path: Any) -> None:
 async def test_send_now_to_an_internal_address_is_refused(api: Api) -> None:
     world = await api.world()
     key = world.partner["api_key"]
-    body = {**LIFECYCLE, "url": "http://127.0.0.1:9/x?a={ActionId}"}
+    body = {**LIFECYCLE, "url": "http://localhost:9/x?a={ActionId}"}  # a name: saved
     postback = await api.ok("POST", "/v1/postbacks", key, json=body)
     result = await api.ok("POST", f"/v1/postbacks/{postback['id']}/test", key)
     assert result["delivered"] is False
@@ -478,4 +481,100 @@ async def test_preview_for_a_stored_event_even_when_disabled(api: Api) -> None:
     r = await api.call(
         "POST", f"/v1/postbacks/{mine['id']}/preview", other["api_key"], json={"event_id": "st-1"}
     )
+    assert r.status_code == 404
+
+
+# -- allowed networks per account, and literal internal addresses at save ----------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/pb?a={ActionId}",
+        "http://2130706433/pb",
+        "http://0x7f.1/pb",
+        "http://good.example@10.1.2.3/pb",
+        "http://127.0.0.1#@good.example/",
+        "http://[::1]:8080/pb",
+        "http://[fe80::1%25lo]/pb",
+        "http://169.254.169.254/latest/meta-data",
+        "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/pb",
+    ],
+)
+async def test_a_literal_internal_address_is_a_422_on_url_when_saved(api: Api, url: str) -> None:
+    world = await api.world()
+    key = world.partner["api_key"]
+    r = await api.call("POST", "/v1/postbacks", key, json={**LIFECYCLE, "url": url})
+    assert r.status_code == 422, r.text
+    assert [(p["field"], p["code"]) for p in r.json()["detail"]] == [("url", "blocked_address")]
+    assert await api.ok("GET", "/v1/postbacks", key) == []
+    saved = await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
+    r = await api.call("PATCH", f"/v1/postbacks/{saved['id']}", key, json={"url": url})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["field"] == "url"
+
+
+async def test_allowed_networks_are_set_by_the_operator_and_shown(api: Api) -> None:
+    world = await api.world()
+    partner, key = world.partner, world.partner["api_key"]
+    assert partner["allowed_networks"] == []
+    body = {**LIFECYCLE, "url": "http://10.1.2.3/pb?a={ActionId}"}
+    r = await api.call("POST", "/v1/postbacks", key, json=body)
+    assert r.status_code == 422
+    r = await api.call(
+        "PATCH", f"/v1/accounts/{partner['id']}", key, json={"allowed_networks": ["10.0.0.0/8"]}
+    )
+    assert r.status_code == 403  # not the account itself
+    changed = await api.ok(
+        "PATCH", f"/v1/accounts/{partner['id']}", json={"allowed_networks": ["10.1.0.0/16"]}
+    )
+    assert changed["allowed_networks"] == ["10.1.0.0/16"]
+    assert (await api.ok("GET", "/v1/accounts/me", key))["allowed_networks"] == ["10.1.0.0/16"]
+    await api.ok("POST", "/v1/postbacks", key, json=body)
+    # Another account is not opened by it.
+    brand_key = world.brand["api_key"]
+    media = await api.ok("POST", "/v1/media-sources", brand_key, json={"name": "m"})
+    r = await api.call(
+        "POST",
+        "/v1/postbacks",
+        brand_key,
+        json={
+            "kind": "media_source",
+            "media_source_id": media["id"],
+            "event_type_id": world.tracker["id"],
+            "url": body["url"],
+        },
+    )
+    assert r.status_code == 422
+    assert [p["code"] for p in r.json()["detail"]] == ["blocked_address"]
+    created = await api.ok(
+        "POST",
+        "/v1/accounts",
+        json={"name": "In", "kind": "partner", "allowed_networks": ["192.168.1.7"]},
+    )
+    assert created["allowed_networks"] == ["192.168.1.7/32"]
+
+
+@pytest.mark.parametrize(
+    "networks", [["not-a-net"], ["10.0.0.0/33"], "10.0.0.0/8", [1], ["10.0.0.0/8\x00"]]
+)
+async def test_bad_allowed_networks_are_a_422_naming_the_field(api: Api, networks: Any) -> None:
+    world = await api.world()
+    r = await api.call(
+        "PATCH", f"/v1/accounts/{world.partner['id']}", json={"allowed_networks": networks}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["field"].startswith("allowed_networks"), r.text
+    r = await api.call(
+        "POST", "/v1/accounts", json={"name": "x", "kind": "brand", "allowed_networks": networks}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["field"].startswith("allowed_networks"), r.text
+    assert (await api.ok("GET", "/v1/accounts/me", world.partner["api_key"]))[
+        "allowed_networks"
+    ] == []
+
+
+async def test_unknown_account_is_a_404(api: Api) -> None:
+    r = await api.call("PATCH", "/v1/accounts/acc_nope", json={"allowed_networks": []})
     assert r.status_code == 404

@@ -123,6 +123,29 @@ async def test_test_that_is_not_delivered_exits_1_with_the_reason(
     assert len(rec.on("/down")) == 1
 
 
+async def test_test_says_whether_the_condition_holds(
+    db_url: str, world: Rig, rec: Receiver, tmp_path: Path
+) -> None:
+    rec.script("/pb", (200, "OK", {}))
+    postback = await world.postback(rec.url("/pb"), condition='Status == "APPROVED"')
+    result = await cli(db_url, "test", postback.id)  # the sample is PENDING: sent anyway
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "condition: false (ingest would create no delivery for this event)"
+    )
+    given = {
+        "id": "evt-cond",
+        "type": "action.tracked",
+        "occurred_at": "2026-11-23T10:00:00Z",
+        "data": {"ActionId": "A-C", "Status": "APPROVED"},
+    }
+    result = await cli(db_url, "test", postback.id, "-e", event_file(tmp_path, given))
+    assert result.stdout.splitlines()[-1].startswith("condition: true")
+    broken = await world.postback(rec.url("/pb"), condition="Money2 > 1.0")
+    result = await cli(db_url, "test", broken.id, "-e", event_file(tmp_path, given))
+    assert "condition: error: Undefined variable or function: 'Money2'" in result.stdout
+
+
 async def test_test_refuses_loopback_unless_allowed(db_url: str, world: Rig, rec: Receiver) -> None:
     postback = await world.postback(rec.url("/pb"))
     result = await cli(db_url, "test", postback.id, allowed="")

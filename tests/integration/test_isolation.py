@@ -32,13 +32,20 @@ async def _victim(api: Api) -> tuple[World, dict[str, str]]:
     replay = await api.ok(
         "POST", "/v1/deliveries/replay", world.partner["api_key"], json={"all": True}
     )
+    account_id = world.partner["id"]
+    [key] = await api.ok("GET", f"/v1/accounts/{account_id}/keys", world.partner["api_key"])
+    source = await api.ok("POST", "/v1/media-sources", world.brand["api_key"], json={"name": "m"})
     ids = {
         "replay_id": replay["replay_id"],
+        "account_id": account_id,
+        "key_id": key["id"],
         "postback_id": postback["id"],
         "delivery_id": delivery["id"],
         "program_id": world.program["id"],
         "name": "whatever",
         "kind": "action",
+        "tracker_id": world.tracker["id"],
+        "media_source_id": source["id"],
     }
     return world, ids
 
@@ -51,10 +58,15 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("DELETE", "/v1/postbacks/{postback_id}"): {},
     ("POST", "/v1/postbacks/{postback_id}/preview"): {},
     ("POST", "/v1/postbacks/{postback_id}/test"): {},
+    ("GET", "/v1/postbacks/{postback_id}/secret"): {},
+    ("POST", "/v1/postbacks/{postback_id}/secret/rotate"): {},
     ("GET", "/v1/deliveries/{delivery_id}"): {},
     ("POST", "/v1/deliveries/{delivery_id}/redeliver"): {},
     ("POST", "/v1/programs/{program_id}/event-types"): {"json": {"name": "x"}},
     ("GET", "/v1/replays/{replay_id}"): {},
+    ("GET", "/v1/accounts/{account_id}/keys"): {},
+    ("POST", "/v1/accounts/{account_id}/keys"): {},
+    ("DELETE", "/v1/accounts/{account_id}/keys/{key_id}"): {},
 }
 LISTS = [
     "/v1/postbacks",
@@ -63,9 +75,12 @@ LISTS = [
     "/v1/contracts",
     "/v1/accounts",
     "/v1/notices",
+    "/v1/event-types",
+    "/v1/media-sources",
 ]
 OPERATOR_ONLY: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/accounts"): {"json": {"name": "x", "kind": "brand"}},
+    ("PATCH", "/v1/accounts/{account_id}"): {"json": {"allowed_networks": ["10.0.0.0/8"]}},
     ("POST", "/v1/events"): {
         "json": {"id": "x", "type": "action.tracked", "occurred_at": "2026-01-01T00:00:00Z"}
     },
@@ -80,6 +95,9 @@ SELF_SCOPED = {
     ("POST", "/v1/deliveries/replay"),
     ("GET", "/v1/accounts/me"),
     ("GET", "/v1/parameters/{kind}"),
+    ("POST", "/v1/postbacks/preview"),  # renders the caller's own unsaved configuration
+    ("POST", "/v1/postbacks/test"),
+    ("GET", "/v1/info"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/inbox/{name}/requests"),
@@ -107,6 +125,8 @@ async def test_another_account_gets_404_on_every_object_route(api: Api, intruder
     assert postback["enabled"] is True
     delivery = await api.ok("GET", f"/v1/deliveries/{ids['delivery_id']}", key)
     assert delivery["status"] == "scheduled"
+    keys = await api.ok("GET", f"/v1/accounts/{ids['account_id']}/keys", key)
+    assert [k["revoked_at"] for k in keys] == [None]
 
 
 @pytest.mark.parametrize("intruder_kind", ["brand", "partner"])
@@ -120,9 +140,23 @@ async def test_lists_show_only_the_callers_objects(api: Api, intruder_kind: str)
             ids["postback_id"],
             ids["delivery_id"],
             ids["program_id"],
+            ids["tracker_id"],
+            ids["media_source_id"],
             world.partner["id"],
         ):
             assert value not in text, (path, body)
+    # A preview naming the victim's event type and media source learns nothing of them.
+    borrowed = {
+        "kind": "media_source",
+        "url": "https://x.example/?a={ActionId}",
+        "media_source_id": ids["media_source_id"],
+        "event_type_id": ids["tracker_id"],
+    }
+    shown = await api.ok(
+        "POST", "/v1/postbacks/preview", intruder["api_key"], json={"postback": borrowed}
+    )
+    codes = {p["code"] for p in shown["problems"]}
+    assert codes & {"not_found", "not_allowed"}, shown["problems"]
     replayed = await api.ok(
         "POST", "/v1/deliveries/replay", intruder["api_key"], json={"all": True}
     )

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
+from postback import keys
 from postback.storage.common import SQLStore
 from postback.storage.sql import metadata
 
@@ -133,3 +134,31 @@ async def test_0006_sets_the_trigger_and_reads_system_disabled_postbacks_as_off(
     assert off.config.trigger is None
     assert not off.config.enabled
     assert off.disabled_at == off.updated_at
+
+
+def _old_key_and_attempt(conn: Connection) -> None:
+    """An API key and an attempt stored the way revision 0003 stored them."""
+    conn.exec_driver_sql(
+        "INSERT INTO accounts (id, name, kind, created_at) "
+        "VALUES ('acc1', 'B', 'brand', '2026-01-01 00:00:00+00')"
+    )
+    conn.exec_driver_sql(
+        "INSERT INTO api_keys (key_hash, account_id, created_at) "
+        f"VALUES ('{keys.hash_key('pbk_old')}', 'acc1', '2026-01-01 00:00:00+00')"
+    )
+
+
+async def test_0007_gives_old_keys_an_id_and_keeps_them_working(store: SQLStore) -> None:
+    await store.downgrade("0003")
+    async with store.engine.begin() as conn:
+        await conn.run_sync(_old_key_and_attempt)
+    await store.migrate()
+    found = await store.find_api_key(keys.hash_key("pbk_old"))
+    assert found is not None
+    account, key = found
+    assert account.id == "acc1"
+    assert key.id == "key_" + keys.hash_key("pbk_old")[:24]
+    assert key.prefix is None and key.revoked_at is None
+    revoked = await store.revoke_api_key("acc1", key.id)
+    assert revoked.revoked_at is not None
+    assert await store.find_api_key(keys.hash_key("pbk_old")) is None

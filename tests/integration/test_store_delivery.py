@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
+from ipaddress import ip_network
 
 import pytest
 
@@ -300,6 +301,54 @@ async def test_complete_logs_the_attempt_and_moves_the_delivery(store: SQLStore)
     assert done.last_error is None
     assert [a.number for a in done.attempts] == [1, 2]
     assert await store.next_due_at() is None
+
+
+async def test_a_batch_written_again_is_not_logged_twice(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1", key="A1")
+    await put(store, pb, "e2", key="A2")
+    one, two = await store.claim("w1", NOW, 10, 60)
+    await store.complete([result(one, RETRYING, NOW, next_due=NOW + HOUR)])
+    # The worker could not tell whether that commit went through: it writes it again,
+    # with the attempt it has made since.
+    both = [
+        result(one, RETRYING, NOW, next_due=NOW + HOUR),
+        result(two, DELIVERED, NOW),
+    ]
+    await store.complete(both, again=True)
+    first = await store.get_delivery(one.delivery_id, None)
+    assert [a.number for a in first.attempts] == [1] and first.attempt_count == 1
+    second = await store.get_delivery(two.delivery_id, None)
+    assert second.status is DELIVERED and len(second.attempts) == 1
+
+
+async def test_release_gives_unsent_claims_back_at_once(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1")
+    [claim] = await store.claim("w1", NOW, 10, 60)
+    assert await store.release("w2", [claim.delivery_id]) == 0  # not w2's to give back
+    assert await store.claim("w2", NOW, 10, 60) == []
+    assert await store.release("w1", [claim.delivery_id]) == 1
+    got = await store.get_delivery(claim.delivery_id, None)
+    assert got.status is DeliveryStatus.SCHEDULED and got.attempt_count == 0
+    [again] = await store.claim("w2", NOW, 10, 60)  # no wait for the lease to run out
+    assert again.delivery_id == claim.delivery_id and again.attempt_number == 1
+
+
+async def test_a_claim_carries_the_owners_allowed_networks(store: SQLStore) -> None:
+    w = await make_world(store)
+    nets = (ip_network("10.1.0.0/16"), ip_network("fd00:1::/32"))
+    insider = await store.set_allowed_networks(w.partner.id, nets)
+    assert insider.allowed_networks == nets
+    assert (await store.get_account(w.partner.id)).allowed_networks == nets
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1")
+    [claim] = await store.claim("w1", NOW, 10, 60)
+    assert claim.allowed_networks == nets
+    await store.set_allowed_networks(w.partner.id, ())
+    assert (await store.get_account(w.partner.id)).allowed_networks == ()
 
 
 async def test_a_stale_worker_is_logged_but_changes_nothing(store: SQLStore) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from postback import __version__
 from postback.config import Settings
+from postback.delivery.retry import is_retryable
 from postback.delivery.transport import (
     AddressBlocked,
     AioHttpTransport,
@@ -24,6 +26,7 @@ from postback.delivery.transport import (
     retry_after,
 )
 from postback.domain import FailureReason, HttpMethod, RenderedRequest, Reply
+from postback.testing import LocalResolver
 
 LOCAL = (ip_network("127.0.0.0/8"),)
 SETTINGS = Settings(
@@ -106,7 +109,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def transport() -> AsyncIterator[AioHttpTransport]:
-    sender = AioHttpTransport(SETTINGS)
+    sender = AioHttpTransport(SETTINGS, LocalResolver())
     yield sender
     await sender.close()
 
@@ -156,8 +159,13 @@ def expect_reply(result: SendResult, status: int) -> Reply:
 
 
 def test_the_aiohttp_transport_is_a_transport() -> None:
-    sender: Transport = AioHttpTransport(SETTINGS)
-    assert sender
+    # Every method the protocol names, with the same signature, awaitable like it.
+    members = [m for m in vars(Transport) if not m.startswith("_")]
+    assert set(members) >= {"send", "close"}
+    for name in members:
+        wanted, found = getattr(Transport, name), getattr(AioHttpTransport, name)
+        assert inspect.signature(found) == inspect.signature(wanted), name
+        assert inspect.iscoroutinefunction(found) == inspect.iscoroutinefunction(wanted), name
 
 
 async def test_success_sends_the_stored_request_as_is(
@@ -307,7 +315,7 @@ async def test_refused_port_is_a_connection_failure(transport: AioHttpTransport)
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
 async def test_blocked_addresses_are_never_contacted(receiver: Receiver, host: str) -> None:
     port = receiver.base.rsplit(":", 1)[1]
-    sender = AioHttpTransport(Settings(connect_timeout=0.5, total_timeout=0.5))
+    sender = AioHttpTransport(Settings(connect_timeout=0.5, total_timeout=0.5), LocalResolver())
     try:
         result = await sender.send(get(f"http://{host}:{port}/ok?token=s3cret"), "d")
     finally:
@@ -324,10 +332,16 @@ async def test_allowed_name_resolves_and_connects(
     expect_reply(await transport.send(get(f"http://localhost:{port}/ok"), "d"), 200)
 
 
-async def test_unknown_host_is_a_dns_failure(transport: AioHttpTransport) -> None:
-    result = await transport.send(get("http://no-such-host.invalid/cb?key=s3cret"), "d")
+async def test_unknown_host_is_a_dns_failure() -> None:
+    resolver = LocalResolver()
+    transport = AioHttpTransport(SETTINGS, resolver)
+    try:
+        result = await transport.send(get("http://no-such-host.invalid/cb?key=s3cret"), "d")
+    finally:
+        await transport.close()
     expect_failure(result, FailureReason.DNS)
     assert "s3cret" not in (result.error or "")
+    assert resolver.asked == ["no-such-host.invalid"]  # the injected one, not the system's
 
 
 @pytest.mark.parametrize(
@@ -362,8 +376,28 @@ async def test_header_injection_is_refused_without_sending(
     receiver: Receiver, transport: AioHttpTransport, header: tuple[str, str]
 ) -> None:
     result = await transport.send(get(f"{receiver.base}/ok", (header,)), "d")
-    expect_failure(result, FailureReason.PROTOCOL)
+    expect_failure(result, FailureReason.INVALID_REQUEST)
     assert receiver.seen == []
+
+
+@pytest.mark.parametrize(
+    ("header", "body"),
+    [
+        (("X-A", "a\x01b"), None),  # refused by aiohttp itself, not by the check above
+        (("X-A", "a\x7fb"), None),
+        (("X-A", "1"), "lone \ud800 surrogate"),
+    ],
+)
+async def test_what_the_client_refuses_is_final_at_the_first_attempt(
+    receiver: Receiver, transport: AioHttpTransport, header: tuple[str, str], body: str | None
+) -> None:
+    method = HttpMethod.GET if body is None else HttpMethod.POST
+    request = RenderedRequest(method, f"{receiver.base}/ok", (header,), body)
+    result = await transport.send(request, "d")
+    expect_failure(result, FailureReason.INVALID_REQUEST)
+    assert not is_retryable(result.failure, None)  # the same request fails the same way
+    assert receiver.seen == []
+    plain(result)
 
 
 async def test_close_is_safe_twice_and_before_use() -> None:
@@ -391,3 +425,130 @@ async def test_guarded_resolver_keeps_allowed_addresses_only() -> None:
 )
 def test_resolution_errors_are_named(error: OSError, reason: FailureReason) -> None:
     assert _dns_failure(error)[0] is reason
+
+
+# -- every failure reason reads as a sentence -------------------------------------------
+
+UNREADABLE = ("Errno", "<", ">", "Error(", "Connection(", "ConnectionKey", "ClientConnector")
+
+
+def plain(result: SendResult) -> str:
+    """The error text, checked to be a sentence: no repr of a client object, no errno."""
+    text = result.error or ""
+    assert text and not any(mark in text for mark in UNREADABLE), text
+    assert "s3cret" not in text, text
+    return text
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_failure_texts_are_plain_sentences(
+    receiver: Receiver, transport: AioHttpTransport
+) -> None:
+    port = free_port()
+    refused = await transport.send(get(f"http://127.0.0.1:{port}/x?key=s3cret"), "d")
+    assert plain(refused) == f"cannot connect to 127.0.0.1:{port}: the connection was refused"
+    server, base = await raw_server(_reset)
+    async with server:
+        reset = await transport.send(get(f"{base}/x?key=s3cret"), "d")
+    assert plain(reset) in {
+        "the connection broke: the connection was reset",
+        "the server closed the connection without replying",
+    }
+    server, base = await raw_server(_garbage)
+    async with server:
+        garbage = await transport.send(get(f"{base}/x?key=s3cret"), "d")
+    assert plain(garbage) == "the reply is not valid HTTP (bad status line)"
+    server, base = await raw_server(_hang_up)
+    async with server:
+        hung_up = await transport.send(get(f"{base}/x?key=s3cret"), "d")
+    assert plain(hung_up) in {
+        "the connection broke: the connection was reset",
+        "the server closed the connection without replying",
+    }
+    slow = await transport.send(get(f"{receiver.base}/slow?key=s3cret"), "d")
+    assert plain(slow) == "no complete reply within 0.5 s"
+    unknown = await transport.send(get("http://no-such-host.invalid/x?key=s3cret"), "d")
+    assert plain(unknown) == (
+        "the host name no-such-host.invalid does not exist (DNS: name or service not known)"
+    )
+    blocked = AioHttpTransport(Settings(total_timeout=0.5), LocalResolver())
+    try:
+        literal = await blocked.send(get(f"{receiver.base}/x?key=s3cret"), "d")
+        named = await blocked.send(get(f"http://localhost:{port}/x?key=s3cret"), "d")
+    finally:
+        await blocked.close()
+    assert plain(literal) == "127.0.0.1 is not an allowed address"
+    assert plain(named).startswith("localhost resolves to "), named.error
+    assert plain(named).endswith(": not an allowed address"), named.error
+    header = await transport.send(get(f"{receiver.base}/x", (("X-A", "1\r\n2"),)), "d")
+    assert plain(header) == "the value of header X-A contains a line break or NUL"
+    assert [seen.raw_path for seen in receiver.seen] == ["/slow?key=s3cret"]
+
+
+# -- the SSRF table: spellings of loopback, none may reach the receiver -------------------
+
+SSRF_HOSTS = [
+    "127.0.0.1",
+    "2130706433",
+    "127.1",
+    "127.0.1",
+    "0177.0.0.1",
+    "0177.1",
+    "017700000001",
+    "0x7f.1",
+    "0x7f.0.0.1",
+    "0x7f000001",
+    "0X7F.0X0.0X0.0X1",
+    "127.000.000.001",
+    "127.0.0.1.",
+    "%31%32%37.0.0.1",
+    "127.0.0.%31",
+    "\uff11\uff12\uff17.\uff10.\uff10.\uff11",  # full-width digits
+    "\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11",  # and full-width dots
+    "[::1]",
+    "[0:0:0:0:0:0:0:1]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+    "[0:0:0:0:0:ffff:127.0.0.1]",
+    "[64:ff9b::127.0.0.1]",  # NAT64
+    "[64:ff9b::7f00:1]",
+    "[2002:7f00:1::1]",  # 6to4
+    "[::127.0.0.1]",  # IPv4-compatible (deprecated)
+    "[fe80::1%25lo]",
+    "localhost",
+    "LOCALHOST",
+    "localhost.",
+    "0",
+    "0.0.0.0",
+    "[::]",
+]
+SSRF_URLS = [
+    *(f"http://{host}:{{port}}/x?key=s3cret" for host in SSRF_HOSTS),
+    "http://good.example@127.0.0.1:{port}/x",
+    "http://good.example:pw@127.0.0.1:{port}/x",
+    "http://127.0.0.1:{port}#@good.example/",
+    "http://127.0.0.1:{port}?@good.example/",
+    "http://127.0.0.1:{port}\\@good.example/",
+    "HTTP://127.0.0.1:{port}/x",
+    "http://good.example@2130706433:{port}/x",
+]
+
+
+@pytest.mark.parametrize("url", SSRF_URLS)
+async def test_no_spelling_of_loopback_reaches_it(receiver: Receiver, url: str) -> None:
+    port = receiver.base.rsplit(":", 1)[1]
+    resolver = LocalResolver()
+    sender = AioHttpTransport(Settings(connect_timeout=0.5, total_timeout=0.5), resolver)
+    try:
+        result = await sender.send(get(url.format(port=port)), "d")
+    finally:
+        await sender.close()
+    assert receiver.seen == []
+    assert result.reply is None, result
+    assert result.failure in {FailureReason.BLOCKED_ADDRESS, FailureReason.INVALID_URL}, result
+    plain(result)

@@ -35,3 +35,34 @@ def test_allowed_networks_are_parsed() -> None:
 def test_bad_settings_say_what_to_write(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         load(env)
+
+
+def test_operating_settings() -> None:
+    defaults = load({})
+    assert (defaults.log_format, defaults.outbound_proxy) == ("text", None)
+    assert defaults.secret_overlap_seconds == 24 * 3600
+    settings = load(
+        {
+            "POSTBACK_LOG_FORMAT": "JSON",
+            "POSTBACK_OUTBOUND_PROXY": "http://proxy.internal:3128",
+            "POSTBACK_SECRET_OVERLAP_SECONDS": "600",
+        }
+    )
+    assert settings.log_format == "json"
+    assert settings.outbound_proxy == "http://proxy.internal:3128"
+    assert settings.secret_overlap_seconds == 600
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"POSTBACK_LOG_FORMAT": "xml"}, "write text or json"),
+        ({"POSTBACK_OUTBOUND_PROXY": "socks5://u:hunter2@p:1080"}, "not an HTTP proxy"),
+        ({"POSTBACK_OUTBOUND_PROXY": "http://nohost"}, "not an HTTP proxy"),
+    ],
+)
+def test_bad_operating_settings_are_named(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(env)
+    assert needle in str(caught.value)
+    assert "hunter2" not in str(caught.value)

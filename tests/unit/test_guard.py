@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import socket
 from ipaddress import ip_address, ip_network
 
 import pytest
 
-from postback.delivery.guard import embedded_ipv4, is_blocked
+from postback.delivery.guard import METADATA, embedded_ipv4, host_address, inet_aton, is_blocked
 
 BLOCKED = [
     ("127.0.0.1", "loopback"),
@@ -130,3 +131,93 @@ def test_everything_else_opens_with_a_catch_all() -> None:
 def test_embedded_ipv4(address: str, inner: str | None) -> None:
     expected = None if inner is None else ip_address(inner)
     assert embedded_ipv4(ip_address(address)) == expected
+
+
+# Every spelling of 127.0.0.1 that inet_aton(3), and so getaddrinfo, accepts.
+LOOPBACK_SPELLINGS = [
+    "2130706433",
+    "127.1",
+    "127.0.1",
+    "0177.0.0.1",
+    "0177.1",
+    "017700000001",
+    "0x7f.1",
+    "0x7f.0.0.1",
+    "0x7F000001",
+    "0x7f.0x0.0x0.0x1",
+    "127.000.000.001",
+]
+
+
+@pytest.mark.parametrize("host", LOOPBACK_SPELLINGS)
+def test_every_ipv4_spelling_the_c_library_reads_is_judged(host: str) -> None:
+    assert ip_address(socket.inet_aton(host)) == ip_address("127.0.0.1")  # what the system does
+    assert host_address(host) == ip_address("127.0.0.1")
+    assert is_blocked(host_address(host) or ip_address("8.8.8.8"), ())
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "\uff11\uff12\uff17.\uff10.\uff10.\uff11",  # full-width digits
+        "%31%32%37.0.0.1",
+        "127.0.0.1.",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+    ],
+)
+def test_encoded_hosts_are_read_as_what_they_decode_to(host: str) -> None:
+    found = host_address(host)
+    assert found is not None and is_blocked(found, ())
+
+
+@pytest.mark.parametrize(
+    "host", ["example.com", "1.2.3.4.5", "256.1", "08.1", "0x1g", "", "1..2", "::zz"]
+)
+def test_names_and_impossible_numbers_are_not_addresses(host: str) -> None:
+    assert host_address(host) is None
+
+
+@pytest.mark.parametrize("host", ["08.1", "1.2.3.4.5", "256.256.256.256", "0x1g"])
+def test_what_inet_aton_refuses_is_not_an_address_here_either(host: str) -> None:
+    with pytest.raises(OSError):
+        socket.inet_aton(host)
+    assert inet_aton(host) is None
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("fe80::1%lo", "fe80::/10"),
+        ("[fe80::1%25eth0]", "fe80::/10"),
+        ("fd00:ec2::254%1", "fd00:ec2::/32"),
+    ],
+)
+def test_scoped_ipv6_is_judged_without_its_zone(host: str, allowed: str) -> None:
+    address = host_address(host)
+    assert address is not None and is_blocked(address, ())
+    assert is_blocked(ip_address(host.strip("[]").replace("%25", "%")), ())
+    if address in METADATA:
+        # the zone must not hide the metadata address from the "exact entry only" rule
+        assert is_blocked(ip_address(host), (ip_network(allowed), ip_network("::/0")))
+    else:
+        assert not is_blocked(
+            ip_address(host.strip("[]").replace("%25", "%")), (ip_network(allowed),)
+        )
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "169.254.169.254",
+        "fd00:ec2::254",
+        "fd00:ec2::254%1",
+        "::ffff:169.254.169.254",
+        "64:ff9b::a9fe:a9fe",
+        "100.100.100.200",
+        "169.254.170.2",
+    ],
+)
+def test_metadata_stays_refused_when_everything_is_allowed(address: str) -> None:
+    everything = (ip_network("0.0.0.0/0"), ip_network("::/0"))
+    assert is_blocked(ip_address(address), everything)

@@ -77,7 +77,13 @@ def test_fifteenth_attempt_fails_for_good() -> None:
 
 
 @pytest.mark.parametrize(
-    "reason", [FailureReason.INVALID_URL, FailureReason.BLOCKED_ADDRESS, FailureReason.DNS]
+    "reason",
+    [
+        FailureReason.INVALID_URL,
+        FailureReason.INVALID_REQUEST,
+        FailureReason.BLOCKED_ADDRESS,
+        FailureReason.DNS,
+    ],
 )
 def test_hopeless_transport_failures_are_not_retried(reason: FailureReason) -> None:
     decision = decide(1, failed(reason), None, None, NOW, 0.5)

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from postback import __version__
@@ -144,6 +145,12 @@ def store_cause(exc: StoreError) -> str:
     return f"{type(cause).__module__}.{type(cause).__qualname__}: {first}"
 
 
+def operation_id(route: APIRoute) -> str:
+    """A short, stable operationId: the route function's name (``create_postback``), so
+    clients generated from /openapi.json get methods named after what they do."""
+    return route.name
+
+
 def create_app(settings: Settings, on_start: Hook | None = None) -> FastAPI:
     """The service over the store at ``settings.database_url``; ``on_start`` runs once the
     store is migrated (the CLI uses it to bootstrap keys, the demo and the workers)."""
@@ -167,10 +174,12 @@ def create_app(settings: Settings, on_start: Hook | None = None) -> FastAPI:
         version=__version__,
         description="Render, send, retry and log partner postbacks (event notifications).",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     _install_errors(app)
     app.include_router(routes.health)
     app.include_router(routes.v1)
+    app.include_router(routes.public)
     app.include_router(web, include_in_schema=False)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

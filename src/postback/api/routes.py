@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -12,6 +13,8 @@ from pydantic import TypeAdapter, ValidationError
 from postback.api import schemas as s
 from postback.api.deps import Operator, ServiceDep, Who
 from postback.api.inputs import CheckedRoute
+from postback.conditions import Verdict
+from postback.config import Network
 from postback.delivery.redact import redact_headers
 from postback.domain import (
     AccountKind,
@@ -26,25 +29,32 @@ from postback.storage.base import DeliveryFilter
 from postback.template.catalogue import catalogue_for
 from postback.template.listing import function_rows
 
-health = APIRouter(tags=["health"])
+health = APIRouter()
 v1 = APIRouter(
     prefix="/v1",
     responses={401: {"model": s.MessageOut}, 422: {"model": s.ProblemOut}},
     route_class=CheckedRoute,  # text no database can hold is a 422 before any route runs
 )
+# Under /v1 but needing no key: what it serves holds no account's data (README).
+public = APIRouter(prefix="/v1", responses={422: {"model": s.ProblemOut}}, route_class=CheckedRoute)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": s.MessageOut}}
+# A request body over POSTBACK_MAX_BODY_BYTES is refused before the route runs.
+INVALID: dict[int | str, dict[str, Any]] = {422: {"model": s.ProblemOut}}
+TOO_LARGE: dict[int | str, dict[str, Any]] = {413: {"model": s.MessageOut}}
+OPERATOR_ONLY: dict[int | str, dict[str, Any]] = {403: {"model": s.MessageOut}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": s.MessageOut}}
 
 
-@health.get("/healthz")
-async def healthz() -> dict[str, str]:
+@health.get("/healthz", tags=["health"])
+async def get_health() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @health.api_route(
     "/inbox/{name}", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False
 )
-@health.post("/inbox/{name}", tags=["inbox"])
-async def inbox_receive(name: str, request: Request, service: ServiceDep) -> dict[str, str]:
+@health.post("/inbox/{name}", tags=["inbox"], responses={**NOT_FOUND, **INVALID, **TOO_LARGE})
+async def record_inbox_request(name: str, request: Request, service: ServiceDep) -> dict[str, str]:
     """The built-in inbox: records any request sent to it (see GET .../requests)."""
     _inbox_enabled(service)
     body = (await request.body())[:MAX_BODY].decode("utf-8", "replace")
@@ -60,8 +70,8 @@ async def inbox_receive(name: str, request: Request, service: ServiceDep) -> dic
     return {"status": "received"}
 
 
-@health.get("/inbox/{name}/requests", tags=["inbox"])
-async def inbox_read(name: str, service: ServiceDep) -> list[dict[str, Any]]:
+@health.get("/inbox/{name}/requests", tags=["inbox"], responses={**NOT_FOUND, **INVALID})
+async def list_inbox_requests(name: str, service: ServiceDep) -> list[dict[str, Any]]:
     """What the inbox received, newest last, with secret header values redacted."""
     _inbox_enabled(service)
     return [
@@ -75,16 +85,35 @@ def _inbox_enabled(service: ServiceDep) -> None:
         raise NotFound("the built-in inbox is off; start with --demo or POSTBACK_INBOX=1")
 
 
-@health.get("/metrics", response_class=Response)
-async def metrics() -> Response:
+@health.get("/metrics", tags=["health"], response_class=Response)
+async def get_metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 # -- accounts -----------------------------------------------------------------------
-@v1.post("/accounts", status_code=201, tags=["accounts"])
+@v1.post("/accounts", status_code=201, tags=["accounts"], responses={**OPERATOR_ONLY, **TOO_LARGE})
 async def create_account(body: s.AccountIn, service: ServiceDep, _: Operator) -> s.AccountOut:
-    account, key = await service.create_account(body.name, body.kind, body.partner_type)
+    account, key = await service.create_account(
+        body.name, body.kind, body.partner_type, _networks(body.allowed_networks)
+    )
     return s.AccountOut.of(account, key)
+
+
+@v1.patch(
+    "/accounts/{account_id}",
+    tags=["accounts"],
+    responses={**NOT_FOUND, **OPERATOR_ONLY, **TOO_LARGE},
+)
+async def update_account(
+    account_id: str, body: s.AccountPatch, service: ServiceDep, _: Operator
+) -> s.AccountOut:
+    """Set the networks this account's postbacks may reach besides the operator's."""
+    nets = _networks(body.allowed_networks)
+    return s.AccountOut.of(await service.store.set_allowed_networks(account_id, nets))
+
+
+def _networks(cidrs: list[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(c) for c in cidrs)  # checked by the schema
 
 
 @v1.get("/accounts", tags=["accounts"])
@@ -95,7 +124,7 @@ async def list_accounts(service: ServiceDep, who: Who) -> list[s.AccountOut]:
 
 
 @v1.get("/accounts/me", tags=["accounts"])
-async def me(who: Who) -> s.AccountOut | dict[str, str]:
+async def get_current_account(who: Who) -> s.AccountOut | dict[str, str]:
     return {"kind": "operator"} if who.account is None else s.AccountOut.of(who.account)
 
 
@@ -121,7 +150,7 @@ def _only(who: str) -> ValidationProblem:
     return ValidationProblem([_p("account", "not_allowed", f"only {who} can do this")])
 
 
-@v1.post("/programs", status_code=201, tags=["programs"])
+@v1.post("/programs", status_code=201, tags=["programs"], responses={**NOT_FOUND, **TOO_LARGE})
 async def create_program(body: s.ProgramIn, service: ServiceDep, who: Who) -> s.ProgramOut:
     brand_id = await _brand_id(service, who, body.brand_id)
     return s.ProgramOut.of(await service.store.create_program(brand_id, body.name))
@@ -133,7 +162,10 @@ async def list_programs(service: ServiceDep, who: Who) -> list[s.ProgramOut]:
 
 
 @v1.post(
-    "/programs/{program_id}/event-types", status_code=201, tags=["programs"], responses=NOT_FOUND
+    "/programs/{program_id}/event-types",
+    status_code=201,
+    tags=["programs"],
+    responses={**NOT_FOUND, **TOO_LARGE},
 )
 async def create_event_type(
     program_id: str, body: s.EventTypeIn, service: ServiceDep, who: Who
@@ -143,7 +175,7 @@ async def create_event_type(
     return s.EventTypeOut.of(tracker)
 
 
-@v1.post("/contracts", status_code=201, tags=["programs"], responses=NOT_FOUND)
+@v1.post("/contracts", status_code=201, tags=["contracts"], responses={**NOT_FOUND, **TOO_LARGE})
 async def create_contract(body: s.ContractIn, service: ServiceDep, who: Who) -> s.ContractOut:
     program = await service.store.get_program(body.program_id, who.owner_id)
     partner = await service.store.get_account(body.partner_id)
@@ -155,12 +187,39 @@ async def create_contract(body: s.ContractIn, service: ServiceDep, who: Who) -> 
     return s.ContractOut.of(contract)
 
 
-@v1.get("/contracts", tags=["programs"])
+@v1.get("/contracts", tags=["contracts"])
 async def list_contracts(service: ServiceDep, who: Who) -> list[s.ContractOut]:
-    return [s.ContractOut.of(c) for c in await service.store.list_contracts(who.owner_id)]
+    found = await service.store.list_contracts(who.owner_id)
+    # Names for the screen's pickers: both parties may see who and what the contract is with.
+    names: dict[str, str] = {}
+    for c in found:
+        if c.partner_id not in names:
+            names[c.partner_id] = (await service.store.get_account(c.partner_id)).name
+        if c.program_id not in names:
+            names[c.program_id] = (await service.store.get_program(c.program_id, None)).name
+    return [
+        s.ContractOut.of(c).model_copy(
+            update={"partner_name": names[c.partner_id], "program_name": names[c.program_id]}
+        )
+        for c in found
+    ]
 
 
-@v1.post("/media-sources", status_code=201, tags=["programs"])
+@v1.get("/event-types", tags=["programs"])
+async def list_event_types(service: ServiceDep, who: Who) -> list[s.EventTypeOut]:
+    """Event types of the brand's programs, or of programs the partner has a contract on."""
+    found = await service.store.list_action_trackers(who.owner_id)
+    return [s.EventTypeOut.of(t) for t in found]
+
+
+@v1.get("/media-sources", tags=["media-sources"])
+async def list_media_sources(service: ServiceDep, who: Who) -> list[s.MediaSourceOut]:
+    return [s.MediaSourceOut.of(m) for m in await service.store.list_media_sources(who.owner_id)]
+
+
+@v1.post(
+    "/media-sources", status_code=201, tags=["media-sources"], responses={**NOT_FOUND, **TOO_LARGE}
+)
 async def create_media_source(
     body: s.MediaSourceIn, service: ServiceDep, who: Who
 ) -> s.MediaSourceOut:
@@ -174,7 +233,7 @@ def _config(body: s.PostbackIn) -> PostbackConfig:
     return PostbackConfig(headers=tuple(body.headers.items()), **fields)
 
 
-@v1.post("/postbacks", status_code=201, tags=["postbacks"])
+@v1.post("/postbacks", status_code=201, tags=["postbacks"], responses={**NOT_FOUND, **TOO_LARGE})
 async def create_postback(body: s.PostbackIn, service: ServiceDep, who: Who) -> s.PostbackOut:
     postback = await service.create_postback(who, _config(body), body.owner_id)
     return s.PostbackOut.of(postback)
@@ -190,7 +249,7 @@ async def get_postback(postback_id: str, service: ServiceDep, who: Who) -> s.Pos
     return s.PostbackOut.of(await service.store.get_postback(postback_id, who.owner_id))
 
 
-@v1.patch("/postbacks/{postback_id}", tags=["postbacks"], responses=NOT_FOUND)
+@v1.patch("/postbacks/{postback_id}", tags=["postbacks"], responses={**NOT_FOUND, **TOO_LARGE})
 async def update_postback(
     postback_id: str, body: s.PostbackPatch, service: ServiceDep, who: Who
 ) -> s.PostbackOut:
@@ -209,6 +268,28 @@ async def delete_postback(postback_id: str, service: ServiceDep, who: Who) -> Re
     return Response(status_code=204)
 
 
+@v1.get("/postbacks/{postback_id}/secret", tags=["postbacks"], responses=NOT_FOUND)
+async def get_postback_secret(postback_id: str, service: ServiceDep, who: Who) -> s.SecretOut:
+    """The postback's signing secret, for its owner to give the receiver."""
+    return s.SecretOut.of(await service.store.signing_secret(postback_id, who.owner_id))
+
+
+@v1.post(
+    "/postbacks/{postback_id}/secret/rotate",
+    tags=["postbacks"],
+    responses={**NOT_FOUND, **TOO_LARGE},
+)
+async def rotate_postback_secret(
+    postback_id: str, service: ServiceDep, who: Who, body: s.RotateIn | None = None
+) -> s.SecretOut:
+    """A new signing secret; the old one keeps signing too for ``keep_old_seconds``."""
+    keep = body.keep_old_seconds if body is not None else None
+    if keep is None:
+        keep = int(service.settings.secret_overlap_seconds)
+    secret = await service.store.rotate_signing_secret(postback_id, who.owner_id, keep)
+    return s.SecretOut.of(secret)
+
+
 def _target(body: s.PreviewIn | None) -> tuple[Event | None, str | None]:
     """The event a preview or test renders for: given, stored (by id), or a sample."""
     if body is None:
@@ -216,19 +297,28 @@ def _target(body: s.PreviewIn | None) -> tuple[Event | None, str | None]:
     return (_event(body.event) if body.event is not None else None), body.event_id
 
 
-@v1.post("/postbacks/{postback_id}/preview", tags=["postbacks"], responses=NOT_FOUND)
-async def preview(
+@v1.post(
+    "/postbacks/{postback_id}/preview", tags=["postbacks"], responses={**NOT_FOUND, **TOO_LARGE}
+)
+async def preview_postback(
     postback_id: str, service: ServiceDep, who: Who, body: s.PreviewIn | None = None
 ) -> s.PreviewOut:
     postback = await service.store.get_postback(postback_id, who.owner_id)
     result = await service.preview(postback, *_target(body))
     return s.PreviewOut(
-        request=s.RequestOut.of(result.request), params=result.params, warnings=result.warnings
+        request=s.RequestOut.of(result.request),
+        params=result.params,
+        warnings=result.warnings,
+        condition=_condition_out(result.condition),
     )
 
 
-@v1.post("/postbacks/{postback_id}/test", tags=["postbacks"], responses=NOT_FOUND)
-async def test_send(
+def _condition_out(verdict: Verdict | None) -> s.ConditionOut | None:
+    return None if verdict is None else s.ConditionOut(holds=verdict.holds, error=verdict.error)
+
+
+@v1.post("/postbacks/{postback_id}/test", tags=["postbacks"], responses={**NOT_FOUND, **TOO_LARGE})
+async def test_postback(
     postback_id: str, service: ServiceDep, who: Who, body: s.PreviewIn | None = None
 ) -> s.TestOut:
     """Send now, bypassing the minimum delay, and show the request and the reply."""
@@ -242,11 +332,55 @@ async def test_send(
         reason=None if result.verdict.reason is None else str(result.verdict.reason),
         detail=sent.error or result.verdict.detail,
         duration_ms=sent.duration_ms,
+        condition=_condition_out(result.condition),
     )
 
 
-@v1.get("/notices", tags=["accounts"])
-async def notices(service: ServiceDep, who: Who) -> list[s.NoticeOut]:
+def _configuration(body: s.ConfigurationIn) -> tuple[Any, ...]:
+    event = body.event or s.SampleEventIn()
+    return _config(body.postback), body.postback.owner_id, event.type, event.data
+
+
+@v1.post("/postbacks/preview", tags=["postbacks"], responses=TOO_LARGE)
+async def preview_configuration(
+    body: s.ConfigurationIn, service: ServiceDep, who: Who
+) -> s.ConfigPreviewOut:
+    """Render an unsaved postback: nothing is stored; problems come back in the answer."""
+    shown = await service.preview_configuration(who, *_configuration(body))
+    return s.ConfigPreviewOut(
+        request=None if shown.request is None else s.RequestOut.of(shown.request),
+        problems=[s.Problem.model_validate(p) for p in shown.problems],
+        warnings=[s.Problem.model_validate(p) for p in shown.warnings],
+        event=s.SampleEventOut(type=shown.event_type, data=shown.data),
+    )
+
+
+@v1.post("/postbacks/test", tags=["postbacks"], responses=TOO_LARGE)
+async def test_configuration(
+    body: s.ConfigurationIn, service: ServiceDep, who: Who
+) -> s.ConfigTestOut:
+    """Send an unsaved postback once (422 with the problems a save would report)."""
+    shown, result = await service.test_configuration(who, *_configuration(body))
+    sent = result.sent
+    return s.ConfigTestOut(
+        request=s.RequestOut.of(result.request),
+        reply=s.ReplyOut.of(sent.reply) if sent.reply is not None else None,
+        delivered=result.verdict.delivered,
+        reason=None if result.verdict.reason is None else str(result.verdict.reason),
+        detail=sent.error or result.verdict.detail,
+        duration_ms=sent.duration_ms,
+        warnings=[s.Problem.model_validate(p) for p in shown.warnings],
+    )
+
+
+@public.get("/info", tags=["health"])
+async def get_info(service: ServiceDep) -> s.InfoOut:
+    """What this server offers the screen (no key needed)."""
+    return s.InfoOut(inbox_enabled=service.settings.inbox)
+
+
+@v1.get("/notices", tags=["notices"])
+async def list_notices(service: ServiceDep, who: Who) -> list[s.NoticeOut]:
     """Messages for the caller's account, such as a postback disabled after days of failures."""
     if who.account is None:
         return []
@@ -254,8 +388,9 @@ async def notices(service: ServiceDep, who: Who) -> list[s.NoticeOut]:
     return [s.NoticeOut(id=n.id, created_at=n.created_at, message=n.message) for n in found]
 
 
-@v1.get("/parameters/{kind}", tags=["postbacks"], responses=NOT_FOUND)
-async def parameters(kind: str) -> s.CatalogueOut:
+@public.get("/parameters/{kind}", tags=["parameters"], responses=NOT_FOUND)
+async def list_parameters(kind: str) -> s.CatalogueOut:
+    """A parameter catalogue: public, like the template language it documents."""
     try:
         event_kind = EventKind(kind)
     except ValueError:
@@ -332,8 +467,14 @@ def _pydantic_problem(prefix: str, err: Any) -> dict[str, object]:
     return _p(field.rstrip(".") or "body", err["type"], err["msg"])
 
 
-@v1.post("/events", status_code=202, tags=["events"], openapi_extra=EVENTS_BODY)
-async def ingest(
+@v1.post(
+    "/events",
+    status_code=202,
+    tags=["events"],
+    openapi_extra=EVENTS_BODY,
+    responses={**OPERATOR_ONLY, **TOO_LARGE},
+)
+async def ingest_events(
     payload: Annotated[Any, Body(include_in_schema=False)], service: ServiceDep, _: Operator
 ) -> s.IngestOut:
     """Store one event or a list, and create a delivery for every matching postback."""
@@ -370,14 +511,18 @@ async def get_delivery(delivery_id: str, service: ServiceDep, who: Who) -> s.Del
     return s.DeliveryOut.of(delivery, with_attempts=True)
 
 
-@v1.post("/deliveries/{delivery_id}/redeliver", tags=["deliveries"], responses=NOT_FOUND)
-async def redeliver(delivery_id: str, service: ServiceDep, who: Who) -> s.DeliveryOut:
+@v1.post(
+    "/deliveries/{delivery_id}/redeliver",
+    tags=["deliveries"],
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def redeliver_delivery(delivery_id: str, service: ServiceDep, who: Who) -> s.DeliveryOut:
     delivery = await service.store.redeliver(delivery_id, who.owner_id, service.clock())
     return s.DeliveryOut.of(delivery)
 
 
-@v1.post("/deliveries/replay", tags=["deliveries"], responses=NOT_FOUND)
-async def replay(body: s.ReplayIn, service: ServiceDep, who: Who) -> s.ReplayOut:
+@v1.post("/deliveries/replay", tags=["deliveries"], responses={**NOT_FOUND, **TOO_LARGE})
+async def replay_deliveries(body: s.ReplayIn, service: ServiceDep, who: Who) -> s.ReplayOut:
     """Send again now every finished delivery the filter selects (a filter, or all: true).
 
     An unknown postback_id, or another account's, is a 404.
@@ -394,3 +539,24 @@ async def get_replay(replay_id: str, service: ServiceDep, who: Who) -> s.ReplayP
 
 def _filter(body: s.ReplayIn) -> DeliveryFilter:
     return DeliveryFilter(body.postback_id, body.status, body.action_id, body.since, body.until)
+
+
+# -- API keys -----------------------------------------------------------------------------
+@v1.get("/accounts/{account_id}/keys", tags=["keys"], responses=NOT_FOUND)
+async def list_keys(account_id: str, service: ServiceDep, who: Who) -> list[s.KeyOut]:
+    """The account's keys, revoked ones included (an account sees its own; the operator
+    any, and its own as ``operator``)."""
+    return [s.KeyOut.of(k) for k in await service.list_keys(who, account_id)]
+
+
+@v1.post("/accounts/{account_id}/keys", status_code=201, tags=["keys"], responses=NOT_FOUND)
+async def create_key(account_id: str, service: ServiceDep, who: Who) -> s.KeyOut:
+    """A new key for the account; ``key`` is shown here only, never again."""
+    record, key = await service.create_key(who, account_id)
+    return s.KeyOut.of(record, key)
+
+
+@v1.delete("/accounts/{account_id}/keys/{key_id}", tags=["keys"], responses=NOT_FOUND)
+async def revoke_key(account_id: str, key_id: str, service: ServiceDep, who: Who) -> s.KeyOut:
+    """Revoke a key: refused from the next request on, by every API process."""
+    return s.KeyOut.of(await service.revoke_key(who, account_id, key_id))

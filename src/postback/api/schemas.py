@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from postback.domain import (
     Account,
     AccountKind,
     ActionTracker,
+    ApiKey,
     Attempt,
     BodyFormat,
     Contract,
@@ -28,6 +30,7 @@ from postback.domain import (
     RenderedRequest,
     Replay,
     Reply,
+    SigningSecret,
 )
 from postback.storage.base import IngestResult
 
@@ -46,10 +49,35 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _cidrs(values: list[str]) -> list[str]:
+    out = []
+    for value in values:
+        try:
+            out.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a network; write a CIDR like 10.1.0.0/16") from None
+    return out
+
+
+Networks = Annotated[list[str], Field(max_length=100), AfterValidator(_cidrs)]
+"""Networks (CIDRs) an account's postbacks may reach besides the operator's."""
+
+
 class AccountIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     kind: AccountKind = Field(description="brand or partner")
     partner_type: PartnerType | None = None
+    allowed_networks: Networks = Field(
+        default_factory=list,
+        description="networks (CIDRs) this account's postbacks may reach besides those of "
+        "POSTBACK_ALLOWED_NETWORKS, e.g. a partner's internal range",
+    )
+
+
+class AccountPatch(Strict):
+    allowed_networks: Networks = Field(
+        description="replaces the account's allowed networks; [] removes them"
+    )
 
 
 class AccountOut(BaseModel):
@@ -59,6 +87,9 @@ class AccountOut(BaseModel):
     partner_type: PartnerType | None
     created_at: datetime
     api_key: str | None = Field(None, description="shown once, when the account is created")
+    allowed_networks: list[str] = Field(
+        default_factory=list, description="set by the operator; see AccountIn"
+    )
 
     @classmethod
     def of(cls, account: Account, api_key: str | None = None) -> AccountOut:
@@ -69,6 +100,7 @@ class AccountOut(BaseModel):
             partner_type=account.partner_type,
             created_at=account.created_at,
             api_key=api_key,
+            allowed_networks=[str(n) for n in account.allowed_networks],
         )
 
 
@@ -114,6 +146,8 @@ class ContractOut(BaseModel):
     partner_id: str
     program_id: str
     event_type_ids: list[str]
+    partner_name: str | None = Field(None, description="for pickers: the partner's name")
+    program_name: str | None = Field(None, description="for pickers: the program's name")
 
     @classmethod
     def of(cls, c: Contract) -> ContractOut:
@@ -163,6 +197,14 @@ class PostbackFields(Strict):
         description="partner_integration: the Event Trigger; always (the default) fires on "
         "every action tracked for the event type",
     )
+    signing_enabled: bool = Field(
+        True,
+        description="sign every request (Standard Webhooks headers); off for a "
+        "receiver that rejects unknown headers",
+    )
+    condition: str | None = Field(
+        None, max_length=4096, description="CEL; a delivery is created only when it is true"
+    )
 
 
 class PostbackIn(PostbackFields):
@@ -178,6 +220,7 @@ NULLABLE = frozenset(
         "success_response",
         "error_response",
         "in_app_event",
+        "condition",
     }
 )
 
@@ -200,6 +243,8 @@ class PostbackPatch(Strict):
     in_app_event: str | None = None
     include_locking: bool | None = None
     trigger: EventTrigger | None = None
+    signing_enabled: bool | None = None
+    condition: str | None = Field(None, max_length=4096)
 
 
 class PostbackOut(PostbackFields):
@@ -212,12 +257,14 @@ class PostbackOut(PostbackFields):
         description="why the system disabled it (enabled is then false); enabling clears it"
     )
     disabled_at: datetime | None = Field(description="when the system disabled it")
+    version: int = Field(description="incremented on every change; deliveries name theirs")
 
     @classmethod
     def of(cls, p: Postback) -> PostbackOut:
         c = p.config
         return cls(
             id=p.id,
+            version=p.version,
             kind=c.kind,
             owner_id=p.owner_id,
             created_at=p.created_at,
@@ -242,7 +289,37 @@ class PostbackOut(PostbackFields):
             in_app_event=c.in_app_event,
             include_locking=c.include_locking,
             trigger=c.trigger,
+            signing_enabled=c.signing_enabled,
+            condition=c.condition,
         )
+
+
+class SecretOut(BaseModel):
+    """A postback's signing secret (Standard Webhooks, ``whsec_...``)."""
+
+    postback_id: str
+    secret: str
+    previous_secret_expires_at: datetime | None = Field(
+        None, description="until then the rotated-out secret also signs every request"
+    )
+
+    @classmethod
+    def of(cls, s: SigningSecret) -> SecretOut:
+        return cls(
+            postback_id=s.postback_id,
+            secret=s.secret,
+            previous_secret_expires_at=s.previous_expires_at,
+        )
+
+
+class RotateIn(Strict):
+    keep_old_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="how long the old secret keeps signing too (default: the "
+        "POSTBACK_SECRET_OVERLAP_SECONDS setting, 24 h)",
+    )
 
 
 class EventIn(Strict):
@@ -318,6 +395,9 @@ class AttemptOut(BaseModel):
     reply: ReplyOut | None
     outcome: str
     error: str | None
+    postback_version: int | None = Field(
+        None, description="the postback's version the request was rendered with"
+    )
 
     @classmethod
     def of(cls, a: Attempt) -> AttemptOut:
@@ -330,6 +410,7 @@ class AttemptOut(BaseModel):
             reply=reply,
             outcome=a.outcome,
             error=a.error,
+            postback_version=a.postback_version,
         )
 
 
@@ -345,6 +426,10 @@ class DeliveryOut(BaseModel):
     updated_at: datetime
     last_error: str | None
     request: RequestOut
+    postback_version: int = Field(
+        description="the postback's version ``request`` was rendered with; a retry after "
+        "the postback changed renders it again"
+    )
     attempts: list[AttemptOut] | None = None
 
     @classmethod
@@ -361,6 +446,7 @@ class DeliveryOut(BaseModel):
             updated_at=d.updated_at,
             last_error=d.last_error,
             request=RequestOut.of(redact(d.request)),
+            postback_version=d.postback_version,
             attempts=[AttemptOut.of(a) for a in d.attempts] if with_attempts else None,
         )
 
@@ -375,10 +461,18 @@ class PreviewIn(Strict):
     event_id: str | None = Field(None, description="render for a stored event")
 
 
+class ConditionOut(BaseModel):
+    """Whether the postback's condition holds for the event; if not, why."""
+
+    holds: bool = Field(description="true: a delivery would be created for this event")
+    error: str | None = Field(None, description="why it could not be evaluated (no delivery)")
+
+
 class PreviewOut(BaseModel):
     request: RequestOut
     params: dict[str, Any]
     warnings: list[str]
+    condition: ConditionOut | None = Field(None, description="null: the postback has none")
 
 
 class ReplayIn(Strict):
@@ -468,9 +562,64 @@ class TestOut(BaseModel):
     reason: str | None
     detail: str | None
     duration_ms: float
+    condition: ConditionOut | None = Field(
+        None, description="sent anyway; false or an error: ingest would create no delivery"
+    )
 
 
 class NoticeOut(BaseModel):
     id: str
     created_at: datetime
     message: str
+
+
+class KeyOut(BaseModel):
+    id: str
+    prefix: str | None = Field(description="the key's first characters, to recognise it by")
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="to the minute")
+    revoked_at: datetime | None
+    key: str | None = Field(None, description="the key itself: shown once, when created")
+
+    @classmethod
+    def of(cls, k: ApiKey, key: str | None = None) -> KeyOut:
+        return cls(
+            id=k.id,
+            prefix=k.prefix,
+            created_at=k.created_at,
+            last_used_at=k.last_used_at,
+            revoked_at=k.revoked_at,
+            key=key,
+        )
+
+
+class SampleEventIn(Strict):
+    type: EventType | None = Field(None, description="omit for the kind's commonest type")
+    data: dict[str, Any] | None = Field(None, description="omit for a realistic sample")
+
+
+class ConfigurationIn(Strict):
+    """An unsaved postback (the body of POST /v1/postbacks) and the event to render."""
+
+    postback: PostbackIn
+    event: SampleEventIn | None = None
+
+
+class SampleEventOut(BaseModel):
+    type: EventType
+    data: dict[str, Any]
+
+
+class ConfigPreviewOut(BaseModel):
+    request: RequestOut | None = Field(description="null while a template is at fault")
+    problems: list[Problem] = Field(description="what saving would refuse, as a 422 lists it")
+    warnings: list[Problem] = Field(description="allowed, but probably not meant")
+    event: SampleEventOut
+
+
+class ConfigTestOut(TestOut):
+    warnings: list[Problem]
+
+
+class InfoOut(BaseModel):
+    inbox_enabled: bool = Field(description="whether /inbox/{name} records requests")

@@ -14,7 +14,13 @@ address a name resolves to). Refused, unless inside a network the operator allow
   that is exactly the one address (``169.254.169.254/32``) lets them through.
 
 IPv6 forms that carry an IPv4 address (mapped ``::ffff:a.b.c.d``, NAT64
-``64:ff9b::a.b.c.d``, 6to4 ``2002:aabb:ccdd::``) are judged as that IPv4 address.
+``64:ff9b::a.b.c.d``, 6to4 ``2002:aabb:ccdd::``) are judged as that IPv4 address, and a
+scoped IPv6 address (``fe80::1%eth0``) as the address without its zone.
+
+:func:`host_address` reads a URL's host the way the C library would: every IPv4 spelling
+``inet_aton`` accepts (``2130706433``, ``127.1``, ``0177.0.0.1``, ``0x7f.1``), after
+undoing percent-encoding and folding full-width digits, so the guard does not depend on
+which spellings the HTTP client happens to pass to the system.
 
 The lists are written out instead of relying on ``ipaddress``'s ``is_private`` and
 friends, whose answers differ between Python releases.
@@ -23,7 +29,10 @@ friends, whose answers differ between Python releases.
 from __future__ import annotations
 
 import ipaddress
+import re
+import unicodedata
 from collections.abc import Iterable
+from urllib.parse import unquote
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -69,8 +78,13 @@ METADATA: frozenset[Address] = frozenset(
 _NAT64 = _V6("64:ff9b::/96")
 
 
+_INET_ATON_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
+
+
 def is_blocked(ip: Address, allowed: Iterable[Network] = ()) -> bool:
     """Whether a request to ``ip`` must be refused, given the operator's allowed networks."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        ip = ipaddress.IPv6Address(int(ip))  # the zone picks an interface, not an address
     inner = embedded_ipv4(ip)
     if inner is not None:
         return is_blocked(inner, allowed)
@@ -103,3 +117,44 @@ def embedded_ipv4(ip: Address) -> ipaddress.IPv4Address | None:
 
 def _is_exactly(net: Network, ip: Address) -> bool:
     return net.num_addresses == 1 and ip in net
+
+
+def host_address(host: str) -> Address | None:
+    """The IP address a URL host names, read as leniently as the C library; else None.
+
+    Brackets, an IPv6 zone, percent-encoding and a trailing dot are undone, non-ASCII
+    digits folded (NFKC); IPv4 may be written in any ``inet_aton`` form."""
+    text = unquote(host.strip().removeprefix("[").removesuffix("]"))
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    text = text.partition("%")[0].removesuffix(".")
+    if ":" in text:
+        try:
+            return ipaddress.IPv6Address(text)
+        except ValueError:
+            return None
+    return inet_aton(text)
+
+
+def inet_aton(text: str) -> ipaddress.IPv4Address | None:
+    """An IPv4 address in any form ``inet_aton(3)`` accepts: one to four parts, each
+    decimal, octal (leading ``0``) or hexadecimal (``0x``), the last filling the rest."""
+    parts = text.split(".")
+    if not 1 <= len(parts) <= 4 or not all(_INET_ATON_PART.fullmatch(p) for p in parts):
+        return None
+    values = [_inet_aton_number(p) for p in parts]
+    *head, last = values
+    if any(v > 255 for v in head) or last >= 1 << (8 * (5 - len(values))):
+        return None
+    number = last
+    for i, v in enumerate(head):
+        number |= v << (24 - 8 * i)
+    return ipaddress.IPv4Address(number)
+
+
+def _inet_aton_number(part: str) -> int:
+    if part[:2].lower() == "0x":
+        return int(part[2:] or "0", 16)
+    if part.startswith("0"):
+        return int(part, 8)
+    return int(part)

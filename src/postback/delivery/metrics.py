@@ -1,13 +1,45 @@
-"""Prometheus metrics of the delivery engine (served at /metrics)."""
+"""Prometheus metrics of the delivery engine (served at /metrics by `serve`, and by
+`postback worker --metrics-port`)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 ATTEMPTS = Counter("postback_attempts_total", "Delivery attempts by outcome", ["outcome"])
+DELIVERIES = Counter(
+    "postback_deliveries_total",
+    "Attempts judged, by the delivery's new status (delivered, retrying, failed) and the "
+    "postback's kind",
+    ["outcome", "kind"],
+)
+RETRIES = Counter("postback_retries_total", "Retries scheduled after a failed attempt")
+RATE_LIMIT_WAITS = Counter(
+    "postback_rate_limit_waits_total", "Sends that waited for their postback's rate-limit slot"
+)
+RATE_LIMIT_WAIT_SECONDS = Counter(
+    "postback_rate_limit_wait_seconds_total", "Time sends spent waiting for a rate-limit slot"
+)
+CONDITION_ERRORS = Counter(
+    "postback_condition_errors_total",
+    "Events whose postback condition could not be evaluated (no delivery was created)",
+    ["postback_id"],
+)
 IN_FLIGHT = Gauge("postback_requests_in_flight", "Requests being sent right now")
 SEND_SECONDS = Histogram(
     "postback_send_seconds",
-    "Time from connecting to the end of the reply",
+    "Attempt duration: from connecting to the end of the reply",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
 )
+BACKLOG = Gauge(
+    "postback_due_backlog",
+    "Deliveries due now and not finished (counted up to BACKLOG_CAP), by a periodic query",
+)
+OLDEST_DUE_AGE = Gauge(
+    "postback_oldest_due_age_seconds", "How long the oldest due delivery has been due"
+)
+BACKLOG_CAP = 100_000  # counting further would cost more than the figure is worth
+
+
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Serve this process's metrics at ``http://host:port/metrics`` (a daemon thread)."""
+    start_http_server(port, addr=host)

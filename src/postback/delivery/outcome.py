@@ -19,7 +19,9 @@ _FAILURE_DETAIL: dict[FailureReason, str] = {
     FailureReason.DNS: "the host name does not exist",
     FailureReason.BLOCKED_ADDRESS: "the address is not allowed",
     FailureReason.INVALID_URL: "the URL cannot be sent",
+    FailureReason.INVALID_REQUEST: "the request cannot be sent as it is",
     FailureReason.PROTOCOL: "the request or the reply is not valid HTTP",
+    FailureReason.TEMPLATE: "the postback's templates cannot render this event",
 }
 
 

@@ -13,8 +13,9 @@ The policy (the table is in ``docs/retry-schedule.md``):
   asked, and never earlier than the schedule (a destination answering
   ``Retry-After: 1`` forever would otherwise use all fifteen attempts in a quarter of
   a minute instead of three days);
-* never retried, because a retry cannot help: an invalid URL, a blocked address, a host
-  name that does not exist, and a 4xx status other than 408 and 429.
+* never retried, because a retry cannot help: an invalid URL, a request the HTTP client
+  refuses (a header it will not send), a blocked address, a host name that does not
+  exist, and a 4xx status other than 408 and 429: the same request hits them every time.
 
 The module never reads the clock and never sleeps.
 """
@@ -39,7 +40,12 @@ RETRY_AFTER_MIN = timedelta(seconds=1)
 RETRY_AFTER_MAX = timedelta(hours=6)
 
 PERMANENT_FAILURES = frozenset(
-    {FailureReason.INVALID_URL, FailureReason.BLOCKED_ADDRESS, FailureReason.DNS}
+    {
+        FailureReason.INVALID_URL,
+        FailureReason.INVALID_REQUEST,
+        FailureReason.BLOCKED_ADDRESS,
+        FailureReason.DNS,
+    }
 )
 RETRIED_4XX = frozenset({408, 429})
 

@@ -23,8 +23,23 @@ DNS temporarily unavailable (``EAI_AGAIN``)   ``connection`` (retried)
 no reply within the connect / total timeout   ``timeout``
 connection refused or reset, TLS failure      ``connection``
 reply is not HTTP, or cut short               ``protocol``
-header name not a token, CR/LF/NUL in value   ``protocol`` (nothing is sent)
+header the client refuses (not a token, CR,   ``invalid_request`` (nothing is
+LF or NUL in a value, not encodable)          sent; never retried)
 ============================================  =================
+
+With ``POSTBACK_OUTBOUND_PROXY`` every request goes through that HTTP proxy (CONNECT for
+https). The guard still applies to the destination: its name is resolved and checked
+here, and the proxy is asked for the checked address (the Host header, TLS server name
+and certificate check keep the name), so the proxy's own resolution cannot differ. The
+proxy's own address is the operator's and is not checked.
+
+Every error message is a sentence a postback's owner can read ("the connection was
+refused by 10.1.2.3:8080"), never the repr of a client object, and never the URL.
+
+Allowed networks are the operator's (``POSTBACK_ALLOWED_NETWORKS``) plus, per call, the
+owning account's. Each distinct set of extra networks gets a session of its own, so a
+DNS answer or a kept-alive connection admitted for one account is never reused for
+another. Tests inject a resolver (``resolver=``) so that no name leaves the machine.
 
 Time spent waiting for a free connection counts against ``total_timeout``: the worker
 should not run more sends to one host at once than ``per_host_concurrency``.
@@ -32,15 +47,17 @@ should not run more sends to one host at once than ``per_host_concurrency``.
 
 from __future__ import annotations
 
+import errno
 import functools
 import ipaddress
+import os
 import re
 import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -49,7 +66,7 @@ from yarl import URL
 
 from postback import __version__
 from postback.config import Network, Settings
-from postback.delivery.guard import is_blocked
+from postback.delivery.guard import host_address, is_blocked
 from postback.domain import FailureReason, RenderedRequest, Reply
 
 USER_AGENT = f"Postback/{__version__}"
@@ -78,8 +95,11 @@ class SendResult:
 class Transport(Protocol):
     """Sends rendered requests; the worker depends on this, tests may supply another."""
 
-    async def send(self, request: RenderedRequest, delivery_id: str) -> SendResult:
-        """Send ``request`` once, tagged with ``Postback-Id: delivery_id``."""
+    async def send(
+        self, request: RenderedRequest, delivery_id: str, allowed: tuple[Network, ...] = ()
+    ) -> SendResult:
+        """Send ``request`` once, tagged with ``Postback-Id: delivery_id``; ``allowed``
+        adds the owning account's networks to the operator's."""
         ...
 
     async def close(self) -> None:
@@ -101,17 +121,27 @@ class _Refused(Exception):
 
 
 class GuardedResolver(AbstractResolver):
-    """aiohttp's threaded (system) resolver, keeping only addresses the guard allows."""
+    """A resolver (by default aiohttp's threaded, system one) keeping only addresses the
+    guard allows. It does not own ``inner`` when one is given: closing leaves it open."""
 
-    def __init__(self, allowed: tuple[Network, ...], inner: AbstractResolver | None = None):
+    def __init__(
+        self,
+        allowed: tuple[Network, ...],
+        inner: AbstractResolver | None = None,
+        trusted: frozenset[str] = frozenset(),
+    ):
         self._allowed = allowed
+        self._owned = inner is None
         self._inner = inner if inner is not None else aiohttp.ThreadedResolver()
+        self._trusted = trusted  # the operator's outbound proxy: not a postback's destination
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         """Resolve ``host``; raise :class:`AddressBlocked` if no allowed address is left."""
         found = await self._inner.resolve(host, port, family)
+        if host in self._trusted:
+            return found
         kept = [r for r in found if not _address_blocked(r["host"], self._allowed)]
         if not kept:
             shown = ", ".join(sorted({r["host"] for r in found})) or "nothing"
@@ -119,40 +149,54 @@ class GuardedResolver(AbstractResolver):
         return kept
 
     async def close(self) -> None:
-        """Close the wrapped resolver."""
-        await self._inner.close()
+        """Close the wrapped resolver, if it is this one's own."""
+        if self._owned:
+            await self._inner.close()
 
 
 class AioHttpTransport:
     """The :class:`Transport` over one aiohttp session, created on first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, resolver: AbstractResolver | None = None) -> None:
         self._settings = settings
-        self._session: aiohttp.ClientSession | None = None
-        self._resolver: GuardedResolver | None = None
+        self._inner = resolver  # None: the system's (aiohttp.ThreadedResolver), one per session
+        self._sessions: dict[tuple[Network, ...], aiohttp.ClientSession] = {}
+        self._resolvers: dict[tuple[Network, ...], GuardedResolver] = {}
+        self._proxy = URL(settings.outbound_proxy) if settings.outbound_proxy else None
+        self._pins: dict[tuple[tuple[Network, ...], str, int], tuple[float, str]] = {}
+        self._proxy_hosts = frozenset(
+            {self._proxy.raw_host} if self._proxy is not None and self._proxy.raw_host else ()
+        )
 
-    async def send(self, request: RenderedRequest, delivery_id: str) -> SendResult:
-        """Send once; network problems come back as a failure, never as an exception."""
+    async def send(
+        self, request: RenderedRequest, delivery_id: str, allowed: tuple[Network, ...] = ()
+    ) -> SendResult:
+        """Send once; network problems come back as a failure, never as an exception.
+
+        ``allowed``: networks the owning account may reach besides the operator's."""
         started_at = datetime.now(UTC)
         began = time.perf_counter()
-        reply, failure, error = await self._attempt(request, delivery_id)
+        reply, failure, error = await self._attempt(request, delivery_id, allowed)
         elapsed = (time.perf_counter() - began) * 1000.0
         return SendResult(reply, failure, error, elapsed, started_at)
 
     async def close(self) -> None:
-        """Close the session and its connections; the transport may not be used after."""
-        if self._session is not None:
-            await self._session.close()
-        if self._resolver is not None:
-            await self._resolver.close()
-        self._session = None
-        self._resolver = None
+        """Close the sessions and their connections; the transport may not be used after."""
+        sessions, self._sessions = self._sessions, {}
+        resolvers, self._resolvers = self._resolvers, {}
+        for session in sessions.values():
+            await session.close()
+        for resolver in resolvers.values():
+            await resolver.close()  # an injected resolver stays open: its owner closes it
 
-    async def _attempt(self, request: RenderedRequest, delivery_id: str) -> _Attempted:
+    async def _attempt(
+        self, request: RenderedRequest, delivery_id: str, extra: tuple[Network, ...]
+    ) -> _Attempted:
         try:
-            url = check_url(request.url, self._settings.allowed_networks)
+            allowed = self._settings.allowed_networks + extra
+            url = check_url(request.url, allowed)
             headers = build_headers(request.headers, delivery_id)
-            return await self._exchange(request, url, headers), None, None
+            return await self._exchange(request, url, headers, extra), None, None
         except _Refused as refused:
             return None, refused.reason, refused.message
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
@@ -160,27 +204,76 @@ class AioHttpTransport:
             return None, reason, message
 
     async def _exchange(
-        self, request: RenderedRequest, url: URL, headers: CIMultiDict[str]
+        self,
+        request: RenderedRequest,
+        url: URL,
+        headers: CIMultiDict[str],
+        extra: tuple[Network, ...],
     ) -> Reply:
         body = None if request.body is None else request.body.encode("utf-8")
-        async with self._session_now().request(
+        key = _networks_key(extra)
+        session = self._session_now(key)
+        options: dict[str, Any] = {}
+        if self._proxy is not None:
+            url, options = await self._through_proxy(url, headers, key)
+        async with session.request(
             request.method.value,
             url,
             headers=headers,
             data=body,
             allow_redirects=False,
             skip_auto_headers=("Content-Type",),
+            **options,
         ) as response:
             data, truncated = await read_capped(response.content, self._settings.max_reply_bytes)
             if truncated:
                 response.close()  # the rest is not wanted: drop the connection
             return Reply(response.status, tuple(response.headers.items()), data, truncated)
 
-    def _session_now(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._resolver = GuardedResolver(self._settings.allowed_networks)
-            self._session = aiohttp.ClientSession(
-                connector=self._connector(self._resolver),
+    async def _through_proxy(
+        self, url: URL, headers: CIMultiDict[str], key: tuple[Network, ...]
+    ) -> tuple[URL, dict[str, Any]]:
+        """The URL to ask the proxy for, pinned to an address the guard checked here (the
+        proxy's own resolution could differ), and the request's proxy arguments.
+
+        The Host header (and, for https, the TLS server name and certificate check) keep
+        the URL's name; the proxy is asked to connect to the checked address."""
+        host = url.raw_host or ""
+        options: dict[str, Any] = {"proxy": self._proxy}
+        if _ip_literal(host) is not None:
+            return url, options  # checked by check_url
+        address = await self._pinned_address(host, url.port or 0, key)
+        headers.setdefault("Host", url.raw_authority.rpartition("@")[2])
+        if url.scheme.lower() == "https":
+            options["server_hostname"] = host
+        return url.with_host(address), options
+
+    async def _pinned_address(self, host: str, port: int, key: tuple[Network, ...]) -> str:
+        """An allowed address of ``host`` for one set of extra networks (answers kept
+        ``DNS_CACHE_SECONDS``, as the connector keeps its own)."""
+        now = time.monotonic()
+        cached = self._pins.get((key, host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            found = await self._resolvers[key].resolve(host, port, socket.AF_UNSPEC)
+        except OSError as error:
+            raise _Refused(*_dns_failure(error, host)) from None
+        if len(self._pins) > 4096:
+            self._pins.clear()
+        self._pins[(key, host, port)] = (now + DNS_CACHE_SECONDS, found[0]["host"])
+        return found[0]["host"]
+
+    def _session_now(self, key: tuple[Network, ...]) -> aiohttp.ClientSession:
+        """The session for one set of extra networks (its DNS cache and pool its own)."""
+        session = self._sessions.get(key)
+        if session is None:
+            resolver = GuardedResolver(
+                self._settings.allowed_networks + key, self._inner, trusted=self._proxy_hosts
+            )
+            self._resolvers[key] = resolver
+            session = self._sessions[key] = aiohttp.ClientSession(
+                connector=self._connector(resolver),
                 timeout=aiohttp.ClientTimeout(
                     total=self._settings.total_timeout,
                     sock_connect=self._settings.connect_timeout,
@@ -188,7 +281,7 @@ class AioHttpTransport:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
             )
-        return self._session
+        return session
 
     def _connector(self, resolver: AbstractResolver) -> aiohttp.TCPConnector:
         return aiohttp.TCPConnector(
@@ -201,7 +294,7 @@ class AioHttpTransport:
     def _describe(self, exc: BaseException) -> tuple[FailureReason, str]:
         """Name a send failure, with a message that never repeats the URL (or its secrets)."""
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
-            return _dns_failure(exc.os_error)
+            return _dns_failure(exc.os_error, exc.host)
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             return (
                 FailureReason.TIMEOUT,
@@ -213,6 +306,11 @@ class AioHttpTransport:
                 f"no complete reply within {self._settings.total_timeout:g} s",
             )
         return _other_failure(exc)
+
+
+def _networks_key(extra: tuple[Network, ...]) -> tuple[Network, ...]:
+    """One key per distinct set of extra networks, whatever their order."""
+    return tuple(sorted(set(extra), key=str))
 
 
 def check_url(raw: str, allowed: tuple[Network, ...]) -> URL:
@@ -230,15 +328,15 @@ def check_url(raw: str, allowed: tuple[Network, ...]) -> URL:
         raise _Refused(FailureReason.INVALID_URL, "the URL has no host")
     refused = _refused_literal(url.raw_host, allowed)
     if refused is not None:
-        raise _Refused(FailureReason.BLOCKED_ADDRESS, f"{refused} is not an allowed address")
+        raise _Refused(*refused)
     return url
 
 
 def build_headers(pairs: Iterable[tuple[str, str]], delivery_id: str) -> CIMultiDict[str]:
     """The stored headers as-is, plus ``Postback-Id`` and (unless set) ``User-Agent``.
 
-    Raises ``_Refused`` (``protocol``) for a name that is not an HTTP token or a value
-    with CR, LF or NUL: such a header would split the request.
+    Raises ``_Refused`` (``invalid_request``) for a name that is not an HTTP token or a
+    value with CR, LF or NUL: such a header would split the request.
     """
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in (*pairs, (ID_HEADER, delivery_id)):
@@ -248,6 +346,15 @@ def build_headers(pairs: Iterable[tuple[str, str]], delivery_id: str) -> CIMulti
     headers[ID_HEADER] = delivery_id
     headers.setdefault("User-Agent", USER_AGENT)
     return headers
+
+
+def as_sent(request: RenderedRequest, delivery_id: str) -> RenderedRequest:
+    """The request with the headers :func:`build_headers` adds, as the log shows it."""
+    headers = [(n, v) for n, v in request.headers if n.lower() != ID_HEADER.lower()]
+    headers.append((ID_HEADER, delivery_id))
+    if not any(n.lower() == "user-agent" for n, _ in headers):
+        headers.append(("User-Agent", USER_AGENT))
+    return RenderedRequest(request.method, request.url, tuple(headers), request.body)
 
 
 async def read_capped(stream: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
@@ -282,11 +389,21 @@ def _parse_url(raw: str) -> URL:
 
 
 @functools.lru_cache(maxsize=4096)
-def _refused_literal(host: str, allowed: tuple[Network, ...]) -> str | None:
-    """The address, when ``host`` is an IP literal the guard refuses (cached per host:
+def _refused_literal(host: str, allowed: tuple[Network, ...]) -> tuple[FailureReason, str] | None:
+    """Why ``host`` is refused when it is an IP address in any spelling (cached per host:
     parsing the address for every request showed in the worker's profile)."""
-    literal = _ip_literal(host)
-    return str(literal) if literal is not None and is_blocked(literal, allowed) else None
+    literal = host_address(host)
+    if literal is None:
+        return None
+    if is_blocked(literal, allowed):
+        return FailureReason.BLOCKED_ADDRESS, f"{literal} is not an allowed address"
+    if _ip_literal(host) is None or "%" in host:
+        # 127.1, 0x7f.1, %31.0.0.1, ...: the client and the system read these differently
+        return (
+            FailureReason.INVALID_URL,
+            f"the host is an unusual spelling of {literal}; write the address as {literal}",
+        )
+    return None
 
 
 def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -298,35 +415,92 @@ def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
 
 def _check_header(name: str, value: str) -> None:
     if not _TOKEN.fullmatch(name):
-        raise _Refused(FailureReason.PROTOCOL, f"header name {name!r} is not a valid HTTP token")
+        raise _Refused(
+            FailureReason.INVALID_REQUEST, f"the header name {name!r} is not a valid HTTP token"
+        )
     if _HEADER_BREAKS.search(value):
         raise _Refused(
-            FailureReason.PROTOCOL, f"header {name} has a line break or NUL in its value"
+            FailureReason.INVALID_REQUEST,
+            f"the value of header {name} contains a line break or NUL",
         )
 
 
 def _address_blocked(host: str, allowed: tuple[Network, ...]) -> bool:
-    address = _ip_literal(host)
+    address = host_address(host)
     return address is None or is_blocked(address, allowed)  # unreadable: refuse
 
 
-def _dns_failure(error: OSError) -> tuple[FailureReason, str]:
+def _dns_failure(error: OSError, host: str = "") -> tuple[FailureReason, str]:
     if isinstance(error, AddressBlocked):
         return FailureReason.BLOCKED_ADDRESS, str(error)
+    name = f"the host name {host}" if host else "the host name"
     if isinstance(error, socket.gaierror) and error.errno == socket.EAI_AGAIN:
-        return FailureReason.CONNECTION, f"temporary DNS failure: {error.strerror}"
-    return FailureReason.DNS, f"cannot resolve the host: {error.strerror or error}"
+        return (
+            FailureReason.CONNECTION,
+            f"{name} could not be resolved for now (temporary DNS failure)",
+        )
+    return FailureReason.DNS, f"{name} does not exist (DNS: {_os_words(error)})"
+
+
+_ERRNO_WORDS = {
+    errno.ECONNREFUSED: "the connection was refused",
+    errno.ECONNRESET: "the connection was reset",
+    errno.ECONNABORTED: "the connection was aborted",
+    errno.EPIPE: "the connection was closed while sending",
+    errno.EHOSTUNREACH: "there is no route to the host",
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.ETIMEDOUT: "the connection timed out",
+}
+
+
+def _os_words(error: BaseException) -> str:
+    """An OS error in words: 'the connection was refused', not '[Errno 111] ...'."""
+    number = getattr(error, "errno", None)
+    if isinstance(number, int) and number in _ERRNO_WORDS:
+        return _ERRNO_WORDS[number]
+    if isinstance(error, socket.gaierror):
+        return str(error.strerror or "no address").lower()
+    if isinstance(number, int) and number > 0:
+        return os.strerror(number).lower()
+    return type(error).__name__
 
 
 def _other_failure(exc: BaseException) -> tuple[FailureReason, str]:
     if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        return FailureReason.INVALID_URL, type(exc).__name__  # its text would repeat the URL
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return FailureReason.PROTOCOL, f"invalid reply: {exc.message or exc.status}"
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return FailureReason.PROTOCOL, str(exc) or type(exc).__name__
+        # its text would repeat the URL; the description alone says what is wrong
+        why = getattr(exc, "description", None)
+        return FailureReason.INVALID_URL, f"the URL cannot be sent ({why or 'invalid'})"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return FailureReason.CONNECTION, f"the TLS handshake with {exc.host} failed"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return FailureReason.CONNECTION, f"cannot connect: {exc.os_error}"
+        words = _os_words(exc.os_error)
+        return FailureReason.CONNECTION, f"cannot connect to {exc.host}:{exc.port}: {words}"
+    reply = _reply_failure(exc)
+    if reply is not None:
+        return FailureReason.PROTOCOL, reply
     if isinstance(exc, aiohttp.ClientError | OSError):
-        return FailureReason.CONNECTION, str(exc) or type(exc).__name__
-    return FailureReason.PROTOCOL, str(exc) or type(exc).__name__
+        return FailureReason.CONNECTION, f"the connection broke: {_os_words(exc)}"
+    return _refused_request(exc)
+
+
+def _refused_request(exc: BaseException) -> tuple[FailureReason, str]:
+    """A ValueError: the client will not send the request as built; it never would."""
+    if isinstance(exc, UnicodeError):
+        return FailureReason.INVALID_REQUEST, "the request has text that cannot be encoded"
+    return (
+        FailureReason.INVALID_REQUEST,
+        "the HTTP client refused the request as built (a control character in a header?)",
+    )
+
+
+def _reply_failure(exc: BaseException) -> str | None:
+    """What was wrong with the reply, when the failure was the reply's."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        lines = str(exc.message or exc.status).splitlines() or ["no status line"]
+        detail = lines[0][:200].rstrip(": ").lower()
+        return f"the reply is not valid HTTP ({detail})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without replying"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the reply's body was cut short or malformed"
+    return None

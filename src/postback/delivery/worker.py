@@ -10,6 +10,16 @@ deliveries for it fail at once, unsent, as a ``timeout`` attempt saying so, and 
 retried on the usual schedule, instead of filling the worker's slots that other
 destinations need. (Without this they would wait for a connection until the timeout
 and fail the same way, holding a slot all that time.)
+
+Stopping (``stop`` set, e.g. on SIGTERM): no new send starts. Claimed deliveries still
+waiting for their rate-limit slot or their lane are given back at once (lease cleared),
+so another worker sends them; sends already under way finish within the total timeout.
+
+Results are written in batches. A batch the database refuses (it is restarting, the
+connection broke) stays in memory and is written again, with backoff, until the
+database takes it; the retry skips attempts an uncertain commit already logged. Dropping
+it instead would leave the deliveries leased, and they would be sent a second time when
+the leases ran out.
 """
 
 from __future__ import annotations
@@ -28,18 +38,29 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from postback.delivery import outcome, retry
-from postback.delivery.metrics import ATTEMPTS, IN_FLIGHT, SEND_SECONDS
+from postback import events, rules
+from postback.delivery import outcome, retry, signing
+from postback.delivery.metrics import (
+    ATTEMPTS,
+    DELIVERIES,
+    IN_FLIGHT,
+    RATE_LIMIT_WAIT_SECONDS,
+    RATE_LIMIT_WAITS,
+    RETRIES,
+    SEND_SECONDS,
+)
 from postback.delivery.redact import redact, redact_headers
-from postback.delivery.transport import SendResult, Transport, retry_after
-from postback.domain import Attempt, FailureReason, Reply
-from postback.errors import PostbackError
+from postback.delivery.transport import SendResult, Transport, as_sent, retry_after
+from postback.domain import Attempt, DeliveryStatus, FailureReason, Postback, Reply
+from postback.errors import NotFound, PostbackError
 from postback.storage.base import AttemptResult, Claim, Store
+from postback.template import TemplateError
 
 log = logging.getLogger("postback.worker")
 Clock = Callable[[], datetime]
 MAX_LANES = 1024  # idle lanes (remembering a slow destination) kept at most
 PER_DESTINATION = 50
+MAX_POSTBACKS = 4096  # changed postbacks whose compiled templates a worker keeps
 
 
 def utcnow() -> datetime:
@@ -56,6 +77,11 @@ class WorkerOptions:
     claim_pause: float = 0.02  # longest pause after a claim that found less than it could
     per_destination: int | None = None  # sends at once to one destination (None: 50)
     slow_after: float = 0.25  # seconds per send that make a full destination slow
+    flush_retry_max: float = 5.0  # longest wait between tries to write held results
+    stop_flush_seconds: float = 15.0  # on stop, how long to keep trying to write them
+
+
+HALT = object()  # a lane's answer to a waiting send when the worker stops
 
 
 class Lane:
@@ -95,6 +121,13 @@ class Lane:
             turn = self.waiting.popleft()
             if not turn.done():
                 turn.set_result(self._take(now))
+
+    def halt(self) -> None:
+        """The worker stops: every waiting send gives up its turn (none is started)."""
+        while self.waiting:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(HALT)
 
     def shed(self, now: float, slow_after: float) -> int:
         """When slow, let the newest waiting deliveries beyond ``limit`` go unsent."""
@@ -148,25 +181,35 @@ class Worker:
         self.clock = clock
         self.id = worker_id()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._unstarted: set[asyncio.Task[None]] = set()  # claimed, not yet sending
+        self._halting = asyncio.Event()
+        self._unsent: list[str] = []  # claimed and given up on stopping: to release
         self._results: list[AttemptResult] = []
+        self._held = False  # the last write failed: the results are held for a retry
+        self._writing = asyncio.Lock()  # one write at a time: "held" is about all of them
         self._flushed = asyncio.Event()
         self._lanes: dict[str, Lane] = {}
         self._per_destination = self.options.per_destination or PER_DESTINATION
         self.shed = 0  # deliveries failed unsent because their destination was slow
+        # postback id -> (its version, compiled templates): each version compiled once
+        self._postbacks: dict[str, tuple[Postback, rules.Compiled | None]] = {}
         self._shed_logged, self._shed_log_at = 0, 0.0
 
     # -- the loop --------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; then finish what is in flight and return."""
         flusher = asyncio.create_task(self._flush_loop(stop))
+        halter = asyncio.create_task(self._halt_on(stop))
         try:
             while not stop.is_set():
                 await self._guarded_round(stop)
         finally:
+            halter.cancel()
+            await self._halt()
             await self._drain()
             stop.set()
             await flusher
-            await self._flush()
+            await self._flush_before_exit()
 
     async def _guarded_round(self, stop: asyncio.Event) -> None:
         """One round; a database error pauses the worker briefly instead of ending it."""
@@ -177,6 +220,11 @@ class Worker:
             await asyncio.sleep(self.options.idle_wait)
 
     async def _round(self, stop: asyncio.Event) -> None:
+        if self._held and not await self._flush():
+            # Held results first: claiming again could take back (and send a second
+            # time) deliveries whose attempts are only in memory.
+            await asyncio.sleep(self.options.idle_wait)
+            return
         self._shed_slow()
         free = self._free_slots()
         if free == 0:
@@ -230,7 +278,37 @@ class Worker:
     def _start(self, claim: Claim) -> None:
         task = asyncio.create_task(self._deliver(claim))
         self._in_flight.add(task)
+        self._unstarted.add(task)
         task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(self._unstarted.discard)
+
+    async def _halt_on(self, stop: asyncio.Event) -> None:
+        """From the moment ``stop`` is set, no send starts (even from a round under way)."""
+        await stop.wait()
+        self._stop_sending()
+
+    def _stop_sending(self) -> None:
+        self._halting.set()
+        for lane in self._lanes.values():
+            lane.halt()
+
+    async def _halt(self) -> None:
+        """Start no more sends; give back at once what was claimed and not yet sent."""
+        self._stop_sending()
+        if self._unstarted:
+            await asyncio.wait(set(self._unstarted))  # each returns as soon as it wakes
+        unsent, self._unsent = self._unsent, []
+        if not unsent:
+            return
+        try:
+            await self.store.release(self.id, unsent)
+            log.info("stopping: gave back %d claimed deliveries not yet sent", len(unsent))
+        except PostbackError as exc:
+            log.warning(
+                "could not give back %d deliveries (their leases will run out): %s",
+                len(unsent),
+                exc,
+            )
 
     async def _drain(self) -> None:
         if self._in_flight:
@@ -238,33 +316,108 @@ class Worker:
 
     # -- one delivery ----------------------------------------------------------------
     async def _deliver(self, claim: Claim) -> None:
-        delay = (claim.send_at - self.clock()).total_seconds()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        sent = await self._send(claim)
+        if not await self._wait_for_slot(claim):  # stopping before it was sent
+            self._unsent.append(claim.delivery_id)
+            return
+        failed: SendResult | None = None
+        if claim.postback_version != claim.current_version:
+            try:
+                claim, failed = await self._render_again(claim)
+            except PostbackError as exc:
+                # Not lost: the lease runs out and the delivery is claimed again.
+                log.error("could not render %s again: %s", claim.delivery_id, exc)
+                return
+        claim = self.signed(claim)
+        sent = failed or await self._send(claim)
+        if sent is None:  # stopping before it was sent
+            self._unsent.append(claim.delivery_id)
+            return
         self._results.append(self._safe_judge(claim, sent))
         if len(self._results) >= self.options.batch:
             self._flushed.set()
 
-    async def _send(self, claim: Claim) -> SendResult:
-        """Send in the destination's lane; a slow destination's overflow fails unsent."""
+    async def _render_again(self, claim: Claim) -> tuple[Claim, SendResult | None]:
+        """The claim with its request rendered from its stored event by the postback as
+        it is now (its templates compiled once per version); or, when the postback
+        cannot render this event, the failed result to log instead of sending."""
+        try:
+            postback, compiled = await self._postback(claim.postback_id, claim.current_version)
+        except NotFound:  # deleted since the claim: send what is stored
+            return claim, None
+        version = dataclasses.replace(claim, current_version=postback.version)
+        try:
+            if compiled is None:
+                raise TemplateError("template", "the postback's templates do not compile")
+            event = await self.store.get_event(claim.event_id)
+            request = rules.render(postback.config, compiled, events.with_defaults(event))
+        except TemplateError as exc:
+            error = f"the postback (version {postback.version}) cannot render this event: {exc}"
+            return version, SendResult(None, FailureReason.TEMPLATE, error, 0.0, self.clock())
+        fresh = dataclasses.replace(
+            version, request=request, postback_version=postback.version, replaces=claim.request
+        )
+        return fresh, None
+
+    async def _postback(
+        self, postback_id: str, version: int
+    ) -> tuple[Postback, rules.Compiled | None]:
+        cached = self._postbacks.get(postback_id)
+        if cached is None or cached[0].version < version:
+            postback = await self.store.get_postback(postback_id, None)
+            compiled, _ = rules.compile_config(postback.config)
+            if len(self._postbacks) >= MAX_POSTBACKS:
+                self._postbacks.clear()  # rarely reached: only changed postbacks are kept
+            cached = self._postbacks[postback_id] = (postback, compiled)
+        return cached
+
+    async def _wait_for_slot(self, claim: Claim) -> bool:
+        """Wait for the claim's rate-limit slot; False if the worker stops meanwhile."""
+        delay = (claim.send_at - self.clock()).total_seconds()
+        if delay > 0 and not self._halting.is_set():
+            RATE_LIMIT_WAITS.inc()
+            RATE_LIMIT_WAIT_SECONDS.inc(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._halting.wait(), delay)
+        return not self._halting.is_set()
+
+    async def _send(self, claim: Claim) -> SendResult | None:
+        """Send in the destination's lane; a slow destination's overflow fails unsent.
+        None: the worker stopped before the send could start."""
         key = destination(claim.request.url)
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(self._per_destination)
         loop = asyncio.get_running_loop()
         token = await lane.acquire(loop.time(), self.options.slow_after)
+        if token is HALT:
+            return None
         if token is None:
             self.shed += 1
             return not_sent(key, lane, loop.time())
+        if self._halting.is_set():
+            lane.release(token, loop.time())
+            return None
+        current = asyncio.current_task()
+        if current is not None:
+            self._unstarted.discard(current)
         IN_FLIGHT.inc()
         try:
-            return await self.transport.send(claim.request, claim.delivery_id)
+            return await self.transport.send(
+                claim.request, claim.delivery_id, claim.allowed_networks
+            )
         finally:
             IN_FLIGHT.dec()
             lane.release(token, loop.time())
             if not lane.sending and lane.typical <= self.options.slow_after:
                 self._lanes.pop(key, None)  # a slow one is kept: it remembers being slow
+
+    def signed(self, claim: Claim) -> Claim:
+        """The claim with Standard Webhooks headers on its request (as is, unsigned)."""
+        if not claim.signing_secrets:
+            return claim
+        stamp = int(self.clock().timestamp())
+        signed = signing.sign(claim.request, claim.delivery_id, stamp, claim.signing_secrets)
+        return dataclasses.replace(claim, request=signed)
 
     def _safe_judge(self, claim: Claim, sent: SendResult) -> AttemptResult:
         """Judge the reply; a reply that breaks the judging is logged as a failed attempt
@@ -288,44 +441,112 @@ class Worker:
         decision = retry.decide(
             claim.retry_round_attempt, verdict, status, hint, self.clock(), rand
         )
-        _attempts_counter("delivered" if verdict.delivered else str(verdict.reason)).inc()
+        result = "delivered" if verdict.delivered else str(verdict.reason)
+        _attempts_counter(result).inc()
+        _deliveries_counter(decision.final_status.value, claim.postback_kind).inc()
+        if decision.final_status is DeliveryStatus.RETRYING:
+            RETRIES.inc()
         SEND_SECONDS.observe(sent.duration_ms / 1000)
+        if not verdict.delivered:
+            log.info(
+                "attempt %d of %s: %s, now %s",
+                claim.attempt_number,
+                claim.delivery_id,
+                result,
+                decision.final_status.value,
+                extra={
+                    "delivery_id": claim.delivery_id,
+                    "postback_id": claim.postback_id,
+                    "event_id": claim.event_id or None,
+                    "outcome": result,
+                },
+            )
         attempt = Attempt(
             delivery_id=claim.delivery_id,
             number=claim.attempt_number,
             started_at=sent.started_at,
             duration_ms=sent.duration_ms,
-            request=redact(claim.request),
+            request=redact(as_sent(claim.request, claim.delivery_id)),
             reply=_redacted(sent.reply),
             outcome="delivered" if verdict.delivered else str(verdict.reason),
             error=sent.error or (None if verdict.delivered else verdict.detail),
+            postback_version=claim.current_version,
         )
+        old = claim.replaces
+        plain = signing.unsigned(claim.request)  # signatures differ on every attempt
         return AttemptResult(
-            attempt, decision.final_status, decision.next_at, self.id, claim.postback_id
+            attempt,
+            decision.final_status,
+            decision.next_at,
+            self.id,
+            claim.postback_id,
+            rendered=None if old is None else plain,
+            replaced=None if old is None or old == plain else redact(old),
         )
 
     # -- writing results -------------------------------------------------------------
     async def _flush_loop(self, stop: asyncio.Event) -> None:
+        wait = self.options.flush_interval
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flushed.wait(), self.options.flush_interval)
+                await asyncio.wait_for(self._flushed.wait(), wait)
             self._flushed.clear()
-            await self._flush()
+            written = await self._flush()
+            # While the database is away, try again less and less often.
+            wait = (
+                self.options.flush_interval
+                if written
+                else min(max(wait * 2, 0.1), self.options.flush_retry_max)
+            )
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> bool:
+        """Write the results gathered so far; on failure keep them for the next try."""
+        async with self._writing:
+            return await self._write_results()
+
+    async def _write_results(self) -> bool:
         if not self._results:
-            return
+            return True
         batch, self._results = self._results, []
         try:
-            await self.store.complete(batch)
+            await self.store.complete(batch, again=self._held)
         except PostbackError as exc:
-            # Not lost: the leases run out and the deliveries are claimed and sent again.
-            log.error("could not record %d attempts: %s", len(batch), exc)
+            # Held, not dropped: dropping would leave them leased, to be sent again.
+            self._results[:0] = batch
+            if not self._held:
+                log.error(
+                    "could not record %d attempts, holding them until the database takes them: %s",
+                    len(batch),
+                    exc,
+                )
+            self._held = True
+            return False
+        if self._held:
+            log.warning("recorded %d held attempts: the database is back", len(batch))
+        self._held = False
+        return True
+
+    async def _flush_before_exit(self) -> None:
+        """Last writes on stopping: keep trying for a while if the database is away."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.options.stop_flush_seconds
+        wait = 0.1
+        while not await self._flush():
+            if loop.time() + wait > end:
+                log.error("exiting with %d attempts not recorded", len(self._results))
+                return
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, self.options.flush_retry_max)
 
 
 @functools.cache  # looking the labelled counter up for every attempt showed in profiles
 def _attempts_counter(outcome: str) -> Any:
     return ATTEMPTS.labels(outcome=outcome)
+
+
+@functools.cache
+def _deliveries_counter(status: str, kind: str) -> Any:
+    return DELIVERIES.labels(outcome=status, kind=kind or "unknown")
 
 
 def _redacted(reply: Reply | None) -> Reply | None:

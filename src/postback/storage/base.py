@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from postback.config import Network
 from postback.domain import (
     Account,
     AccountKind,
     ActionTracker,
+    ApiKey,
     Attempt,
     Contract,
     Delivery,
@@ -30,6 +32,7 @@ from postback.domain import (
     Program,
     RenderedRequest,
     Replay,
+    SigningSecret,
 )
 
 
@@ -79,6 +82,14 @@ class Claim:
     lease_until: datetime
     success_response: str | None
     error_response: str | None
+    signing_secrets: tuple[str, ...] = ()  # empty: send unsigned (signing off)
+    postback_kind: str = ""  # for metrics
+    event_id: str = ""  # for logs, and to render again from the stored event
+    postback_version: int = 1  # the version ``request`` was rendered with
+    current_version: int = 1  # the postback's version now: another means render again
+    replaces: RenderedRequest | None = None  # set by a worker that rendered ``request``
+    # anew: the stored request it replaces
+    allowed_networks: tuple[Network, ...] = ()  # the owning account's, besides the operator's
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +101,11 @@ class AttemptResult:
     next_due_at: datetime | None  # for RETRYING
     worker_id: str  # the lease holder; a stale holder's status change is ignored
     postback_id: str | None = None  # the claim's (saves looking it up again)
+    # Set when the worker rendered the request anew from the current postback: the
+    # delivery stores it (unredacted) with the attempt's postback version; when it
+    # differs, ``replaced`` is the old one (redacted), which earlier attempts keep.
+    rendered: RenderedRequest | None = None
+    replaced: RenderedRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +125,36 @@ class Store(Protocol):
 
     # -- accounts and keys ---------------------------------------------------------
     async def create_account(
-        self, name: str, kind: AccountKind, partner_type: PartnerType | None, key_hash: str
-    ) -> Account: ...
-    async def add_api_key(self, account_id: str, key_hash: str) -> None: ...
+        self,
+        name: str,
+        kind: AccountKind,
+        partner_type: PartnerType | None,
+        key_hash: str,
+        *,
+        key_prefix: str | None = None,
+        allowed_networks: tuple[Network, ...] = (),
+    ) -> Account:
+        """An account, with a first key unless ``key_hash`` is empty."""
+        ...
+
+    async def set_allowed_networks(self, account_id: str, nets: tuple[Network, ...]) -> Account: ...
+    async def add_api_key(
+        self, account_id: str, key_hash: str, prefix: str | None = None
+    ) -> ApiKey: ...
     async def account_for_key(self, key_hash: str) -> Account | None: ...
+    async def find_api_key(self, key_hash: str) -> tuple[Account, ApiKey] | None:
+        """The account and key with this hash; None for an unknown or revoked key."""
+        ...
+
+    async def touch_api_key(self, key_id: str, now: datetime) -> None:
+        """Set last_used_at, unless it was set within the last minute."""
+        ...
+
+    async def list_api_keys(self, account_id: str) -> list[ApiKey]: ...
+    async def revoke_api_key(self, account_id: str, key_id: str) -> ApiKey:
+        """Revoke at once (NotFound for a key that is not this account's)."""
+        ...
+
     async def get_account(self, account_id: str) -> Account: ...
     async def list_accounts(self) -> list[Account]: ...
 
@@ -124,6 +166,8 @@ class Store(Protocol):
         self, program_id: str, name: str, category: str
     ) -> ActionTracker: ...
     async def get_action_tracker(self, tracker_id: str) -> ActionTracker: ...
+    async def list_action_trackers(self, owner_id: str | None) -> list[ActionTracker]: ...
+    async def list_media_sources(self, owner_id: str | None) -> list[MediaSource]: ...
     async def create_contract(
         self, partner_id: str, program_id: str, event_type_ids: Sequence[str]
     ) -> Contract: ...
@@ -140,6 +184,13 @@ class Store(Protocol):
         self, postback_id: str, owner_id: str | None, config: PostbackConfig
     ) -> Postback: ...
     async def delete_postback(self, postback_id: str, owner_id: str | None) -> None: ...
+    async def signing_secret(self, postback_id: str, owner_id: str | None) -> SigningSecret: ...
+    async def rotate_signing_secret(
+        self, postback_id: str, owner_id: str | None, keep_old_seconds: float
+    ) -> SigningSecret:
+        """A new secret; the old one keeps signing for ``keep_old_seconds`` more."""
+        ...
+
     async def matching_postbacks(self, event: Event) -> list[Postback]:
         """Enabled postbacks that an event fans out to (product.md, Events table)."""
         ...
@@ -186,11 +237,31 @@ class Store(Protocol):
         and each postback's rate limit (slots reserved in the database)."""
         ...
 
-    async def complete(self, results: Sequence[AttemptResult]) -> None:
-        """Log the attempts and move each delivery to its new status, in one transaction."""
+    async def complete(self, results: Sequence[AttemptResult], again: bool = False) -> None:
+        """Log the attempts and move each delivery to its new status, in one transaction.
+
+        ``again``: a retry of a batch whose earlier commit may have gone through;
+        attempts already logged are not logged twice."""
+        ...
+
+    async def release(self, worker_id: str, delivery_ids: Sequence[str]) -> int:
+        """End ``worker_id``'s leases on deliveries it claimed but never sent."""
         ...
 
     async def next_due_at(self) -> datetime | None: ...
+    async def count_old_attempts(self, before: datetime) -> int:
+        """Attempts (with their replies) started before ``before``: what pruning removes."""
+        ...
+
+    async def prune_attempts(self, before: datetime, limit: int) -> int | None:
+        """Delete up to ``limit`` attempts started before ``before``; None when another
+        process is pruning (PostgreSQL)."""
+        ...
+
+    async def due_backlog(self, now: datetime, cap: int) -> tuple[int, datetime | None]:
+        """Due, unfinished deliveries (counted up to ``cap``) and the oldest due time."""
+        ...
+
     async def wait_for_work(self, max_wait: float) -> None:
         """Return when new deliveries may be due (NOTIFY / in-process wake-up) or on timeout."""
         ...

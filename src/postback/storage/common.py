@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from postback.config import Network
 from postback.domain import (
     Account,
     AccountKind,
     ActionTracker,
+    ApiKey,
     Contract,
     Delivery,
     Event,
@@ -29,9 +31,10 @@ from postback.domain import (
     PostbackConfig,
     Program,
     Replay,
+    SigningSecret,
 )
 from postback.errors import Conflict, StoreError, ValidationProblem
-from postback.storage import deliveries, directory, dispatch, migrate, postbacks
+from postback.storage import deliveries, directory, dispatch, migrate, postbacks, retention
 from postback.storage.base import (
     AttemptResult,
     Claim,
@@ -125,20 +128,59 @@ class SQLStore:
     # -- accounts and keys ---------------------------------------------------------------
 
     async def create_account(
-        self, name: str, kind: AccountKind, partner_type: PartnerType | None, key_hash: str
+        self,
+        name: str,
+        kind: AccountKind,
+        partner_type: PartnerType | None,
+        key_hash: str,
+        *,
+        key_prefix: str | None = None,
+        allowed_networks: tuple[Network, ...] = (),
     ) -> Account:
         async with self._write() as conn:
             return await directory.create_account(
-                conn, name, kind, partner_type, key_hash, now=self._clock()
+                conn,
+                name,
+                kind,
+                partner_type,
+                key_hash,
+                now=self._clock(),
+                key_prefix=key_prefix,
+                allowed_networks=allowed_networks,
             )
 
-    async def add_api_key(self, account_id: str, key_hash: str) -> None:
+    async def set_allowed_networks(self, account_id: str, nets: tuple[Network, ...]) -> Account:
+        """Replace the networks an account's postbacks may reach (operator only)."""
         async with self._write() as conn:
-            await directory.add_api_key(conn, account_id, key_hash, self._clock())
+            return await directory.set_allowed_networks(conn, account_id, nets)
+
+    async def add_api_key(
+        self, account_id: str, key_hash: str, prefix: str | None = None
+    ) -> ApiKey:
+        async with self._write() as conn:
+            return await directory.add_api_key(
+                conn, account_id, key_hash, self._clock(), prefix=prefix
+            )
 
     async def account_for_key(self, key_hash: str) -> Account | None:
         async with self._read() as conn:
             return await directory.account_for_key(conn, key_hash)
+
+    async def find_api_key(self, key_hash: str) -> tuple[Account, ApiKey] | None:
+        async with self._read() as conn:
+            return await directory.find_api_key(conn, key_hash)
+
+    async def touch_api_key(self, key_id: str, now: datetime) -> None:
+        async with self._write() as conn:
+            await directory.touch_api_key(conn, key_id, now)
+
+    async def list_api_keys(self, account_id: str) -> list[ApiKey]:
+        async with self._read() as conn:
+            return await directory.list_api_keys(conn, account_id)
+
+    async def revoke_api_key(self, account_id: str, key_id: str) -> ApiKey:
+        async with self._write() as conn:
+            return await directory.revoke_api_key(conn, account_id, key_id, self._clock())
 
     async def get_account(self, account_id: str) -> Account:
         async with self._read() as conn:
@@ -173,6 +215,14 @@ class SQLStore:
     async def get_action_tracker(self, tracker_id: str) -> ActionTracker:
         async with self._read() as conn:
             return await directory.get_action_tracker(conn, tracker_id)
+
+    async def list_action_trackers(self, owner_id: str | None) -> list[ActionTracker]:
+        async with self._read() as conn:
+            return await directory.list_action_trackers(conn, owner_id)
+
+    async def list_media_sources(self, owner_id: str | None) -> list[MediaSource]:
+        async with self._read() as conn:
+            return await directory.list_media_sources(conn, owner_id)
 
     async def create_contract(
         self, partner_id: str, program_id: str, event_type_ids: Sequence[str]
@@ -218,6 +268,18 @@ class SQLStore:
         """Replace the configuration; saving it enabled lifts an automatic disabling."""
         async with self._write() as conn:
             return await postbacks.replace(conn, postback_id, owner_id, config, self._clock())
+
+    async def signing_secret(self, postback_id: str, owner_id: str | None) -> SigningSecret:
+        async with self._read() as conn:
+            return await postbacks.secret(conn, postback_id, owner_id)
+
+    async def rotate_signing_secret(
+        self, postback_id: str, owner_id: str | None, keep_old_seconds: float
+    ) -> SigningSecret:
+        """A new secret; the old one keeps signing for ``keep_old_seconds`` more."""
+        keep_until = self._clock() + timedelta(seconds=keep_old_seconds)
+        async with self._write() as conn:
+            return await postbacks.rotate_secret(conn, postback_id, owner_id, keep_until)
 
     async def delete_postback(self, postback_id: str, owner_id: str | None) -> None:
         """Delete it; its log stays and its unsent deliveries are marked failed."""
@@ -310,6 +372,22 @@ class SQLStore:
 
     # -- the worker's side ---------------------------------------------------------------
 
+    async def due_backlog(self, now: datetime, cap: int) -> tuple[int, datetime | None]:
+        """Due, unfinished deliveries (counted up to ``cap``) and the oldest due time."""
+        async with self._read() as conn:
+            return await dispatch.backlog(conn, now, cap)
+
+    async def count_old_attempts(self, before: datetime) -> int:
+        """Attempts (with their replies) started before ``before``: what pruning removes."""
+        async with self._read() as conn:
+            return await retention.count_old(conn, before)
+
+    async def prune_attempts(self, before: datetime, limit: int) -> int | None:
+        """Delete up to ``limit`` attempts started before ``before``, in one short
+        transaction; None when another process is pruning (PostgreSQL)."""
+        async with self._write() as conn:
+            return await retention.delete_old(conn, before, limit)
+
     async def claim(
         self, worker_id: str, now: datetime, limit: int, lease_seconds: float
     ) -> list[Claim]:
@@ -318,12 +396,23 @@ class SQLStore:
         async with self._write() as conn:
             return await dispatch.claim(conn, worker_id, now, limit, lease_seconds)
 
-    async def complete(self, results: Sequence[AttemptResult]) -> None:
-        """Log the attempts and move each delivery to its new status, in one transaction."""
+    async def complete(self, results: Sequence[AttemptResult], again: bool = False) -> None:
+        """Log the attempts and move each delivery to its new status, in one transaction;
+        ``again`` when an earlier try may have been committed (attempts are not doubled)."""
         if not results:
             return
         async with self._write() as conn:
-            await dispatch.complete(conn, results, self._clock())
+            await dispatch.complete(conn, results, self._clock(), again)
+
+    async def release(self, worker_id: str, delivery_ids: Sequence[str]) -> int:
+        """Give back claimed deliveries that were not sent: due at once for any worker."""
+        if not delivery_ids:
+            return 0
+        async with self._write() as conn:
+            count = await dispatch.release(conn, worker_id, delivery_ids)
+            await self._notify(conn)
+        self._work_added()
+        return count
 
     async def next_due_at(self) -> datetime | None:
         """The earliest time a claim could find work, or None when nothing is pending."""

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Insert, Table, and_, func, insert, or_, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from postback.delivery.redact import redact
 from postback.domain import Delivery, DeliveryStatus, Event, NewDelivery, Replay
 from postback.errors import Conflict, NotFound
 from postback.storage import rows
@@ -71,6 +72,7 @@ def _delivery_row(event: Event, new: NewDelivery, now: datetime) -> dict[str, An
         "round_attempts": 0,
         "created_at": now,
         "updated_at": now,
+        "postback_version": new.postback_version,
     }
 
 
@@ -203,7 +205,8 @@ async def get_delivery(conn: AsyncConnection, delivery_id: str, owner_id: str | 
         .where(attempts.c.delivery_id == delivery_id)
         .order_by(attempts.c.number, attempts.c.id)
     )
-    return rows.delivery(row, tuple(rows.attempt(a) for a in tried))
+    base = redact(rows.request(row))  # what attempts that stored no request sent
+    return rows.delivery(row, tuple(rows.attempt(a, base) for a in tried))
 
 
 def _live_postback() -> ColumnElement[bool]:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from postback import keys
+from postback.config import Network
 from postback.domain import (
     Account,
     AccountKind,
     ActionTracker,
+    ApiKey,
     Contract,
     MediaSource,
     PartnerType,
@@ -45,10 +49,17 @@ async def create_account(
     key_hash: str,
     *,
     now: datetime,
+    key_prefix: str | None = None,
+    allowed_networks: tuple[Network, ...] = (),
 ) -> Account:
     """Insert an account and its first API key."""
     acc = Account(
-        id=rows.new_id("acc"), name=name, kind=kind, partner_type=partner_type, created_at=now
+        id=rows.new_id("acc"),
+        name=name,
+        kind=kind,
+        partner_type=partner_type,
+        created_at=now,
+        allowed_networks=allowed_networks,
     )
     await conn.execute(
         insert(accounts).values(
@@ -57,29 +68,122 @@ async def create_account(
             kind=kind.value,
             partner_type=partner_type.value if partner_type else None,
             created_at=now,
+            allowed_networks=rows.networks_text(allowed_networks),
         )
     )
-    await add_api_key(conn, acc.id, key_hash, now)
+    if key_hash:
+        await add_api_key(conn, acc.id, key_hash, now, prefix=key_prefix)
     return acc
 
 
-async def add_api_key(conn: AsyncConnection, account_id: str, key_hash: str, now: datetime) -> None:
-    """Another key for an account (NotFound for an unknown account)."""
+async def set_allowed_networks(
+    conn: AsyncConnection, account_id: str, nets: tuple[Network, ...]
+) -> Account:
+    """Replace an account's allowed networks (NotFound for an unknown account)."""
     await get_account(conn, account_id)
     await conn.execute(
-        insert(api_keys).values(key_hash=key_hash, account_id=account_id, created_at=now)
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(allowed_networks=rows.networks_text(nets))
+    )
+    return await get_account(conn, account_id)
+
+
+async def add_api_key(
+    conn: AsyncConnection,
+    account_id: str,
+    key_hash: str,
+    now: datetime,
+    *,
+    prefix: str | None = None,
+) -> ApiKey:
+    """Another key for an account (NotFound for an unknown account)."""
+    await get_account(conn, account_id)
+    key = ApiKey(id=rows.new_id("key"), account_id=account_id, prefix=prefix, created_at=now)
+    await conn.execute(
+        insert(api_keys).values(
+            id=key.id, key_hash=key_hash, account_id=account_id, prefix=prefix, created_at=now
+        )
+    )
+    return key
+
+
+def _api_key(row: Any) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        account_id=row.account_id,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
     )
 
 
 async def account_for_key(conn: AsyncConnection, key_hash: str) -> Account | None:
+    found = await find_api_key(conn, key_hash)
+    return found[0] if found else None
+
+
+async def find_api_key(conn: AsyncConnection, key_hash: str) -> tuple[Account, ApiKey] | None:
+    """The account and the key with this hash, unless the key is revoked."""
     row = (
         await conn.execute(
-            select(accounts)
+            select(accounts, *(c.label(f"key_{c.name}") for c in api_keys.c))
             .join(api_keys, api_keys.c.account_id == accounts.c.id)
-            .where(api_keys.c.key_hash == key_hash)
+            .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
         )
     ).first()
-    return rows.account(row) if row else None
+    if row is None:
+        return None
+    key = ApiKey(
+        id=row.key_id,
+        account_id=row.key_account_id,
+        prefix=row.key_prefix,
+        created_at=row.key_created_at,
+        last_used_at=row.key_last_used_at,
+        revoked_at=row.key_revoked_at,
+    )
+    return rows.account(row), key
+
+
+async def touch_api_key(conn: AsyncConnection, key_id: str, now: datetime) -> None:
+    """Note that a key was used now, unless that was noted within the last minute (so
+    two processes do not both write it)."""
+    await conn.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.id == key_id,
+            or_(
+                api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < now - keys.TOUCH_EVERY
+            ),
+        )
+        .values(last_used_at=now)
+    )
+
+
+async def list_api_keys(conn: AsyncConnection, account_id: str) -> list[ApiKey]:
+    await get_account(conn, account_id)
+    result = await conn.execute(
+        select(api_keys)
+        .where(api_keys.c.account_id == account_id)
+        .order_by(api_keys.c.created_at, api_keys.c.id)
+    )
+    return [_api_key(r) for r in result]
+
+
+async def revoke_api_key(
+    conn: AsyncConnection, account_id: str, key_id: str, now: datetime
+) -> ApiKey:
+    """Revoke one of an account's keys (NotFound for another account's); revoking a
+    revoked key keeps its first revocation time."""
+    where = (api_keys.c.id == key_id, api_keys.c.account_id == account_id)
+    await conn.execute(
+        update(api_keys).where(*where, api_keys.c.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    row = (await conn.execute(select(api_keys).where(*where))).first()
+    if row is None:
+        raise NotFound(f"key {key_id} of account {account_id} not found")
+    return _api_key(row)
 
 
 async def get_account(conn: AsyncConnection, account_id: str) -> Account:
@@ -155,6 +259,20 @@ async def get_action_tracker(conn: AsyncConnection, tracker_id: str) -> ActionTr
     if row is None:
         raise NotFound(f"event type {tracker_id} not found")
     return rows.tracker(row)
+
+
+async def list_action_trackers(conn: AsyncConnection, owner_id: str | None) -> list[ActionTracker]:
+    """Event types the account sees: a brand its programs', a partner those of programs it
+    has a contract on, the operator (None) all."""
+    query = (
+        select(action_trackers)
+        .join(programs, programs.c.id == action_trackers.c.program_id)
+        .order_by(action_trackers.c.created_at, action_trackers.c.id)
+    )
+    if owner_id is not None:
+        partnered = select(contracts.c.program_id).where(contracts.c.partner_id == owner_id)
+        query = query.where(or_(programs.c.brand_id == owner_id, programs.c.id.in_(partnered)))
+    return [rows.tracker(r) for r in await conn.execute(query)]
 
 
 # -- contracts -------------------------------------------------------------------------
@@ -278,3 +396,10 @@ async def get_media_source(
     if row is None:
         raise NotFound(f"media source {source_id} not found")
     return rows.media_source(row)
+
+
+async def list_media_sources(conn: AsyncConnection, owner_id: str | None) -> list[MediaSource]:
+    query = select(media_sources).order_by(media_sources.c.created_at, media_sources.c.id)
+    if owner_id is not None:
+        query = query.where(media_sources.c.brand_id == owner_id)
+    return [rows.media_source(r) for r in await conn.execute(query)]

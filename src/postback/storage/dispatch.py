@@ -13,6 +13,7 @@ writes only unindexed columns, so PostgreSQL can keep it a HOT update (see
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from postback.delivery import ratelimit
+from postback.config import Network
+from postback.delivery import ratelimit, signing
 from postback.domain import DeliveryStatus
 from postback.storage import rows
 from postback.storage.base import AttemptResult, Claim
@@ -45,6 +47,7 @@ from postback.storage.deliveries import dialect_insert
 from postback.storage.sql import (
     OPEN_STATUSES,
     UTCDateTime,
+    accounts,
     attempts,
     deliveries,
     notices,
@@ -115,12 +118,15 @@ def _candidates() -> Select[Any]:
         select(
             D.id,
             D.postback_id,
+            D.event_id,
             D.method,
             D.url,
             D.headers,
             D.body,
             D.attempt_count,
             D.round_attempts,
+            D.event_id,
+            D.postback_version,
         )
         .where(_due(), _active(), _not_blocked())
         .order_by(D.due_at, D.seq)
@@ -131,9 +137,24 @@ def _candidates() -> Select[Any]:
 
 # Built once, executed with parameters: building one of these costs more than running it.
 CANDIDATES = _candidates()
-POSTBACK_TERMS = select(
-    P.id, P.max_requests_per_second, P.success_response, P.error_response
-).where(P.id.in_(bindparam("pids", expanding=True)))
+# The owner's allowed networks travel with the claim: the worker needs no account lookup.
+POSTBACK_TERMS = (
+    select(
+        P.id,
+        P.kind,
+        P.max_requests_per_second,
+        P.success_response,
+        P.error_response,
+        P.signing_enabled,
+        P.signing_secret,
+        P.previous_signing_secret,
+        P.previous_secret_until,
+        P.version,
+        accounts.c.allowed_networks,
+    )
+    .select_from(postbacks.outerjoin(accounts, accounts.c.id == P.owner_id))
+    .where(P.id.in_(bindparam("pids", expanding=True)))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +167,25 @@ class Candidate:
     rate: float | None
     success_response: str | None
     error_response: str | None
+    signing_secrets: tuple[str, ...] = ()
+    kind: str = ""
+    version: int = 1  # the postback's current version
+    networks: tuple[Network, ...] = ()
+
+
+def _secrets(terms: Any, now: datetime) -> tuple[str, ...]:
+    return signing.active_secrets(
+        bool(terms.signing_enabled),
+        terms.signing_secret,
+        terms.previous_signing_secret,
+        terms.previous_secret_until,
+        now,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _networks(text: str | None) -> tuple[Network, ...]:
+    return rows.networks(text)
 
 
 async def _candidates_with_postbacks(
@@ -157,6 +197,7 @@ async def _candidates_with_postbacks(
     pids = sorted({r.postback_id for r in found})
     result = await conn.execute(POSTBACK_TERMS, {"pids": pids})
     info = {r.id: r for r in result}
+    keys = {pid: _secrets(terms, now) for pid, terms in info.items()}
     return [
         Candidate(
             id=r.id,
@@ -165,6 +206,10 @@ async def _candidates_with_postbacks(
             rate=info[r.postback_id].max_requests_per_second,
             success_response=info[r.postback_id].success_response,
             error_response=info[r.postback_id].error_response,
+            signing_secrets=keys[r.postback_id],
+            kind=info[r.postback_id].kind,
+            version=info[r.postback_id].version,
+            networks=_networks(info[r.postback_id].allowed_networks),
         )
         for r in found
     ]
@@ -374,6 +419,12 @@ async def claim(
             lease_until=at + lease,
             success_response=c.success_response,
             error_response=c.error_response,
+            signing_secrets=c.signing_secrets,
+            postback_kind=c.kind,
+            event_id=c.row.event_id,
+            postback_version=c.row.postback_version,
+            current_version=c.version,
+            allowed_networks=c.networks,
         )
         for c, at in out.send
     ]
@@ -403,17 +454,20 @@ _ATTEMPT_COLUMNS = (
     "reply_truncated",
     "outcome",
     "error",
+    "postback_version",
 )
 _PG_ATTEMPTS = text(
     "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, request_method, "
     "request_url, request_headers, request_body, reply_status, reply_headers, reply_body, "
-    "reply_truncated, outcome, error) SELECT * FROM unnest(CAST(:delivery_id AS TEXT[]), "
+    "reply_truncated, outcome, error, postback_version) "
+    "SELECT * FROM unnest(CAST(:delivery_id AS TEXT[]), "
     "CAST(:number AS INTEGER[]), CAST(:started_at AS TIMESTAMPTZ[]), "
     "CAST(:duration_ms AS FLOAT8[]), CAST(:request_method AS TEXT[]), "
     "CAST(:request_url AS TEXT[]), CAST(:request_headers AS TEXT[]), "
     "CAST(:request_body AS TEXT[]), CAST(:reply_status AS INTEGER[]), "
     "CAST(:reply_headers AS TEXT[]), CAST(:reply_body AS BYTEA[]), "
-    "CAST(:reply_truncated AS BOOLEAN[]), CAST(:outcome AS TEXT[]), CAST(:error AS TEXT[]))"
+    "CAST(:reply_truncated AS BOOLEAN[]), CAST(:outcome AS TEXT[]), CAST(:error AS TEXT[]), "
+    "CAST(:postback_version AS INTEGER[]))"
 )
 _PG_COMPLETE = (
     "UPDATE deliveries SET status = $1, attempt_count = attempt_count + 1, "
@@ -426,10 +480,76 @@ def _next_due(result: AttemptResult) -> datetime | None:
     return result.next_due_at if result.status is DeliveryStatus.RETRYING else None
 
 
+def _attempt_values(result: AttemptResult) -> dict[str, Any]:
+    """An attempt's columns; its request only when it is not the delivery's (a request
+    rendered anew is stored in full, so it stays right whoever holds the lease)."""
+    return rows.attempt_values(result.attempt, same_as_delivery=result.replaced is None)
+
+
+_KEEP_REQUEST = (
+    update(attempts)
+    .where(attempts.c.delivery_id == bindparam("b_id"), attempts.c.request_url.is_(None))
+    .values(
+        request_method=bindparam("b_method"),
+        request_url=bindparam("b_url"),
+        request_body=bindparam("b_body"),
+    )
+)
+_NEW_REQUEST = (
+    update(deliveries)
+    .where(D.id == bindparam("b_id"), D.lease_owner == bindparam("b_worker"))
+    .values(
+        method=bindparam("b_method"),
+        url=bindparam("b_url"),
+        headers=bindparam("b_headers"),
+        body=bindparam("b_body"),
+        postback_version=bindparam("b_version"),
+    )
+)
+
+
+async def _store_rendered(conn: AsyncConnection, results: Sequence[AttemptResult]) -> None:
+    """Deliveries whose request a worker rendered anew store it; the attempts logged
+    before, which held "as the delivery's", are given the request they sent."""
+    fresh = [r for r in results if r.rendered is not None]
+    if not fresh:
+        return
+    if any(r.replaced is not None for r in fresh):
+        await conn.execute(
+            _KEEP_REQUEST,
+            [
+                {
+                    "b_id": r.attempt.delivery_id,
+                    "b_method": r.replaced.method.value,
+                    "b_url": r.replaced.url,
+                    "b_body": r.replaced.body,
+                }
+                for r in fresh
+                if r.replaced is not None
+            ],
+        )
+    await conn.execute(
+        _NEW_REQUEST,
+        [
+            {
+                "b_id": r.attempt.delivery_id,
+                "b_worker": r.worker_id,
+                "b_method": r.rendered.method.value,
+                "b_url": r.rendered.url,
+                "b_headers": rows.dump_pairs(r.rendered.headers),
+                "b_body": r.rendered.body,
+                "b_version": r.attempt.postback_version,
+            }
+            for r in fresh
+            if r.rendered is not None
+        ],
+    )
+
+
 async def _record_pg(
     conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime
 ) -> None:
-    values = [rows.attempt_values(r.attempt) for r in results]
+    values = [_attempt_values(r) for r in results]
     await conn.execute(_PG_ATTEMPTS, {c: [v[c] for v in values] for c in _ATTEMPT_COLUMNS})
     await _update_grouped(
         conn,
@@ -445,10 +565,11 @@ async def _record_pg(
 
 
 async def _record(conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime) -> None:
+    await _store_rendered(conn, results)
     if _postgres(conn):
         await _record_pg(conn, results, now)
         return
-    await conn.execute(insert(attempts), [rows.attempt_values(r.attempt) for r in results])
+    await conn.execute(insert(attempts), [_attempt_values(r) for r in results])
     await conn.execute(
         update(deliveries)
         .where(
@@ -597,14 +718,44 @@ async def _disable(conn: AsyncConnection, row: Any, now: datetime) -> None:
     )
 
 
-async def complete(conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime) -> None:
-    """Log attempts, move leased deliveries on, track each postback's health."""
+async def complete(
+    conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime, again: bool = False
+) -> None:
+    """Log attempts, move leased deliveries on, track each postback's health.
+
+    ``again``: the batch may have been written already (its commit failed with the
+    connection), so attempts already in the log are left out."""
+    if again:
+        results = await _not_logged(conn, results)
     if not results:
         return
     await _record(conn, results, now)
     found = health(results, await _owners(conn, results))
     await _update_health(conn, found)
     await _disable_dead(conn, found, now)
+
+
+async def _not_logged(
+    conn: AsyncConnection, results: Sequence[AttemptResult]
+) -> list[AttemptResult]:
+    ids = sorted({r.attempt.delivery_id for r in results})
+    found = await conn.execute(
+        select(attempts.c.delivery_id, attempts.c.number).where(attempts.c.delivery_id.in_(ids))
+    )
+    logged = {(r.delivery_id, r.number) for r in found}
+    return [r for r in results if (r.attempt.delivery_id, r.attempt.number) not in logged]
+
+
+async def release(conn: AsyncConnection, worker_id: str, delivery_ids: Sequence[str]) -> int:
+    """End this worker's leases on deliveries it claimed but did not send."""
+    if not delivery_ids:
+        return 0
+    result = await conn.execute(
+        update(deliveries)
+        .where(D.id.in_(sorted(delivery_ids)), D.lease_owner == worker_id)
+        .values(lease_owner=None, lease_until=None)
+    )
+    return int(result.rowcount or 0)
 
 
 # -- waiting ---------------------------------------------------------------------------------
@@ -636,3 +787,25 @@ async def next_due_at(conn: AsyncConnection) -> datetime | None:
     """When the next claim could find work: the earliest unblocked due time or lease end."""
     row = (await conn.execute(NEXT_DUE)).one()
     return min((t for t in (row.waiting, row.leased) if t is not None), default=None)
+
+
+# -- backlog (metrics) -----------------------------------------------------------------------
+
+
+def _backlog_query() -> Select[Any]:
+    """How many open deliveries are due (up to a cap, read off the claim index), and the
+    earliest due time among them."""
+    due = select(D.due_at).where(_open_status(), D.due_at <= NOW)
+    capped = due.limit(bindparam("cap", type_=Integer())).subquery()
+    oldest = due.order_by(D.due_at).limit(1).scalar_subquery()
+    count = select(func.count()).select_from(capped).scalar_subquery()
+    return select(count.label("count"), oldest.label("oldest"))
+
+
+BACKLOG = _backlog_query()
+
+
+async def backlog(conn: AsyncConnection, now: datetime, cap: int) -> tuple[int, datetime | None]:
+    """(due deliveries, counted up to ``cap``; when the oldest of them fell due)."""
+    row = (await conn.execute(BACKLOG, {"now": now, "cap": cap})).one()
+    return int(row.count or 0), row.oldest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from postback.domain import Event, EventType, PostbackConfig, PostbackKind
+from postback.delivery import signing
+from postback.domain import Event, EventType, PostbackConfig, PostbackKind, SigningSecret
 from postback.domain import Postback as PostbackRecord
 from postback.errors import NotFound
 from postback.storage import rows
@@ -54,7 +55,12 @@ async def create(
     pid = rows.new_id("pb")
     await conn.execute(
         insert(postbacks).values(
-            id=pid, owner_id=owner_id, created_at=now, updated_at=now, **rows.config_values(config)
+            id=pid,
+            owner_id=owner_id,
+            created_at=now,
+            updated_at=now,
+            signing_secret=signing.new_secret(),
+            **rows.config_values(config),
         )
     )
     return PostbackRecord(id=pid, owner_id=owner_id, config=config, created_at=now, updated_at=now)
@@ -65,6 +71,33 @@ async def get(conn: AsyncConnection, postback_id: str, owner_id: str | None) -> 
     if row is None:
         raise NotFound(f"postback {postback_id} not found")
     return rows.postback(row)
+
+
+async def secret(conn: AsyncConnection, postback_id: str, owner_id: str | None) -> SigningSecret:
+    """The postback's signing secret (and when a rotated-out one stops signing)."""
+    query = select(P.signing_secret, P.previous_secret_until).where(*_scoped(postback_id, owner_id))
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound(f"postback {postback_id} not found")
+    return SigningSecret(postback_id, row.signing_secret, row.previous_secret_until)
+
+
+async def rotate_secret(
+    conn: AsyncConnection, postback_id: str, owner_id: str | None, keep_until: datetime
+) -> SigningSecret:
+    """A new signing secret; the old one keeps signing too until ``keep_until``."""
+    result = await conn.execute(
+        update(postbacks)
+        .where(*_scoped(postback_id, owner_id))
+        .values(
+            previous_signing_secret=P.signing_secret,
+            previous_secret_until=keep_until,
+            signing_secret=signing.new_secret(),
+        )
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"postback {postback_id} not found")
+    return await secret(conn, postback_id, owner_id)
 
 
 async def list_for(conn: AsyncConnection, owner_id: str | None) -> list[PostbackRecord]:
@@ -82,15 +115,40 @@ async def replace(
     now: datetime,
 ) -> PostbackRecord:
     """Replace the configuration. Saving it enabled clears an automatic disabling."""
-    values: dict[str, Any] = {**rows.config_values(config), "updated_at": now}
+    values: dict[str, Any] = {
+        **rows.config_values(config),
+        "updated_at": now,
+        "version": P.version + 1,  # workers re-render what is not yet delivered
+    }
     if config.enabled:
         values |= {"disabled_reason": None, "disabled_at": None, "failing_since": None}
-    result = await conn.execute(
-        update(postbacks).where(*_scoped(postback_id, owner_id)).values(**values)
-    )
-    if result.rowcount == 0:
-        raise NotFound(f"postback {postback_id} not found")
+    before = await get(conn, postback_id, owner_id)
+    await conn.execute(update(postbacks).where(*_scoped(postback_id, owner_id)).values(**values))
+    if before.config.min_delay_seconds != config.min_delay_seconds:
+        await _delay_changed(conn, postback_id, config.min_delay_seconds)
     return await get(conn, postback_id, owner_id)
+
+
+async def _delay_changed(conn: AsyncConnection, postback_id: str, delay: int) -> None:
+    """Deliveries not yet tried fall due by the postback's new minimum delay (retries
+    keep their backoff)."""
+    d = deliveries.c
+    waiting = await conn.execute(
+        select(d.id, d.event_occurred_at).where(
+            d.postback_id == postback_id,
+            d.status == "scheduled",
+            d.attempt_count == 0,
+            d.lease_owner.is_(None),
+        )
+    )
+    changes = [
+        {"b_id": r.id, "b_due": r.event_occurred_at + timedelta(seconds=delay)} for r in waiting
+    ]
+    if changes:
+        await conn.execute(
+            update(deliveries).where(d.id == bindparam("b_id")).values(due_at=bindparam("b_due")),
+            changes,
+        )
 
 
 async def remove(

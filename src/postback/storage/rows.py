@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row
 
+from postback.config import Network
 from postback.domain import (
     Account,
     AccountKind,
@@ -80,7 +83,17 @@ def account(row: Row[Any]) -> Account:
         kind=AccountKind(row.kind),
         partner_type=PartnerType(row.partner_type) if row.partner_type else None,
         created_at=row.created_at,
+        allowed_networks=networks(row.allowed_networks),
     )
+
+
+def networks(text: str | None) -> tuple[Network, ...]:
+    """An account's allowed networks as stored (CIDRs separated by commas)."""
+    return tuple(ipaddress.ip_network(n) for n in (text or "").split(",") if n)
+
+
+def networks_text(nets: Sequence[Network]) -> str | None:
+    return ",".join(str(n) for n in nets) or None
 
 
 def program(row: Row[Any]) -> Program:
@@ -117,6 +130,8 @@ def config_values(config: PostbackConfig) -> dict[str, Any]:
         "in_app_event": config.in_app_event,
         "include_locking": config.include_locking,
         "trigger": config.trigger.value if config.trigger else None,
+        "signing_enabled": config.signing_enabled,
+        "condition": config.condition,
     }
 
 
@@ -141,6 +156,8 @@ def postback(row: Row[Any]) -> Postback:
         in_app_event=row.in_app_event,
         include_locking=bool(row.include_locking),
         trigger=EventTrigger(row.trigger) if row.trigger else None,
+        signing_enabled=bool(row.signing_enabled),
+        condition=row.condition,
     )
     return Postback(
         id=row.id,
@@ -150,6 +167,7 @@ def postback(row: Row[Any]) -> Postback:
         updated_at=row.updated_at,
         disabled_reason=row.disabled_reason,
         disabled_at=row.disabled_at,
+        version=row.version,
     )
 
 
@@ -190,31 +208,37 @@ def delivery(row: Row[Any], attempts: tuple[Attempt, ...] = ()) -> Delivery:
         updated_at=row.updated_at,
         last_error=row.last_error,
         attempts=attempts,
+        postback_version=row.postback_version,
     )
 
 
-def attempt_values(item: Attempt) -> dict[str, Any]:
-    """The attempts columns for one attempt."""
+def attempt_values(item: Attempt, same_as_delivery: bool = False) -> dict[str, Any]:
+    """The attempts columns for one attempt; with ``same_as_delivery`` its method, URL
+    and body are left null, meaning "the delivery's" (see :func:`attempt`)."""
     reply = item.reply
+    req = item.request
     return {
         "delivery_id": item.delivery_id,
         "number": item.number,
         "started_at": item.started_at,
         "duration_ms": item.duration_ms,
-        "request_method": item.request.method.value,
-        "request_url": item.request.url,
-        "request_headers": dump_pairs(item.request.headers),
-        "request_body": item.request.body,
+        "request_method": None if same_as_delivery else req.method.value,
+        "request_url": None if same_as_delivery else req.url,
+        "request_headers": dump_pairs(req.headers),
+        "request_body": None if same_as_delivery else req.body,
         "reply_status": reply.status if reply else None,
         "reply_headers": dump_pairs(reply.headers) if reply else None,
         "reply_body": reply.body if reply else None,
         "reply_truncated": reply.truncated if reply else False,
         "outcome": item.outcome,
         "error": item.error,
+        "postback_version": item.postback_version,
     }
 
 
-def attempt(row: Row[Any]) -> Attempt:
+def attempt(row: Row[Any], base: RenderedRequest | None = None) -> Attempt:
+    """An attempts row; one that holds no URL sent the delivery's request, ``base``
+    (redacted), with the headers it stored."""
     reply = None
     if row.reply_status is not None:
         reply = Reply(
@@ -228,15 +252,23 @@ def attempt(row: Row[Any]) -> Attempt:
         number=row.number,
         started_at=row.started_at,
         duration_ms=row.duration_ms,
-        request=RenderedRequest(
-            method=HttpMethod(row.request_method),
-            url=row.request_url,
-            headers=load_pairs(row.request_headers),
-            body=row.request_body,
-        ),
+        request=_attempt_request(row, base),
         reply=reply,
         outcome=row.outcome,
         error=row.error,
+        postback_version=row.postback_version,
+    )
+
+
+def _attempt_request(row: Row[Any], base: RenderedRequest | None) -> RenderedRequest:
+    headers = load_pairs(row.request_headers)
+    if row.request_url is None and base is not None:
+        return RenderedRequest(method=base.method, url=base.url, headers=headers, body=base.body)
+    return RenderedRequest(
+        method=HttpMethod(row.request_method or "GET"),
+        url=row.request_url or "",
+        headers=headers,
+        body=row.request_body,
     )
 
 

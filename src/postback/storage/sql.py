@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.expression import true
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -82,6 +83,7 @@ accounts = Table(
     Column("kind", String(16), nullable=False),
     Column("partner_type", String(16)),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("allowed_networks", Text),  # CIDRs separated by commas (migration 0005)
 )
 
 api_keys = Table(
@@ -90,7 +92,14 @@ api_keys = Table(
     Column("key_hash", String(128), primary_key=True),
     Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Migration 0007: an id to list and revoke a key by, its first characters, when it
+    # was last used (written at most once a minute) and when it was revoked.
+    Column("id", ID, nullable=False),
+    Column("prefix", String(16)),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
     Index(None, "account_id"),
+    Index("ix_api_keys_id", "id", unique=True),
 )
 
 programs = Table(
@@ -167,6 +176,7 @@ postbacks = Table(
     Column("include_installs", Boolean, nullable=False),
     Column("in_app_event", Text),
     Column("include_locking", Boolean, nullable=False),
+    Column("condition", Text),  # migration 0008: CEL text or null
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("disabled_reason", Text),
@@ -174,6 +184,12 @@ postbacks = Table(
     Column("failing_since", UTCDateTime),
     Column("trigger", String(16)),  # migration 0006; partner integrations only
     Column("disabled_at", UTCDateTime),  # migration 0006; set with disabled_reason
+    # Signing (migration 0009): the current secret, and a rotated-out one kept until then.
+    Column("signing_enabled", Boolean, nullable=False, server_default=true()),
+    Column("signing_secret", Text, nullable=False),
+    Column("previous_signing_secret", Text),
+    Column("previous_secret_until", UTCDateTime),
+    Column("version", Integer, nullable=False, server_default="1"),  # migration 0007
     Index(None, "owner_id", "kind"),
     Index(None, "partner_id", "event_type_id"),
     Index(None, "media_source_id", "event_type_id"),
@@ -231,6 +247,8 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("replay_id", ID),  # migration 0006: the replay that last queued it
+    # The postback's version ``method``..``body`` were rendered with (migration 0007).
+    Column("postback_version", Integer, nullable=False, server_default="1"),
 )
 Index(
     "ix_deliveries_claim",
@@ -277,8 +295,10 @@ attempts = Table(
     Column("number", Integer, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("duration_ms", Float, nullable=False),
-    Column("request_method", String(8), nullable=False),
-    Column("request_url", Text, nullable=False),
+    # Method, URL and body are null when they are the delivery's (redacted): the log
+    # keeps a request once per delivery, not once per retry (migration 0007).
+    Column("request_method", String(8)),
+    Column("request_url", Text),
     Column("request_headers", Text, nullable=False),  # JSON, as sent (redacted)
     Column("request_body", Text),
     Column("reply_status", Integer),
@@ -287,7 +307,9 @@ attempts = Table(
     Column("reply_truncated", Boolean, nullable=False),
     Column("outcome", String(32), nullable=False),
     Column("error", Text),
+    Column("postback_version", Integer),  # migration 0007
     Index(None, "delivery_id", "number"),
+    Index(None, "started_at"),  # retention finds old attempts by it (migration 0009)
 )
 
 notices = Table(

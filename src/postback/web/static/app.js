@@ -1,87 +1,10 @@
-// Postback's web screen: vanilla JS over the JSON API. Data goes into the page only as
-// text (textContent, text nodes, input values), never as HTML.
-"use strict";
-
-const KEY = "postback.key";
-const $ = (id) => document.getElementById(id);
-const state = { me: null, postbacks: new Map(), cursor: null, delivery: null, editing: null };
-
-// -- DOM helpers ------------------------------------------------------------------------
-/** An element with attributes (set as properties/attributes, never HTML) and children
- *  (strings become text nodes). */
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") el.className = value;
-    else if (name === "text") el.textContent = value;
-    else if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
-    else el.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-function show(el, visible) {
-  el.hidden = !visible;
-}
-
-function when(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toISOString().slice(0, 19).replace("T", " ") + "Z";
-}
-
-function badge(status) {
-  return h("span", { class: "badge " + status }, status);
-}
-
-// -- the API ------------------------------------------------------------------------------
-class ApiError extends Error {
-  constructor(status, detail) {
-    super(typeof detail === "string" ? detail : `HTTP ${status}`);
-    this.status = status;
-    this.detail = detail;
-  }
-}
-
-async function api(method, path, body) {
-  const headers = { Authorization: "Bearer " + (sessionStorage.getItem(KEY) || "") };
-  const init = { method, headers };
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch (err) {
-    throw new ApiError(0, "the server cannot be reached: " + err.message);
-  }
-  const text = await response.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = text;
-  }
-  if (response.status === 401 && path !== "/v1/accounts/me") {
-    signOut("The key was refused; sign in again.");
-  }
-  if (!response.ok) throw new ApiError(response.status, data && data.detail !== undefined ? data.detail : data);
-  return data;
-}
-
-/** A message for any failure, problems lists included. */
-function describe(err) {
-  if (err instanceof ApiError && Array.isArray(err.detail)) {
-    return err.detail.map((p) => `${p.field}: ${p.message}`).join("; ");
-  }
-  return err.message || String(err);
-}
+// Postback's web screen: plain ES modules over the JSON API, no build step. This module
+// signs in, switches screens and runs the postback list and form; setup.js, editor.js and
+// log.js hold the rest. Data goes into the page only as text, never as HTML.
+import { KEY, $, h, show, api, describe, state, when, badge, whenRefused, ApiError, previewView, testView } from "./util.js";
+import { refresh as refreshSetup, loadKnown, known } from "./setup.js";
+import * as editor from "./editor.js";
+import * as log from "./log.js";
 
 // -- signing in ---------------------------------------------------------------------------
 async function signIn(key) {
@@ -91,21 +14,31 @@ async function signIn(key) {
   const label = me.kind === "operator" ? "operator" : `${me.name} (${me.partner_type || me.kind})`;
   $("who-name").textContent = "Signed in as " + label;
   document.body.classList.toggle("operator", me.kind === "operator");
-  document.body.classList.toggle("brand", me.kind === "brand" || me.kind === "operator");
   show($("sign-in"), false);
   show($("nav"), true);
   show($("who"), true);
-  kindChanged();
+  try {
+    state.info = await api("GET", "/v1/info");
+  } catch {
+    state.info = {};
+  }
+  show($("use-inbox"), Boolean(state.info.inbox_enabled));
+  await Promise.all([editor.loadSchema(), loadKnown()]);
+  editor.fillKinds(me.kind === "operator" ? null : me);
   if (me.kind === "operator") loadOwners();
+  editor.fillPickers();
+  kindChanged();
   loadNotices();
-  select(location.hash === "#deliveries" ? "deliveries" : "postbacks");
+  const view = location.hash.slice(1).split("/")[0];
+  select(["deliveries", "setup", "postbacks"].includes(view) ? view : me.kind === "operator" ? "setup" : "postbacks", location.hash.slice(1));
 }
 
 function signOut(message) {
   sessionStorage.removeItem(KEY);
   state.me = null;
   if (state.editing) stopEdit();
-  for (const id of ["nav", "who", "notices", "view-postbacks", "view-deliveries"]) show($(id), false);
+  log.stop();
+  for (const id of ["nav", "who", "notices", "view-postbacks", "view-deliveries", "view-setup"]) show($(id), false);
   show($("sign-in"), true);
   const problem = $("sign-in-problem");
   problem.textContent = message || "";
@@ -127,45 +60,94 @@ async function loadNotices() {
 }
 
 /** The operator creates postbacks for an account: offer the accounts by name. */
-async function loadOwners() {
+function loadOwners() {
   const select = $("f-owner_id");
-  try {
-    const accounts = await api("GET", "/v1/accounts");
-    select.replaceChildren(
-      h("option", { value: "" }, "choose the account it belongs to"),
-      ...accounts.map((a) => h("option", { value: a.id }, `${a.name} (${a.partner_type || a.kind})`)),
-    );
-  } catch {
-    /* the API will say owner_id is missing */
-  }
+  const value = select.value;
+  select.replaceChildren(
+    h("option", { value: "" }, "choose the account it belongs to"),
+    ...known.accounts.filter((a) => a.kind !== "operator").map((a) => h("option", { value: a.id }, `${a.name} (${a.partner_type || a.kind})`)),
+  );
+  select.value = value;
 }
 
-function select(view) {
+function ownerChanged() {
+  const owner = known.accounts.find((a) => a.id === $("f-owner_id").value);
+  editor.fillKinds(owner || null, $("f-kind").value);
+  kindChanged();
+}
+
+/** Show one screen; `where` (the URL's hash) may name a delivery to open. */
+async function select(view, where) {
   for (const tab of document.querySelectorAll(".tab")) {
-    tab.classList.toggle("active", tab.dataset.view === view);
+    const on = tab.dataset.view === view;
+    tab.classList.toggle("active", on);
+    if (on) tab.setAttribute("aria-current", "page");
+    else tab.removeAttribute("aria-current");
   }
   show($("view-postbacks"), view === "postbacks");
   show($("view-deliveries"), view === "deliveries");
-  history.replaceState(null, "", "#" + view);
-  if (view === "postbacks") loadPostbacks();
-  else loadDeliveries(false);
+  show($("view-setup"), view === "setup");
+  if (view !== "deliveries") log.stop();
+  if (!where || !where.startsWith(view)) history.replaceState(null, "", "#" + view);
+  if (view === "postbacks") {
+    await loadKnown();
+    if (state.me && state.me.kind === "operator") loadOwners();
+    editor.fillPickers();
+    await loadPostbacks();
+  } else if (view === "setup") {
+    await refreshSetup();
+  } else {
+    await log.open(where);
+  }
 }
 
 // -- postbacks ----------------------------------------------------------------------------
 async function loadPostbacks() {
   const body = $("postbacks").tBodies[0];
+  show($("postbacks-loading"), true);
   let list;
   try {
     list = await api("GET", "/v1/postbacks");
   } catch (err) {
-    body.replaceChildren(h("tr", {}, h("td", { colspan: 4, class: "problem" }, describe(err))));
+    show($("postbacks-loading"), false);
+    body.replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "problem" }, describe(err), " ", h("button", { type: "button", onclick: loadPostbacks }, "Try again"))));
     show($("postbacks"), true);
     return;
   }
+  show($("postbacks-loading"), false);
   state.postbacks = new Map(list.map((p) => [p.id, p]));
   body.replaceChildren(...list.map(postbackRow));
   show($("postbacks"), list.length > 0);
   show($("postbacks-empty"), list.length === 0);
+  for (const p of list) health(p);
+}
+
+/** The last day of a postback at a glance: its last result and how much was delivered. */
+async function health(p) {
+  const cell = document.querySelector(`#postbacks tr[data-id="${CSS.escape(p.id)}"] td.health`);
+  if (!cell) return;
+  const since = new Date(Date.now() - 86400000).toISOString();
+  let page;
+  try {
+    page = await api("GET", `/v1/deliveries?postback_id=${encodeURIComponent(p.id)}&since=${encodeURIComponent(since)}&limit=500`);
+  } catch {
+    cell.replaceChildren(h("span", { class: "muted" }, "unknown"));
+    return;
+  }
+  const items = page.items;
+  const delivered = items.filter((d) => d.status === "delivered").length;
+  const failed = items.filter((d) => d.status === "failed").length;
+  const parts = [];
+  if (items.length === 0) parts.push(h("span", { class: "muted" }, "Nothing sent in the last day"));
+  else {
+    parts.push(h("div", {}, "Last: ", badge(items[0].status)));
+    const done = delivered + failed;
+    if (done) parts.push(h("div", { class: "small" }, `${Math.round((100 * delivered) / done)}% of ${done} delivered (24 h)`));
+  }
+  if (failed) {
+    parts.push(h("button", { type: "button", class: "link small failures", onclick: () => log.show({ postback_id: p.id, status: "failed" }).then(() => select("deliveries", "deliveries")) }, `${failed}${page.next_cursor ? "+" : ""} failed: see them`));
+  }
+  cell.replaceChildren(...parts);
 }
 
 function postbackRow(p) {
@@ -173,37 +155,36 @@ function postbackRow(p) {
     p.min_delay_seconds ? `delay ${p.min_delay_seconds}s` : "no delay",
     p.max_requests_per_second ? `≤ ${p.max_requests_per_second}/s` : "no rate limit",
   ];
-  const state_ = p.enabled
+  const off = p.enabled
     ? null
-    : h("span", { class: "badge failed", title: p.disabled_reason || "" }, "disabled");
-  const row = h(
+    : h("div", { class: "disabled-why" }, h("span", { class: "badge failed" }, "disabled"), p.disabled_reason ? " " + p.disabled_reason : "", p.disabled_at ? [" (", when(p.disabled_at), ")"] : "");
+  const label = p.name || p.kind;
+  return h(
     "tr",
     { "data-id": p.id },
+    h("td", { "data-label": "Postback" }, h("div", { class: "strong" }, label), h("div", { class: "mono small muted" }, p.name ? p.kind + " · " + p.id : p.id), off),
     h(
       "td",
-      {},
-      h("div", { class: "strong" }, p.name || p.kind, " ", state_),
-      h("div", { class: "mono small muted" }, p.name ? p.kind + " · " + p.id : p.id),
-    ),
-    h(
-      "td",
-      { class: "request" },
+      { class: "request", "data-label": "Request" },
       h("span", { class: "method" }, p.method),
       " ",
       h("span", { class: "mono" }, p.url),
       p.body_format ? h("div", { class: "small muted" }, "body: " + p.body_format) : null,
     ),
-    h("td", { class: "small" }, limits.join(", ")),
+    h("td", { class: "small", "data-label": "Limits" }, limits.join(", ")),
+    h("td", { class: "health small", "data-label": "Last day" }, h("span", { class: "muted" }, "…")),
     h(
       "td",
       { class: "buttons" },
-      h("button", { type: "button", class: "preview", onclick: () => tryIt(p.id, "preview") }, "Preview"),
-      h("button", { type: "button", class: "test", onclick: () => tryIt(p.id, "test") }, "Send test"),
-      h("button", { type: "button", class: "edit", onclick: () => startEdit(p.id) }, "Edit"),
-      h("button", { type: "button", class: "delete danger", onclick: () => confirmDelete(p.id) }, "Delete"),
+      h("div", { class: "row-buttons" },
+      h("button", { type: "button", class: "preview", "aria-label": `Preview ${label}`, onclick: () => tryIt(p.id, "preview") }, "Preview"),
+      h("button", { type: "button", class: "test", "aria-label": `Send test: ${label}`, onclick: () => tryIt(p.id, "test") }, "Send test"),
+      h("button", { type: "button", class: "edit", "aria-label": `Edit ${label}`, onclick: () => startEdit(p.id) }, "Edit"),
+      h("button", { type: "button", class: "log", "aria-label": `Log of ${label}`, onclick: () => log.show({ postback_id: p.id }).then(() => select("deliveries", "deliveries")) }, "Log"),
+      h("button", { type: "button", class: "delete danger", "aria-label": `Delete ${label}`, onclick: () => confirmDelete(p.id) }, "Delete"),
+      ),
     ),
   );
-  return row;
 }
 
 function postbackRowOf(id) {
@@ -220,13 +201,19 @@ function confirmDelete(id) {
   if (open) open.remove();
   const panel = h("tr", { class: "confirm", "data-for": id });
   const problem = h("p", { class: "problem", hidden: true });
+  const opener = row.querySelector("button.delete");
+  const close = () => {
+    panel.remove();
+    opener.focus();
+  };
   const yes = h("button", { type: "button", class: "confirm-delete danger primary" }, "Delete");
-  const no = h("button", { type: "button", class: "cancel-delete", onclick: () => panel.remove() }, "Cancel");
+  const no = h("button", { type: "button", class: "cancel-delete", onclick: close }, "Cancel");
   yes.addEventListener("click", () => deletePostback(id, yes, problem));
+  panel.addEventListener("keydown", (e) => e.key === "Escape" && close());
   panel.append(
     h(
       "td",
-      { colspan: 4 },
+      { colspan: 5 },
       h(
         "div",
         { class: "confirm-box", role: "alertdialog", "aria-label": "Delete postback" },
@@ -256,24 +243,30 @@ async function deletePostback(id, button, problem) {
   await loadPostbacks();
 }
 
-/** Preview or send a test for a postback; the result opens in a row under it. */
+/** Preview or send a test for a saved postback; the result opens in a row under it. */
 async function tryIt(id, what) {
-  const row = document.querySelector(`#postbacks tr[data-id="${CSS.escape(id)}"]`);
+  const row = postbackRowOf(id);
   let panel = row.nextElementSibling;
   if (!panel || !panel.classList.contains("result")) {
-    const eventId = h("input", { type: "text", class: "mono event-id", placeholder: "blank: a sample event" });
-    const cell = h("td", { colspan: 4 });
+    const eventId = h("input", { type: "text", class: "mono event-id", placeholder: "blank: a sample event", id: "event-id-" + id });
+    const cell = h("td", { colspan: 5 });
     panel = h("tr", { class: "result" }, cell);
     panel.eventId = eventId;
-    panel.output = h("div", { class: "output" });
+    panel.output = h("div", { class: "output", role: "status" });
+    const close = () => {
+      panel.remove();
+      row.querySelector("button." + what).focus();
+    };
+    panel.addEventListener("keydown", (e) => e.key === "Escape" && close());
     cell.append(
       h(
         "div",
         { class: "result-head" },
-        h("label", {}, "Event id ", eventId),
+        h("label", { for: eventId.id }, "Event id "),
+        eventId,
         h("button", { type: "button", onclick: () => tryIt(id, "preview") }, "Preview"),
         h("button", { type: "button", onclick: () => tryIt(id, "test") }, "Send test"),
-        h("button", { type: "button", class: "link", onclick: () => panel.remove() }, "Close"),
+        h("button", { type: "button", class: "link", onclick: close }, "Close"),
       ),
       panel.output,
     );
@@ -290,80 +283,31 @@ async function tryIt(id, what) {
   }
 }
 
-function requestView(req, title) {
-  return h(
-    "div",
-    { class: "exchange" },
-    h("h3", {}, title),
-    h("pre", { class: "http" }, `${req.method} ${req.url}\n${headerLines(req.headers)}${req.body ? "\n" + req.body : ""}`),
-  );
-}
-
-function headerLines(headers) {
-  return (headers || []).map(([name, value]) => `${name}: ${value}\n`).join("");
-}
-
-function replyView(reply) {
-  return h(
-    "div",
-    { class: "exchange" },
-    h("h3", {}, "Reply"),
-    h(
-      "pre",
-      { class: "http" },
-      `HTTP ${reply.status}\n${headerLines(reply.headers)}\n${reply.body}${reply.truncated ? "\n… (truncated)" : ""}`,
-    ),
-  );
-}
-
-function previewView(result) {
-  const parts = [requestView(result.request, "Rendered request")];
-  for (const w of result.warnings || []) parts.push(h("p", { class: "warning" }, w));
-  parts.push(
-    h("details", {}, h("summary", {}, "Parameters used"), h("pre", { class: "params" }, JSON.stringify(result.params, null, 2))),
-  );
-  return parts;
-}
-
-function testView(result) {
-  const verdict = result.delivered
-    ? h("p", { class: "verdict ok" }, `Delivered in ${Math.round(result.duration_ms)} ms`)
-    : h(
-        "p",
-        { class: "verdict bad" },
-        `Not delivered (${result.reason || "failed"})`,
-        result.detail ? `: ${result.detail}` : "",
-        ` — ${Math.round(result.duration_ms)} ms`,
-      );
-  return [
-    verdict,
-    h(
-      "div",
-      { class: "pair" },
-      requestView(result.request, "Request"),
-      result.reply ? replyView(result.reply) : h("div", { class: "exchange" }, h("h3", {}, "Reply"), h("p", { class: "muted" }, "no reply")),
-    ),
-  ];
-}
-
 // -- creating and editing a postback ------------------------------------------------------------
 const FIELDS = [
   "kind", "name", "url", "method", "body_format", "body", "min_delay_seconds",
   "max_requests_per_second", "success_response", "error_response", "partner_id",
-  "event_type_id", "media_source_id", "owner_id",
+  "event_type_id", "media_source_id", "owner_id", "in_app_event", "trigger", "condition",
 ];
+const CHECKS = ["include_installs", "include_locking", "signing_enabled"];
 const NUMBERS = new Set(["min_delay_seconds", "max_requests_per_second"]);
 /** Set when a postback is created; PATCH cannot change them. */
 const FIXED = new Set(["kind", "partner_id", "event_type_id", "media_source_id", "owner_id"]);
 /** Fields PATCH clears with null when left blank (the others get their empty value). */
-const NULLABLE = new Set(["body", "body_format", "max_requests_per_second", "success_response", "error_response"]);
-const BLANK = { name: "", url: "", min_delay_seconds: 0 };
+const NULLABLE = new Set(["body", "body_format", "max_requests_per_second", "success_response", "error_response", "in_app_event", "condition"]);
+const BLANK = { name: "", url: "", min_delay_seconds: 0, trigger: "always" };
 
-/** The value of one field, or undefined when it is hidden, disabled or blank. */
-function fieldValue(name) {
+/** Whether a field is part of this form now: shown for the kind and known to the API. */
+function active(name) {
   const input = $("f-" + name);
-  if (input.closest(".field").hidden || input.disabled) return undefined;
-  const raw = input.value;
+  const box = input.closest(".field");
+  return !box.hidden && !box.classList.contains("unsupported") && !input.disabled;
+}
+
+/** The value of one field, or undefined when it is not active or blank. */
+function fieldValue(name) {
+  if (!active(name)) return undefined;
+  const raw = $("f-" + name).value;
   if (raw.trim() === "") return undefined;
   if (!NUMBERS.has(name)) return raw;
   const n = Number(raw);
@@ -377,9 +321,22 @@ function formBody() {
     const value = fieldValue(name);
     if (value !== undefined) body[name] = value;
   }
+  for (const name of CHECKS) if (active(name)) body[name] = $("f-" + name).checked;
   const headers = headersBody();
   if (Object.keys(headers).length > 0) body.headers = headers;
   if (!$("f-enabled").checked) body.enabled = false;
+  return body;
+}
+
+/** The configuration the live preview renders: the form as a create would send it, with
+ *  an edited postback's fixed fields (disabled in the form) taken from the postback. */
+function previewBody() {
+  const body = formBody();
+  const p = state.editing;
+  if (p) {
+    for (const name of FIXED) if (p[name] !== null && p[name] !== undefined) body[name] = p[name];
+    if (!state.me || state.me.kind !== "operator") delete body.owner_id;
+  }
   return body;
 }
 
@@ -388,9 +345,12 @@ function patchBody() {
   const body = {};
   for (const name of FIELDS) {
     if (FIXED.has(name)) continue;
+    if (!active(name) && !(name in BLANK)) continue;
     const value = fieldValue(name);
     body[name] = value !== undefined ? value : NULLABLE.has(name) ? null : BLANK[name];
   }
+  if (!active("trigger")) delete body.trigger;
+  for (const name of CHECKS) if (active(name)) body[name] = $("f-" + name).checked;
   body.headers = headersBody();
   body.enabled = $("f-enabled").checked;
   return body;
@@ -403,7 +363,10 @@ function addHeaderRow(name, value) {
   nameInput.value = name || "";
   valueInput.value = value || "";
   const row = h("div", { class: "header-row" });
-  const remove = h("button", { type: "button", class: "remove-header", "aria-label": "Remove header", onclick: () => row.remove() }, "Remove");
+  const remove = h("button", { type: "button", class: "remove-header", "aria-label": "Remove header", onclick: () => {
+    row.remove();
+    editor.schedulePreview();
+  } }, "Remove");
   row.append(h("div", { class: "header-inputs" }, nameInput, valueInput, remove));
   $("f-headers").append(row);
   return nameInput;
@@ -435,10 +398,11 @@ function setHeaders(headers) {
 
 // -- problems ------------------------------------------------------------------------------------
 function clearProblems() {
-  for (const el of document.querySelectorAll("#create-form .field-problem")) el.remove();
+  for (const el of document.querySelectorAll("#create-form .field-problem, #create-form .field-warning")) el.remove();
   for (const el of document.querySelectorAll("#create-form .invalid")) {
     el.classList.remove("invalid");
     el.removeAttribute("aria-invalid");
+    el.removeAttribute("aria-describedby");
   }
   show($("create-problem"), false);
   $("create-problem").replaceChildren();
@@ -456,22 +420,30 @@ function problemTarget(problem) {
     return { input: atValue ? found.value : found.name, box: found.row };
   }
   const name = field.split(/[.[]/)[0];
-  const input = FIELDS.includes(name) ? $("f-" + name) : null;
+  const input = FIELDS.includes(name) || CHECKS.includes(name) ? $("f-" + name) : null;
   if (!input || input.closest(".field").hidden) return null;
   return { input, box: input.closest(".field") };
 }
 
-/** One 422 problem under its field: the message, and where in the template it is. */
-function showProblem(problem) {
+let problemSeq = 0;
+/** One problem (or, with `warning`, a warning) under its field: the message, and where in
+ *  the template it is. Live ones are quiet (no alert on every key press). */
+function showProblem(problem, how) {
+  const { warning = false, live = false } = how || {};
   const target = problemTarget(problem);
   const where = problem.position === null || problem.position === undefined ? null : problem.position;
-  const box = h("div", { class: "field-problem", role: "alert" }, h("span", { class: "message" }, problem.message));
+  const id = "problem-" + ++problemSeq;
+  const box = h("div", { class: warning ? "field-warning" : "field-problem", id, role: live ? null : "alert" }, h("span", { class: "message" }, warning ? "Warning: " + problem.message : problem.message));
   if (target && where !== null && typeof target.input.value === "string") box.append(excerpt(target.input.value, where));
   if (target) {
-    target.input.classList.add("invalid");
-    target.input.setAttribute("aria-invalid", "true");
+    if (!warning) {
+      target.input.classList.add("invalid");
+      target.input.setAttribute("aria-invalid", "true");
+    }
+    const described = target.input.getAttribute("aria-describedby");
+    target.input.setAttribute("aria-describedby", described ? described + " " + id : id);
     target.box.append(box);
-  } else {
+  } else if (!warning) {
     const general = $("create-problem");
     box.prepend(h("span", { class: "mono" }, problem.field + ": "));
     general.append(box);
@@ -500,8 +472,9 @@ function excerpt(text, pos) {
 
 function showProblems(err) {
   const status = $("create-status");
+  touchedAll = true;
   if (err instanceof ApiError && Array.isArray(err.detail)) {
-    err.detail.forEach(showProblem);
+    err.detail.forEach((p) => showProblem(p));
     status.textContent = err.detail.length === 1 ? "1 problem: see above." : `${err.detail.length} problems: see above.`;
     const first = document.querySelector("#create-form .invalid");
     if (first) first.focus();
@@ -511,7 +484,30 @@ function showProblems(err) {
   }
 }
 
+/** Fields the user has typed in: live problems show under those only (and under all once
+ *  Save was tried), so a new form is not covered in red. */
+const touched = new Set();
+let touchedAll = false;
+
+function fieldOf(el) {
+  if (el.classList.contains("header-name") || el.classList.contains("header-value")) return "headers";
+  return el.id && el.id.startsWith("f-") ? el.id.slice(2) : null;
+}
+
+function liveProblems(problems, warnings, force) {
+  if (force) touchedAll = true;
+  clearProblems();
+  const shown = (p) => touchedAll || touched.has(String(p.field).split(/[.[]/)[0]);
+  problems.filter(shown).forEach((p) => showProblem(p, { live: true }));
+  warnings.filter(shown).forEach((p) => showProblem(p, { warning: true, live: true }));
+}
+
 // -- saving ----------------------------------------------------------------------------------------
+function resetTouched() {
+  touched.clear();
+  touchedAll = false;
+}
+
 async function savePostback(event) {
   event.preventDefault();
   clearProblems();
@@ -525,11 +521,11 @@ async function savePostback(event) {
       status.textContent = `Saved ${saved.id}.`;
     } else {
       const created = await api("POST", "/v1/postbacks", formBody());
+      resetTouched();
       status.textContent = `Created ${created.id}.`;
-      $("f-url").value = "";
-      $("f-body").value = "";
-      $("f-name").value = "";
+      for (const name of ["url", "body", "name", "in_app_event", "condition"]) $("f-" + name).value = "";
       setHeaders({});
+      $("test-output").replaceChildren();
     }
     await loadPostbacks();
   } catch (err) {
@@ -542,13 +538,17 @@ function startEdit(id) {
   const p = state.postbacks.get(id);
   if (!p) return;
   clearProblems();
+  resetTouched();
   state.editing = p;
+  editor.fillKinds(state.me.kind === "operator" ? null : state.me, p.kind);
   for (const name of FIELDS) {
     const input = $("f-" + name);
     const value = p[name];
+    if (input.tagName === "SELECT" && value && ![...input.options].some((o) => o.value === value)) input.append(h("option", { value }, value));
     input.value = value === null || value === undefined ? "" : String(value);
     input.disabled = FIXED.has(name);
   }
+  for (const name of CHECKS) $("f-" + name).checked = p[name] === undefined ? name === "signing_enabled" : Boolean(p[name]);
   setHeaders(p.headers);
   $("f-enabled").checked = p.enabled;
   $("form-title").textContent = `Edit postback ${p.name || p.kind} (${p.id})`;
@@ -563,170 +563,41 @@ function startEdit(id) {
 
 /** Back to a blank form for a new postback. */
 function stopEdit() {
+  const was = state.editing;
   state.editing = null;
   clearProblems();
+  resetTouched();
   $("create-form").reset();
   for (const name of FIELDS) $("f-" + name).disabled = false;
   setHeaders({});
+  if (state.me) editor.fillKinds(state.me.kind === "operator" ? null : state.me);
   $("form-title").textContent = "New postback";
   $("save-postback").textContent = "Create postback";
   show($("cancel-edit"), false);
   $("create-status").textContent = "";
   kindChanged();
+  const row = was && postbackRowOf(was.id);
+  if (row) row.querySelector("button.edit").focus();
 }
 
 function kindChanged() {
   const kind = $("f-kind").value;
-  for (const field of document.querySelectorAll("#create-form .brand-only")) {
+  for (const field of document.querySelectorAll("#create-form [data-kinds]")) {
     show(field, field.dataset.kinds.split(" ").includes(kind));
   }
   for (const field of document.querySelectorAll("#create-form .operator-only")) {
     show(field, Boolean(state.me && state.me.kind === "operator"));
   }
-}
-
-// -- deliveries ------------------------------------------------------------------------------
-async function loadDeliveries(more) {
-  const body = $("deliveries").tBodies[0];
-  const params = new URLSearchParams({ limit: "25" });
-  const status = $("d-status").value;
-  if (status) params.set("status", status);
-  if (more && state.cursor) params.set("cursor", state.cursor);
-  let page;
-  try {
-    page = await api("GET", "/v1/deliveries?" + params.toString());
-  } catch (err) {
-    body.replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "problem" }, describe(err))));
-    show($("deliveries"), true);
-    return;
-  }
-  if (state.postbacks.size === 0) {
-    try {
-      state.postbacks = new Map((await api("GET", "/v1/postbacks")).map((p) => [p.id, p]));
-    } catch {
-      /* names are a nicety */
-    }
-  }
-  const rows = page.items.map(deliveryRow);
-  if (more) body.append(...rows);
-  else body.replaceChildren(...rows);
-  state.cursor = page.next_cursor;
-  show($("more-deliveries"), Boolean(page.next_cursor));
-  show($("deliveries"), body.rows.length > 0);
-  show($("deliveries-empty"), body.rows.length === 0);
-}
-
-function postbackName(id) {
-  const p = state.postbacks.get(id);
-  return p ? p.name || p.kind : id;
-}
-
-function deliveryRow(d) {
-  return h(
-    "tr",
-    { "data-id": d.id, tabindex: 0, onclick: () => openDelivery(d.id), onkeydown: (e) => e.key === "Enter" && openDelivery(d.id) },
-    h("td", { class: "small nowrap" }, when(d.created_at)),
-    h("td", {}, badge(d.status), d.last_error ? h("div", { class: "small muted" }, d.last_error) : null),
-    h("td", { title: d.postback_id }, postbackName(d.postback_id)),
-    h("td", { class: "mono small" }, d.event_id, d.action_id ? h("div", { class: "muted" }, d.action_id) : null),
-    h("td", { class: "num" }, String(d.attempt_count)),
-    h("td", { class: "request" }, h("span", { class: "method" }, d.request.method), " ", h("span", { class: "mono small" }, d.request.url)),
-  );
-}
-
-async function openDelivery(id) {
-  const card = $("delivery");
-  const out = $("delivery-body");
-  for (const tr of $("deliveries").tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.id === id);
-  show(card, true);
-  $("delivery-id").textContent = id;
-  out.replaceChildren(h("p", { class: "muted" }, "Loading…"));
-  try {
-    const d = await api("GET", `/v1/deliveries/${encodeURIComponent(id)}`);
-    state.delivery = d;
-    out.replaceChildren(...deliveryView(d));
-  } catch (err) {
-    out.replaceChildren(h("p", { class: "problem" }, describe(err)));
-  }
-  card.scrollIntoView({ block: "nearest" });
-}
-
-function deliveryView(d) {
-  const facts = h(
-    "dl",
-    { class: "facts" },
-    h("dt", {}, "Status"), h("dd", {}, badge(d.status)),
-    h("dt", {}, "Postback"), h("dd", {}, postbackName(d.postback_id), " ", h("span", { class: "mono small muted" }, d.postback_id)),
-    h("dt", {}, "Event"), h("dd", { class: "mono" }, d.event_id),
-    h("dt", {}, "Action"), h("dd", { class: "mono" }, d.action_id || "—"),
-    h("dt", {}, "Due"), h("dd", {}, when(d.due_at)),
-    h("dt", {}, "Attempts"), h("dd", {}, String(d.attempt_count)),
-    d.last_error ? [h("dt", {}, "Last error"), h("dd", {}, d.last_error)] : null,
-  );
-  const attempts = (d.attempts || []).map((a) =>
-    h(
-      "details",
-      { class: "attempt", open: a.number === d.attempt_count },
-      h(
-        "summary",
-        {},
-        `#${a.number} · ${when(a.started_at)} · ${Math.round(a.duration_ms)} ms · `,
-        h("span", { class: "badge " + (a.outcome === "delivered" ? "delivered" : "failed") }, a.outcome),
-        a.reply ? ` · HTTP ${a.reply.status}` : "",
-        a.error ? ` · ${a.error}` : "",
-      ),
-      h("div", { class: "pair" }, requestView(a.request, "Request"), a.reply ? replyView(a.reply) : h("div", { class: "exchange" }, h("h3", {}, "Reply"), h("p", { class: "muted" }, "no reply"))),
-    ),
-  );
-  return [
-    facts,
-    requestView(d.request, "Request as stored"),
-    h("h3", {}, "Attempts"),
-    ...(attempts.length ? attempts : [h("p", { class: "muted" }, "No attempts yet.")]),
-  ];
-}
-
-/** Re-read an open delivery every second until it is final (or a few tries pass). */
-function follow(id, tries) {
-  setTimeout(async () => {
-    if (!state.delivery || state.delivery.id !== id || $("delivery").hidden) return;
-    let d;
-    try {
-      d = await api("GET", `/v1/deliveries/${encodeURIComponent(id)}`);
-    } catch {
-      return;
-    }
-    if (d.status === state.delivery.status && d.attempt_count === state.delivery.attempt_count) {
-      if (tries > 1) follow(id, tries - 1);
-      return;
-    }
-    state.delivery = d;
-    $("delivery-body").replaceChildren(...deliveryView(d));
-    const row = document.querySelector(`#deliveries tr[data-id="${CSS.escape(id)}"]`);
-    if (row) row.replaceWith(deliveryRow(d));
-    const fresh = document.querySelector(`#deliveries tr[data-id="${CSS.escape(id)}"]`);
-    if (fresh) fresh.classList.add("selected");
-    if (!["delivered", "failed"].includes(d.status) && tries > 1) follow(id, tries - 1);
-  }, 1000);
-}
-
-async function redeliver() {
-  if (!state.delivery) return;
-  const out = $("delivery-body");
-  try {
-    await api("POST", `/v1/deliveries/${encodeURIComponent(state.delivery.id)}/redeliver`);
-    const id = state.delivery.id;
-    await loadDeliveries(false);
-    await openDelivery(id);
-    out.prepend(h("p", { class: "verdict ok" }, "Queued to be sent again now."));
-    follow(id, 10);
-  } catch (err) {
-    out.prepend(h("p", { class: "problem" }, describe(err)));
-  }
+  if (!state.me) return;
+  editor.pickEventTypes();
+  editor.loadParameters().then(editor.schedulePreview);
 }
 
 // -- wiring ------------------------------------------------------------------------------------
 document.addEventListener("DOMContentLoaded", () => {
+  whenRefused(signOut);
+  editor.initPreview({ body: previewBody, problems: liveProblems });
+  log.init({ onOpen: (hash) => history.replaceState(null, "", "#" + hash) });
   $("sign-in-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const key = $("key").value.trim();
@@ -739,15 +610,37 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sign-out").addEventListener("click", () => signOut());
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => select(tab.dataset.view));
   $("refresh-postbacks").addEventListener("click", loadPostbacks);
-  $("create-form").addEventListener("submit", savePostback);
+  const form = $("create-form");
+  form.addEventListener("submit", savePostback);
+  form.addEventListener("input", (e) => {
+    const name = fieldOf(e.target);
+    if (name) touched.add(name);
+    editor.schedulePreview();
+  });
+  form.addEventListener("change", (e) => {
+    if (e.target.type === "checkbox" || e.target.tagName === "SELECT") editor.schedulePreview();
+  });
+  form.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && state.editing) stopEdit();
+  });
+  editor.trackTemplates(form);
   $("cancel-edit").addEventListener("click", stopEdit);
   $("add-header").addEventListener("click", () => addHeaderRow("", "").focus());
   $("f-kind").addEventListener("change", kindChanged);
-  $("d-status").addEventListener("change", () => loadDeliveries(false));
-  $("refresh-deliveries").addEventListener("click", () => loadDeliveries(false));
-  $("more-deliveries").addEventListener("click", () => loadDeliveries(true));
-  $("redeliver").addEventListener("click", redeliver);
-  $("close-delivery").addEventListener("click", () => show($("delivery"), false));
+  $("f-owner_id").addEventListener("change", ownerChanged);
+  $("f-partner_id").addEventListener("change", editor.pickEventTypes);
+  $("params-search").addEventListener("input", editor.drawParameters);
+  $("s-type").addEventListener("change", () => {
+    $("s-data").value = "";
+    editor.schedulePreview();
+  });
+  $("s-data").addEventListener("input", editor.schedulePreview);
+  $("s-reset").addEventListener("click", () => {
+    $("s-data").value = "";
+    editor.runPreview();
+  });
+  $("test-unsaved").addEventListener("click", editor.testUnsaved);
+  $("use-inbox").addEventListener("click", editor.useInbox);
 
   const key = sessionStorage.getItem(KEY);
   if (key) {
@@ -755,5 +648,4 @@ document.addEventListener("DOMContentLoaded", () => {
   } else {
     signOut();
   }
-  kindChanged();
 });

@@ -1,0 +1,279 @@
+// The Setup screen: what postbacks hang on, each part for whoever may manage it. The
+// operator: accounts and their keys. A brand: programs, event types, contracts, media
+// sources. A partner: its id to give to brands, and its contracts.
+import { $, h, show, api, describe, placeProblems, field, when, state, ApiError } from "./util.js";
+
+/** What the signed-in account sees, for the setup lists and the postback pickers. */
+export const known = { accounts: [], programs: [], eventTypes: [], contracts: [], mediaSources: [] };
+
+const CATEGORIES = [
+  ["sale", "Sale"],
+  ["lead", "Lead"],
+  ["app_install", "Mobile app install"],
+  ["in_app_event", "Mobile in-app event"],
+];
+
+async function quietly(path) {
+  try {
+    return await api("GET", path);
+  } catch {
+    return [];
+  }
+}
+
+/** Re-read everything the pickers and lists need. */
+export async function loadKnown() {
+  const me = state.me;
+  const operator = me.kind === "operator";
+  [known.accounts, known.programs, known.eventTypes, known.contracts, known.mediaSources] = await Promise.all([
+    operator ? quietly("/v1/accounts") : Promise.resolve([]),
+    quietly("/v1/programs"),
+    quietly("/v1/event-types"),
+    quietly("/v1/contracts"),
+    me.kind === "partner" ? Promise.resolve([]) : quietly("/v1/media-sources"),
+  ]);
+}
+
+export function eventTypeName(id) {
+  const t = known.eventTypes.find((e) => e.id === id);
+  return t ? t.name : id;
+}
+
+export function programName(id) {
+  const p = known.programs.find((e) => e.id === id) || known.contracts.find((c) => c.program_id === id);
+  return p ? p.name || p.program_name : id;
+}
+
+function card(title, ...children) {
+  return h("section", { class: "card", "aria-label": title }, h("h2", {}, title), ...children);
+}
+
+function list(headers, rows, empty) {
+  if (rows.length === 0) return h("p", { class: "hint empty" }, empty);
+  return h(
+    "table",
+    { class: "list cards" },
+    h("thead", {}, h("tr", {}, ...headers.map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, ...rows.map((cells) => h("tr", {}, ...cells.map((c, i) => h("td", { "data-label": headers[i] }, c))))),
+  );
+}
+
+/** A small form: inputs with data-field, a submit button, a status line and problems. */
+function miniForm(id, controls, submit, onSubmit) {
+  const problem = h("div", { class: "problem", role: "alert", hidden: true });
+  const status = h("p", { class: "status", role: "status", id: id + "-status" });
+  const form = h("form", { id, class: "mini", novalidate: true, autocomplete: "off" }, h("div", { class: "grid" }, ...controls), problem, h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, submit), status));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    status.textContent = "Saving…";
+    try {
+      const message = await onSubmit(form, status);
+      placeProblems(form, null, problem);
+      // The lists were redrawn: say what happened in the new form, and keep focus there.
+      const now = $(id + "-status");
+      if (now && message) now.textContent = message;
+      const again = $(id);
+      if (again && again !== form) again.querySelector("input, select").focus();
+    } catch (err) {
+      status.textContent = "";
+      placeProblems(form, err, problem);
+    }
+  });
+  return form;
+}
+
+function input(id, name, attrs) {
+  return h("input", { id, "data-field": name, type: "text", ...(attrs || {}) });
+}
+
+function select(id, name, options, attrs) {
+  return h("select", { id, "data-field": name, ...(attrs || {}) }, ...options.map(([value, label]) => h("option", { value }, label)));
+}
+
+/** The key, shown once, with a button that copies it. */
+function keyOnce(key, whose) {
+  const box = h("input", { type: "text", readonly: true, class: "mono", value: key, id: "new-key", "aria-label": `API key of ${whose}` });
+  const copied = h("span", { class: "status", role: "status" });
+  return h(
+    "div",
+    { class: "key-once", role: "region", "aria-label": "New API key" },
+    h("p", { class: "strong" }, `The key of ${whose}. It is shown once: copy it now and give it to them.`),
+    h("div", { class: "inline" }, box, h("button", { type: "button", id: "copy-key", onclick: async () => {
+      box.select();
+      try {
+        await navigator.clipboard.writeText(key);
+        copied.textContent = "Copied.";
+      } catch {
+        copied.textContent = "Selected: press Ctrl+C to copy.";
+      }
+    } }, "Copy"), copied),
+  );
+}
+
+// -- the operator ---------------------------------------------------------------------------
+function accountsCard() {
+  const shown = h("div", { id: "account-key" });
+  const kind = select("a-kind", "kind", [["brand", "Brand"], ["partner", "Partner"]]);
+  const ptype = select("a-partner_type", "partner_type", [["other", "other"], ["cashback", "cashback"], ["loyalty", "loyalty"], ["content", "content"], ["coupon", "coupon"], ["creator", "creator"], ["mobile", "mobile"]]);
+  const typeField = field("Partner type", ptype, { class: "half" });
+  kind.addEventListener("change", () => show(typeField, kind.value === "partner"));
+  show(typeField, false);
+  const form = miniForm("account-form", [field("Name", input("a-name", "name", { required: true, maxlength: 200 }), { class: "half" }), field("Kind", kind, { class: "half" }), typeField], "Create account", async (f, status) => {
+    const body = { name: $("a-name").value.trim(), kind: kind.value };
+    if (kind.value === "partner") body.partner_type = ptype.value;
+    const made = await api("POST", "/v1/accounts", body);
+    shown.replaceChildren(keyOnce(made.api_key, made.name));
+    f.reset();
+    show(typeField, false);
+    await loadKnown();
+    $("accounts-list").replaceChildren(accountsList());
+    return `Created ${made.name} (${made.id}).`;
+  });
+  return card("Accounts", h("p", { class: "hint" }, "Brands set up programs and postbacks for their partners; partners set up their own postbacks. Each account signs in with its own key."), form, shown, h("div", { id: "accounts-list" }, accountsList()), h("div", { id: "keys-panel" }));
+}
+
+function accountsList() {
+  const rows = known.accounts.filter((a) => a.kind !== "operator").map((a) => [
+    h("span", { class: "strong" }, a.name),
+    a.partner_type ? `partner (${a.partner_type})` : a.kind,
+    h("span", { class: "mono small" }, a.id),
+    when(a.created_at),
+    h("button", { type: "button", class: "keys", "aria-label": `Keys of ${a.name}`, onclick: (e) => openKeys(a, e.currentTarget) }, "Keys"),
+  ]);
+  return list(["Name", "Kind", "Id", "Created", "Keys"], rows, "No accounts yet: create a brand and a partner above.");
+}
+
+async function openKeys(account, opener) {
+  const panel = $("keys-panel");
+  const out = h("div", { role: "status" }, "Loading keys…");
+  const close = h("button", { type: "button", onclick: () => { panel.replaceChildren(); opener.focus(); } }, "Close");
+  panel.replaceChildren(h("div", { class: "subcard", role: "region", "aria-label": `Keys of ${account.name}` }, h("h3", { tabindex: -1 }, `Keys of ${account.name}`), out, close));
+  panel.querySelector("h3").focus();
+  const path = `/v1/accounts/${encodeURIComponent(account.id)}/keys`;
+  const render = async () => {
+    let keys;
+    try {
+      keys = await api("GET", path);
+    } catch (err) {
+      out.replaceChildren(h("p", { class: "problem" }, err instanceof ApiError && (err.status === 404 || err.status === 405) ? "Managing keys needs a newer server: this one cannot list or revoke keys yet. The key shown when the account was created still works." : describe(err)));
+      return;
+    }
+    const rows = keys.map((k) => [h("span", { class: "mono" }, k.prefix || k.id), when(k.created_at), k.last_used_at ? when(k.last_used_at) : "never", k.revoked_at ? ["revoked ", when(k.revoked_at)] : h("button", { type: "button", class: "danger", "aria-label": `Revoke key ${k.prefix || k.id}`, onclick: async () => {
+      try {
+        await api("DELETE", `${path}/${encodeURIComponent(k.id)}`);
+      } catch (err) {
+        out.prepend(h("p", { class: "problem" }, describe(err)));
+        return;
+      }
+      await render();
+    } }, "Revoke")]);
+    const add = h("button", { type: "button", class: "primary", onclick: async () => {
+      try {
+        const made = await api("POST", path);
+        await render();
+        out.prepend(keyOnce(made.api_key || made.key, account.name));
+      } catch (err) {
+        out.prepend(h("p", { class: "problem" }, describe(err)));
+      }
+    } }, "New key");
+    out.replaceChildren(list(["Key", "Created", "Last used", "State"], rows, "No keys."), add);
+  };
+  await render();
+}
+
+// -- a brand --------------------------------------------------------------------------------
+function programsCard() {
+  const form = miniForm("program-form", [field("Program name", input("p-name", "name", { maxlength: 200 }), { class: "half" })], "Add program", async (f, status) => {
+    const made = await api("POST", "/v1/programs", { name: $("p-name").value.trim() });
+    const message = `Added ${made.name}.`;
+    f.reset();
+    await refresh();
+    return message;
+  });
+  const rows = known.programs.map((p) => [h("span", { class: "strong" }, p.name), h("span", { class: "mono small" }, p.id), known.eventTypes.filter((t) => t.program_id === p.id).map((t) => t.name).join(", ") || "none yet"]);
+  return card("Programs", form, list(["Program", "Id", "Event types"], rows, "No programs yet: add one to define event types and contracts."));
+}
+
+function eventTypesCard() {
+  const programs = known.programs.map((p) => [p.id, p.name]);
+  const form = miniForm("event-type-form", [
+    field("Program", select("t-program", "program_id", [["", "choose a program"], ...programs]), { class: "half" }),
+    field("Event type name", input("t-name", "name", { maxlength: 200 }), { class: "half" }),
+    field("Category", select("t-category", "category", CATEGORIES), { class: "half", hint: "Mobile app install and in-app event types carry app events to partners that opt in." }),
+  ], "Add event type", async (f, status) => {
+    const program = $("t-program").value;
+    if (!program) throw new ApiError(422, [{ field: "program_id", message: "choose the program it belongs to" }]);
+    const made = await api("POST", `/v1/programs/${encodeURIComponent(program)}/event-types`, { name: $("t-name").value.trim(), category: $("t-category").value });
+    const message = `Added ${made.name}.`;
+    f.reset();
+    await refresh();
+    return message;
+  });
+  const label = Object.fromEntries(CATEGORIES);
+  const rows = known.eventTypes.map((t) => [h("span", { class: "strong" }, t.name), label[t.category] || t.category, programName(t.program_id), h("span", { class: "mono small" }, t.id)]);
+  return card("Event types", form, list(["Event type", "Category", "Program", "Id"], rows, "No event types yet."));
+}
+
+function contractsCard() {
+  const programs = known.programs.map((p) => [p.id, p.name]);
+  const types = h("fieldset", { class: "checks", id: "c-types", "data-field": "event_type_ids", tabindex: -1 }, h("legend", {}, "Event types in the contract"));
+  const program = select("c-program", "program_id", [["", "choose a program"], ...programs]);
+  const fill = () => {
+    types.replaceChildren(h("legend", {}, "Event types in the contract"), ...known.eventTypes.filter((t) => t.program_id === program.value).map((t) => h("label", { class: "check" }, h("input", { type: "checkbox", value: t.id, name: "event_type_ids" }), " " + t.name)));
+    if (!program.value) types.append(h("p", { class: "hint small" }, "Choose a program first."));
+  };
+  program.addEventListener("change", fill);
+  fill();
+  const typesField = h("div", { class: "field wide" }, types);
+  const form = miniForm("contract-form", [
+    field("Partner id", input("c-partner", "partner_id", { class: "mono", placeholder: "pa_…", spellcheck: "false" }), { class: "half", hint: "The partner finds its id on its own Setup screen." }),
+    field("Program", program, { class: "half" }),
+    typesField,
+  ], "Add contract", async (f, status) => {
+    const ids = [...types.querySelectorAll("input:checked")].map((i) => i.value);
+    const made = await api("POST", "/v1/contracts", { partner_id: $("c-partner").value.trim(), program_id: program.value, event_type_ids: ids });
+    const message = `Added contract ${made.id}.`;
+    f.reset();
+    await refresh();
+    return message;
+  });
+  return card("Contracts with partners", form, contractsList());
+}
+
+function contractsList() {
+  const rows = known.contracts.map((c) => [h("span", { class: "strong" }, c.partner_name || c.partner_id), c.program_name || programName(c.program_id), c.event_type_ids.map(eventTypeName).join(", ") || "none", h("span", { class: "mono small" }, c.id)]);
+  return list(["Partner", "Program", "Event types", "Id"], rows, "No contracts yet.");
+}
+
+function mediaSourcesCard() {
+  const form = miniForm("media-source-form", [field("Media source name", input("m-name", "name", { maxlength: 200 }), { class: "half" })], "Add media source", async (f, status) => {
+    const made = await api("POST", "/v1/media-sources", { name: $("m-name").value.trim() });
+    const message = `Added ${made.name}.`;
+    f.reset();
+    await refresh();
+    return message;
+  });
+  const rows = known.mediaSources.map((m) => [h("span", { class: "strong" }, m.name), h("span", { class: "mono small" }, m.id)]);
+  return card("Media sources", h("p", { class: "hint" }, "Traffic sources of your own (a newsletter, a paid campaign) that get a postback when their events happen."), form, list(["Media source", "Id"], rows, "No media sources yet."));
+}
+
+// -- a partner ------------------------------------------------------------------------------
+function partnerCard() {
+  return card(
+    "Your account",
+    h("p", {}, "Your partner id, to give to brands that make a contract with you: ", h("code", { id: "my-id" }, state.me.id)),
+    h("h3", {}, "Your contracts"),
+    contractsList(),
+  );
+}
+
+/** Draw the Setup screen for the signed-in account. */
+export async function refresh() {
+  const view = $("setup-body");
+  view.replaceChildren(h("p", { class: "muted", role: "status" }, "Loading…"));
+  await loadKnown();
+  const kind = state.me.kind;
+  if (kind === "operator") view.replaceChildren(accountsCard());
+  else if (kind === "brand") view.replaceChildren(programsCard(), eventTypesCard(), contractsCard(), mediaSourcesCard());
+  else view.replaceChildren(partnerCard());
+}
