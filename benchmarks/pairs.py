@@ -160,7 +160,7 @@ async def retention(pairs: int) -> dict[str, Any]:
                     common.say(f"retention pair {i + 1}/{pairs}: {side} ({before:,} old attempts)")
                     env = backlog_bench.RETENTION_ENV if side == "with" else None
                     found = await backlog_bench.drain_fresh(
-                        w, rec, RETENTION_FRESH, mode, f"{side[0]}{i}", env
+                        w, rec, RETENTION_FRESH, mode, f"{side[:2]}{i}", env
                     )
                     found["old_attempts_before"] = before
                     found["old_attempts_after"] = await w.sql(OLD)
