@@ -138,10 +138,12 @@ async def post_batches(base: str, batches: list[bytes], warmup: float, seconds: 
     return stats
 
 
-async def one_run(kind: str, mode: str, conditions: bool = False) -> dict[str, Any]:
-    """Ingest on a fresh database of ``kind`` for the mode's warm-up + measured seconds;
-    with ``conditions``, every postback carries one of ``CONDITIONS``."""
-    warmup, seconds = MODES[mode]
+async def one_run(
+    kind: str, mode: str, conditions: bool = False, timing: tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """Ingest on a fresh database of ``kind`` for the mode's warm-up + measured seconds
+    (or ``timing``'s); with ``conditions``, every postback carries one of ``CONDITIONS``."""
+    warmup, seconds = timing or MODES[mode]
     async with common.world(kind) as w:
         for k, url in enumerate(URLS):
             await w.postback(f"p{k}", url, condition=CONDITIONS[k] if conditions else None)

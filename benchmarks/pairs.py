@@ -1,0 +1,226 @@
+"""Ratios measured in interleaved pairs (A, B, B, A, ...), for a machine others share.
+
+A ratio taken from one run of A and then one run of B counts whatever else the machine
+did in between; here the two sides alternate, pair after pair (the order flips every
+pair so neither side always goes first), each pair gives one ratio, and the figure is
+the median ratio with its spread (lowest, highest). Three comparisons:
+
+* ``template``: renders/s of ``postback.template`` over sandboxed Jinja2 (and the naive
+  renderer), every case of ``template_bench``, the function case included; in process.
+* ``ingest``: events/s with a CEL condition on every postback over without, SQLite and
+  PostgreSQL (a fresh database and API process for every run).
+* ``retention``: one worker's drain over the large backlog with the retention job
+  deleting a day-old third's attempts over the same drain without (the old attempts are
+  put back before every run, both sides).
+
+    python -m benchmarks.pairs [--only template ingest retention] [--pairs N]
+
+Writes ``benchmarks/results/pairs.json`` (or ``$POSTBACK_BENCH_RESULTS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import uvloop
+
+from benchmarks import backlog_bench, common, ingest_bench, template_bench
+
+INGEST_TIMING = (2.0, 10.0)  # warm-up, measured seconds: 20,000+ events a run
+RETENTION_STORED = 100_000
+RETENTION_FRESH = 10_000
+TEMPLATE_SECONDS = 0.2  # per side per pair
+
+
+def spread(ratios: Sequence[float]) -> dict[str, Any]:
+    """The median ratio, the lowest and highest, and every ratio in order."""
+    return {
+        "median": round(statistics.median(ratios), 3),
+        "min": round(min(ratios), 3),
+        "max": round(max(ratios), 3),
+        "each": [round(r, 3) for r in ratios],
+    }
+
+
+def _order(i: int, sides: Sequence[str]) -> list[str]:
+    return list(sides) if i % 2 == 0 else list(reversed(sides))
+
+
+# -- template --------------------------------------------------------------------------
+def _rate(
+    render: Callable[[Mapping[str, Any]], str], params: Mapping[str, Any], loops: int
+) -> float:
+    start = time.perf_counter()
+    for _ in range(loops):
+        render(params)
+    return loops / (time.perf_counter() - start)
+
+
+def template(pairs: int) -> dict[str, Any]:
+    """Every case: ours against each other renderer, interleaved pair by pair."""
+    cases: dict[str, tuple[dict[str, Any], Mapping[str, Any]]] = {
+        name: (template_bench.renderers(text, ctx), params)
+        for name, (text, ctx, params) in template_bench.CASES.items()
+    }
+    for name, (text, jinja_text, ctx, params) in template_bench.WITH_FUNCTIONS.items():
+        cases[name] = (template_bench.function_renderers(text, jinja_text, ctx), params)
+    out: dict[str, Any] = {}
+    for name, (found, params) in cases.items():
+        outputs = {k: r(params).encode() for k, r in found.items()}
+        assert len(set(outputs.values())) == 1, f"{name}: the renderers differ"
+        loops = {
+            k: template_bench._calibrate(r, params, TEMPLATE_SECONDS) for k, r in found.items()
+        }
+        rates: dict[str, list[float]] = {k: [] for k in found}
+        for i in range(pairs):
+            for k in _order(i, list(found)):
+                rates[k].append(_rate(found[k], params, loops[k]))
+        others = [k for k in found if k != "postback"]
+        out[name] = {
+            "renders_per_s_median": {k: round(statistics.median(v)) for k, v in rates.items()},
+            **{
+                f"vs_{k}": spread([a / b for a, b in zip(rates["postback"], rates[k], strict=True)])
+                for k in others
+            },
+        }
+        common.say(
+            f"template {name}: "
+            + ", ".join(f"vs {k} {out[name][f'vs_{k}']['median']}" for k in others)
+        )
+    return {
+        "pairs": pairs,
+        "seconds_per_side": TEMPLATE_SECONDS,
+        "targets": template_bench.TARGETS,
+        "cases": out,
+    }
+
+
+# -- ingest ----------------------------------------------------------------------------
+async def ingest(pairs: int) -> dict[str, Any]:
+    """Both databases; for each pair, one run without and one with conditions."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        kind: {"without": [], "with": []} for kind in ("sqlite", "postgresql")
+    }
+    for i in range(pairs):
+        for kind, sides in runs.items():
+            for side in _order(i, ["without", "with"]):
+                common.say(f"ingest pair {i + 1}/{pairs}: {kind} {side}")
+                found = await ingest_bench.one_run(kind, "quick", side == "with", INGEST_TIMING)
+                found["machine_load"] = _load()
+                sides[side].append(found)
+    out: dict[str, Any] = {
+        "pairs": pairs,
+        "warmup_s": INGEST_TIMING[0],
+        "measured_s": INGEST_TIMING[1],
+        "conditions": list(ingest_bench.CONDITIONS),
+        "target_at_least": ingest_bench.CONDITION_TARGET,
+    }
+    for kind, sides in runs.items():
+        ratio = [
+            b["events_per_s"] / a["events_per_s"]
+            for a, b in zip(sides["without"], sides["with"], strict=True)
+        ]
+        cpu = [
+            b["server_cpu_ms_per_event"] / a["server_cpu_ms_per_event"]
+            for a, b in zip(sides["without"], sides["with"], strict=True)
+        ]
+        out[kind] = {
+            "events_per_s": {s: [r["events_per_s"] for r in v] for s, v in sides.items()},
+            "server_cpu_ms_per_event": {
+                s: [r["server_cpu_ms_per_event"] for r in v] for s, v in sides.items()
+            },
+            "errors": sum(r["errors"] for v in sides.values() for r in v),
+            "with_vs_without": spread(ratio),
+            "server_cpu_with_vs_without": spread(cpu),
+            "runs": sides,
+        }
+    out["fan_out_cpu_us_per_event"] = ingest_bench.fan_out_cpu(3000)
+    return out
+
+
+def _load() -> float:
+    return float(open("/proc/loadavg").read().split()[0])
+
+
+# -- retention -------------------------------------------------------------------------
+async def retention(pairs: int) -> dict[str, Any]:
+    """The large backlog; each pair drains fresh work with and without the job."""
+    mode = "quick"
+    sides: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
+    async with common.world("postgresql") as w:
+        await backlog_bench.prepare(w, RETENTION_STORED)
+        with common.receiver() as rec:
+            for i in range(pairs):
+                for side in _order(i, ["without", "with"]):
+                    before = await _put_back_old_attempts(w)
+                    common.say(f"retention pair {i + 1}/{pairs}: {side} ({before:,} old attempts)")
+                    env = backlog_bench.RETENTION_ENV if side == "with" else None
+                    found = await backlog_bench.drain_fresh(
+                        w, rec, RETENTION_FRESH, mode, f"{side[:2]}{i}", env
+                    )
+                    found["old_attempts_before"] = before
+                    found["old_attempts_after"] = await w.sql(OLD)
+                    found["machine_load"] = _load()
+                    found.pop("rss_mib", None)
+                    sides[side].append(found)
+    ratio = [
+        b["deliveries_per_s"] / a["deliveries_per_s"]
+        for a, b in zip(sides["without"], sides["with"], strict=True)
+    ]
+    return {
+        "pairs": pairs,
+        "stored": RETENTION_STORED,
+        "fresh": RETENTION_FRESH,
+        "env_with": backlog_bench.RETENTION_ENV,
+        "target_at_least": 1 - backlog_bench.RETENTION_TARGET,
+        "deliveries_per_s": {s: [r["deliveries_per_s"] for r in v] for s, v in sides.items()},
+        "with_vs_without": spread(ratio),
+        "runs": sides,
+    }
+
+
+OLD = "SELECT count(*) FROM attempts WHERE started_at < now() - interval '12 hours'"
+
+
+async def _put_back_old_attempts(w: common.World) -> int:
+    """The delivered third's day-old attempts, as seeded, so every run starts alike."""
+    await w.sql("DELETE FROM attempts WHERE started_at < now() - interval '12 hours'")
+    await w.sql(backlog_bench.OLD_ATTEMPTS)
+    await common.vacuum(w)
+    return int(await w.sql(OLD))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.pairs", description=__doc__)
+    parser.add_argument("--only", nargs="+", choices=("template", "ingest", "retention"))
+    parser.add_argument("--pairs", type=int, default=5)
+    args = parser.parse_args(argv)
+    path = common.results_dir() / "pairs.json"
+    found = common.read_result("pairs") or {}
+    env = _environment()
+    for name in args.only or ("template", "ingest", "retention"):
+        common.console.rule(f"[bold]{name}[/] ({args.pairs} pairs)")
+        began = time.perf_counter()
+        if name == "template":
+            figures = template(args.pairs)
+        else:
+            figures = uvloop.run(ingest(args.pairs) if name == "ingest" else retention(args.pairs))
+        figures["took_seconds"] = round(time.perf_counter() - began, 1)
+        figures["environment"] = env
+        found[name] = figures
+        common.write_result("pairs", {"benchmark": "pairs", **found})
+        common.say(f"{name}: wrote {path}")
+
+
+def _environment() -> dict[str, Any]:
+    from benchmarks.__main__ import environment
+
+    return {k: v for k, v in environment("pairs").items() if k != "benchmark"}
+
+
+if __name__ == "__main__":
+    main()
