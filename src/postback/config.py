@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ class Settings:
     secret_overlap_seconds: float = 24 * 3600.0
     log_format: str = "text"  # or "json": one object per line
     outbound_proxy: str | None = None  # http://host:port: every postback goes through it
+    ca_file: Path | None = None  # PEM bundle trusted for https receivers; None: the system's
     retention_days: float = 30.0  # attempts older than this are deleted; 0 keeps them all
     retention_interval: float = 600.0  # seconds between the workers' retention runs
 
@@ -89,6 +91,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         secret_overlap_seconds=_float(env, "POSTBACK_SECRET_OVERLAP_SECONDS", 24 * 3600.0),
         log_format=_log_format(env.get("POSTBACK_LOG_FORMAT", "")),
         outbound_proxy=_proxy(env.get("POSTBACK_OUTBOUND_PROXY", "")),
+        ca_file=_ca_file(env.get("POSTBACK_CA_FILE", "")),
         retention_days=_days(env.get("POSTBACK_RETENTION_DAYS", "")),
         retention_interval=_float(env, "POSTBACK_RETENTION_INTERVAL", 600.0),
     )
@@ -128,3 +131,21 @@ def _proxy(raw: str) -> str | None:
             "write e.g. http://proxy.internal:3128"
         )
     return raw
+
+
+def _ca_file(raw: str) -> Path | None:
+    """The trust store for https receivers, loaded once here so a bad file stops the start."""
+    if not raw.strip():
+        return None
+    path = Path(raw.strip())
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError:  # an OSError too: caught first
+        raise ConfigError(
+            f"POSTBACK_CA_FILE={raw!r} holds no PEM certificate; "
+            "write the path of a PEM bundle of certificate authorities"
+        ) from None
+    except OSError as exc:  # missing, unreadable, a directory
+        why = (exc.strerror or str(exc)).lower()
+        raise ConfigError(f"POSTBACK_CA_FILE={raw!r} cannot be read: {why}") from None
+    return path

@@ -4,6 +4,7 @@ scripted per path, and raw TCP servers that misbehave below HTTP."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,13 +64,13 @@ class Receiver:
 
 
 @asynccontextmanager
-async def receiver() -> AsyncIterator[Receiver]:
+async def receiver(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)  # https if given
     await site.start()
     rec.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,18 @@ def test_bad_operating_settings_are_named(env: dict[str, str], needle: str) -> N
         load(env)
     assert needle in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+def test_ca_file_is_checked_at_start(tmp_path: Path) -> None:
+    assert load({}).ca_file is None  # the system's trust store
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    cases = {
+        str(tmp_path / "missing.pem"): "cannot be read: no such file or directory",
+        str(tmp_path): "cannot be read: is a directory",
+        str(junk): "holds no PEM certificate",
+    }
+    for raw, needle in cases.items():
+        with pytest.raises(ConfigError) as caught:
+            load({"POSTBACK_CA_FILE": raw})
+        assert f"POSTBACK_CA_FILE={raw!r}" in str(caught.value) and needle in str(caught.value)

@@ -33,6 +33,9 @@ here, and the proxy is asked for the checked address (the Host header, TLS serve
 and certificate check keep the name), so the proxy's own resolution cannot differ. The
 proxy's own address is the operator's and is not checked.
 
+Certificates of https receivers are always verified, against the system's certificate
+authorities or, with ``POSTBACK_CA_FILE``, against that bundle only.
+
 Every error message is a sentence a postback's owner can read ("the connection was
 refused by 10.1.2.3:8080"), never the repr of a client object, and never the URL.
 
@@ -53,6 +56,7 @@ import ipaddress
 import os
 import re
 import socket
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -284,11 +288,14 @@ class AioHttpTransport:
         return session
 
     def _connector(self, resolver: AbstractResolver) -> aiohttp.TCPConnector:
+        ca_file = self._settings.ca_file
         return aiohttp.TCPConnector(
             limit=0,  # the worker bounds concurrency overall; per host, the setting does
             limit_per_host=self._settings.per_host_concurrency,
             ttl_dns_cache=DNS_CACHE_SECONDS,
             resolver=resolver,
+            # POSTBACK_CA_FILE replaces the system's trust store; verification stays on.
+            ssl=True if ca_file is None else ssl.create_default_context(cafile=str(ca_file)),
         )
 
     def _describe(self, exc: BaseException) -> tuple[FailureReason, str]:
@@ -471,7 +478,7 @@ def _other_failure(exc: BaseException) -> tuple[FailureReason, str]:
         why = getattr(exc, "description", None)
         return FailureReason.INVALID_URL, f"the URL cannot be sent ({why or 'invalid'})"
     if isinstance(exc, aiohttp.ClientSSLError):
-        return FailureReason.CONNECTION, f"the TLS handshake with {exc.host} failed"
+        return FailureReason.CONNECTION, _tls_words(exc)
     if isinstance(exc, aiohttp.ClientConnectorError):
         words = _os_words(exc.os_error)
         return FailureReason.CONNECTION, f"cannot connect to {exc.host}:{exc.port}: {words}"
@@ -481,6 +488,15 @@ def _other_failure(exc: BaseException) -> tuple[FailureReason, str]:
     if isinstance(exc, aiohttp.ClientError | OSError):
         return FailureReason.CONNECTION, f"the connection broke: {_os_words(exc)}"
     return _refused_request(exc)
+
+
+def _tls_words(exc: aiohttp.ClientSSLError) -> str:
+    """A TLS failure in words; for a certificate, OpenSSL's reason ('unable to get local
+    issuer certificate', 'certificate has expired', 'Hostname mismatch, ...')."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        why = getattr(exc.certificate_error, "verify_message", None) or "not trusted"
+        return f"the certificate of {exc.host}:{exc.port} could not be verified ({why})"
+    return f"the TLS handshake with {exc.host} failed"
 
 
 def _refused_request(exc: BaseException) -> tuple[FailureReason, str]:
