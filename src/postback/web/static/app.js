@@ -524,6 +524,8 @@ async function savePostback(event) {
       resetTouched();
       status.textContent = `Created ${created.id}.`;
       for (const name of ["url", "body", "name", "in_app_event", "condition"]) $("f-" + name).value = "";
+      // Options back to their defaults, so the next postback is signed unless said otherwise.
+      for (const name of CHECKS) $("f-" + name).checked = name === "signing_enabled";
       setHeaders({});
       $("test-output").replaceChildren();
     }
@@ -551,6 +553,7 @@ function startEdit(id) {
   for (const name of CHECKS) $("f-" + name).checked = p[name] === undefined ? name === "signing_enabled" : Boolean(p[name]);
   setHeaders(p.headers);
   $("f-enabled").checked = p.enabled;
+  editor.showSecret(p);
   $("form-title").textContent = `Edit postback ${p.name || p.kind} (${p.id})`;
   $("save-postback").textContent = "Save changes";
   show($("cancel-edit"), true);
@@ -570,6 +573,7 @@ function stopEdit() {
   $("create-form").reset();
   for (const name of FIELDS) $("f-" + name).disabled = false;
   setHeaders({});
+  editor.showSecret(null);
   if (state.me) editor.fillKinds(state.me.kind === "operator" ? null : state.me);
   $("form-title").textContent = "New postback";
   $("save-postback").textContent = "Create postback";

@@ -363,9 +363,10 @@ async function progress(id, box, tries) {
     return;
   }
   const bar = h("progress", { max: r.total, value: r.delivered + r.failed, "aria-label": "Replay progress" });
-  const text = `${r.delivered} delivered, ${r.failed} failed, ${r.waiting + r.retrying} still to go of ${r.total}`;
+  const left = r.waiting + r.retrying;
+  const text = `${left ? "Replaying: " : "Replay done: "}${r.delivered} delivered, ${r.failed} failed${left ? `, ${left} still to go` : ""} of ${r.total}.`;
   const old = box.querySelector(".progress");
-  const now = h("div", { class: "progress" }, bar, " ", text);
+  const now = h("div", { class: "progress", role: "status" }, bar, " ", text);
   if (old) old.replaceWith(now);
   else box.append(now);
   if (r.waiting + r.retrying > 0 && tries > 1) setTimeout(() => progress(id, box, tries - 1), 1000);

@@ -91,14 +91,14 @@ function select(id, name, options, attrs) {
 }
 
 /** The key, shown once, with a button that copies it. */
-function keyOnce(key, whose) {
-  const box = h("input", { type: "text", readonly: true, class: "mono", value: key, id: "new-key", "aria-label": `API key of ${whose}` });
+function keyOnce(key, whose, id = "new-key") {
+  const box = h("input", { type: "text", readonly: true, class: "mono", value: key, id, "aria-label": `API key of ${whose}` });
   const copied = h("span", { class: "status", role: "status" });
   return h(
     "div",
     { class: "key-once", role: "region", "aria-label": "New API key" },
     h("p", { class: "strong" }, `The key of ${whose}. It is shown once: copy it now and give it to them.`),
-    h("div", { class: "inline" }, box, h("button", { type: "button", id: "copy-key", onclick: async () => {
+    h("div", { class: "inline" }, box, h("button", { type: "button", id: `copy-${id}`, onclick: async () => {
       box.select();
       try {
         await navigator.clipboard.writeText(key);
@@ -171,7 +171,7 @@ async function openKeys(account, opener) {
       try {
         const made = await api("POST", path);
         await render();
-        out.prepend(keyOnce(made.api_key || made.key, account.name));
+        out.prepend(keyOnce(made.api_key || made.key, account.name, "made-key"));
       } catch (err) {
         out.prepend(h("p", { class: "problem" }, describe(err)));
       }
