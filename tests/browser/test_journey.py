@@ -198,6 +198,11 @@ def _setup_as_brand(
         page.select_option("#f-trigger", "always")
         page.select_option("#f-partner_id", label="Cashback World")
         page.select_option("#f-event_type_id", label="Online sale")
+        # Installs and an in-app event are for mobile app event types only.
+        expect(page.locator("#f-include_installs")).to_be_hidden()
+        expect(page.locator("#mobile-hint")).to_be_visible()
+        page.select_option("#f-event_type_id", label="App install")
+        expect(page.locator("#mobile-hint")).to_be_hidden()
         page.check("#f-include_installs")
         page.fill("#f-in_app_event", "purchase")
         page.fill("#f-name", "For Cashback World")

@@ -592,9 +592,21 @@ function kindChanged() {
   for (const field of document.querySelectorAll("#create-form .operator-only")) {
     show(field, Boolean(state.me && state.me.kind === "operator"));
   }
+  mobileChanged();
   if (!state.me) return;
   editor.pickEventTypes();
+  mobileChanged();
   editor.loadParameters().then(editor.schedulePreview);
+}
+
+/** Installs and the in-app event: only for a partner integration on a mobile app event
+ *  type (the API refuses them on others), so they show once such a type is chosen. */
+function mobileChanged() {
+  const pi = $("f-kind").value === "partner_integration";
+  const chosen = known.eventTypes.find((t) => t.id === $("f-event_type_id").value);
+  const mobile = !chosen || ["app_install", "in_app_event"].includes(chosen.category);
+  for (const el of document.querySelectorAll("#create-form [data-mobile]")) show(el, pi && mobile);
+  show($("mobile-hint"), pi && !mobile);
 }
 
 // -- wiring ------------------------------------------------------------------------------------
@@ -632,7 +644,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("add-header").addEventListener("click", () => addHeaderRow("", "").focus());
   $("f-kind").addEventListener("change", kindChanged);
   $("f-owner_id").addEventListener("change", ownerChanged);
-  $("f-partner_id").addEventListener("change", editor.pickEventTypes);
+  $("f-partner_id").addEventListener("change", () => { editor.pickEventTypes(); mobileChanged(); });
+  $("f-event_type_id").addEventListener("change", mobileChanged);
   $("params-search").addEventListener("input", editor.drawParameters);
   $("s-type").addEventListener("change", () => {
     $("s-data").value = "";
