@@ -270,6 +270,10 @@ def _partner_writes_a_postback(
         expect(page.locator("#f-url ~ .field-warning")).to_have_count(0)
         page.check("#f-include_locking")
         page.fill("#f-name", "Main postback")
+        page.fill("#f-condition", "Payout > 1.0")
+        expect(preview.locator(".condition-verdict")).to_contain_text("holds")
+        # Functions show beside the parameters they suit (their examples use Payout).
+        expect(page.locator("#params-list button[aria-label='Insert |cents']")).to_be_visible()
 
         # Test before saving: sent to the inbox, the reply beside the request.
         page.click("#test-unsaved")
@@ -301,6 +305,7 @@ def _partner_reads_the_log(
     tracker = _ok(client, "GET", "/v1/event-types", keys["brand"])[0]
     [saved] = _ok(client, "GET", "/v1/postbacks", key)
     assert saved["include_locking"] is True and saved["name"] == "Main postback"
+    assert saved["condition"] == "Payout > 1.0" and saved["signing_enabled"] is True
     me = _ok(client, "GET", "/v1/accounts/me", key)
     brand_world = {
         "MediaPartnerId": me["id"],
@@ -372,6 +377,7 @@ def _partner_reads_the_log(
             "Replay done: 2 delivered, 0 failed of 2", timeout=20_000
         )
         expect(page.locator("#replay-box progress")).to_have_attribute("value", "2")
+        _shoot(browser, page, "log-replay", out, errors)
 
     # The detail's URL opens it straight away in a new page.
     with _page(browser, errors) as page:
@@ -481,7 +487,7 @@ def test_a_failing_delivery_in_plain_words_with_its_next_attempt(server: str) ->
     assert errors == []
 
 
-def test_functions_condition_and_signing_on_the_real_server(server: str) -> None:
+def test_functions_condition_and_signing_on_the_real_server(server: str, tmp_path: Path) -> None:
     """The partner's editor with the merged API: a function from the list changes the live
     preview; the condition's verdict for the sample event, and why not; a bad condition
     under its field; signing off is saved; the owner sees, copies and rotates the secret."""
@@ -564,6 +570,7 @@ def test_functions_condition_and_signing_on_the_real_server(server: str) -> None
             assert page.evaluate("navigator.clipboard.readText()") == first
             _axe(page, "editor with the secret")
             page.click("#rotate-secret")
+            expect(page.locator("#confirm-rotate")).to_be_focused()
             page.click("#confirm-rotate")
             expect(page.locator("#secret-value")).not_to_have_value(first)
             expect(page.locator("#secret-status")).to_contain_text("previous secret also signs")
@@ -571,4 +578,6 @@ def test_functions_condition_and_signing_on_the_real_server(server: str) -> None
             assert second != first
             expect(page.locator("#secret-value")).to_have_value(second)
             expect(page.locator("#rotate-secret")).to_be_focused()
+            page.locator("#secret-field").scroll_into_view_if_needed()
+            _shoot(browser, page, "editor-secret", _shots_dir(tmp_path), errors)
     assert errors == []

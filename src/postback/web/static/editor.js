@@ -138,7 +138,7 @@ export function drawParameters() {
     h("li", {}, h("button", { type: "button", class: "param " + cls, "aria-label": `Insert ${label}`, title: `Insert ${text}`, onclick: () => insert(text) }, h("code", {}, label)), h("span", { class: "small muted" }, detail));
   const params = cat.parameters.filter(match).map((p) => item(`{${p.name}}`, `{${p.name}}`, `${p.type}: ${p.description}`, "parameter"));
   const fields = (cat.item_fields || []).filter(match).map((p) => item(`i.${p.name}`, `{join(items, i, "{i.${p.name}}", ",")}`, `item ${p.type}: ${p.description}`, "item-field"));
-  const functions = (cat.functions || []).filter((f) => !q || f.name.toLowerCase().includes(q)).map((f) => item(`|${f.name}`, f.example || `|${f.name}`, `${f.description ? f.description + " " : ""}(${f.takes} → ${f.gives})${f.example ? `; e.g. ${f.example}${f.example_result !== undefined && f.example_result !== null ? " gives " + f.example_result : ""}` : ""}`, "function"));
+  const functions = (cat.functions || []).filter((f) => !q || [f.name, f.example, f.description].some((t) => (t || "").toLowerCase().includes(q))).map((f) => item(`|${f.name}`, f.example || `|${f.name}`, `${f.description ? f.description + " " : ""}(${f.takes} → ${f.gives})${f.example ? `; e.g. ${f.example}${f.example_result !== undefined && f.example_result !== null ? " gives " + f.example_result : ""}` : ""}`, "function"));
   const section = (title, items) => (items.length ? [h("h3", {}, title), h("ul", { class: "params" }, ...items)] : []);
   const parts = [...section("Parameters", params), ...section("Item fields (in a join)", fields), ...section("Functions", functions)];
   $("params-list").replaceChildren(...(parts.length ? parts : [h("p", { class: "muted" }, "Nothing matches.")]));
