@@ -130,7 +130,9 @@ def _setup_as_operator(
         # A name left blank is refused under its own field.
         page.click("#account-form button[type=submit]")
         expect(page.locator("#a-name")).to_have_attribute("aria-invalid", "true")
-        expect(page.locator("#a-name ~ .field-problem")).to_be_visible()
+        expect(page.locator("#a-name ~ .field-problem")).to_have_text(
+            "Required: this cannot be left blank."
+        )
         # Keys: a second key for the brand, shown once; the first one revoked.
         page.locator("#accounts-list button[aria-label='Keys of Outdoor Co']").click()
         panel = page.locator("#keys-panel")
@@ -554,7 +556,10 @@ def test_functions_condition_and_signing_on_the_real_server(server: str, tmp_pat
             assert saved["Signed"]["signing_enabled"] is True
             assert saved["Signed"]["condition"] is None
 
-            page.locator(f"#postbacks tr[data-id='{saved['Unsigned']['id']}'] button.edit").click()
+            unsigned = page.locator(f"#postbacks tr[data-id='{saved['Unsigned']['id']}']")
+            expect(unsigned.locator(".condition")).to_have_text("only if Payout > 10.0")
+            expect(unsigned.locator(".unsigned")).to_have_text("not signed")
+            unsigned.locator("button.edit").click()
             expect(page.locator("#secret-field")).to_be_hidden()
             page.click("#cancel-edit")
             page.locator(f"#postbacks tr[data-id='{saved['Signed']['id']}'] button.edit").click()

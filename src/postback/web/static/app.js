@@ -170,6 +170,8 @@ function postbackRow(p) {
       " ",
       h("span", { class: "mono" }, p.url),
       p.body_format ? h("div", { class: "small muted" }, "body: " + p.body_format) : null,
+      p.condition ? h("div", { class: "small condition" }, "only if ", h("span", { class: "mono" }, p.condition)) : null,
+      p.signing_enabled === false ? h("div", { class: "small muted unsigned" }, "not signed") : null,
     ),
     h("td", { class: "small", "data-label": "Limits" }, limits.join(", ")),
     h("td", { class: "health small", "data-label": "Last day" }, h("span", { class: "muted" }, "…")),

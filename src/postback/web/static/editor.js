@@ -219,9 +219,9 @@ export async function runPreview() {
   const w = result.warnings.length;
   $("preview-status").textContent = n ? `${n} problem${n > 1 ? "s" : ""}: it cannot be saved yet.` : w ? `Ready to save, with ${w} warning${w > 1 ? "s" : ""}.` : "Ready to save.";
   const parts = [];
+  if (result.condition) parts.push(conditionView(result.condition));
   if (result.request) parts.push(requestView(result.request, "Request it would send"));
   else parts.push(h("p", { class: "muted" }, "Nothing to show until the problems are fixed."));
-  if (result.condition) parts.push(conditionView(result.condition));
   for (const p of result.problems) parts.push(h("p", { class: "problem small" }, h("span", { class: "mono" }, p.field), ": ", p.message));
   for (const p of result.warnings) parts.push(h("p", { class: "warning small" }, h("span", { class: "mono" }, p.field), ": ", p.message));
   out.replaceChildren(...parts);
