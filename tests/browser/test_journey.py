@@ -221,6 +221,9 @@ def _setup_as_brand(
         page.click("#save-postback")
         expect(page.locator("#create-status")).to_contain_text("Created pb_")
         expect(page.locator("#postbacks tbody tr[data-id]")).to_have_count(2)
+        expect(page.locator("#postbacks tr", has_text="For Cashback World")).to_contain_text(
+            "trigger: always · with installs · in-app event: purchase"
+        )
         _shoot(browser, page, "postbacks-brand", out, errors)
 
 

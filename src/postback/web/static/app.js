@@ -170,6 +170,7 @@ function postbackRow(p) {
       " ",
       h("span", { class: "mono" }, p.url),
       p.body_format ? h("div", { class: "small muted" }, "body: " + p.body_format) : null,
+      p.kind === "partner_integration" ? h("div", { class: "small muted options" }, [p.trigger ? `trigger: ${p.trigger.replaceAll("_", " ")}` : null, p.include_installs ? "with installs" : null, p.in_app_event ? `in-app event: ${p.in_app_event}` : null].filter(Boolean).join(" · ")) : null,
       p.condition ? h("div", { class: "small condition" }, "only if ", h("span", { class: "mono" }, p.condition)) : null,
       p.signing_enabled === false ? h("div", { class: "small muted unsigned" }, "not signed") : null,
     ),
