@@ -134,7 +134,8 @@ def _setup_as_operator(
             "Required: this cannot be left blank."
         )
         # Keys: a second key for the brand, shown once; the first one revoked.
-        page.locator("#accounts-list button[aria-label='Keys of Outdoor Co']").click()
+        keys_button = page.locator("#accounts-list button[aria-label='Keys of Outdoor Co']")
+        keys_button.click()
         panel = page.locator("#keys-panel")
         expect(panel.locator("h3")).to_be_focused()
         rows = panel.locator("tbody tr")
@@ -149,7 +150,7 @@ def _setup_as_operator(
         expect(panel.locator("button.danger")).to_have_count(1)
         _shoot(browser, page, "setup-operator", out, errors)
         page.click("#keys-panel button:text('Close')")
-        expect(page.locator("#accounts-list button[aria-label='Keys of Outdoor Co']")).to_be_focused()
+        expect(keys_button).to_be_focused()
     with httpx.Client(base_url=server, timeout=10) as client:
         old = client.get("/v1/accounts/me", headers={"Authorization": f"Bearer {keys['brand']}"})
         assert old.status_code == 401
