@@ -368,6 +368,8 @@ def _partner_reads_the_log(
         expect(panel.locator("dl.facts")).to_contain_text("A-2")
         expect(panel.locator("dl.facts")).to_contain_text("Delivered")
         expect(panel.locator("details.attempt .outcome")).to_contain_text("answered with success")
+        # Signed (the default): the attempt shows the Standard Webhooks headers, redacted.
+        expect(panel.locator("details.attempt")).to_contain_text("webhook-signature: [redacted]")
         title = panel.locator("time").first.get_attribute("title") or ""
         assert title.endswith("Z (UTC)"), title
         delivery_url = page.url
