@@ -179,6 +179,8 @@ def _setup_as_brand(
             page.click("#event-type-form button[type=submit]")
             expect(page.locator("#event-type-form-status")).to_contain_text(f"Added {name}")
         # A contract with the partner, for both event types, from pickers.
+        # Ids look like the partner's own (shown on its Setup screen).
+        expect(page.locator("#c-partner")).to_have_attribute("placeholder", partner_id[:4] + "…")
         page.fill("#c-partner", partner_id)
         page.select_option("#c-program", label="Main program")
         page.check("#c-types >> text=Online sale")

@@ -226,7 +226,7 @@ function contractsCard() {
   fill();
   const typesField = h("div", { class: "field wide" }, types);
   const form = miniForm("contract-form", [
-    field("Partner id", input("c-partner", "partner_id", { class: "mono", placeholder: "pa_…", spellcheck: "false" }), { class: "half", hint: "The partner finds its id on its own Setup screen." }),
+    field("Partner id", input("c-partner", "partner_id", { class: "mono", placeholder: "acc_…", spellcheck: "false" }), { class: "half", hint: "The partner finds its id on its own Setup screen." }),
     field("Program", program, { class: "half" }),
     typesField,
   ], "Add contract", async (f, status) => {
