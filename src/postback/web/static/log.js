@@ -353,13 +353,13 @@ async function replay(f) {
   if (answer.replay_id) progress(answer.replay_id, box, 30);
 }
 
-/** A replay's progress, read every second until nothing waits (newer servers only). */
+/** A replay's progress, read every second until nothing waits. */
 async function progress(id, box, tries) {
   let r;
   try {
     r = await api("GET", `/v1/replays/${encodeURIComponent(id)}`);
   } catch (err) {
-    box.append(h("p", { class: "muted small" }, err instanceof ApiError && (err.status === 404 || err.status === 405) ? "This server does not report replay progress; refresh the log to follow it." : describe(err)));
+    box.append(h("p", { class: "muted small" }, `Progress unavailable (${describe(err)}); refresh the log to follow it.`));
     return;
   }
   const bar = h("progress", { max: r.total, value: r.delivered + r.failed, "aria-label": "Replay progress" });

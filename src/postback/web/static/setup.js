@@ -155,7 +155,7 @@ async function openKeys(account, opener) {
     try {
       keys = await api("GET", path);
     } catch (err) {
-      out.replaceChildren(h("p", { class: "problem" }, err instanceof ApiError && (err.status === 404 || err.status === 405) ? "Managing keys needs a newer server: this one cannot list or revoke keys yet. The key shown when the account was created still works." : describe(err)));
+      out.replaceChildren(h("p", { class: "problem" }, describe(err)));
       return;
     }
     const rows = keys.map((k) => [h("span", { class: "mono" }, k.prefix || k.id), when(k.created_at), k.last_used_at ? when(k.last_used_at) : "never", k.revoked_at ? ["revoked ", when(k.revoked_at)] : h("button", { type: "button", class: "danger", "aria-label": `Revoke key ${k.prefix || k.id}`, onclick: async () => {
