@@ -502,6 +502,7 @@ class Service:
         chosen = event_type if event_type is not None else FIRST_TYPE[kind]
         sample = sample_params(kind) if data is None else data
         request = None
+        verdict: conditions.Verdict | None = None
         if event_rules.kind_of(chosen) is not kind:
             problems.append(
                 rules.problem(
@@ -512,16 +513,23 @@ class Service:
             )
         elif compiled is not None:
             event = Event("preview", chosen, self.clock(), sample)
+            params = event_rules.with_defaults(event)
             try:
-                request = rules.render(config, compiled, event_rules.with_defaults(event))
+                request = rules.render(config, compiled, params)
             except TemplateError as exc:
                 problems.append(rules.problem("event.data", exc.code, str(exc)))
+            if config.condition is not None:
+                # The editor shows whether the condition holds for the sample, and why not.
+                condition = self.condition(config.condition)
+                if not isinstance(condition, conditions.ConditionError):
+                    bound = conditions.bind(event_rules.kind_of(chosen), chosen.value, params)
+                    verdict = conditions.evaluate(condition, bound)
         warnings = _lookalike_warnings(config)
         if request is not None:
             warnings += [
                 rules.problem("body", "invalid_json", w) for w in _warnings(config, request)
             ]
-        return ConfigPreview(request, problems, warnings, chosen, _jsonable(sample))
+        return ConfigPreview(request, problems, warnings, chosen, _jsonable(sample), verdict)
 
     async def test_configuration(
         self,
@@ -605,6 +613,7 @@ class ConfigPreview:
     warnings: list[rules.Problem]
     event_type: EventType
     data: dict[str, Any]  # the event data rendered (the sample when none was given)
+    condition: conditions.Verdict | None = None  # None: no condition, or it does not compile
 
 
 @dataclass(frozen=True, slots=True)

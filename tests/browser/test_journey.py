@@ -16,7 +16,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
@@ -31,9 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _console(msg: ConsoleMessage, errors: list[str]) -> None:
-    # The browser logs every non-2xx fetch: 422s are shown to the user on purpose, and a
-    # 404 comes from a route only newer servers have (the key manager says so).
-    if msg.type == "error" and not re.search(r"status of (422|404)", msg.text):
+    # The browser logs every non-2xx fetch: 422s are shown to the user on purpose.
+    if msg.type == "error" and "status of 422" not in msg.text:
         errors.append(msg.text)
 
 
@@ -62,6 +60,10 @@ def _page(browser: Browser, errors: list[str], viewport: dict[str, int] = WIDE) 
 
 
 def _sign_in(page: Page, server: str, key: str, hash_: str = "") -> None:
+    # Signed in already: sign out first, as a person would (clearing the stored key under
+    # a running page sent its next requests without a key: a 401 in the console).
+    if page.url.startswith(server) and page.locator("#sign-out").is_visible():
+        page.click("#sign-out")
     page.goto(f"{server}/ui{hash_}")
     page.evaluate("sessionStorage.clear()")
     page.reload()
@@ -90,6 +92,7 @@ def _shots_dir(tmp_path: Path) -> Path:
 
 def _shoot(browser: Browser, page: Page, name: str, out: Path, errors: list[str]) -> None:
     """The screen wide and at 390 px: one column, nothing wider than the phone, axe clean."""
+    page.evaluate("window.scrollTo(0, 0)")  # sticky side panels drawn where they start
     page.screenshot(path=str(out / f"{name}-wide.png"), full_page=True)
     _axe(page, name + " (wide)")
     page.set_viewport_size(NARROW)
@@ -131,11 +134,32 @@ def _setup_as_operator(
         # A name left blank is refused under its own field.
         page.click("#account-form button[type=submit]")
         expect(page.locator("#a-name")).to_have_attribute("aria-invalid", "true")
-        expect(page.locator("#a-name ~ .field-problem")).to_be_visible()
+        expect(page.locator("#a-name ~ .field-problem")).to_have_text(
+            "Required: this cannot be left blank."
+        )
+        # Keys: a second key for the brand, shown once; the first one revoked.
+        keys_button = page.locator("#accounts-list button[aria-label='Keys of Outdoor Co']")
+        keys_button.click()
+        panel = page.locator("#keys-panel")
+        expect(panel.locator("h3")).to_be_focused()
+        rows = panel.locator("tbody tr")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text(keys["brand"][:8])
+        page.click("#keys-panel button:text('New key')")
+        second = page.locator("#made-key").input_value()
+        assert second.startswith("pbk_") and second != keys["brand"]
+        expect(rows).to_have_count(2)
+        page.locator("#keys-panel button.danger").first.click()
+        expect(panel.locator("tbody")).to_contain_text("revoked")
+        expect(panel.locator("button.danger")).to_have_count(1)
         _shoot(browser, page, "setup-operator", out, errors)
-        # Keys: this branch's server has no key routes yet; the panel says so plainly.
-        page.locator("#accounts-list button.keys").first.click()
-        expect(page.locator("#keys-panel")).to_contain_text("Managing keys needs a newer server")
+        page.click("#keys-panel button:text('Close')")
+        expect(keys_button).to_be_focused()
+    with httpx.Client(base_url=server, timeout=10) as client:
+        old = client.get("/v1/accounts/me", headers={"Authorization": f"Bearer {keys['brand']}"})
+        assert old.status_code == 401
+        _ok(client, "GET", "/v1/accounts/me", second)
+    keys["brand"] = second
     return keys
 
 
@@ -154,6 +178,8 @@ def _setup_as_brand(
             page.click("#event-type-form button[type=submit]")
             expect(page.locator("#event-type-form-status")).to_contain_text(f"Added {name}")
         # A contract with the partner, for both event types, from pickers.
+        # Ids look like the partner's own (shown on its Setup screen).
+        expect(page.locator("#c-partner")).to_have_attribute("placeholder", partner_id[:4] + "…")
         page.fill("#c-partner", partner_id)
         page.select_option("#c-program", label="Main program")
         page.check("#c-types >> text=Online sale")
@@ -174,8 +200,18 @@ def _setup_as_brand(
         kinds = page.locator("#f-kind option").evaluate_all("os => os.map(o => o.value)")
         assert kinds == ["partner_integration", "media_source"]
         page.select_option("#f-kind", "partner_integration")
+        # The Event Trigger: a partner integration's own field, with the server's choices.
+        expect(page.locator("#f-trigger")).to_be_visible()
+        triggers = page.locator("#f-trigger option").evaluate_all("os => os.map(o => o.value)")
+        assert "always" in triggers, triggers
+        page.select_option("#f-trigger", "always")
         page.select_option("#f-partner_id", label="Cashback World")
         page.select_option("#f-event_type_id", label="Online sale")
+        # Installs and an in-app event are for mobile app event types only.
+        expect(page.locator("#f-include_installs")).to_be_hidden()
+        expect(page.locator("#mobile-hint")).to_be_visible()
+        page.select_option("#f-event_type_id", label="App install")
+        expect(page.locator("#mobile-hint")).to_be_hidden()
         page.check("#f-include_installs")
         page.fill("#f-in_app_event", "purchase")
         page.fill("#f-name", "For Cashback World")
@@ -184,6 +220,7 @@ def _setup_as_brand(
         expect(page.locator("#create-status")).to_contain_text("Created pb_")
         page.select_option("#f-kind", "media_source")
         expect(page.locator("#f-partner_id")).to_be_hidden()
+        expect(page.locator("#f-trigger")).to_be_hidden()
         page.select_option("#f-media_source_id", label="Newsletter")
         page.select_option("#f-event_type_id", label="Online sale")
         page.fill("#f-name", "Newsletter sales")
@@ -191,6 +228,9 @@ def _setup_as_brand(
         page.click("#save-postback")
         expect(page.locator("#create-status")).to_contain_text("Created pb_")
         expect(page.locator("#postbacks tbody tr[data-id]")).to_have_count(2)
+        expect(page.locator("#postbacks tr", has_text="For Cashback World")).to_contain_text(
+            "trigger: always · with installs · in-app event: purchase"
+        )
         _shoot(browser, page, "postbacks-brand", out, errors)
 
 
@@ -242,6 +282,10 @@ def _partner_writes_a_postback(
         expect(page.locator("#f-url ~ .field-warning")).to_have_count(0)
         page.check("#f-include_locking")
         page.fill("#f-name", "Main postback")
+        page.fill("#f-condition", "Payout > 1.0")
+        expect(preview.locator(".condition-verdict")).to_contain_text("holds")
+        # Functions show beside the parameters they suit (their examples use Payout).
+        expect(page.locator("#params-list button[aria-label='Insert |cents']")).to_be_visible()
 
         # Test before saving: sent to the inbox, the reply beside the request.
         page.click("#test-unsaved")
@@ -273,6 +317,7 @@ def _partner_reads_the_log(
     tracker = _ok(client, "GET", "/v1/event-types", keys["brand"])[0]
     [saved] = _ok(client, "GET", "/v1/postbacks", key)
     assert saved["include_locking"] is True and saved["name"] == "Main postback"
+    assert saved["condition"] == "Payout > 1.0" and saved["signing_enabled"] is True
     me = _ok(client, "GET", "/v1/accounts/me", key)
     brand_world = {
         "MediaPartnerId": me["id"],
@@ -325,6 +370,8 @@ def _partner_reads_the_log(
         expect(panel.locator("dl.facts")).to_contain_text("A-2")
         expect(panel.locator("dl.facts")).to_contain_text("Delivered")
         expect(panel.locator("details.attempt .outcome")).to_contain_text("answered with success")
+        # Signed (the default): the attempt shows the Standard Webhooks headers, redacted.
+        expect(panel.locator("details.attempt")).to_contain_text("webhook-signature: [redacted]")
         title = panel.locator("time").first.get_attribute("title") or ""
         assert title.endswith("Z (UTC)"), title
         delivery_url = page.url
@@ -339,6 +386,12 @@ def _partner_reads_the_log(
         expect(page.locator("#replay-box")).to_contain_text("action A-2")
         page.click("#replay-box button.confirm-replay")
         expect(page.locator("#replay-box .replayed")).to_contain_text("2 deliveries queued")
+        # Its progress, read from the server's replay until both are delivered again.
+        expect(page.locator("#replay-box .progress")).to_contain_text(
+            "Replay done: 2 delivered, 0 failed of 2", timeout=20_000
+        )
+        expect(page.locator("#replay-box progress")).to_have_attribute("value", "2")
+        _shoot(browser, page, "log-replay", out, errors)
 
     # The detail's URL opens it straight away in a new page.
     with _page(browser, errors) as page:
@@ -360,6 +413,7 @@ def test_the_whole_job_on_the_screen(server: str, tmp_path: Path) -> None:
         assert by_kind["partner_integration"]["include_installs"] is True
         assert by_kind["partner_integration"]["in_app_event"] == "purchase"
         assert by_kind["partner_integration"]["partner_id"] == partner["id"]
+        assert by_kind["partner_integration"]["trigger"] == "always"
         assert by_kind["media_source"]["media_source_id"].startswith("src")
         _partner_writes_a_postback(browser, server, keys["partner"], out, errors)
         _partner_reads_the_log(browser, server, keys, client, out, errors)
@@ -447,60 +501,99 @@ def test_a_failing_delivery_in_plain_words_with_its_next_attempt(server: str) ->
     assert errors == []
 
 
-def test_fields_of_newer_servers_appear_when_the_api_describes_them(server: str) -> None:
-    """Trigger, condition, signing and the function list come from other branches' API
-    changes. Until they are merged, the real server's answers are extended in flight (its
-    OpenAPI document and its catalogue), to show the screen renders and sends them."""
+def test_functions_condition_and_signing_on_the_real_server(server: str, tmp_path: Path) -> None:
+    """The partner's editor with the merged API: a function from the list changes the live
+    preview; the condition's verdict for the sample event, and why not; a bad condition
+    under its field; signing off is saved; the owner sees, copies and rotates the secret."""
     _need_chromium()
     with httpx.Client(base_url=server, timeout=10) as client, _browser() as browser:
         partner = _ok(
             client,
             "POST",
             "/v1/accounts",
-            json={"name": "Newer", "kind": "partner", "partner_type": "cashback"},
+            json={"name": "Signer", "kind": "partner", "partner_type": "cashback"},
         )
+        key = partner["api_key"]
         errors: list[str] = []
         with _page(browser, errors) as page:
-
-            def newer_spec(route: Any) -> None:
-                spec = route.fetch().json()
-                props = spec["components"]["schemas"]["PostbackIn"]["properties"]
-                props["condition"] = {"type": "string"}
-                props["signing_enabled"] = {"type": "boolean"}
-                props["trigger"] = {"type": "string", "enum": ["always", "first_action"]}
-                route.fulfill(json=spec)
-
-            def with_functions(route: Any) -> None:
-                catalogue = route.fetch().json()
-                catalogue["functions"] = [
-                    {"name": "cents", "takes": "money", "gives": "int", "example": "{Payout|cents}"}
-                ]
-                route.fulfill(json=catalogue)
-
-            page.route("**/openapi.json", newer_spec)
-            page.route("**/v1/parameters/action", with_functions)
-            sent: list[Any] = []
-            page.on(
-                "request",
-                lambda r: sent.append(r.post_data_json) if r.url.endswith("/preview") else None,
-            )
-            _sign_in(page, server, partner["api_key"], "#postbacks")
-            expect(page.locator("#f-condition")).to_be_visible()
-            expect(page.locator("#f-signing_enabled")).to_be_visible()
-            expect(page.locator("#f-trigger")).to_be_hidden()  # a partner integration's only
+            page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+            _sign_in(page, server, key, "#postbacks")
+            url = page.locator("#f-url")
+            preview = page.locator("#preview-output")
+            page.fill("#f-url", f"{server}/inbox/signed?p=")
+            page.locator("#f-url").press("End")
+            # A function from the list, inserted at the cursor: the preview shows its result.
             page.fill("#params-search", "cents")
-            page.click("#params-list button[aria-label='Insert |cents']")
-            expect(page.locator("#f-url")).to_have_value("{Payout|cents}")
-            page.fill("#f-url", "https://x.example/?p={Payout}")
-            page.fill("#f-condition", 'Status == "APPROVED"')
+            fn = page.locator("#params-list li").filter(
+                has=page.locator("button[aria-label='Insert |cents']")
+            )
+            expect(fn).to_contain_text("money → integer")
+            fn.locator("button").click()
+            expect(url).to_have_value(f"{server}/inbox/signed?p={{Payout|cents}}")
+            expect(preview).to_contain_text("?p=1250")
+            page.fill("#params-search", "upper")
+            page.click("#params-list button[aria-label='Insert |upper']")
+            expect(url).to_have_value(f"{server}/inbox/signed?p={{Payout|cents}}{{Status|upper}}")
+            expect(preview).to_contain_text("?p=1250PENDING")
+
+            # The condition: its verdict for the sample event, live, and why it fails.
+            verdict = preview.locator(".condition-verdict")
+            page.fill("#f-condition", "Payout > 100.0")
+            expect(verdict).to_contain_text("does not hold")
+            expect(verdict).to_contain_text("false for this data")
+            page.fill("#f-condition", 'Payout > 10.0 && Status == "PENDING"')
+            expect(verdict).to_contain_text("Condition holds for this event")
+            page.fill("#f-condition", "Payout >")
+            expect(page.locator("#f-condition ~ .field-problem")).to_be_visible()
+            expect(page.locator("#f-condition")).to_have_attribute("aria-invalid", "true")
+            expect(verdict).to_have_count(0)
+            page.fill("#f-condition", "Payout > 10.0")
+            expect(verdict).to_contain_text("holds")
+
+            # Signing off: saved so.
             page.uncheck("#f-signing_enabled")
-            for _ in range(50):
-                if sent and sent[-1]["postback"].get("signing_enabled") is False:
-                    break
-                page.wait_for_timeout(100)
-            last = sent[-1]["postback"]
-            assert last["condition"] == 'Status == "APPROVED"'
-            assert last["signing_enabled"] is False
-            assert "trigger" not in last
-    # This branch's server refuses the fields it does not know yet (a 422, not an error).
+            page.fill("#f-name", "Unsigned")
+            page.click("#save-postback")
+            expect(page.locator("#create-status")).to_contain_text("Created pb_")
+            # Signing on (the default, back after a save): the saved postback's editor shows
+            # its secret.
+            expect(page.locator("#f-signing_enabled")).to_be_checked()
+            page.fill("#f-url", f"{server}/inbox/signed?a={{ActionId}}")
+            page.fill("#f-name", "Signed")
+            page.click("#save-postback")
+            expect(page.locator("#create-status")).to_contain_text("Created pb_")
+            saved = {p["name"]: p for p in _ok(client, "GET", "/v1/postbacks", key)}
+            assert saved["Unsigned"]["signing_enabled"] is False
+            assert saved["Unsigned"]["condition"] == "Payout > 10.0"
+            assert saved["Signed"]["signing_enabled"] is True
+            assert saved["Signed"]["condition"] is None
+
+            unsigned = page.locator(f"#postbacks tr[data-id='{saved['Unsigned']['id']}']")
+            expect(unsigned.locator(".condition")).to_have_text("only if Payout > 10.0")
+            expect(unsigned.locator(".unsigned")).to_have_text("not signed")
+            unsigned.locator("button.edit").click()
+            expect(page.locator("#secret-field")).to_be_hidden()
+            page.click("#cancel-edit")
+            page.locator(f"#postbacks tr[data-id='{saved['Signed']['id']}'] button.edit").click()
+            expect(page.locator("#secret-field")).to_be_visible()
+            expect(page.locator("#secret-value")).to_be_hidden()  # not shown until asked
+            page.click("#show-secret")
+            path = f"/v1/postbacks/{saved['Signed']['id']}/secret"
+            first = _ok(client, "GET", path, key)["secret"]
+            assert first.startswith("whsec_")
+            expect(page.locator("#secret-value")).to_have_value(first)
+            page.click("#copy-secret")
+            expect(page.locator("#secret-status")).to_have_text("Copied.")
+            assert page.evaluate("navigator.clipboard.readText()") == first
+            _axe(page, "editor with the secret")
+            page.click("#rotate-secret")
+            expect(page.locator("#confirm-rotate")).to_be_focused()
+            page.click("#confirm-rotate")
+            expect(page.locator("#secret-value")).not_to_have_value(first)
+            expect(page.locator("#secret-status")).to_contain_text("previous secret also signs")
+            second = _ok(client, "GET", path, key)["secret"]
+            assert second != first
+            expect(page.locator("#secret-value")).to_have_value(second)
+            expect(page.locator("#rotate-secret")).to_be_focused()
+            _shoot(browser, page, "editor-secret", _shots_dir(tmp_path), errors)
     assert errors == []

@@ -352,6 +352,7 @@ async def preview_configuration(
         problems=[s.Problem.model_validate(p) for p in shown.problems],
         warnings=[s.Problem.model_validate(p) for p in shown.warnings],
         event=s.SampleEventOut(type=shown.event_type, data=shown.data),
+        condition=_condition_out(shown.condition),
     )
 
 

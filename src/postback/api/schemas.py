@@ -615,6 +615,9 @@ class ConfigPreviewOut(BaseModel):
     problems: list[Problem] = Field(description="what saving would refuse, as a 422 lists it")
     warnings: list[Problem] = Field(description="allowed, but probably not meant")
     event: SampleEventOut
+    condition: ConditionOut | None = Field(
+        None, description="whether the condition holds for the event; null: none, or at fault"
+    )
 
 
 class ConfigTestOut(TestOut):

@@ -170,6 +170,9 @@ function postbackRow(p) {
       " ",
       h("span", { class: "mono" }, p.url),
       p.body_format ? h("div", { class: "small muted" }, "body: " + p.body_format) : null,
+      p.kind === "partner_integration" ? h("div", { class: "small muted options" }, [p.trigger ? `trigger: ${p.trigger.replaceAll("_", " ")}` : null, p.include_installs ? "with installs" : null, p.in_app_event ? `in-app event: ${p.in_app_event}` : null].filter(Boolean).join(" · ")) : null,
+      p.condition ? h("div", { class: "small condition" }, "only if ", h("span", { class: "mono" }, p.condition)) : null,
+      p.signing_enabled === false ? h("div", { class: "small muted unsigned" }, "not signed") : null,
     ),
     h("td", { class: "small", "data-label": "Limits" }, limits.join(", ")),
     h("td", { class: "health small", "data-label": "Last day" }, h("span", { class: "muted" }, "…")),
@@ -524,6 +527,8 @@ async function savePostback(event) {
       resetTouched();
       status.textContent = `Created ${created.id}.`;
       for (const name of ["url", "body", "name", "in_app_event", "condition"]) $("f-" + name).value = "";
+      // Options back to their defaults, so the next postback is signed unless said otherwise.
+      for (const name of CHECKS) $("f-" + name).checked = name === "signing_enabled";
       setHeaders({});
       $("test-output").replaceChildren();
     }
@@ -551,6 +556,7 @@ function startEdit(id) {
   for (const name of CHECKS) $("f-" + name).checked = p[name] === undefined ? name === "signing_enabled" : Boolean(p[name]);
   setHeaders(p.headers);
   $("f-enabled").checked = p.enabled;
+  editor.showSecret(p);
   $("form-title").textContent = `Edit postback ${p.name || p.kind} (${p.id})`;
   $("save-postback").textContent = "Save changes";
   show($("cancel-edit"), true);
@@ -570,6 +576,7 @@ function stopEdit() {
   $("create-form").reset();
   for (const name of FIELDS) $("f-" + name).disabled = false;
   setHeaders({});
+  editor.showSecret(null);
   if (state.me) editor.fillKinds(state.me.kind === "operator" ? null : state.me);
   $("form-title").textContent = "New postback";
   $("save-postback").textContent = "Create postback";
@@ -588,9 +595,21 @@ function kindChanged() {
   for (const field of document.querySelectorAll("#create-form .operator-only")) {
     show(field, Boolean(state.me && state.me.kind === "operator"));
   }
+  mobileChanged();
   if (!state.me) return;
   editor.pickEventTypes();
+  mobileChanged();
   editor.loadParameters().then(editor.schedulePreview);
+}
+
+/** Installs and the in-app event: only for a partner integration on a mobile app event
+ *  type (the API refuses them on others), so they show once such a type is chosen. */
+function mobileChanged() {
+  const pi = $("f-kind").value === "partner_integration";
+  const chosen = known.eventTypes.find((t) => t.id === $("f-event_type_id").value);
+  const mobile = !chosen || ["app_install", "in_app_event"].includes(chosen.category);
+  for (const el of document.querySelectorAll("#create-form [data-mobile]")) show(el, pi && mobile);
+  show($("mobile-hint"), pi && !mobile);
 }
 
 // -- wiring ------------------------------------------------------------------------------------
@@ -628,7 +647,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("add-header").addEventListener("click", () => addHeaderRow("", "").focus());
   $("f-kind").addEventListener("change", kindChanged);
   $("f-owner_id").addEventListener("change", ownerChanged);
-  $("f-partner_id").addEventListener("change", editor.pickEventTypes);
+  $("f-partner_id").addEventListener("change", () => { editor.pickEventTypes(); mobileChanged(); });
+  $("f-event_type_id").addEventListener("change", mobileChanged);
   $("params-search").addEventListener("input", editor.drawParameters);
   $("s-type").addEventListener("change", () => {
     $("s-data").value = "";

@@ -138,7 +138,7 @@ export function drawParameters() {
     h("li", {}, h("button", { type: "button", class: "param " + cls, "aria-label": `Insert ${label}`, title: `Insert ${text}`, onclick: () => insert(text) }, h("code", {}, label)), h("span", { class: "small muted" }, detail));
   const params = cat.parameters.filter(match).map((p) => item(`{${p.name}}`, `{${p.name}}`, `${p.type}: ${p.description}`, "parameter"));
   const fields = (cat.item_fields || []).filter(match).map((p) => item(`i.${p.name}`, `{join(items, i, "{i.${p.name}}", ",")}`, `item ${p.type}: ${p.description}`, "item-field"));
-  const functions = (cat.functions || []).filter((f) => !q || f.name.toLowerCase().includes(q)).map((f) => item(`|${f.name}`, f.example || `|${f.name}`, `${f.takes} → ${f.gives}${f.example ? "; e.g. " + f.example : ""}`, "function"));
+  const functions = (cat.functions || []).filter((f) => !q || [f.name, f.example, f.description].some((t) => (t || "").toLowerCase().includes(q))).map((f) => item(`|${f.name}`, f.example || `|${f.name}`, `${f.description ? f.description + " " : ""}(${f.takes} → ${f.gives})${f.example ? `; e.g. ${f.example}${f.example_result !== undefined && f.example_result !== null ? " gives " + f.example_result : ""}` : ""}`, "function"));
   const section = (title, items) => (items.length ? [h("h3", {}, title), h("ul", { class: "params" }, ...items)] : []);
   const parts = [...section("Parameters", params), ...section("Item fields (in a join)", fields), ...section("Functions", functions)];
   $("params-list").replaceChildren(...(parts.length ? parts : [h("p", { class: "muted" }, "Nothing matches.")]));
@@ -219,6 +219,7 @@ export async function runPreview() {
   const w = result.warnings.length;
   $("preview-status").textContent = n ? `${n} problem${n > 1 ? "s" : ""}: it cannot be saved yet.` : w ? `Ready to save, with ${w} warning${w > 1 ? "s" : ""}.` : "Ready to save.";
   const parts = [];
+  if (result.condition) parts.push(conditionView(result.condition));
   if (result.request) parts.push(requestView(result.request, "Request it would send"));
   else parts.push(h("p", { class: "muted" }, "Nothing to show until the problems are fixed."));
   for (const p of result.problems) parts.push(h("p", { class: "problem small" }, h("span", { class: "mono" }, p.field), ": ", p.message));
@@ -272,4 +273,63 @@ export function useInbox() {
   $("f-url").value = `${location.origin}/inbox/${name}${query}`;
   $("f-url").dispatchEvent(new Event("input", { bubbles: true }));
   $("preview-status").textContent = `The URL now points at the built-in inbox “${name}”.`;
+}
+
+/** Whether the condition holds for the sample event: a delivery is made only if it does. */
+function conditionView(c) {
+  if (c.holds) return h("p", { class: "verdict ok condition-verdict" }, "Condition holds for this event: it would be sent.");
+  const why = c.error ? `it could not be evaluated: ${c.error}` : "it is false for this data";
+  return h("p", { class: "verdict bad condition-verdict" }, `Condition does not hold for this event (${why}): nothing would be sent.`);
+}
+
+/** The saved postback's signing secret: shown to its owner on request, copied, rotated. */
+export function showSecret(postback) {
+  const field = $("secret-field");
+  const body = $("secret-body");
+  show(field, Boolean(postback && postback.signing_enabled !== false));
+  if (!postback) return body.replaceChildren();
+  const path = `/v1/postbacks/${encodeURIComponent(postback.id)}/secret`;
+  const status = h("p", { class: "small muted", role: "status", id: "secret-status" });
+  const box = h("input", { type: "text", id: "secret-value", readonly: "", class: "mono", "aria-label": "Signing secret", value: "" });
+  const wrap = h("div", { class: "inline", hidden: "" }, box,
+    h("button", { type: "button", id: "copy-secret", onclick: async () => {
+      try {
+        await navigator.clipboard.writeText(box.value);
+        status.textContent = "Copied.";
+      } catch {
+        box.select();
+        status.textContent = "Selected: press Ctrl+C to copy.";
+      }
+    } }, "Copy"));
+  const fill = (secret, note) => {
+    box.value = secret.secret;
+    wrap.hidden = false;
+    const until = secret.previous_secret_expires_at;
+    status.textContent = note + (until ? ` The previous secret also signs until ${new Date(until).toLocaleString()}.` : "");
+  };
+  const reveal = h("button", { type: "button", id: "show-secret", onclick: async () => {
+    try {
+      fill(await api("GET", path), "Give it to the receiver; keep it private.");
+    } catch (err) {
+      status.textContent = describe(err);
+    }
+  } }, "Show secret");
+  const rotate = h("button", { type: "button", id: "rotate-secret", onclick: async () => {
+    if (!confirmRotate.hidden) return;
+    confirmRotate.hidden = false;
+    confirmRotate.querySelector("button").focus();
+  } }, "Rotate…");
+  const confirmRotate = h("div", { class: "confirm-box", hidden: "", role: "group", "aria-label": "Rotate the secret" },
+    h("p", { class: "small" }, "A new secret signs from now on; the old one keeps signing for a while, so the receiver can switch."),
+    h("button", { type: "button", class: "primary", id: "confirm-rotate", onclick: async () => {
+      confirmRotate.hidden = true;
+      try {
+        fill(await api("POST", path + "/rotate", {}), "A new secret: give it to the receiver.");
+      } catch (err) {
+        status.textContent = describe(err);
+      }
+      rotate.focus();
+    } }, "Rotate now"),
+    h("button", { type: "button", onclick: () => { confirmRotate.hidden = true; rotate.focus(); } }, "Cancel"));
+  body.replaceChildren(h("div", { class: "inline" }, reveal, rotate), wrap, confirmRotate, status);
 }

@@ -353,19 +353,20 @@ async function replay(f) {
   if (answer.replay_id) progress(answer.replay_id, box, 30);
 }
 
-/** A replay's progress, read every second until nothing waits (newer servers only). */
+/** A replay's progress, read every second until nothing waits. */
 async function progress(id, box, tries) {
   let r;
   try {
     r = await api("GET", `/v1/replays/${encodeURIComponent(id)}`);
   } catch (err) {
-    box.append(h("p", { class: "muted small" }, err instanceof ApiError && (err.status === 404 || err.status === 405) ? "This server does not report replay progress; refresh the log to follow it." : describe(err)));
+    box.append(h("p", { class: "muted small" }, `Progress unavailable (${describe(err)}); refresh the log to follow it.`));
     return;
   }
   const bar = h("progress", { max: r.total, value: r.delivered + r.failed, "aria-label": "Replay progress" });
-  const text = `${r.delivered} delivered, ${r.failed} failed, ${r.waiting + r.retrying} still to go of ${r.total}`;
+  const left = r.waiting + r.retrying;
+  const text = `${left ? "Replaying: " : "Replay done: "}${r.delivered} delivered, ${r.failed} failed${left ? `, ${left} still to go` : ""} of ${r.total}.`;
   const old = box.querySelector(".progress");
-  const now = h("div", { class: "progress" }, bar, " ", text);
+  const now = h("div", { class: "progress", role: "status" }, bar, " ", text);
   if (old) old.replaceWith(now);
   else box.append(now);
   if (r.waiting + r.retrying > 0 && tries > 1) setTimeout(() => progress(id, box, tries - 1), 1000);

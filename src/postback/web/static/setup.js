@@ -91,14 +91,14 @@ function select(id, name, options, attrs) {
 }
 
 /** The key, shown once, with a button that copies it. */
-function keyOnce(key, whose) {
-  const box = h("input", { type: "text", readonly: true, class: "mono", value: key, id: "new-key", "aria-label": `API key of ${whose}` });
+function keyOnce(key, whose, id = "new-key") {
+  const box = h("input", { type: "text", readonly: true, class: "mono", value: key, id, "aria-label": `API key of ${whose}` });
   const copied = h("span", { class: "status", role: "status" });
   return h(
     "div",
     { class: "key-once", role: "region", "aria-label": "New API key" },
     h("p", { class: "strong" }, `The key of ${whose}. It is shown once: copy it now and give it to them.`),
-    h("div", { class: "inline" }, box, h("button", { type: "button", id: "copy-key", onclick: async () => {
+    h("div", { class: "inline" }, box, h("button", { type: "button", id: `copy-${id}`, onclick: async () => {
       box.select();
       try {
         await navigator.clipboard.writeText(key);
@@ -155,7 +155,7 @@ async function openKeys(account, opener) {
     try {
       keys = await api("GET", path);
     } catch (err) {
-      out.replaceChildren(h("p", { class: "problem" }, err instanceof ApiError && (err.status === 404 || err.status === 405) ? "Managing keys needs a newer server: this one cannot list or revoke keys yet. The key shown when the account was created still works." : describe(err)));
+      out.replaceChildren(h("p", { class: "problem" }, describe(err)));
       return;
     }
     const rows = keys.map((k) => [h("span", { class: "mono" }, k.prefix || k.id), when(k.created_at), k.last_used_at ? when(k.last_used_at) : "never", k.revoked_at ? ["revoked ", when(k.revoked_at)] : h("button", { type: "button", class: "danger", "aria-label": `Revoke key ${k.prefix || k.id}`, onclick: async () => {
@@ -171,7 +171,7 @@ async function openKeys(account, opener) {
       try {
         const made = await api("POST", path);
         await render();
-        out.prepend(keyOnce(made.api_key || made.key, account.name));
+        out.prepend(keyOnce(made.api_key || made.key, account.name, "made-key"));
       } catch (err) {
         out.prepend(h("p", { class: "problem" }, describe(err)));
       }
@@ -226,7 +226,7 @@ function contractsCard() {
   fill();
   const typesField = h("div", { class: "field wide" }, types);
   const form = miniForm("contract-form", [
-    field("Partner id", input("c-partner", "partner_id", { class: "mono", placeholder: "pa_…", spellcheck: "false" }), { class: "half", hint: "The partner finds its id on its own Setup screen." }),
+    field("Partner id", input("c-partner", "partner_id", { class: "mono", placeholder: "acc_…", spellcheck: "false" }), { class: "half", hint: "The partner finds its id on its own Setup screen." }),
     field("Program", program, { class: "half" }),
     typesField,
   ], "Add contract", async (f, status) => {

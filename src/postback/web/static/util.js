@@ -60,8 +60,16 @@ export class ApiError extends Error {
   constructor(status, detail) {
     super(typeof detail === "string" ? detail : `HTTP ${status}`);
     this.status = status;
-    this.detail = detail;
+    this.detail = Array.isArray(detail) ? detail.map((p) => (p && typeof p.message === "string" ? { ...p, message: plainMessage(p.message) } : p)) : detail;
   }
+}
+
+/** The validation library's stock phrases, in the screen's plain words. */
+export function plainMessage(message) {
+  if (/^String should have at least 1 character/.test(message) || message === "Field required") return "Required: this cannot be left blank.";
+  const most = message.match(/^String should have at most (\d+) characters?/);
+  if (most) return `Too long: at most ${most[1]} characters.`;
+  return message;
 }
 
 let onRefused = () => {};
