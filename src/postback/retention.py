@@ -14,7 +14,8 @@ from postback.storage import Store
 
 log = logging.getLogger("postback.retention")
 BATCH = 500  # rows per transaction: short enough not to hold up the workers' writes
-PAUSE = 0.05  # seconds between batches, leaving the database to the senders
+PAUSE = 0.05  # the shortest pause between batches
+DUTY = 0.2  # the share of time the job may hold the database: it pauses 4x each batch's time
 
 
 def cutoff(now: datetime, days: float) -> datetime:
@@ -30,17 +31,28 @@ async def prune(
     pause: float = PAUSE,
 ) -> int | None:
     """Delete every attempt started before ``before``, batch by batch (until ``stop``);
-    how many, or None when another process was pruning already."""
+    how many, or None when another process was pruning already.
+
+    Paced by duty cycle: after a batch that took t seconds it rests t * (1 - DUTY) / DUTY,
+    so on a busy database it slows down rather than competing with the senders."""
+    loop = asyncio.get_running_loop()
     total = 0
     while stop is None or not stop.is_set():
+        began = loop.time()
         deleted = await store.prune_attempts(before, batch)
+        took = loop.time() - began
         if deleted is None:
             return None if total == 0 else total
         total += deleted
         if deleted < batch:
             break
-        await asyncio.sleep(pause)
+        await asyncio.sleep(max(pause, rest(took)))
     return total
+
+
+def rest(took: float, duty: float = DUTY) -> float:
+    """How long to pause after a batch that took ``took`` seconds."""
+    return took * (1 - duty) / duty
 
 
 async def run_periodically(store: Store, settings: Settings, stop: asyncio.Event) -> None:
