@@ -25,7 +25,7 @@ import asyncpg
 from rich.console import Console
 from sqlalchemy import bindparam, text
 
-from postback.domain import AccountKind, PartnerType, PostbackConfig, PostbackKind
+from postback.domain.records import AccountKind, PartnerType, PostbackConfig, PostbackKind
 from postback.storage import open_store
 from postback.storage.common import SQLStore
 from postback.storage.sql import UTCDateTime

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import uvloop
 
-from postback.domain import Event, EventType, HttpMethod, NewDelivery, RenderedRequest
+from postback.domain.records import Event, EventType, HttpMethod, NewDelivery, RenderedRequest
 from postback.storage import Store, open_store
 from postback.storage.base import IngestItem
 

@@ -14,7 +14,13 @@ import pytest
 from postback.config import Network
 from postback.delivery.transport import SendResult
 from postback.delivery.worker import Lane, Worker, WorkerOptions, destination
-from postback.domain import DeliveryStatus, FailureReason, HttpMethod, RenderedRequest, Reply
+from postback.domain.records import (
+    DeliveryStatus,
+    FailureReason,
+    HttpMethod,
+    RenderedRequest,
+    Reply,
+)
 from postback.storage.base import AttemptResult, Claim
 
 

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
-from postback import keys
+from postback.domain import keys
 from postback.storage.common import SQLStore
 from postback.storage.sql import metadata
 

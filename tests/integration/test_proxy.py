@@ -17,7 +17,7 @@ import pytest
 
 from postback.config import Settings
 from postback.delivery.transport import AioHttpTransport
-from postback.domain import FailureReason, HttpMethod, RenderedRequest
+from postback.domain.records import FailureReason, HttpMethod, RenderedRequest
 from tests.e2e.receiver import Receiver, receiver
 
 LOCAL = (ip_network("127.0.0.0/8"),)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from postback import retention
-from postback.cli import app
+from postback.cli.app import app
 from postback.config import Settings
-from postback.domain import DeliveryStatus
+from postback.delivery import retention
+from postback.domain.records import DeliveryStatus
 from postback.storage import open_store
 from postback.storage.common import SQLStore
 from postback.storage.retention import LOCK_KEY

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy
 
-from postback.domain import (
+from postback.domain.records import (
     AccountKind,
     BodyFormat,
     EventType,

@@ -9,7 +9,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from postback.domain import DeliveryStatus, Event, EventType, NewDelivery
+from postback.domain.records import DeliveryStatus, Event, EventType, NewDelivery
 from postback.errors import Conflict, NotFound, ValidationProblem
 from postback.storage.base import DeliveryFilter, IngestItem
 from postback.storage.common import SQLStore

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from postback.domain import (
+from postback.domain.records import (
     Account,
     AccountKind,
     ActionTracker,

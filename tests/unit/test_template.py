@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from postback.domain import EventKind
+from postback.domain.catalogue import ITEM_ROWS
+from postback.domain.records import EventKind
 from postback.errors import PostbackError
 from postback.template import (
     Catalogue,
@@ -21,7 +22,6 @@ from postback.template import (
     compile_template,
     sample_params,
 )
-from postback.template.catalogue import ITEM_ROWS
 from postback.template.escaping import CONTEXTS
 
 ITEMS = [{"sku": "A1", "qty": 2, "amt": "1.5"}, {"sku": "B 2", "qty": 1, "amt": 3}]

@@ -18,7 +18,7 @@ from postback import __version__
 from postback.api import routes
 from postback.config import Settings
 from postback.errors import Conflict, NotFound, StoreError, ValidationProblem
-from postback.service import Service
+from postback.service.usecases import Service
 from postback.storage import open_store
 from postback.web.routes import web
 

@@ -16,7 +16,8 @@ from postback.api.inputs import CheckedRoute
 from postback.conditions import Verdict
 from postback.config import Network
 from postback.delivery.redact import redact_headers
-from postback.domain import (
+from postback.domain.catalogue import catalogue_for
+from postback.domain.records import (
     AccountKind,
     DeliveryStatus,
     Event,
@@ -24,9 +25,8 @@ from postback.domain import (
     PostbackConfig,
 )
 from postback.errors import NotFound, ValidationProblem
-from postback.inbox import MAX_BODY, Received
+from postback.service.inbox import MAX_BODY, Received
 from postback.storage.base import DeliveryFilter
-from postback.template.catalogue import catalogue_for
 from postback.template.listing import function_rows
 
 health = APIRouter()

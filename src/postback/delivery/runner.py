@@ -10,9 +10,9 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from postback import logs, retention
+from postback import logs
 from postback.config import Settings
-from postback.delivery import metrics
+from postback.delivery import metrics, retention
 from postback.delivery.metrics import BACKLOG, BACKLOG_CAP, OLDEST_DUE_AGE
 from postback.delivery.transport import AioHttpTransport
 from postback.delivery.worker import Worker, WorkerOptions, lease_for

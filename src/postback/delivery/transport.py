@@ -7,7 +7,7 @@ problem: every call returns a :class:`SendResult`.
 
 The address guard runs before any connection is made: an IP-literal host is checked
 here, and a name is resolved by :class:`GuardedResolver`, which drops every address
-:func:`postback.delivery.guard.is_blocked` refuses and fails when none is left. The
+:func:`postback.rules.addresses.is_blocked` refuses and fails when none is left. The
 connection then goes to exactly the addresses that were checked, so a DNS answer cannot
 change between the check and the connect.
 
@@ -66,8 +66,8 @@ from yarl import URL
 
 from postback import __version__
 from postback.config import Network, Settings
-from postback.delivery.guard import host_address, is_blocked
-from postback.domain import FailureReason, RenderedRequest, Reply
+from postback.domain.records import FailureReason, RenderedRequest, Reply
+from postback.rules.addresses import host_address, is_blocked
 
 USER_AGENT = f"Postback/{__version__}"
 ID_HEADER = "Postback-Id"

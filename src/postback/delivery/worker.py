@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from postback import events, rules
 from postback.delivery import outcome, retry, signing
 from postback.delivery.metrics import (
     ATTEMPTS,
@@ -51,8 +50,10 @@ from postback.delivery.metrics import (
 )
 from postback.delivery.redact import redact, redact_headers
 from postback.delivery.transport import SendResult, Transport, as_sent, retry_after
-from postback.domain import Attempt, DeliveryStatus, FailureReason, Postback, Reply
+from postback.domain.records import Attempt, DeliveryStatus, FailureReason, Postback, Reply
 from postback.errors import NotFound, PostbackError
+from postback.rules import event as events
+from postback.rules import postback as rules
 from postback.storage.base import AttemptResult, Claim, Store
 from postback.template import TemplateError
 

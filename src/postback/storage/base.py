@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from postback.config import Network
-from postback.domain import (
+from postback.domain.records import (
     Account,
     AccountKind,
     ActionTracker,

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from postback import keys
 from postback.config import Network
-from postback.domain import (
+from postback.domain import keys
+from postback.domain.records import (
     Account,
     AccountKind,
     ActionTracker,

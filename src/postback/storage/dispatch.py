@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.config import Network
 from postback.delivery import ratelimit, signing
-from postback.domain import DeliveryStatus
+from postback.domain.records import DeliveryStatus
 from postback.storage import rows
 from postback.storage.base import AttemptResult, Claim
 from postback.storage.deliveries import dialect_insert

@@ -25,8 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.delivery import signing
-from postback.domain import Event, EventType, PostbackConfig, PostbackKind, SigningSecret
-from postback.domain import Postback as PostbackRecord
+from postback.domain.records import Event, EventType, PostbackConfig, PostbackKind, SigningSecret
+from postback.domain.records import Postback as PostbackRecord
 from postback.errors import NotFound
 from postback.storage import rows
 from postback.storage.sql import (

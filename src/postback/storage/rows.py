@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from postback.config import Network
-from postback.domain import (
+from postback.domain.records import (
     Account,
     AccountKind,
     ActionTracker,

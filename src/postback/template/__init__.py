@@ -10,7 +10,7 @@ The language is specified in ``template-language.md``, its functions in
 
 from __future__ import annotations
 
-from postback.template.catalogue import (
+from postback.domain.catalogue import (
     Catalogue,
     Parameter,
     ParamType,

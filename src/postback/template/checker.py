@@ -9,7 +9,7 @@ name, then each function from left to right: its name, its arguments, its input 
 
 from __future__ import annotations
 
-from postback.template.catalogue import Catalogue, ParamType
+from postback.domain.catalogue import Catalogue, ParamType
 from postback.template.errors import (
     BAD_ARGUMENTS,
     TYPE_MISMATCH,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from postback.template.catalogue import ACTION_CATALOGUE, Catalogue
+from postback.domain.catalogue import ACTION_CATALOGUE, Catalogue
 from postback.template.checker import check
 from postback.template.escaping import CONTEXTS
 from postback.template.nodes import Checked, CheckedJoin, FieldRef, ParamRef

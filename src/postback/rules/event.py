@@ -7,8 +7,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from postback.domain import Event, EventKind, EventType
-from postback.template.catalogue import ParamType, catalogue_for
+from postback.domain.catalogue import ParamType, catalogue_for
+from postback.domain.records import Event, EventKind, EventType
 from postback.template.formatting import (
     DATETIME_EXAMPLE,
     MONEY_EXAMPLE,

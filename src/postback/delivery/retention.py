@@ -12,7 +12,7 @@ from postback.config import Settings
 from postback.errors import PostbackError
 from postback.storage import Store
 
-log = logging.getLogger("postback.retention")
+log = logging.getLogger("postback.delivery.retention")
 BATCH = 500  # rows per transaction: short enough not to hold up the workers' writes
 PAUSE = 0.05  # seconds between batches, leaving the database to the senders
 

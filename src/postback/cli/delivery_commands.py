@@ -13,9 +13,10 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from postback.cli.template_io import InputError, read_json
 from postback.conditions import Verdict
 from postback.config import Settings
-from postback.domain import (
+from postback.domain.records import (
     FINAL_STATUSES,
     ApiKey,
     DeliveryStatus,
@@ -25,10 +26,9 @@ from postback.domain import (
     Reply,
 )
 from postback.errors import PostbackError, ValidationProblem
-from postback.service import OPERATOR, Service, TestSend
+from postback.service.usecases import OPERATOR, Service, TestSend
 from postback.storage import open_store
 from postback.storage.base import DeliveryFilter
-from postback.template.show import InputError, read_json
 
 T = TypeVar("T")
 

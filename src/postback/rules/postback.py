@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 from postback.conditions import ConditionError, compile_condition
 from postback.config import Network
-from postback.delivery.guard import host_address, is_blocked
-from postback.domain import (
+from postback.domain.catalogue import Catalogue, catalogue_for
+from postback.domain.records import (
     CATALOGUE_OF_KIND,
     CONTENT_TYPE,
     MOBILE_APP_CATEGORIES,
@@ -23,8 +23,8 @@ from postback.domain import (
     PostbackKind,
     RenderedRequest,
 )
+from postback.rules.addresses import host_address, is_blocked
 from postback.template import Template, TemplateError, compile_template
-from postback.template.catalogue import Catalogue, catalogue_for
 from postback.template.escaping import XML_FORBIDDEN
 from postback.template.lexer import JoinClose, JoinOpen, RefToken, String, TextToken, tokenize
 

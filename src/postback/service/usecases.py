@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from postback import conditions, keys, rules
-from postback import events as event_rules
+from postback import conditions
 from postback.config import Network, Settings
 from postback.delivery import metrics, outcome, signing
 from postback.delivery.outcome import Outcome
 from postback.delivery.redact import redact
 from postback.delivery.transport import AioHttpTransport, SendResult, Transport, as_sent
-from postback.domain import (
+from postback.domain import keys
+from postback.domain.catalogue import catalogue_for, sample_params
+from postback.domain.records import (
     CATALOGUE_OF_KIND,
     Account,
     AccountKind,
@@ -37,10 +38,11 @@ from postback.domain import (
     Replay,
 )
 from postback.errors import NotFound, ValidationProblem
-from postback.inbox import Inbox
+from postback.rules import event as event_rules
+from postback.rules import postback as rules
+from postback.service.inbox import Inbox
 from postback.storage.base import DeliveryFilter, IngestItem, IngestResult, Store
 from postback.template import TemplateError
-from postback.template.catalogue import catalogue_for, sample_params
 from postback.template.lookalike import lookalikes
 
 Clock = Callable[[], datetime]
