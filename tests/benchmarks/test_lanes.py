@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from postback.config import Network
+from postback.delivery.queue import AttemptResult, Claim
 from postback.delivery.transport import SendResult
 from postback.delivery.worker import Lane, Worker, WorkerOptions, destination
 from postback.domain.records import (
@@ -21,7 +22,6 @@ from postback.domain.records import (
     RenderedRequest,
     Reply,
 )
-from postback.storage.base import AttemptResult, Claim
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,7 @@ class Rig:
         return event
 
     async def deliveries(self) -> list[Delivery]:
-        from postback.storage.base import DeliveryFilter
+        from postback.storage.interfaces import DeliveryFilter
 
         page = await self.store.list_deliveries(None, DeliveryFilter(), 500, None)
         return [await self.store.get_delivery(d.id, None) for d in page.items]

@@ -20,7 +20,7 @@ from postback.domain.records import (
 )
 from postback.rules.event import with_defaults
 from postback.service.usecases import OPERATOR
-from postback.storage.base import IngestItem
+from postback.storage.interfaces import IngestItem
 from postback.storage.sql import attempts
 from tests.e2e.receiver import Receiver, receiver
 from tests.e2e.rig import Rig, later, rig, status_is

@@ -29,7 +29,7 @@ from postback.domain.records import (
 )
 from postback.service.usecases import Service
 from postback.storage import open_store
-from postback.storage.base import DeliveryFilter
+from postback.storage.interfaces import DeliveryFilter
 from tests.conftest import PG_ADMIN_DSN
 from tests.e2e.receiver import Receiver, receiver
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from postback.cli.app import app
 from postback.domain.records import Delivery, DeliveryStatus
-from postback.storage.base import DeliveryFilter
+from postback.storage.interfaces import DeliveryFilter
 from tests.e2e.receiver import Receiver, receiver
 from tests.e2e.rig import Rig, all_final, rig
 

@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
 from postback.domain import keys
-from postback.storage.common import SQLStore
 from postback.storage.sql import metadata
+from postback.storage.sql_store import SQLStore
 
 
 def _differences(conn: Connection) -> list[Any]:

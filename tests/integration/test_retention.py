@@ -14,8 +14,8 @@ from postback.config import Settings
 from postback.delivery import retention
 from postback.domain.records import DeliveryStatus
 from postback.storage import open_store
-from postback.storage.common import SQLStore
-from postback.storage.retention import LOCK_KEY
+from postback.storage.retention_queries import LOCK_KEY
+from postback.storage.sql_store import SQLStore
 from tests.integration.test_store_helpers import NOW, lifecycle, make_world, put, result
 
 DAY = timedelta(days=1)

@@ -15,7 +15,7 @@ from postback.domain.records import (
 )
 from postback.errors import Conflict, NotFound, ValidationProblem
 from postback.storage import open_store
-from postback.storage.common import SQLStore
+from postback.storage.sql_store import SQLStore
 from tests.integration.test_store_helpers import World, action, config, lifecycle, make_world
 
 # -- accounts, programs, contracts, media sources ------------------------------------------

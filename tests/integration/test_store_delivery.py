@@ -11,9 +11,9 @@ import pytest
 
 from postback.domain.records import DeliveryStatus, Event, EventType, NewDelivery
 from postback.errors import Conflict, NotFound, ValidationProblem
-from postback.storage.base import DeliveryFilter, IngestItem
-from postback.storage.common import SQLStore
+from postback.storage.interfaces import DeliveryFilter, IngestItem
 from postback.storage.sql import postback_rate
+from postback.storage.sql_store import SQLStore
 from tests.integration.test_store_helpers import (
     NOW,
     SECOND,

@@ -26,7 +26,7 @@ from postback.domain.records import (
 )
 from postback.errors import NotFound, ValidationProblem
 from postback.service.inbox import MAX_BODY, Received
-from postback.storage.base import DeliveryFilter
+from postback.storage.interfaces import DeliveryFilter
 from postback.template.listing import function_rows
 
 health = APIRouter()

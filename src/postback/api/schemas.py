@@ -32,7 +32,7 @@ from postback.domain.records import (
     Reply,
     SigningSecret,
 )
-from postback.storage.base import IngestResult
+from postback.storage.interfaces import IngestResult
 
 
 def _sane_year(moment: datetime) -> datetime:

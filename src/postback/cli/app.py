@@ -57,7 +57,7 @@ def worker(
     metrics_host: str = typer.Option("127.0.0.1", help="address for --metrics-port"),
 ) -> None:
     """Run a delivery worker until SIGTERM (in-flight sends are finished first)."""
-    from postback.delivery import runner
+    from postback.cli import worker as runner
     from postback.errors import ConfigError
 
     try:

@@ -28,7 +28,7 @@ from postback.domain.records import (
 from postback.errors import PostbackError, ValidationProblem
 from postback.service.usecases import OPERATOR, Service, TestSend
 from postback.storage import open_store
-from postback.storage.base import DeliveryFilter
+from postback.storage.interfaces import DeliveryFilter
 
 T = TypeVar("T")
 

@@ -9,8 +9,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from postback.config import Settings
+from postback.delivery.queue import QueueUpkeep
 from postback.errors import PostbackError
-from postback.storage import Store
 
 log = logging.getLogger("postback.delivery.retention")
 BATCH = 500  # rows per transaction: short enough not to hold up the workers' writes
@@ -23,7 +23,7 @@ def cutoff(now: datetime, days: float) -> datetime:
 
 
 async def prune(
-    store: Store,
+    store: QueueUpkeep,
     before: datetime,
     stop: asyncio.Event | None = None,
     batch: int = BATCH,
@@ -43,7 +43,7 @@ async def prune(
     return total
 
 
-async def run_periodically(store: Store, settings: Settings, stop: asyncio.Event) -> None:
+async def run_periodically(store: QueueUpkeep, settings: Settings, stop: asyncio.Event) -> None:
     """The workers' job: prune every ``retention_interval`` seconds until ``stop``."""
     if not settings.retention_days:
         return

@@ -48,13 +48,13 @@ from postback.delivery.metrics import (
     RETRIES,
     SEND_SECONDS,
 )
+from postback.delivery.queue import AttemptResult, Claim, WorkQueue
 from postback.delivery.redact import redact, redact_headers
 from postback.delivery.transport import SendResult, Transport, as_sent, retry_after
 from postback.domain.records import Attempt, DeliveryStatus, FailureReason, Postback, Reply
 from postback.errors import NotFound, PostbackError
 from postback.rules import event as events
 from postback.rules import postback as rules
-from postback.storage.base import AttemptResult, Claim, Store
 from postback.template import TemplateError
 
 log = logging.getLogger("postback.worker")
@@ -171,7 +171,7 @@ def worker_id() -> str:
 class Worker:
     def __init__(
         self,
-        store: Store,
+        store: WorkQueue,
         transport: Transport,
         options: WorkerOptions | None = None,
         clock: Clock = utcnow,

@@ -41,7 +41,7 @@ from postback.errors import NotFound, ValidationProblem
 from postback.rules import event as event_rules
 from postback.rules import postback as rules
 from postback.service.inbox import Inbox
-from postback.storage.base import DeliveryFilter, IngestItem, IngestResult, Store
+from postback.storage.interfaces import DeliveryFilter, IngestItem, IngestResult, Store
 from postback.template import TemplateError
 from postback.template.lookalike import lookalikes
 

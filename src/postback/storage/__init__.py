@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from postback.errors import ConfigError
-from postback.storage.base import Store
+from postback.storage.interfaces import Store
 
 __all__ = ["Store", "open_store"]
 

@@ -40,10 +40,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.config import Network
 from postback.delivery import ratelimit, signing
+from postback.delivery.queue import AttemptResult, Claim
 from postback.domain.records import DeliveryStatus
 from postback.storage import rows
-from postback.storage.base import AttemptResult, Claim
-from postback.storage.deliveries import dialect_insert
+from postback.storage.delivery_queries import dialect_insert
 from postback.storage.sql import (
     OPEN_STATUSES,
     UTCDateTime,
