@@ -387,7 +387,7 @@ async def test_three_days_of_failure_disable_the_postback(store: SQLStore) -> No
     assert "Shop feed" in notice.message
     assert pb.id in notice.message
     assert await store.list_notices(w.other.id) == []
-    assert await store.matching_postbacks(_tracked(w.partner.id)) == []
+    assert (await store.matching_postbacks_many([_tracked(w.partner.id)]))[0] == []
     assert await store.claim("w1", NOW + 80 * HOUR, 10, 60) == []
     # Saving it unchanged keeps it off; enabling it again clears the reason and the time.
     await store.update_postback(pb.id, None, disabled.config)

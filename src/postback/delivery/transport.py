@@ -68,13 +68,13 @@ from postback import __version__
 from postback.config import Network, Settings
 from postback.domain.records import FailureReason, RenderedRequest, Reply
 from postback.rules.addresses import host_address, is_blocked
+from postback.rules.postback import TOKEN
 
 USER_AGENT = f"Postback/{__version__}"
 ID_HEADER = "Postback-Id"
 DNS_CACHE_SECONDS = 30
 SCHEMES = frozenset({"http", "https"})
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEADER_BREAKS = re.compile(r"[\r\n\x00]")
 
@@ -414,7 +414,7 @@ def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
 
 
 def _check_header(name: str, value: str) -> None:
-    if not _TOKEN.fullmatch(name):
+    if not TOKEN.fullmatch(name):
         raise _Refused(
             FailureReason.INVALID_REQUEST, f"the header name {name!r} is not a valid HTTP token"
         )

@@ -33,7 +33,6 @@ import os
 import random
 import socket
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +50,7 @@ from postback.delivery.metrics import (
 from postback.delivery.queue import AttemptResult, Claim, WorkQueue
 from postback.delivery.redact import redact, redact_headers
 from postback.delivery.transport import SendResult, Transport, as_sent, retry_after
+from postback.domain.clock import Clock, utcnow
 from postback.domain.records import Attempt, DeliveryStatus, FailureReason, Postback, Reply
 from postback.errors import NotFound, PostbackError
 from postback.rules import event as events
@@ -58,14 +58,9 @@ from postback.rules import postback as rules
 from postback.template import TemplateError
 
 log = logging.getLogger("postback.worker")
-Clock = Callable[[], datetime]
 MAX_LANES = 1024  # idle lanes (remembering a slow destination) kept at most
 PER_DESTINATION = 50
 MAX_POSTBACKS = 4096  # changed postbacks whose compiled templates a worker keeps
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

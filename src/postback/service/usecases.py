@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from postback import conditions
@@ -18,6 +18,7 @@ from postback.delivery.redact import redact
 from postback.delivery.transport import AioHttpTransport, SendResult, Transport, as_sent
 from postback.domain import keys
 from postback.domain.catalogue import catalogue_for, sample_params
+from postback.domain.clock import Clock, utcnow
 from postback.domain.records import (
     CATALOGUE_OF_KIND,
     Account,
@@ -57,7 +58,6 @@ from postback.storage.interfaces import (
 from postback.template import TemplateError
 from postback.template.lookalike import lookalikes
 
-Clock = Callable[[], datetime]
 RENDER_FAILED, TOO_LARGE = FailureReason.RENDER_FAILED.value, FailureReason.TOO_LARGE.value
 MAX_SHOWN_URL = 2048
 PARTNER_KINDS = frozenset(
@@ -69,10 +69,6 @@ PARTNER_KINDS = frozenset(
     }
 )
 INQUIRY_PARTNER_TYPES = frozenset({PartnerType.CASHBACK, PartnerType.LOYALTY})
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

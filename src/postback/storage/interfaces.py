@@ -149,12 +149,9 @@ class Directory(Protocol):
         """A new secret; the old one keeps signing for ``keep_old_seconds`` more."""
         ...
 
-    async def matching_postbacks(self, event: Event) -> list[Postback]:
-        """Enabled postbacks that an event fans out to (product.md, Events table)."""
-        ...
-
     async def matching_postbacks_many(self, events: Sequence[Event]) -> list[list[Postback]]:
-        """:meth:`matching_postbacks` for each event of a batch, in order, found together."""
+        """Enabled postbacks each event of a batch fans out to (docs/architecture.md),
+        in order, found together."""
         ...
 
     async def event_reaches(self, postback_id: str, event: Event) -> bool:

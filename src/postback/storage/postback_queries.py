@@ -343,15 +343,11 @@ async def _matching_key(conn: AsyncConnection, key: MatchKey) -> list[PostbackRe
     return [rows.postback(r) for r in result]
 
 
-async def matching(conn: AsyncConnection, event: Event) -> list[PostbackRecord]:
-    """Enabled, not automatically disabled postbacks the event fans out to."""
-    return await _matching_key(conn, match_key(event))
-
-
 async def matching_many(
     conn: AsyncConnection, events: Sequence[Event]
 ) -> list[list[PostbackRecord]]:
-    """:func:`matching` for each event, in order: one query per distinct match key."""
+    """Enabled, not automatically disabled postbacks each event fans out to, in order:
+    one query per distinct match key."""
     keys = [match_key(e) for e in events]
     found = {key: await _matching_key(conn, key) for key in dict.fromkeys(keys)}
     return [list(found[key]) for key in keys]

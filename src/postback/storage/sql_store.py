@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from postback.config import Network
 from postback.delivery.queue import AttemptResult, Claim
+from postback.domain.clock import Clock, utcnow
 from postback.domain.records import (
     Account,
     AccountKind,
@@ -50,12 +51,6 @@ from postback.storage.interfaces import (
     Notice,
     Page,
 )
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _first_line(error: BaseException) -> str:
@@ -294,13 +289,8 @@ class SQLStore:
         async with self._write() as conn:
             await postback_queries.remove(conn, postback_id, owner_id, self._clock())
 
-    async def matching_postbacks(self, event: Event) -> list[Postback]:
-        """Enabled postbacks that an event fans out to (product.md, Events table)."""
-        async with self._read() as conn:
-            return await postback_queries.matching(conn, event)
-
     async def matching_postbacks_many(self, events: Sequence[Event]) -> list[list[Postback]]:
-        """:meth:`matching_postbacks` for each event, in order, on one connection."""
+        """Enabled postbacks each event fans out to, in order, on one connection."""
         if not events:
             return []
         async with self._read() as conn:
