@@ -163,7 +163,7 @@ def test_positions_inside_a_format_map_back_through_escapes() -> None:
 
 
 def test_syntax_errors_anywhere_come_before_name_errors() -> None:
-    # template-functions.md section 3: malformed_join / malformed_function first.
+    # Syntax errors first: malformed_join / malformed_function first.
     found = error('{Nope} {join(products, i, "x")}')
     assert (found.code, found.position) == ("malformed_join", 7)
     found = error('{join(products, i, "x")} {Nope}')

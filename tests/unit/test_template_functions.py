@@ -1,4 +1,4 @@
-"""Template functions (template-functions.md): cases beyond the shared vectors."""
+"""Template functions (functions.py): cases beyond the shared vectors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Storage: one :class:`Store` interface, SQLite and PostgreSQL adapters."""
+"""Storage: the directory and the queue interfaces, SQLite and PostgreSQL adapters."""
 
 from __future__ import annotations
 

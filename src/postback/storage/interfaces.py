@@ -150,8 +150,7 @@ class Directory(Protocol):
         ...
 
     async def matching_postbacks_many(self, events: Sequence[Event]) -> list[list[Postback]]:
-        """Enabled postbacks each event of a batch fans out to (docs/architecture.md),
-        in order, found together."""
+        """Enabled postbacks each event of a batch fans out to, in order, found together."""
         ...
 
     async def event_reaches(self, postback_id: str, event: Event) -> bool:

@@ -318,7 +318,7 @@ RULES: dict[EventType, Callable[[MatchKey], ColumnElement[bool]]] = {
 
 
 def match_clause(key: MatchKey) -> ColumnElement[bool]:
-    """Which postbacks an event reaches (product.md, Events table), as one condition
+    """Which postbacks an event reaches (README.md, How it works), as one condition
     over the key's bound parameters."""
     rule = RULES.get(key.type)
     return rule(key) if rule else false()
