@@ -4,7 +4,8 @@ Errors say what to type instead: the closest known names for a misspelt one, the
 variable to use inside a join, the item fields there are, the closest function names.
 Order (pinned by tests/unit/template_functions_vectors.json): a join that cannot be used
 with this catalogue is a ``malformed_join`` reported before any name; then, expression
-by expression, the name, then each function from left to right: its name, its arguments, its input type.
+by expression, the name, then each function from left to right: its name, its
+arguments, its input type.
 """
 
 from __future__ import annotations
