@@ -81,7 +81,7 @@ def load_event(path: Path) -> Event:
 
 async def send_test(service: Service, given: SendInput) -> TestSend:
     """Send the postback now, for the given or stored event or a sample."""
-    postback = await service.store.get_postback(given.postback_id, OPERATOR.owner_id)
+    postback = await service.get_postback(OPERATOR, given.postback_id)
     return await service.test_send(postback, given.event, given.event_id)
 
 
