@@ -25,10 +25,10 @@ import asyncpg
 from rich.console import Console
 from sqlalchemy import bindparam, text
 
-from postback.domain import AccountKind, PartnerType, PostbackConfig, PostbackKind
+from postback.domain.records import AccountKind, PartnerType, PostbackConfig, PostbackKind
 from postback.storage import open_store
-from postback.storage.common import SQLStore
 from postback.storage.sql import UTCDateTime
+from postback.storage.sql_store import SQLStore
 
 MODES = ("smoke", "quick", "full")
 ROOT = Path(__file__).resolve().parent.parent

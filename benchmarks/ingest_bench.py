@@ -28,8 +28,8 @@ import aiohttp
 from benchmarks import common
 from benchmarks.receiver import free_port
 from postback.config import Settings
-from postback.domain import Event, EventType, Postback, PostbackConfig, PostbackKind
-from postback.service import Service
+from postback.domain.records import Event, EventType, Postback, PostbackConfig, PostbackKind
+from postback.service.usecases import Service
 
 NAME = "ingest"
 BATCH = 100

@@ -1,5 +1,5 @@
 """The latency benchmark's producer, run as its own process: stores events due now, with
-their deliveries, at a steady rate through :meth:`postback.storage.base.Store.ingest`.
+their deliveries, at a steady rate through :meth:`postback.storage.interfaces.Store.ingest`.
 
     python -m benchmarks.injector DATABASE_URL POSTBACK_ID OWNER_ID URL_PREFIX RATE SECONDS
 
@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 
 import uvloop
 
-from postback.domain import Event, EventType, HttpMethod, NewDelivery, RenderedRequest
+from postback.domain.records import Event, EventType, HttpMethod, NewDelivery, RenderedRequest
 from postback.storage import Store, open_store
-from postback.storage.base import IngestItem
+from postback.storage.interfaces import IngestItem
 
 TICK = 0.01
 

@@ -33,8 +33,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from postback.domain.catalogue import ACTION_CATALOGUE
 from postback.template import ParamType, compile_template
-from postback.template.catalogue import ACTION_CATALOGUE
 from postback.template.nodes import Join, Node, Text
 from postback.template.parser import parse
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from postback.cli import app
+from postback.cli.app import app
 
 app()

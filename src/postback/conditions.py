@@ -15,9 +15,9 @@ from typing import Any
 
 import cel
 
-from postback.domain import EventKind
+from postback.domain.catalogue import Catalogue, ParamType, catalogue_for
+from postback.domain.records import EventKind
 from postback.errors import PostbackError
-from postback.template.catalogue import Catalogue, ParamType, catalogue_for
 
 MAX_LENGTH = 4096
 # Comprehensions nest into loops over the event's items (n^k steps for k nested), and

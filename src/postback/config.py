@@ -6,7 +6,7 @@ import ipaddress
 import os
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from postback.errors import ConfigError
@@ -28,7 +28,6 @@ class Settings:
     per_host_concurrency: int = 50
     lease_seconds: float | None = None  # default: long enough for the slowest send
     inbox: bool = False  # serve the built-in inbox (in memory; for trying things out)
-    data_dir: Path = field(default_factory=lambda: Path("data"))
     # How long a rotated-out signing secret keeps signing beside the new one.
     secret_overlap_seconds: float = 24 * 3600.0
     log_format: str = "text"  # or "json": one object per line
@@ -86,7 +85,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_items=int(_float(env, "POSTBACK_MAX_ITEMS", 1000)),
         per_host_concurrency=int(_float(env, "POSTBACK_PER_HOST_CONCURRENCY", 50)),
         lease_seconds=_float(env, "POSTBACK_LEASE_SECONDS", 0) or None,
-        data_dir=data_dir,
         inbox=env.get("POSTBACK_INBOX", "") in ("1", "true", "yes"),
         secret_overlap_seconds=_float(env, "POSTBACK_SECRET_OVERLAP_SECONDS", 24 * 3600.0),
         log_format=_log_format(env.get("POSTBACK_LOG_FORMAT", "")),

@@ -28,6 +28,14 @@ class Conflict(PostbackError):
     """The request clashes with the current state (a duplicate name, a deleted parent)."""
 
 
+Problem = dict[str, object]  # {"field", "code", "position", "message"}
+
+
+def problem(field: str, code: str, message: str, position: int | None = None) -> Problem:
+    """One field-level problem, as every 422 lists them."""
+    return {"field": field, "code": code, "position": position, "message": message}
+
+
 class ValidationProblem(PostbackError):
     """Input that breaks a rule; carries one or more field-level problems."""
 

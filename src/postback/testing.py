@@ -12,7 +12,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 class MovableClock:
     """Real time plus an offset that tests advance, so a retry due in an hour is due now
-    without waiting an hour. Callable like :func:`postback.service.utcnow`."""
+    without waiting an hour. Callable like :func:`postback.domain.clock.utcnow`."""
 
     def __init__(self) -> None:
         self.offset = timedelta(0)

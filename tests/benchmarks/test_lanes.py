@@ -12,10 +12,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from postback.config import Network
+from postback.delivery.queue import AttemptResult, Claim
 from postback.delivery.transport import SendResult
 from postback.delivery.worker import Lane, Worker, WorkerOptions, destination
-from postback.domain import DeliveryStatus, FailureReason, HttpMethod, RenderedRequest, Reply
-from postback.storage.base import AttemptResult, Claim
+from postback.domain.records import (
+    DeliveryStatus,
+    FailureReason,
+    HttpMethod,
+    RenderedRequest,
+    Reply,
+)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from typing import Any
 from postback.config import Settings
 from postback.delivery.transport import AioHttpTransport
 from postback.delivery.worker import Worker, WorkerOptions
-from postback.domain import (
+from postback.domain.records import (
     AccountKind,
     Delivery,
     DeliveryStatus,
@@ -25,7 +25,7 @@ from postback.domain import (
     PostbackConfig,
     PostbackKind,
 )
-from postback.service import Service
+from postback.service.usecases import Service
 from postback.storage import open_store
 from postback.testing import LocalResolver, MovableClock
 
@@ -69,7 +69,7 @@ class Rig:
         return event
 
     async def deliveries(self) -> list[Delivery]:
-        from postback.storage.base import DeliveryFilter
+        from postback.storage.interfaces import DeliveryFilter
 
         page = await self.store.list_deliveries(None, DeliveryFilter(), 500, None)
         return [await self.store.get_delivery(d.id, None) for d in page.items]

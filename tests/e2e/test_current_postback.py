@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from postback.delivery.transport import USER_AGENT
-from postback.domain import (
+from postback.domain.records import (
     BodyFormat,
     DeliveryStatus,
     Event,
@@ -18,9 +18,9 @@ from postback.domain import (
     HttpMethod,
     NewDelivery,
 )
-from postback.events import with_defaults
-from postback.service import OPERATOR
-from postback.storage.base import IngestItem
+from postback.rules.event import with_defaults
+from postback.service.usecases import OPERATOR
+from postback.storage.interfaces import IngestItem
 from postback.storage.sql import attempts
 from tests.e2e.receiver import Receiver, receiver
 from tests.e2e.rig import Rig, later, rig, status_is

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from postback.domain import (
+from postback.domain.records import (
     AccountKind,
     BodyFormat,
     DeliveryStatus,

@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from postback.domain import DeliveryStatus
+from postback.domain.records import DeliveryStatus
 from tests.apiclient import Api, running_api
 from tests.e2e.receiver import receiver
 from tests.e2e.rig import rig, status_is

@@ -20,8 +20,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from postback.config import Settings
-from postback.domain import AccountKind, Event, EventType, PartnerType, PostbackConfig, PostbackKind
-from postback.service import Service
+from postback.domain.records import (
+    AccountKind,
+    Event,
+    EventType,
+    PartnerType,
+    PostbackConfig,
+    PostbackKind,
+)
+from postback.service.usecases import Service
 from postback.storage import open_store
 from tests.e2e.receiver import Receiver, receiver
 

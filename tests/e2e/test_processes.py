@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from postback.config import Settings
-from postback.domain import (
+from postback.domain.records import (
     AccountKind,
     DeliveryStatus,
     Event,
@@ -27,9 +27,9 @@ from postback.domain import (
     PostbackConfig,
     PostbackKind,
 )
-from postback.service import Service
+from postback.service.usecases import Service
 from postback.storage import open_store
-from postback.storage.base import DeliveryFilter
+from postback.storage.interfaces import DeliveryFilter
 from tests.conftest import PG_ADMIN_DSN
 from tests.e2e.receiver import Receiver, receiver
 

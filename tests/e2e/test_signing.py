@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from postback.domain import BodyFormat, DeliveryStatus, HttpMethod
+from postback.domain.records import BodyFormat, DeliveryStatus, HttpMethod
 from tests.e2e.rig import Rig, all_final, rig
 
 BODY = '{"action": "{ActionId}", "note": "café"}'

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from postback.storage import open_store
-from postback.storage.common import SQLStore
+from postback.storage.sql_store import SQLStore
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from postback.api.app import create_app
 from postback.config import Settings
-from postback.domain import Event, EventType
+from postback.domain.records import Event, EventType
 from postback.storage.sql import metadata
 from tests.apiclient import ADMIN, Api, World, free_port, running_api
 

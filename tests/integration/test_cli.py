@@ -16,9 +16,9 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from postback.cli import app
-from postback.domain import Delivery, DeliveryStatus
-from postback.storage.base import DeliveryFilter
+from postback.cli.app import app
+from postback.domain.records import Delivery, DeliveryStatus
+from postback.storage.interfaces import DeliveryFilter
 from tests.e2e.receiver import Receiver, receiver
 from tests.e2e.rig import Rig, all_final, rig
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from postback import keys
-from postback.domain import AccountKind
-from postback.service import OPERATOR
+from postback.domain import keys
+from postback.domain.records import AccountKind
+from postback.service.usecases import OPERATOR
 from tests.e2e.rig import Rig, rig
 from tests.integration.test_cli import cli
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from postback import keys
+from postback.domain import keys
 from tests.apiclient import ADMIN, Api, running_api
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from postback.storage.common import SQLStore
+from postback.storage.sql_store import SQLStore
 
 
 def _old_postbacks(conn: Connection) -> None:

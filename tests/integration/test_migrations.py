@@ -10,9 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
-from postback import keys
-from postback.storage.common import SQLStore
+from postback.domain import keys
 from postback.storage.sql import metadata
+from postback.storage.sql_store import SQLStore
 
 
 def _differences(conn: Connection) -> list[Any]:

@@ -20,7 +20,7 @@ import pytest
 
 from postback.config import Settings, load
 from postback.delivery.transport import AioHttpTransport, SendResult
-from postback.domain import FailureReason, HttpMethod, RenderedRequest
+from postback.domain.records import FailureReason, HttpMethod, RenderedRequest
 from tests.e2e.receiver import Receiver, receiver
 
 LOCAL = (ip_network("127.0.0.0/8"),)

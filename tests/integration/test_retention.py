@@ -9,13 +9,13 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from postback import retention
-from postback.cli import app
+from postback.cli.app import app
 from postback.config import Settings
-from postback.domain import DeliveryStatus
+from postback.delivery import retention
+from postback.domain.records import DeliveryStatus
 from postback.storage import open_store
-from postback.storage.common import SQLStore
-from postback.storage.retention import LOCK_KEY
+from postback.storage.retention_queries import LOCK_KEY
+from postback.storage.sql_store import SQLStore
 from tests.integration.test_store_helpers import NOW, lifecycle, make_world, put, result
 
 DAY = timedelta(days=1)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from postback.domain import DeliveryStatus
+from postback.domain.records import DeliveryStatus
 from tests.apiclient import Api, World, running_api
 from tests.integration.test_store_helpers import result
 

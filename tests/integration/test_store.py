@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy
 
-from postback.domain import (
+from postback.domain.records import (
     AccountKind,
     BodyFormat,
     EventType,
@@ -15,7 +15,7 @@ from postback.domain import (
 )
 from postback.errors import Conflict, NotFound, ValidationProblem
 from postback.storage import open_store
-from postback.storage.common import SQLStore
+from postback.storage.sql_store import SQLStore
 from tests.integration.test_store_helpers import World, action, config, lifecycle, make_world
 
 # -- accounts, programs, contracts, media sources ------------------------------------------
@@ -170,7 +170,9 @@ async def test_update_and_delete_postback(store: SQLStore) -> None:
 async def _ids(
     store: SQLStore, w: World, event_id: str, etype: EventType, **data: object
 ) -> set[str]:
-    return {p.id for p in await store.matching_postbacks(action(w, event_id, etype, **data))}
+    return {
+        p.id for p in (await store.matching_postbacks_many([action(w, event_id, etype, **data)]))[0]
+    }
 
 
 async def test_action_tracked_reaches_lifecycle_integration_and_media_source(
@@ -295,7 +297,7 @@ async def test_catalog_changes_reach_partners_with_a_contract(store: SQLStore) -
     await store.create_postback(w.other.id, config(PostbackKind.CATALOG_CHANGE))
     event = action(w, "cat1", EventType.CATALOG_ITEM_CHANGED, CatalogItemId="SKU1")
     event.data.pop("MediaPartnerId")
-    assert {p.id for p in await store.matching_postbacks(event)} == {mine.id}
+    assert {p.id for p in (await store.matching_postbacks_many([event]))[0]} == {mine.id}
 
 
 async def test_disabled_postbacks_do_not_match(store: SQLStore) -> None:
@@ -310,7 +312,7 @@ async def test_missing_ids_match_nothing(store: SQLStore) -> None:
     await lifecycle(store, w.partner)
     event = action(w, "e1", EventType.ACTION_TRACKED)
     event.data.clear()
-    assert await store.matching_postbacks(event) == []
+    assert (await store.matching_postbacks_many([event]))[0] == []
 
 
 async def test_a_batch_matches_as_each_event_alone_on_one_connection(store: SQLStore) -> None:
@@ -350,7 +352,7 @@ async def test_a_batch_matches_as_each_event_alone_on_one_connection(store: SQLS
         action(w, "k1", EventType.CATALOG_ITEM_CHANGED, MediaPartnerId=None),
         action(w, "t7"),  # t1's key again, after others
     ]
-    alone = [await store.matching_postbacks(e) for e in batch]
+    alone = [(await store.matching_postbacks_many([e]))[0] for e in batch]
     sizes = [len(found) for found in alone]
     assert 0 in sizes
     assert max(sizes) >= 3

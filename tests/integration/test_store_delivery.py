@@ -9,11 +9,11 @@ from ipaddress import ip_network
 
 import pytest
 
-from postback.domain import DeliveryStatus, Event, EventType, NewDelivery
+from postback.domain.records import DeliveryStatus, Event, EventType, NewDelivery
 from postback.errors import Conflict, NotFound, ValidationProblem
-from postback.storage.base import DeliveryFilter, IngestItem
-from postback.storage.common import SQLStore
+from postback.storage.interfaces import DeliveryFilter, IngestItem
 from postback.storage.sql import postback_rate
+from postback.storage.sql_store import SQLStore
 from tests.integration.test_store_helpers import (
     NOW,
     SECOND,
@@ -387,7 +387,7 @@ async def test_three_days_of_failure_disable_the_postback(store: SQLStore) -> No
     assert "Shop feed" in notice.message
     assert pb.id in notice.message
     assert await store.list_notices(w.other.id) == []
-    assert await store.matching_postbacks(_tracked(w.partner.id)) == []
+    assert (await store.matching_postbacks_many([_tracked(w.partner.id)]))[0] == []
     assert await store.claim("w1", NOW + 80 * HOUR, 10, 60) == []
     # Saving it unchanged keeps it off; enabling it again clears the reason and the time.
     await store.update_postback(pb.id, None, disabled.config)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from postback.domain import (
+from postback.delivery.queue import AttemptResult, Claim
+from postback.domain.records import (
     Account,
     AccountKind,
     ActionTracker,
@@ -25,8 +26,8 @@ from postback.domain import (
     RenderedRequest,
     Reply,
 )
-from postback.storage.base import AttemptResult, Claim, IngestItem, IngestResult
-from postback.storage.common import SQLStore
+from postback.storage.interfaces import IngestItem, IngestResult
+from postback.storage.sql_store import SQLStore
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from postback.domain import DeliveryStatus
+from postback.domain.records import DeliveryStatus
 from postback.errors import StoreError
 from postback.storage import open_store
 from postback.storage.postgresql import PostgresStore

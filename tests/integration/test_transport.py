@@ -25,7 +25,7 @@ from postback.delivery.transport import (
     _dns_failure,
     retry_after,
 )
-from postback.domain import FailureReason, HttpMethod, RenderedRequest, Reply
+from postback.domain.records import FailureReason, HttpMethod, RenderedRequest, Reply
 from postback.testing import LocalResolver
 
 LOCAL = (ip_network("127.0.0.0/8"),)

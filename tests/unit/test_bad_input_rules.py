@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from postback import events, rules
 from postback.api.inputs import bad_text, field_name, may_hold_bad_text, request_problems
-from postback.domain import (
+from postback.domain.records import (
     BodyFormat,
     Event,
     EventType,
@@ -21,9 +20,11 @@ from postback.domain import (
     PostbackConfig,
     PostbackKind,
 )
-from postback.domain import RenderedRequest as Req
+from postback.domain.records import RenderedRequest as Req
 from postback.errors import ValidationProblem
-from postback.service import request_size
+from postback.rules import event as events
+from postback.rules import postback as rules
+from postback.service.usecases import request_size
 from postback.storage import rows
 from postback.template import TemplateError, compile_template
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from postback.cli import app
+from postback.cli.app import app
 
 runner = CliRunner()
 

@@ -16,9 +16,9 @@ from postback.conditions import (
     variables,
 )
 from postback.config import Settings
-from postback.domain import EventKind
-from postback.service import Service
-from postback.template.catalogue import sample_params
+from postback.domain.catalogue import sample_params
+from postback.domain.records import EventKind
+from postback.service.usecases import Service
 
 TRACKED, MODIFIED = "action.tracked", "action.modified"
 DELTA = 'type != "action.modified" || DeltaPayout != 0.0'

@@ -5,7 +5,7 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from postback.delivery.guard import METADATA, embedded_ipv4, host_address, inet_aton, is_blocked
+from postback.rules.addresses import METADATA, embedded_ipv4, host_address, inet_aton, is_blocked
 
 BLOCKED = [
     ("127.0.0.1", "loopback"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from postback.delivery.outcome import Outcome, classify
-from postback.domain import FailureReason, Reply
+from postback.domain.records import FailureReason, Reply
 
 
 def reply(status: int = 200, body: bytes = b"OK") -> Reply:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from postback.storage.dispatch import Candidate, RateState, plan, turn_due
+from postback.delivery.ratelimit import RateState, plan, turn_due
+from postback.storage.claim_queries import Candidate
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MS = timedelta(milliseconds=1)

@@ -10,7 +10,7 @@ from postback.delivery.redact import (
     redact_body,
     redact_url,
 )
-from postback.domain import HttpMethod, RenderedRequest
+from postback.domain.records import HttpMethod, RenderedRequest
 
 
 @pytest.mark.parametrize(

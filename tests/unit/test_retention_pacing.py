@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from postback import retention
+from postback.delivery import retention
 
 
 def test_a_slow_batch_earns_a_longer_rest() -> None:

@@ -15,7 +15,7 @@ from postback.delivery.retry import (
     decide,
     retry_after_delay,
 )
-from postback.domain import DeliveryStatus, FailureReason
+from postback.domain.records import DeliveryStatus, FailureReason
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 ALMOST_ONE = 0.999999

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from postback.domain import EventKind
+from postback.domain.catalogue import ITEM_ROWS
+from postback.domain.records import EventKind
 from postback.errors import PostbackError
 from postback.template import (
     Catalogue,
@@ -21,7 +22,6 @@ from postback.template import (
     compile_template,
     sample_params,
 )
-from postback.template.catalogue import ITEM_ROWS
 from postback.template.escaping import CONTEXTS
 
 ITEMS = [{"sku": "A1", "qty": 2, "amt": "1.5"}, {"sku": "B 2", "qty": 1, "amt": 3}]
@@ -163,7 +163,7 @@ def test_positions_inside_a_format_map_back_through_escapes() -> None:
 
 
 def test_syntax_errors_anywhere_come_before_name_errors() -> None:
-    # template-functions.md section 3: malformed_join / malformed_function first.
+    # Syntax errors first: malformed_join / malformed_function first.
     found = error('{Nope} {join(products, i, "x")}')
     assert (found.code, found.position) == ("malformed_join", 7)
     found = error('{join(products, i, "x")} {Nope}')

@@ -1,4 +1,4 @@
-"""Every case of template-functions-vectors.json, byte for byte (spec: template-functions.md)."""
+"""Every case of template-functions-vectors.json, byte for byte."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Template functions (template-functions.md): cases beyond the shared vectors."""
+"""Template functions (functions.py): cases beyond the shared vectors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from postback.domain import EventKind
+from postback.domain.records import EventKind
 from postback.template import TemplateError, catalogue_for, compile_template, literal_text
 from postback.template.functions import FUNCTIONS
 from postback.template.listing import function_rows

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from postback.domain import EventKind
+from postback.domain.records import EventKind
 from postback.template import TemplateError, compile_template, sample_params
 from postback.template.escaping import CONTEXTS
 

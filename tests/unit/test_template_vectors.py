@@ -1,4 +1,4 @@
-"""Every case of template-vectors.json, byte for byte (spec: template-language.md)."""
+"""Every case of template-vectors.json, byte for byte."""
 
 from __future__ import annotations
 

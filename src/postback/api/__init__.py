@@ -1,3 +1,3 @@
-"""api."""
+"""The HTTP API: the FastAPI app, thin routes that call the service, pydantic schemas."""
 
 from __future__ import annotations

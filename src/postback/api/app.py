@@ -6,7 +6,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,8 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from postback import __version__
 from postback.api import routes
 from postback.config import Settings
-from postback.errors import Conflict, NotFound, StoreError, ValidationProblem
-from postback.service import Service
+from postback.errors import Conflict, NotFound, Problem, StoreError, ValidationProblem, problem
+from postback.service.usecases import Service
 from postback.storage import open_store
 from postback.web.routes import web
 
@@ -88,7 +87,7 @@ class _TooLarge(Exception):
     pass
 
 
-def _problems(status: int, problems: list[dict[str, Any]]) -> JSONResponse:
+def _problems(status: int, problems: list[Problem]) -> JSONResponse:
     return JSONResponse({"detail": problems}, status)
 
 
@@ -102,12 +101,11 @@ def _install_errors(app: FastAPI) -> None:
         return _problems(
             422,
             [
-                {
-                    "field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
-                    "code": err["type"],
-                    "position": None,
-                    "message": err["msg"],
-                }
+                problem(
+                    ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
+                    err["type"],
+                    err["msg"],
+                )
                 for err in exc.errors()
             ],
         )

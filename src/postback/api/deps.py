@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from postback.service import Principal, Service
+from postback.service.usecases import Principal, Service
 
 bearer = HTTPBearer(auto_error=False, description="an account's API key, or the operator's")
 

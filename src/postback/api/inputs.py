@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from postback.errors import ValidationProblem
+from postback.errors import Problem, ValidationProblem
+from postback.errors import problem as field_problem
 
 BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 TEXT, NUMBER = "invalid_text", "invalid_number"  # problem codes
@@ -101,8 +102,8 @@ class _Link:
         return tuple(part for step in reversed(steps) for part in step)
 
 
-def _problem(field: str, message: str, code: str = "invalid_text") -> dict[str, object]:
-    return {"field": field, "code": code, "position": None, "message": message}
+def _problem(field: str, message: str, code: str = "invalid_text") -> Problem:
+    return field_problem(field, code, message)
 
 
 def request_problems(

@@ -16,17 +16,16 @@ from postback.api.inputs import CheckedRoute
 from postback.conditions import Verdict
 from postback.config import Network
 from postback.delivery.redact import redact_headers
-from postback.domain import (
-    AccountKind,
+from postback.domain.catalogue import catalogue_for
+from postback.domain.records import (
     DeliveryStatus,
     Event,
     EventKind,
     PostbackConfig,
 )
-from postback.errors import NotFound, ValidationProblem
-from postback.inbox import MAX_BODY, Received
-from postback.storage.base import DeliveryFilter
-from postback.template.catalogue import catalogue_for
+from postback.errors import NotFound, ValidationProblem, problem
+from postback.service.inbox import MAX_BODY, Received
+from postback.storage.interfaces import DeliveryFilter
 from postback.template.listing import function_rows
 
 health = APIRouter()
@@ -109,7 +108,7 @@ async def update_account(
 ) -> s.AccountOut:
     """Set the networks this account's postbacks may reach besides the operator's."""
     nets = _networks(body.allowed_networks)
-    return s.AccountOut.of(await service.store.set_allowed_networks(account_id, nets))
+    return s.AccountOut.of(await service.set_allowed_networks(account_id, nets))
 
 
 def _networks(cidrs: list[str]) -> tuple[Network, ...]:
@@ -118,9 +117,7 @@ def _networks(cidrs: list[str]) -> tuple[Network, ...]:
 
 @v1.get("/accounts", tags=["accounts"])
 async def list_accounts(service: ServiceDep, who: Who) -> list[s.AccountOut]:
-    if who.account is not None:
-        return [s.AccountOut.of(who.account)]
-    return [s.AccountOut.of(a) for a in await service.store.list_accounts()]
+    return [s.AccountOut.of(a) for a in await service.list_accounts(who)]
 
 
 @v1.get("/accounts/me", tags=["accounts"])
@@ -129,36 +126,14 @@ async def get_current_account(who: Who) -> s.AccountOut | dict[str, str]:
 
 
 # -- programs, event types, contracts, media sources ----------------------------------
-async def _brand_id(service: ServiceDep, who: Who, brand_id: str | None) -> str:
-    if who.account is not None:
-        if who.account.kind is not AccountKind.BRAND:
-            raise _only("a brand")
-        return who.account.id
-    if brand_id is None:
-        raise ValidationProblem([_p("brand_id", "required", "the operator must name brand_id")])
-    brand = await service.store.get_account(brand_id)
-    if brand.kind is not AccountKind.BRAND:
-        raise ValidationProblem([_p("brand_id", "not_a_brand", "that account is not a brand")])
-    return brand.id
-
-
-def _p(field: str, code: str, message: str) -> dict[str, object]:
-    return {"field": field, "code": code, "position": None, "message": message}
-
-
-def _only(who: str) -> ValidationProblem:
-    return ValidationProblem([_p("account", "not_allowed", f"only {who} can do this")])
-
-
 @v1.post("/programs", status_code=201, tags=["programs"], responses={**NOT_FOUND, **TOO_LARGE})
 async def create_program(body: s.ProgramIn, service: ServiceDep, who: Who) -> s.ProgramOut:
-    brand_id = await _brand_id(service, who, body.brand_id)
-    return s.ProgramOut.of(await service.store.create_program(brand_id, body.name))
+    return s.ProgramOut.of(await service.create_program(who, body.brand_id, body.name))
 
 
 @v1.get("/programs", tags=["programs"])
 async def list_programs(service: ServiceDep, who: Who) -> list[s.ProgramOut]:
-    return [s.ProgramOut.of(p) for p in await service.store.list_programs(who.owner_id)]
+    return [s.ProgramOut.of(p) for p in await service.list_programs(who)]
 
 
 @v1.post(
@@ -170,51 +145,35 @@ async def list_programs(service: ServiceDep, who: Who) -> list[s.ProgramOut]:
 async def create_event_type(
     program_id: str, body: s.EventTypeIn, service: ServiceDep, who: Who
 ) -> s.EventTypeOut:
-    program = await service.store.get_program(program_id, who.owner_id)
-    tracker = await service.store.create_action_tracker(program.id, body.name, body.category)
-    return s.EventTypeOut.of(tracker)
+    created = await service.create_event_type(who, program_id, body.name, body.category)
+    return s.EventTypeOut.of(created)
 
 
 @v1.post("/contracts", status_code=201, tags=["contracts"], responses={**NOT_FOUND, **TOO_LARGE})
 async def create_contract(body: s.ContractIn, service: ServiceDep, who: Who) -> s.ContractOut:
-    program = await service.store.get_program(body.program_id, who.owner_id)
-    partner = await service.store.get_account(body.partner_id)
-    if partner.kind is not AccountKind.PARTNER:
-        raise ValidationProblem(
-            [_p("partner_id", "not_a_partner", "that account is not a partner")]
-        )
-    contract = await service.store.create_contract(partner.id, program.id, body.event_type_ids)
+    contract = await service.create_contract(
+        who, body.program_id, body.partner_id, body.event_type_ids
+    )
     return s.ContractOut.of(contract)
 
 
 @v1.get("/contracts", tags=["contracts"])
 async def list_contracts(service: ServiceDep, who: Who) -> list[s.ContractOut]:
-    found = await service.store.list_contracts(who.owner_id)
-    # Names for the screen's pickers: both parties may see who and what the contract is with.
-    names: dict[str, str] = {}
-    for c in found:
-        if c.partner_id not in names:
-            names[c.partner_id] = (await service.store.get_account(c.partner_id)).name
-        if c.program_id not in names:
-            names[c.program_id] = (await service.store.get_program(c.program_id, None)).name
     return [
-        s.ContractOut.of(c).model_copy(
-            update={"partner_name": names[c.partner_id], "program_name": names[c.program_id]}
-        )
-        for c in found
+        s.ContractOut.of(c).model_copy(update={"partner_name": partner, "program_name": program})
+        for c, partner, program in await service.list_contracts(who)
     ]
 
 
 @v1.get("/event-types", tags=["programs"])
 async def list_event_types(service: ServiceDep, who: Who) -> list[s.EventTypeOut]:
     """Event types of the brand's programs, or of programs the partner has a contract on."""
-    found = await service.store.list_action_trackers(who.owner_id)
-    return [s.EventTypeOut.of(t) for t in found]
+    return [s.EventTypeOut.of(t) for t in await service.list_event_types(who)]
 
 
 @v1.get("/media-sources", tags=["media-sources"])
 async def list_media_sources(service: ServiceDep, who: Who) -> list[s.MediaSourceOut]:
-    return [s.MediaSourceOut.of(m) for m in await service.store.list_media_sources(who.owner_id)]
+    return [s.MediaSourceOut.of(m) for m in await service.list_media_sources(who)]
 
 
 @v1.post(
@@ -223,8 +182,7 @@ async def list_media_sources(service: ServiceDep, who: Who) -> list[s.MediaSourc
 async def create_media_source(
     body: s.MediaSourceIn, service: ServiceDep, who: Who
 ) -> s.MediaSourceOut:
-    brand_id = await _brand_id(service, who, body.brand_id)
-    return s.MediaSourceOut.of(await service.store.create_media_source(brand_id, body.name))
+    return s.MediaSourceOut.of(await service.create_media_source(who, body.brand_id, body.name))
 
 
 # -- postbacks --------------------------------------------------------------------------
@@ -241,12 +199,12 @@ async def create_postback(body: s.PostbackIn, service: ServiceDep, who: Who) -> 
 
 @v1.get("/postbacks", tags=["postbacks"])
 async def list_postbacks(service: ServiceDep, who: Who) -> list[s.PostbackOut]:
-    return [s.PostbackOut.of(p) for p in await service.store.list_postbacks(who.owner_id)]
+    return [s.PostbackOut.of(p) for p in await service.list_postbacks(who)]
 
 
 @v1.get("/postbacks/{postback_id}", tags=["postbacks"], responses=NOT_FOUND)
 async def get_postback(postback_id: str, service: ServiceDep, who: Who) -> s.PostbackOut:
-    return s.PostbackOut.of(await service.store.get_postback(postback_id, who.owner_id))
+    return s.PostbackOut.of(await service.get_postback(who, postback_id))
 
 
 @v1.patch("/postbacks/{postback_id}", tags=["postbacks"], responses={**NOT_FOUND, **TOO_LARGE})
@@ -256,7 +214,9 @@ async def update_postback(
     changes = body.model_dump(exclude_unset=True)
     nulls = sorted(k for k, v in changes.items() if v is None and k not in s.NULLABLE)
     if nulls:
-        raise ValidationProblem([_p(k, "null", f"{k} cannot be null; leave it out") for k in nulls])
+        raise ValidationProblem(
+            [problem(k, "null", f"{k} cannot be null; leave it out") for k in nulls]
+        )
     if "headers" in changes:
         changes["headers"] = tuple((changes["headers"] or {}).items())
     return s.PostbackOut.of(await service.update_postback(who, postback_id, changes))
@@ -264,14 +224,14 @@ async def update_postback(
 
 @v1.delete("/postbacks/{postback_id}", status_code=204, tags=["postbacks"], responses=NOT_FOUND)
 async def delete_postback(postback_id: str, service: ServiceDep, who: Who) -> Response:
-    await service.store.delete_postback(postback_id, who.owner_id)
+    await service.delete_postback(who, postback_id)
     return Response(status_code=204)
 
 
 @v1.get("/postbacks/{postback_id}/secret", tags=["postbacks"], responses=NOT_FOUND)
 async def get_postback_secret(postback_id: str, service: ServiceDep, who: Who) -> s.SecretOut:
     """The postback's signing secret, for its owner to give the receiver."""
-    return s.SecretOut.of(await service.store.signing_secret(postback_id, who.owner_id))
+    return s.SecretOut.of(await service.signing_secret(who, postback_id))
 
 
 @v1.post(
@@ -284,9 +244,7 @@ async def rotate_postback_secret(
 ) -> s.SecretOut:
     """A new signing secret; the old one keeps signing too for ``keep_old_seconds``."""
     keep = body.keep_old_seconds if body is not None else None
-    if keep is None:
-        keep = int(service.settings.secret_overlap_seconds)
-    secret = await service.store.rotate_signing_secret(postback_id, who.owner_id, keep)
+    secret = await service.rotate_signing_secret(who, postback_id, keep)
     return s.SecretOut.of(secret)
 
 
@@ -303,7 +261,7 @@ def _target(body: s.PreviewIn | None) -> tuple[Event | None, str | None]:
 async def preview_postback(
     postback_id: str, service: ServiceDep, who: Who, body: s.PreviewIn | None = None
 ) -> s.PreviewOut:
-    postback = await service.store.get_postback(postback_id, who.owner_id)
+    postback = await service.get_postback(who, postback_id)
     result = await service.preview(postback, *_target(body))
     return s.PreviewOut(
         request=s.RequestOut.of(result.request),
@@ -322,7 +280,7 @@ async def test_postback(
     postback_id: str, service: ServiceDep, who: Who, body: s.PreviewIn | None = None
 ) -> s.TestOut:
     """Send now, bypassing the minimum delay, and show the request and the reply."""
-    postback = await service.store.get_postback(postback_id, who.owner_id)
+    postback = await service.get_postback(who, postback_id)
     result = await service.test_send(postback, *_target(body))
     sent = result.sent
     return s.TestOut(
@@ -383,9 +341,7 @@ async def get_info(service: ServiceDep) -> s.InfoOut:
 @v1.get("/notices", tags=["notices"])
 async def list_notices(service: ServiceDep, who: Who) -> list[s.NoticeOut]:
     """Messages for the caller's account, such as a postback disabled after days of failures."""
-    if who.account is None:
-        return []
-    found = await service.store.list_notices(who.account.id)
+    found = await service.list_notices(who)
     return [s.NoticeOut(id=n.id, created_at=n.created_at, message=n.message) for n in found]
 
 
@@ -449,7 +405,7 @@ def _parse_events(payload: Any) -> list[Event]:
     many = isinstance(payload, list)
     items = payload if many else [payload]
     if not items:
-        raise ValidationProblem([_p("body", "empty", "send one event or a non-empty list")])
+        raise ValidationProblem([problem("body", "empty", "send one event or a non-empty list")])
     problems: list[dict[str, object]] = []
     events: list[Event] = []
     for i, item in enumerate(items):
@@ -465,7 +421,7 @@ def _parse_events(payload: Any) -> list[Event]:
 
 def _pydantic_problem(prefix: str, err: Any) -> dict[str, object]:
     field = prefix + ".".join(str(p) for p in err["loc"])
-    return _p(field.rstrip(".") or "body", err["type"], err["msg"])
+    return problem(field.rstrip(".") or "body", err["type"], err["msg"])
 
 
 @v1.post(
@@ -500,7 +456,7 @@ async def list_deliveries(
     cursor: str | None = None,
 ) -> s.DeliveryPage:
     flt = DeliveryFilter(postback_id, status, action_id, since, until)
-    page = await service.store.list_deliveries(who.owner_id, flt, limit, cursor)
+    page = await service.list_deliveries(who, flt, limit, cursor)
     return s.DeliveryPage(
         items=[s.DeliveryOut.of(d) for d in page.items], next_cursor=page.next_cursor
     )
@@ -508,7 +464,7 @@ async def list_deliveries(
 
 @v1.get("/deliveries/{delivery_id}", tags=["deliveries"], responses=NOT_FOUND)
 async def get_delivery(delivery_id: str, service: ServiceDep, who: Who) -> s.DeliveryOut:
-    delivery = await service.store.get_delivery(delivery_id, who.owner_id)
+    delivery = await service.get_delivery(who, delivery_id)
     return s.DeliveryOut.of(delivery, with_attempts=True)
 
 
@@ -518,7 +474,7 @@ async def get_delivery(delivery_id: str, service: ServiceDep, who: Who) -> s.Del
     responses={**NOT_FOUND, **CONFLICT},
 )
 async def redeliver_delivery(delivery_id: str, service: ServiceDep, who: Who) -> s.DeliveryOut:
-    delivery = await service.store.redeliver(delivery_id, who.owner_id, service.clock())
+    delivery = await service.redeliver(who, delivery_id)
     return s.DeliveryOut.of(delivery)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from datetime import datetime
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from postback.delivery.redact import redact, redact_headers
-from postback.domain import (
+from postback.domain.records import (
     Account,
     AccountKind,
     ActionTracker,
@@ -32,7 +33,7 @@ from postback.domain import (
     Reply,
     SigningSecret,
 )
-from postback.storage.base import IngestResult
+from postback.storage.interfaces import IngestResult
 
 
 def _sane_year(moment: datetime) -> datetime:
@@ -271,27 +272,17 @@ class PostbackOut(PostbackFields):
             updated_at=p.updated_at,
             disabled_reason=p.disabled_reason,
             disabled_at=p.disabled_at,
-            url=c.url,
-            method=c.method,
-            body=c.body,
-            body_format=c.body_format,
-            headers=dict(c.headers),
-            min_delay_seconds=c.min_delay_seconds,
-            max_requests_per_second=c.max_requests_per_second,
-            success_response=c.success_response,
-            error_response=c.error_response,
-            enabled=c.enabled and p.disabled_reason is None,
-            name=c.name,
-            partner_id=c.partner_id,
-            event_type_id=c.event_type_id,
-            media_source_id=c.media_source_id,
-            include_installs=c.include_installs,
-            in_app_event=c.in_app_event,
-            include_locking=c.include_locking,
-            trigger=c.trigger,
-            signing_enabled=c.signing_enabled,
-            condition=c.condition,
+            **_config_fields(p),
         )
+
+
+def _config_fields(p: Postback) -> dict[str, Any]:
+    """Every configuration field as the API shows it (one list: PostbackConfig's)."""
+    c = p.config
+    out = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name != "kind"}
+    out["headers"] = dict(c.headers)
+    out["enabled"] = c.enabled and p.disabled_reason is None
+    return out
 
 
 class SecretOut(BaseModel):

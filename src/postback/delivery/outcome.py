@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from postback.domain import FailureReason, Reply
+from postback.domain.records import FailureReason, Reply
 
 _FAILURE_DETAIL: dict[FailureReason, str] = {
     FailureReason.TIMEOUT: "no reply in time",

@@ -20,7 +20,7 @@ import re
 from dataclasses import replace
 from urllib.parse import unquote_plus
 
-from postback.domain import RenderedRequest
+from postback.domain.records import RenderedRequest
 
 REDACTED = "[redacted]"
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from postback.delivery.outcome import Outcome
-from postback.domain import DeliveryStatus, FailureReason
+from postback.domain.records import DeliveryStatus, FailureReason
 
 MAX_ATTEMPTS = 15
 BASE_DELAY = timedelta(seconds=30)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from postback.domain import RenderedRequest
+from postback.domain.records import RenderedRequest
 
 PREFIX = "whsec_"
 SECRET_BYTES = 24

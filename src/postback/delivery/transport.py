@@ -7,7 +7,7 @@ problem: every call returns a :class:`SendResult`.
 
 The address guard runs before any connection is made: an IP-literal host is checked
 here, and a name is resolved by :class:`GuardedResolver`, which drops every address
-:func:`postback.delivery.guard.is_blocked` refuses and fails when none is left. The
+:func:`postback.rules.addresses.is_blocked` refuses and fails when none is left. The
 connection then goes to exactly the addresses that were checked, so a DNS answer cannot
 change between the check and the connect.
 
@@ -70,15 +70,15 @@ from yarl import URL
 
 from postback import __version__
 from postback.config import Network, Settings
-from postback.delivery.guard import host_address, is_blocked
-from postback.domain import FailureReason, RenderedRequest, Reply
+from postback.domain.records import FailureReason, RenderedRequest, Reply
+from postback.rules.addresses import host_address, is_blocked
+from postback.rules.postback import TOKEN
 
 USER_AGENT = f"Postback/{__version__}"
 ID_HEADER = "Postback-Id"
 DNS_CACHE_SECONDS = 30
 SCHEMES = frozenset({"http", "https"})
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEADER_BREAKS = re.compile(r"[\r\n\x00]")
 
@@ -421,7 +421,7 @@ def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
 
 
 def _check_header(name: str, value: str) -> None:
-    if not _TOKEN.fullmatch(name):
+    if not TOKEN.fullmatch(name):
         raise _Refused(
             FailureReason.INVALID_REQUEST, f"the header name {name!r} is not a valid HTTP token"
         )

@@ -33,12 +33,10 @@ import os
 import random
 import socket
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from postback import events, rules
 from postback.delivery import outcome, retry, signing
 from postback.delivery.metrics import (
     ATTEMPTS,
@@ -49,22 +47,20 @@ from postback.delivery.metrics import (
     RETRIES,
     SEND_SECONDS,
 )
+from postback.delivery.queue import AttemptResult, Claim, WorkQueue
 from postback.delivery.redact import redact, redact_headers
 from postback.delivery.transport import SendResult, Transport, as_sent, retry_after
-from postback.domain import Attempt, DeliveryStatus, FailureReason, Postback, Reply
+from postback.domain.clock import Clock, utcnow
+from postback.domain.records import Attempt, DeliveryStatus, FailureReason, Postback, Reply
 from postback.errors import NotFound, PostbackError
-from postback.storage.base import AttemptResult, Claim, Store
+from postback.rules import event as events
+from postback.rules import postback as rules
 from postback.template import TemplateError
 
 log = logging.getLogger("postback.worker")
-Clock = Callable[[], datetime]
 MAX_LANES = 1024  # idle lanes (remembering a slow destination) kept at most
 PER_DESTINATION = 50
 MAX_POSTBACKS = 4096  # changed postbacks whose compiled templates a worker keeps
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +166,7 @@ def worker_id() -> str:
 class Worker:
     def __init__(
         self,
-        store: Store,
+        store: WorkQueue,
         transport: Transport,
         options: WorkerOptions | None = None,
         clock: Clock = utcnow,

@@ -1,9 +1,9 @@
-"""Storage: one :class:`Store` interface, SQLite and PostgreSQL adapters."""
+"""Storage: the directory and the queue interfaces, SQLite and PostgreSQL adapters."""
 
 from __future__ import annotations
 
 from postback.errors import ConfigError
-from postback.storage.base import Store
+from postback.storage.interfaces import Store
 
 __all__ = ["Store", "open_store"]
 

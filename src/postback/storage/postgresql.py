@@ -17,7 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from postback.storage.common import Clock, SQLStore, utcnow
+from postback.domain.clock import Clock, utcnow
+from postback.storage.sql_store import SQLStore
 
 CHANNEL = "postback_work"
 CONNECT_TIMEOUT = 10.0

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import ipaddress
 import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Row
 
 from postback.config import Network
-from postback.domain import (
+from postback.domain.records import (
     Account,
     AccountKind,
     ActionTracker,
@@ -108,56 +110,47 @@ def media_source(row: Row[Any]) -> MediaSource:
     return MediaSource(id=row.id, brand_id=row.brand_id, name=row.name)
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 def config_values(config: PostbackConfig) -> dict[str, Any]:
-    """The postbacks columns that hold a :class:`PostbackConfig`."""
-    return {
-        "kind": config.kind.value,
-        "name": config.name,
-        "url": config.url,
-        "method": config.method.value,
-        "body": config.body,
-        "body_format": config.body_format.value if config.body_format else None,
-        "headers": dump_pairs(config.headers),
-        "min_delay_seconds": config.min_delay_seconds,
-        "max_requests_per_second": config.max_requests_per_second,
-        "success_response": config.success_response,
-        "error_response": config.error_response,
-        "enabled": config.enabled,
-        "partner_id": config.partner_id,
-        "event_type_id": config.event_type_id,
-        "media_source_id": config.media_source_id,
-        "include_installs": config.include_installs,
-        "in_app_event": config.in_app_event,
-        "include_locking": config.include_locking,
-        "trigger": config.trigger.value if config.trigger else None,
-        "signing_enabled": config.signing_enabled,
-        "condition": config.condition,
-    }
+    """The postbacks columns that hold a :class:`PostbackConfig` (one column per field)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(PostbackConfig):
+        value = getattr(config, f.name)
+        if f.name == "headers":
+            value = dump_pairs(value)
+        elif isinstance(value, Enum):
+            value = value.value
+        out[f.name] = value
+    return out
+
+
+def _optional(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: kind(value) if value else None
+
+
+# How a column is read back into its PostbackConfig field; the rest are taken as they are.
+_READ: dict[str, Callable[[Any], Any]] = {
+    "kind": PostbackKind,
+    "method": HttpMethod,
+    "body_format": _optional(BodyFormat),
+    "headers": load_pairs,
+    "enabled": bool,
+    "include_installs": bool,
+    "include_locking": bool,
+    "trigger": _optional(EventTrigger),
+    "signing_enabled": bool,
+}
 
 
 def postback(row: Row[Any]) -> Postback:
     config = PostbackConfig(
-        kind=PostbackKind(row.kind),
-        url=row.url,
-        method=HttpMethod(row.method),
-        body=row.body,
-        body_format=BodyFormat(row.body_format) if row.body_format else None,
-        headers=load_pairs(row.headers),
-        min_delay_seconds=row.min_delay_seconds,
-        max_requests_per_second=row.max_requests_per_second,
-        success_response=row.success_response,
-        error_response=row.error_response,
-        enabled=bool(row.enabled),
-        name=row.name,
-        partner_id=row.partner_id,
-        event_type_id=row.event_type_id,
-        media_source_id=row.media_source_id,
-        include_installs=bool(row.include_installs),
-        in_app_event=row.in_app_event,
-        include_locking=bool(row.include_locking),
-        trigger=EventTrigger(row.trigger) if row.trigger else None,
-        signing_enabled=bool(row.signing_enabled),
-        condition=row.condition,
+        **{
+            f.name: _READ.get(f.name, _same)(getattr(row, f.name))
+            for f in dataclasses.fields(PostbackConfig)
+        }
     )
     return Postback(
         id=row.id,

@@ -17,8 +17,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from postback.storage.base import Claim
-from postback.storage.common import Clock, SQLStore, utcnow
+from postback.delivery.queue import Claim
+from postback.domain.clock import Clock, utcnow
+from postback.storage.sql_store import SQLStore
 
 BUSY_TIMEOUT_MS = 30_000
 IMMEDIATE = "postback_begin_immediate"

@@ -1,8 +1,8 @@
 """The postback template language: ``{Name}``, ``{Name|f(args)|g}`` and ``{join(items, ...)}``.
 
-The language is specified in ``template-language.md``, its functions in
-``template-functions.md`` (the table is ``functions.FUNCTION_LIST``). Compile once with
-:func:`compile_template`, render many times with :meth:`Template.render`::
+The language is described in README.md (Templates) and pinned by the vectors in
+``tests/unit/template_vectors.json``; its functions are ``functions.FUNCTION_LIST``.
+Compile once with :func:`compile_template`, render many times with :meth:`Template.render`::
 
     template = compile_template("https://p.example/?a={ActionId}", context="url")
     template.render({"ActionId": "1.2"})  # 'https://p.example/?a=1.2'
@@ -10,7 +10,7 @@ The language is specified in ``template-language.md``, its functions in
 
 from __future__ import annotations
 
-from postback.template.catalogue import (
+from postback.domain.catalogue import (
     Catalogue,
     Parameter,
     ParamType,

@@ -2,14 +2,15 @@
 
 Errors say what to type instead: the closest known names for a misspelt one, the loop
 variable to use inside a join, the item fields there are, the closest function names.
-Order (template-functions.md section 3): a join that cannot be used with this catalogue
-is a ``malformed_join`` reported before any name; then, expression by expression, the
-name, then each function from left to right: its name, its arguments, its input type.
+Order (pinned by tests/unit/template_functions_vectors.json): a join that cannot be used
+with this catalogue is a ``malformed_join`` reported before any name; then, expression
+by expression, the name, then each function from left to right: its name, its
+arguments, its input type.
 """
 
 from __future__ import annotations
 
-from postback.template.catalogue import Catalogue, ParamType
+from postback.domain.catalogue import Catalogue, ParamType
 from postback.template.errors import (
     BAD_ARGUMENTS,
     TYPE_MISMATCH,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from postback.template.catalogue import ACTION_CATALOGUE, Catalogue
+from postback.domain.catalogue import ACTION_CATALOGUE, Catalogue
 from postback.template.checker import check
 from postback.template.escaping import CONTEXTS
 from postback.template.nodes import Checked, CheckedJoin, FieldRef, ParamRef
@@ -81,5 +81,5 @@ def compile_template(
     if context not in CONTEXTS:
         raise ValueError(f"unknown context {context!r}; use one of {', '.join(CONTEXTS)}")
     known = ACTION_CATALOGUE if catalogue is None else catalogue
-    # Syntax errors anywhere come first (template-functions.md section 3): parse, then check.
+    # Syntax errors anywhere come first: parse, then check.
     return Template(text, context, check(parse(text), known))

@@ -1,4 +1,4 @@
-"""Escaping of substituted values per context (spec section 2). Literal text is never escaped.
+"""Escaping of substituted values per context. Literal text is never escaped.
 
 Each context has a ``needs`` test (a compiled regex search: C speed, true when something
 must change) and an ``escape`` function; renderers call ``escape`` only when ``needs``

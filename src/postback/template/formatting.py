@@ -1,4 +1,4 @@
-"""Value formatting (spec section 3): a value to its text, before any escaping.
+"""Value formatting: a value to its text, before any escaping.
 
 Each formatter has a fast path for values that are already canonical, checked with a
 compiled regular expression, so the common case costs no Decimal or datetime work.
@@ -151,7 +151,7 @@ def iso_seconds(moment: datetime) -> str:
     return moment.isoformat()
 
 
-# -- reading a value as its type, for the typed functions (template-functions.md) ------
+# -- reading a value as its type, for the typed functions (functions.py) -------------------
 INTEGER_TEXT = re.compile(r"-?[0-9]+").fullmatch
 INTEGER_EXAMPLE = "write a whole number, e.g. 3"
 

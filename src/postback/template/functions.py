@@ -22,7 +22,7 @@ from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from postback.template.catalogue import ParamType
+from postback.domain.catalogue import ParamType
 from postback.template.escaping import utf8
 from postback.template.formatting import (
     CENT,

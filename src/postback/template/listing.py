@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from postback.domain import EventKind
-from postback.template.catalogue import (
+from postback.domain.catalogue import (
     Catalogue,
     Parameter,
     ParamType,
     catalogue_for,
     sample_params,
 )
+from postback.domain.records import EventKind
 from postback.template.compiler import compile_template
 from postback.template.functions import FUNCTION_LIST, Function
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from postback.template.catalogue import ParamType
+from postback.domain.catalogue import ParamType
 from postback.template.functions import Arg, Function
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from postback.template.catalogue import ParamType
+from postback.domain.catalogue import ParamType
 from postback.template.errors import BAD_VALUE, TOO_LARGE, TemplateError
 from postback.template.escaping import ESCAPERS, Escaper
 from postback.template.formatting import (

@@ -7,9 +7,9 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from postback.domain import EventKind
+from postback.domain.catalogue import Parameter, catalogue_for, sample_params
+from postback.domain.records import EventKind
 from postback.errors import PostbackError
-from postback.template.catalogue import Parameter, catalogue_for, sample_params
 from postback.template.escaping import CONTEXTS
 from postback.template.listing import function_rows
 

@@ -11,10 +11,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.delivery.redact import redact
-from postback.domain import Delivery, DeliveryStatus, Event, NewDelivery, Replay
+from postback.domain.records import Delivery, DeliveryStatus, Event, NewDelivery, Replay
 from postback.errors import Conflict, NotFound
 from postback.storage import rows
-from postback.storage.base import DeliveryFilter, IngestItem, IngestResult, Notice, Page
+from postback.storage.interfaces import DeliveryFilter, IngestItem, IngestResult, Notice, Page
 from postback.storage.sql import attempts, deliveries, events, notices, postbacks, replays
 
 D = deliveries.c

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 from postback.conditions import ConditionError, compile_condition
 from postback.config import Network
-from postback.delivery.guard import host_address, is_blocked
-from postback.domain import (
+from postback.domain.catalogue import Catalogue, catalogue_for
+from postback.domain.records import (
     CATALOGUE_OF_KIND,
     CONTENT_TYPE,
     MOBILE_APP_CATEGORIES,
@@ -23,8 +23,9 @@ from postback.domain import (
     PostbackKind,
     RenderedRequest,
 )
+from postback.errors import Problem, problem
+from postback.rules.addresses import host_address, is_blocked
 from postback.template import Template, TemplateError, compile_template
-from postback.template.catalogue import Catalogue, catalogue_for
 from postback.template.escaping import XML_FORBIDDEN
 from postback.template.lexer import JoinClose, JoinOpen, RefToken, String, TextToken, tokenize
 
@@ -37,7 +38,6 @@ RESERVED_HEADERS = frozenset(
 )
 BODY_CONTEXT = {BodyFormat.JSON: "json", BodyFormat.XML: "xml", BodyFormat.QUERY: "query"}
 
-Problem = dict[str, object]
 
 #: The scope settings each kind of postback takes; any other one must keep its default
 #: (a 422 naming it otherwise). Settings every kind has (URL, method, ...) are not listed.
@@ -64,10 +64,6 @@ class Compiled:
     url: Template
     body: Template | None
     headers: tuple[tuple[str, Template], ...]
-
-
-def problem(field: str, code: str, message: str, position: int | None = None) -> Problem:
-    return {"field": field, "code": code, "position": position, "message": message}
 
 
 def _compile(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from postback.domain import EventKind
+from postback.domain.records import EventKind
 
 
 class ParamType(StrEnum):

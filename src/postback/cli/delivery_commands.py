@@ -13,9 +13,10 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from postback.cli.template_io import InputError, read_json
 from postback.conditions import Verdict
 from postback.config import Settings
-from postback.domain import (
+from postback.domain.records import (
     FINAL_STATUSES,
     ApiKey,
     DeliveryStatus,
@@ -25,10 +26,9 @@ from postback.domain import (
     Reply,
 )
 from postback.errors import PostbackError, ValidationProblem
-from postback.service import OPERATOR, Service, TestSend
+from postback.service.usecases import OPERATOR, Service, TestSend
 from postback.storage import open_store
-from postback.storage.base import DeliveryFilter
-from postback.template.show import InputError, read_json
+from postback.storage.interfaces import DeliveryFilter
 
 T = TypeVar("T")
 
@@ -81,7 +81,7 @@ def load_event(path: Path) -> Event:
 
 async def send_test(service: Service, given: SendInput) -> TestSend:
     """Send the postback now, for the given or stored event or a sample."""
-    postback = await service.store.get_postback(given.postback_id, OPERATOR.owner_id)
+    postback = await service.get_postback(OPERATOR, given.postback_id)
     return await service.test_send(postback, given.event, given.event_id)
 
 

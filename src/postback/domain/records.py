@@ -180,7 +180,7 @@ class PostbackConfig:
     error_response: str | None = None
     enabled: bool = True
     name: str = ""
-    # Scope: which events reach it (see product.md, Postbacks table).
+    # Scope: which events reach it (README.md, How it works).
     partner_id: str | None = None  # partner_integration: the partner
     event_type_id: str | None = None  # partner_integration, media_source: the event type
     media_source_id: str | None = None  # media_source

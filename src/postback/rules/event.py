@@ -7,8 +7,9 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from postback.domain import Event, EventKind, EventType
-from postback.template.catalogue import ParamType, catalogue_for
+from postback.domain.catalogue import ParamType, catalogue_for
+from postback.domain.records import Event, EventKind, EventType
+from postback.errors import Problem, problem
 from postback.template.formatting import (
     DATETIME_EXAMPLE,
     MONEY_EXAMPLE,
@@ -17,8 +18,6 @@ from postback.template.formatting import (
     format_datetime,
     format_money,
 )
-
-Problem = dict[str, object]
 
 KIND_OF_TYPE: dict[EventType, EventKind] = {
     EventType.INQUIRY_CREATED: EventKind.ACTION_INQUIRY,
@@ -94,16 +93,16 @@ def check(event: Event, where: str, max_items: int = MAX_ITEMS) -> list[Problem]
     if sources and all(event.data.get(name) in (None, "") for name in sources):
         first, *others = sources
         message = f"{event.type} events need {first} (or {', '.join(others)} for a media source)"
-        out.append(_problem(at(where, f"data.{first}"), "required", message))
+        out.append(problem(at(where, f"data.{first}"), "required", message))
     out += [
-        _problem(at(where, f"data.{name}"), "required", f"{event.type} events need {name}")
+        problem(at(where, f"data.{name}"), "required", f"{event.type} events need {name}")
         for name in REQUIRED[kind]
         if event.data.get(name) in (None, "")
     ]
     out.extend(_check_types(event.data, kind, where))
     out.extend(_check_items(event.data.get("items"), kind, where, max_items))
     if len(event.id) > MAX_ID_LENGTH or not event.id.strip():
-        out.append(_problem(at(where, "id"), "invalid", "id must be 1 to 200 characters"))
+        out.append(problem(at(where, "id"), "invalid", "id must be 1 to 200 characters"))
     return out[:MAX_PROBLEMS]
 
 
@@ -112,10 +111,10 @@ def _check_items(items: Any, kind: EventKind, where: str, max_items: int) -> lis
     if items is None:
         return []
     if not isinstance(items, list):
-        return [_problem(field, "invalid", "items must be a list of objects")]
+        return [problem(field, "invalid", "items must be a list of objects")]
     if len(items) > max_items:
         return [
-            _problem(
+            problem(
                 field,
                 "too_many",
                 f"an event may carry at most {max_items} items, this one has {len(items)}; "
@@ -126,7 +125,7 @@ def _check_items(items: Any, kind: EventKind, where: str, max_items: int) -> lis
     out: list[Problem] = []
     for number, item in enumerate(items):
         if item.__class__ is not dict:
-            out.append(_problem(f"{field}[{number}]", "invalid", "each item must be an object"))
+            out.append(problem(f"{field}[{number}]", "invalid", "each item must be an object"))
             continue
         out += _check_values(item, rules, f"{field}[{number}].")
         if len(out) >= MAX_PROBLEMS:
@@ -144,7 +143,7 @@ def _check_values(values: dict[str, Any], rules: dict[str, Rule], prefix: str) -
         rule = rules.get(name)
         if rule is None or value is None or rule[0](value):
             continue
-        out.append(_problem(prefix + name, "bad_value", f"{name}: {_shown(value)} {rule[1]}"))
+        out.append(problem(prefix + name, "bad_value", f"{name}: {_shown(value)} {rule[1]}"))
     return out
 
 
@@ -208,7 +207,3 @@ TYPE_CHECKS: dict[ParamType, Rule] = {
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _problem(field: str, code: str, message: str) -> Problem:
-    return {"field": field, "code": code, "position": None, "message": message}

@@ -9,10 +9,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from postback.config import Settings
+from postback.delivery.queue import QueueUpkeep
 from postback.errors import PostbackError
-from postback.storage import Store
 
-log = logging.getLogger("postback.retention")
+log = logging.getLogger("postback.delivery.retention")
 BATCH = 500  # rows per transaction: short enough not to hold up the workers' writes
 PAUSE = 0.05  # the shortest pause between batches
 DUTY = 0.2  # the share of time the job may hold the database: it pauses 4x each batch's time
@@ -24,7 +24,7 @@ def cutoff(now: datetime, days: float) -> datetime:
 
 
 async def prune(
-    store: Store,
+    store: QueueUpkeep,
     before: datetime,
     stop: asyncio.Event | None = None,
     batch: int = BATCH,
@@ -55,7 +55,7 @@ def rest(took: float, duty: float = DUTY) -> float:
     return took * (1 - duty) / duty
 
 
-async def run_periodically(store: Store, settings: Settings, stop: asyncio.Event) -> None:
+async def run_periodically(store: QueueUpkeep, settings: Settings, stop: asyncio.Event) -> None:
     """The workers' job: prune every ``retention_interval`` seconds until ``stop``."""
     if not settings.retention_days:
         return

@@ -25,8 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.delivery import signing
-from postback.domain import Event, EventType, PostbackConfig, PostbackKind, SigningSecret
-from postback.domain import Postback as PostbackRecord
+from postback.domain.records import Event, EventType, PostbackConfig, PostbackKind, SigningSecret
+from postback.domain.records import Postback as PostbackRecord
 from postback.errors import NotFound
 from postback.storage import rows
 from postback.storage.sql import (
@@ -318,7 +318,7 @@ RULES: dict[EventType, Callable[[MatchKey], ColumnElement[bool]]] = {
 
 
 def match_clause(key: MatchKey) -> ColumnElement[bool]:
-    """Which postbacks an event reaches (product.md, Events table), as one condition
+    """Which postbacks an event reaches (README.md, How it works), as one condition
     over the key's bound parameters."""
     rule = RULES.get(key.type)
     return rule(key) if rule else false()
@@ -343,15 +343,11 @@ async def _matching_key(conn: AsyncConnection, key: MatchKey) -> list[PostbackRe
     return [rows.postback(r) for r in result]
 
 
-async def matching(conn: AsyncConnection, event: Event) -> list[PostbackRecord]:
-    """Enabled, not automatically disabled postbacks the event fans out to."""
-    return await _matching_key(conn, match_key(event))
-
-
 async def matching_many(
     conn: AsyncConnection, events: Sequence[Event]
 ) -> list[list[PostbackRecord]]:
-    """:func:`matching` for each event, in order: one query per distinct match key."""
+    """Enabled, not automatically disabled postbacks each event fans out to, in order:
+    one query per distinct match key."""
     keys = [match_key(e) for e in events]
     found = {key: await _matching_key(conn, key) for key in dict.fromkeys(keys)}
     return [list(found[key]) for key in keys]

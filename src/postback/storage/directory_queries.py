@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from postback import keys
 from postback.config import Network
-from postback.domain import (
+from postback.domain import keys
+from postback.domain.records import (
     Account,
     AccountKind,
     ActionTracker,
@@ -21,7 +21,7 @@ from postback.domain import (
     PartnerType,
     Program,
 )
-from postback.errors import NotFound, ValidationProblem
+from postback.errors import NotFound, ValidationProblem, problem
 from postback.storage import rows
 from postback.storage.sql import (
     accounts,
@@ -35,7 +35,7 @@ from postback.storage.sql import (
 
 
 def _problem(field: str, code: str, message: str) -> ValidationProblem:
-    return ValidationProblem([{"field": field, "code": code, "position": None, "message": message}])
+    return ValidationProblem([problem(field, code, message)])
 
 
 # -- accounts and keys -------------------------------------------------------------

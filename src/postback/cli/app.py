@@ -40,7 +40,7 @@ def serve(
     workers: bool = typer.Option(True, help="run the delivery workers in this process"),
 ) -> None:
     """Start the HTTP API, the web screen (/ui) and (unless --no-workers) the delivery workers."""
-    from postback import server
+    from postback.cli import serve as server
 
     server.run(_settings(), host, port, demo, workers)
 
@@ -57,7 +57,7 @@ def worker(
     metrics_host: str = typer.Option("127.0.0.1", help="address for --metrics-port"),
 ) -> None:
     """Run a delivery worker until SIGTERM (in-flight sends are finished first)."""
-    from postback.delivery import runner
+    from postback.cli import worker as runner
     from postback.errors import ConfigError
 
     try:
@@ -87,7 +87,7 @@ def migrate() -> None:
 
 def _fail(exc: PostbackError, code: int = 2) -> typer.Exit:
     """Print an error (and a hint for database errors); the exit to raise."""
-    from postback.commands import problem_text
+    from postback.cli.delivery_commands import problem_text
     from postback.errors import StoreError
 
     text = problem_text(exc)
@@ -119,7 +119,7 @@ def test_send(
     import asyncio
     from pathlib import Path
 
-    from postback import commands
+    from postback.cli import delivery_commands as commands
     from postback.errors import PostbackError
 
     settings = _settings()
@@ -153,7 +153,7 @@ def replay(
     sent (delivered, failed or retrying)."""
     import asyncio
 
-    from postback import commands
+    from postback.cli import delivery_commands as commands
     from postback.errors import PostbackError
 
     settings = _settings()
@@ -183,8 +183,8 @@ def _watch_replay(settings: Settings, replay_id: str) -> None:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from postback import commands
-    from postback.domain import Replay
+    from postback.cli import delivery_commands as commands
+    from postback.domain.records import Replay
 
     columns = (
         TextColumn("sending"),
@@ -226,7 +226,7 @@ def prune(
     import asyncio
     from datetime import UTC, datetime
 
-    from postback import retention
+    from postback.delivery import retention
     from postback.errors import PostbackError
     from postback.storage import open_store
 
@@ -269,7 +269,7 @@ def keys_list(account_id: str = ACCOUNT) -> None:
     """List the account's keys (revoked ones too), tab-separated."""
     import asyncio
 
-    from postback import commands
+    from postback.cli import delivery_commands as commands
     from postback.errors import PostbackError
 
     settings = _settings()
@@ -287,7 +287,7 @@ def keys_create(account_id: str = ACCOUNT) -> None:
     """Create a key for the account and print it: it is shown this once."""
     import asyncio
 
-    from postback import commands
+    from postback.cli import delivery_commands as commands
     from postback.errors import PostbackError
 
     settings = _settings()
@@ -308,7 +308,7 @@ def keys_revoke(
     """Revoke one of the account's keys: refused at once by every API process."""
     import asyncio
 
-    from postback import commands
+    from postback.cli import delivery_commands as commands
     from postback.errors import PostbackError
 
     settings = _settings()
@@ -337,9 +337,15 @@ def render(
     """Render a template for an event, or show where and why it is wrong."""
     from pathlib import Path
 
+    from postback.cli.template_io import (
+        InputError,
+        check_context,
+        event_kind,
+        load_params,
+        point_at,
+    )
+    from postback.domain.catalogue import catalogue_for
     from postback.template import TemplateError, compile_template
-    from postback.template.catalogue import catalogue_for
-    from postback.template.show import InputError, check_context, event_kind, load_params, point_at
 
     try:
         event = event_kind(kind)
@@ -362,7 +368,7 @@ def parameters(
     """List the parameters templates of an event kind can use (and item fields)."""
     from rich.console import Console
 
-    from postback.template.show import InputError, catalogue_tables, event_kind
+    from postback.cli.template_io import InputError, catalogue_tables, event_kind
 
     try:
         tables = catalogue_tables(event_kind(kind))

@@ -1,8 +1,8 @@
 """The shared body of both adapters: transactions, error conversion, every Store method.
 
-The SQL itself lives in :mod:`~postback.storage.directory`,
-:mod:`~postback.storage.postbacks`, :mod:`~postback.storage.deliveries` and
-:mod:`~postback.storage.dispatch`; adapters only change how the engine is made, how
+The SQL itself lives in :mod:`~postback.storage.directory_queries`,
+:mod:`~postback.storage.postback_queries`, :mod:`~postback.storage.delivery_queries` and
+:mod:`~postback.storage.claim_queries`; adapters only change how the engine is made, how
 claims are serialised, and how waiting workers are woken.
 """
 
@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from postback.config import Network
-from postback.domain import (
+from postback.delivery.queue import AttemptResult, Claim
+from postback.domain.clock import Clock, utcnow
+from postback.domain.records import (
     Account,
     AccountKind,
     ActionTracker,
@@ -34,22 +36,21 @@ from postback.domain import (
     SigningSecret,
 )
 from postback.errors import Conflict, StoreError, ValidationProblem
-from postback.storage import deliveries, directory, dispatch, migrate, postbacks, retention
-from postback.storage.base import (
-    AttemptResult,
-    Claim,
+from postback.storage import (
+    claim_queries,
+    delivery_queries,
+    directory_queries,
+    migrate,
+    postback_queries,
+    retention_queries,
+)
+from postback.storage.interfaces import (
     DeliveryFilter,
     IngestItem,
     IngestResult,
     Notice,
     Page,
 )
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _first_line(error: BaseException) -> str:
@@ -58,7 +59,7 @@ def _first_line(error: BaseException) -> str:
 
 
 class SQLStore:
-    """A :class:`~postback.storage.base.Store` over a SQLAlchemy async engine."""
+    """A :class:`~postback.storage.interfaces.Store` over a SQLAlchemy async engine."""
 
     def __init__(self, engine: AsyncEngine, clock: Clock = utcnow) -> None:
         self.engine = engine
@@ -138,7 +139,7 @@ class SQLStore:
         allowed_networks: tuple[Network, ...] = (),
     ) -> Account:
         async with self._write() as conn:
-            return await directory.create_account(
+            return await directory_queries.create_account(
                 conn,
                 name,
                 kind,
@@ -152,126 +153,128 @@ class SQLStore:
     async def set_allowed_networks(self, account_id: str, nets: tuple[Network, ...]) -> Account:
         """Replace the networks an account's postbacks may reach (operator only)."""
         async with self._write() as conn:
-            return await directory.set_allowed_networks(conn, account_id, nets)
+            return await directory_queries.set_allowed_networks(conn, account_id, nets)
 
     async def add_api_key(
         self, account_id: str, key_hash: str, prefix: str | None = None
     ) -> ApiKey:
         async with self._write() as conn:
-            return await directory.add_api_key(
+            return await directory_queries.add_api_key(
                 conn, account_id, key_hash, self._clock(), prefix=prefix
             )
 
     async def account_for_key(self, key_hash: str) -> Account | None:
         async with self._read() as conn:
-            return await directory.account_for_key(conn, key_hash)
+            return await directory_queries.account_for_key(conn, key_hash)
 
     async def find_api_key(self, key_hash: str) -> tuple[Account, ApiKey] | None:
         async with self._read() as conn:
-            return await directory.find_api_key(conn, key_hash)
+            return await directory_queries.find_api_key(conn, key_hash)
 
     async def touch_api_key(self, key_id: str, now: datetime) -> None:
         async with self._write() as conn:
-            await directory.touch_api_key(conn, key_id, now)
+            await directory_queries.touch_api_key(conn, key_id, now)
 
     async def list_api_keys(self, account_id: str) -> list[ApiKey]:
         async with self._read() as conn:
-            return await directory.list_api_keys(conn, account_id)
+            return await directory_queries.list_api_keys(conn, account_id)
 
     async def revoke_api_key(self, account_id: str, key_id: str) -> ApiKey:
         async with self._write() as conn:
-            return await directory.revoke_api_key(conn, account_id, key_id, self._clock())
+            return await directory_queries.revoke_api_key(conn, account_id, key_id, self._clock())
 
     async def get_account(self, account_id: str) -> Account:
         async with self._read() as conn:
-            return await directory.get_account(conn, account_id)
+            return await directory_queries.get_account(conn, account_id)
 
     async def list_accounts(self) -> list[Account]:
         async with self._read() as conn:
-            return await directory.list_accounts(conn)
+            return await directory_queries.list_accounts(conn)
 
     # -- programs, event types, contracts, media sources ---------------------------------
 
     async def create_program(self, brand_id: str, name: str) -> Program:
         async with self._write() as conn:
-            return await directory.create_program(conn, brand_id, name, self._clock())
+            return await directory_queries.create_program(conn, brand_id, name, self._clock())
 
     async def get_program(self, program_id: str, owner_id: str | None) -> Program:
         async with self._read() as conn:
-            return await directory.get_program(conn, program_id, owner_id)
+            return await directory_queries.get_program(conn, program_id, owner_id)
 
     async def list_programs(self, owner_id: str | None) -> list[Program]:
         async with self._read() as conn:
-            return await directory.list_programs(conn, owner_id)
+            return await directory_queries.list_programs(conn, owner_id)
 
     async def create_action_tracker(
         self, program_id: str, name: str, category: str
     ) -> ActionTracker:
         async with self._write() as conn:
-            return await directory.create_action_tracker(
+            return await directory_queries.create_action_tracker(
                 conn, program_id, name, category, self._clock()
             )
 
     async def get_action_tracker(self, tracker_id: str) -> ActionTracker:
         async with self._read() as conn:
-            return await directory.get_action_tracker(conn, tracker_id)
+            return await directory_queries.get_action_tracker(conn, tracker_id)
 
     async def list_action_trackers(self, owner_id: str | None) -> list[ActionTracker]:
         async with self._read() as conn:
-            return await directory.list_action_trackers(conn, owner_id)
+            return await directory_queries.list_action_trackers(conn, owner_id)
 
     async def list_media_sources(self, owner_id: str | None) -> list[MediaSource]:
         async with self._read() as conn:
-            return await directory.list_media_sources(conn, owner_id)
+            return await directory_queries.list_media_sources(conn, owner_id)
 
     async def create_contract(
         self, partner_id: str, program_id: str, event_type_ids: Sequence[str]
     ) -> Contract:
         async with self._write() as conn:
-            return await directory.create_contract(
+            return await directory_queries.create_contract(
                 conn, partner_id, program_id, event_type_ids, self._clock()
             )
 
     async def list_contracts(self, account_id: str | None) -> list[Contract]:
         async with self._read() as conn:
-            return await directory.list_contracts(conn, account_id)
+            return await directory_queries.list_contracts(conn, account_id)
 
     async def find_contract(self, partner_id: str, program_id: str) -> Contract | None:
         async with self._read() as conn:
-            return await directory.find_contract(conn, partner_id, program_id)
+            return await directory_queries.find_contract(conn, partner_id, program_id)
 
     async def create_media_source(self, brand_id: str, name: str) -> MediaSource:
         async with self._write() as conn:
-            return await directory.create_media_source(conn, brand_id, name, self._clock())
+            return await directory_queries.create_media_source(conn, brand_id, name, self._clock())
 
     async def get_media_source(self, source_id: str, owner_id: str | None) -> MediaSource:
         async with self._read() as conn:
-            return await directory.get_media_source(conn, source_id, owner_id)
+            return await directory_queries.get_media_source(conn, source_id, owner_id)
 
     # -- postbacks -----------------------------------------------------------------------
 
     async def create_postback(self, owner_id: str, config: PostbackConfig) -> Postback:
         async with self._write() as conn:
-            return await postbacks.create(conn, owner_id, config, self._clock())
+            return await postback_queries.create(conn, owner_id, config, self._clock())
 
     async def get_postback(self, postback_id: str, owner_id: str | None) -> Postback:
         async with self._read() as conn:
-            return await postbacks.get(conn, postback_id, owner_id)
+            return await postback_queries.get(conn, postback_id, owner_id)
 
     async def list_postbacks(self, owner_id: str | None) -> list[Postback]:
         async with self._read() as conn:
-            return await postbacks.list_for(conn, owner_id)
+            return await postback_queries.list_for(conn, owner_id)
 
     async def update_postback(
         self, postback_id: str, owner_id: str | None, config: PostbackConfig
     ) -> Postback:
         """Replace the configuration; saving it enabled lifts an automatic disabling."""
         async with self._write() as conn:
-            return await postbacks.replace(conn, postback_id, owner_id, config, self._clock())
+            return await postback_queries.replace(
+                conn, postback_id, owner_id, config, self._clock()
+            )
 
     async def signing_secret(self, postback_id: str, owner_id: str | None) -> SigningSecret:
         async with self._read() as conn:
-            return await postbacks.secret(conn, postback_id, owner_id)
+            return await postback_queries.secret(conn, postback_id, owner_id)
 
     async def rotate_signing_secret(
         self, postback_id: str, owner_id: str | None, keep_old_seconds: float
@@ -279,36 +282,31 @@ class SQLStore:
         """A new secret; the old one keeps signing for ``keep_old_seconds`` more."""
         keep_until = self._clock() + timedelta(seconds=keep_old_seconds)
         async with self._write() as conn:
-            return await postbacks.rotate_secret(conn, postback_id, owner_id, keep_until)
+            return await postback_queries.rotate_secret(conn, postback_id, owner_id, keep_until)
 
     async def delete_postback(self, postback_id: str, owner_id: str | None) -> None:
         """Delete it; its log stays and its unsent deliveries are marked failed."""
         async with self._write() as conn:
-            await postbacks.remove(conn, postback_id, owner_id, self._clock())
-
-    async def matching_postbacks(self, event: Event) -> list[Postback]:
-        """Enabled postbacks that an event fans out to (product.md, Events table)."""
-        async with self._read() as conn:
-            return await postbacks.matching(conn, event)
+            await postback_queries.remove(conn, postback_id, owner_id, self._clock())
 
     async def matching_postbacks_many(self, events: Sequence[Event]) -> list[list[Postback]]:
-        """:meth:`matching_postbacks` for each event, in order, on one connection."""
+        """Enabled postbacks each event fans out to, in order, on one connection."""
         if not events:
             return []
         async with self._read() as conn:
-            return await postbacks.matching_many(conn, events)
+            return await postback_queries.matching_many(conn, events)
 
     async def event_reaches(self, postback_id: str, event: Event) -> bool:
         """Whether ``event`` is one the postback is for, whether it is enabled or not."""
         async with self._read() as conn:
-            return await postbacks.reaches(conn, postback_id, event)
+            return await postback_queries.reaches(conn, postback_id, event)
 
     # -- events and deliveries -----------------------------------------------------------
 
     async def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:
         """Store events and their deliveries atomically; a known event id creates nothing."""
         async with self._write() as conn:
-            results = await deliveries.ingest(conn, items, self._clock())
+            results = await delivery_queries.ingest(conn, items, self._clock())
             created = any(not r.duplicate and r.deliveries for r in results)
             if created:
                 await self._notify(conn)
@@ -318,24 +316,24 @@ class SQLStore:
 
     async def get_event(self, event_id: str) -> Event:
         async with self._read() as conn:
-            return await deliveries.get_event(conn, event_id)
+            return await delivery_queries.get_event(conn, event_id)
 
     async def list_deliveries(
         self, owner_id: str | None, flt: DeliveryFilter, limit: int, cursor: str | None
     ) -> Page:
         """Newest first; ``next_cursor`` fetches the following page."""
         async with self._read() as conn:
-            return await deliveries.list_page(conn, owner_id, flt, limit, cursor)
+            return await delivery_queries.list_page(conn, owner_id, flt, limit, cursor)
 
     async def get_delivery(self, delivery_id: str, owner_id: str | None) -> Delivery:
         """One delivery with all its attempts, in order."""
         async with self._read() as conn:
-            return await deliveries.get_delivery(conn, delivery_id, owner_id)
+            return await delivery_queries.get_delivery(conn, delivery_id, owner_id)
 
     async def redeliver(self, delivery_id: str, owner_id: str | None, now: datetime) -> Delivery:
         """Schedule again at ``now`` with a fresh retry round; Conflict while sending."""
         async with self._write() as conn:
-            found = await deliveries.redeliver(conn, delivery_id, owner_id, now)
+            found = await delivery_queries.redeliver(conn, delivery_id, owner_id, now)
             await self._notify(conn)
         self._work_added()
         return found
@@ -343,7 +341,7 @@ class SQLStore:
     async def replay(self, owner_id: str | None, flt: DeliveryFilter, now: datetime) -> int:
         """Redeliver every finished delivery the filter selects; return how many."""
         async with self._write() as conn:
-            count = await deliveries.replay(conn, owner_id, flt, now)
+            count = await delivery_queries.replay(conn, owner_id, flt, now)
             if count:
                 await self._notify(conn)
         if count:
@@ -354,7 +352,7 @@ class SQLStore:
         self, owner_id: str | None, flt: DeliveryFilter, now: datetime
     ) -> Replay:
         async with self._write() as conn:
-            started = await deliveries.start_replay(conn, owner_id, flt, now)
+            started = await delivery_queries.start_replay(conn, owner_id, flt, now)
             if started.total:
                 await self._notify(conn)
         if started.total:
@@ -363,30 +361,30 @@ class SQLStore:
 
     async def get_replay(self, replay_id: str, owner_id: str | None) -> Replay:
         async with self._read() as conn:
-            return await deliveries.get_replay(conn, replay_id, owner_id)
+            return await delivery_queries.get_replay(conn, replay_id, owner_id)
 
     async def list_notices(self, account_id: str) -> list[Notice]:
         """Messages for an account, newest first."""
         async with self._read() as conn:
-            return await deliveries.list_notices(conn, account_id)
+            return await delivery_queries.list_notices(conn, account_id)
 
     # -- the worker's side ---------------------------------------------------------------
 
     async def due_backlog(self, now: datetime, cap: int) -> tuple[int, datetime | None]:
         """Due, unfinished deliveries (counted up to ``cap``) and the oldest due time."""
         async with self._read() as conn:
-            return await dispatch.backlog(conn, now, cap)
+            return await claim_queries.backlog(conn, now, cap)
 
     async def count_old_attempts(self, before: datetime) -> int:
         """Attempts (with their replies) started before ``before``: what pruning removes."""
         async with self._read() as conn:
-            return await retention.count_old(conn, before)
+            return await retention_queries.count_old(conn, before)
 
     async def prune_attempts(self, before: datetime, limit: int) -> int | None:
         """Delete up to ``limit`` attempts started before ``before``, in one short
         transaction; None when another process is pruning (PostgreSQL)."""
         async with self._write() as conn:
-            return await retention.delete_old(conn, before, limit)
+            return await retention_queries.delete_old(conn, before, limit)
 
     async def claim(
         self, worker_id: str, now: datetime, limit: int, lease_seconds: float
@@ -394,7 +392,7 @@ class SQLStore:
         """Lease up to ``limit`` due deliveries, oldest first, honouring per-action order
         and each postback's rate limit (slots reserved in the database)."""
         async with self._write() as conn:
-            return await dispatch.claim(conn, worker_id, now, limit, lease_seconds)
+            return await claim_queries.claim(conn, worker_id, now, limit, lease_seconds)
 
     async def complete(self, results: Sequence[AttemptResult], again: bool = False) -> None:
         """Log the attempts and move each delivery to its new status, in one transaction;
@@ -402,14 +400,14 @@ class SQLStore:
         if not results:
             return
         async with self._write() as conn:
-            await dispatch.complete(conn, results, self._clock(), again)
+            await claim_queries.complete(conn, results, self._clock(), again)
 
     async def release(self, worker_id: str, delivery_ids: Sequence[str]) -> int:
         """Give back claimed deliveries that were not sent: due at once for any worker."""
         if not delivery_ids:
             return 0
         async with self._write() as conn:
-            count = await dispatch.release(conn, worker_id, delivery_ids)
+            count = await claim_queries.release(conn, worker_id, delivery_ids)
             await self._notify(conn)
         self._work_added()
         return count
@@ -417,7 +415,7 @@ class SQLStore:
     async def next_due_at(self) -> datetime | None:
         """The earliest time a claim could find work, or None when nothing is pending."""
         async with self._read() as conn:
-            return await dispatch.next_due_at(conn)
+            return await claim_queries.next_due_at(conn)
 
     async def wait_for_work(self, max_wait: float) -> None:
         """Return when new deliveries may be due (in-process wake-up) or on timeout."""

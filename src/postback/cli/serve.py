@@ -11,10 +11,10 @@ from rich.panel import Panel
 
 from postback import logs
 from postback.api.app import create_app
+from postback.cli.demo import curl_command, ensure_demo
 from postback.config import Settings
 from postback.delivery.runner import Stopper, start_in_background
-from postback.demo import curl_command, ensure_demo
-from postback.service import Service
+from postback.service.usecases import Service
 
 console = Console(stderr=True)
 LOOPBACK = ipaddress.ip_network("127.0.0.1/32")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -39,11 +39,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.config import Network
-from postback.delivery import ratelimit, signing
-from postback.domain import DeliveryStatus
+from postback.delivery import signing
+from postback.delivery.queue import AttemptResult, Claim
+from postback.delivery.ratelimit import Plan, RateState, plan
+from postback.domain.records import DeliveryStatus
 from postback.storage import rows
-from postback.storage.base import AttemptResult, Claim
-from postback.storage.deliveries import dialect_insert
+from postback.storage.delivery_queries import dialect_insert
 from postback.storage.sql import (
     OPEN_STATUSES,
     UTCDateTime,
@@ -57,7 +58,6 @@ from postback.storage.sql import (
 
 D, P = deliveries.c, postbacks.c
 WAITING = (DeliveryStatus.SCHEDULED.value, DeliveryStatus.RETRYING.value)
-HORIZON = timedelta(seconds=1)
 NOW = bindparam("now", type_=UTCDateTime())
 DISABLE_AFTER = timedelta(days=3)
 
@@ -215,76 +215,6 @@ async def _candidates_with_postbacks(
     ]
 
 
-# -- rate limits (pure) ------------------------------------------------------------------
-
-
-QUANTUM = timedelta(milliseconds=250)
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class RateState:
-    """A rate-limited postback's row: the GCRA state, and where its queue of deliveries
-    pushed back for their turn ends (their turns are handed out from there)."""
-
-    tat: datetime | None = None
-    queued_until: datetime | None = None
-
-
-@dataclass
-class Plan:
-    """Which candidates go (and when), which wait for their turn, and the new states."""
-
-    send: list[tuple[Candidate, datetime]] = field(default_factory=list)
-    later: list[tuple[str, datetime]] = field(default_factory=list)
-    states: dict[str, RateState] = field(default_factory=dict)
-
-
-def turn_due(slot: datetime) -> datetime:
-    """When a delivery waiting for ``slot`` falls due again: the slot, rounded down to a
-    quarter second, so one claim a quarter second takes a queue's next turns together
-    (the reservation horizon is longer, so each still gets its own slot)."""
-    return slot - (slot - EPOCH) % QUANTUM
-
-
-def plan(candidates: Sequence[Candidate], states: dict[str, RateState], now: datetime) -> Plan:
-    """Reserve rate-limit slots per postback; the rest are pushed to their estimated turn.
-
-    Turns continue from where the postback's queue ends, so a backlog is pushed back
-    once, each delivery to about its own turn, rather than claimed and pushed back
-    again and again while it waits."""
-    out = Plan()
-    groups: dict[str, list[Candidate]] = {}
-    for cand in candidates:
-        groups.setdefault(cand.postback_id, []).append(cand)
-    for pid, group in groups.items():
-        rate = group[0].rate
-        if rate is None or rate <= 0:
-            out.send.extend((c, now) for c in group)
-            continue
-        state = states.get(pid, RateState())
-        res = ratelimit.reserve(state.tat, now, rate, len(group), HORIZON)
-        out.send.extend(zip(group, res.slots, strict=False))
-        out.states[pid] = _queue(out, group[len(res.slots) :], res, state, rate)
-    return out
-
-
-def _queue(
-    out: Plan,
-    waiting: Sequence[Candidate],
-    res: ratelimit.Reservation,
-    state: RateState,
-    rate: float,
-) -> RateState:
-    """Push ``waiting`` to their turns after the postback's queue; the new state."""
-    if not waiting:
-        return RateState(res.tat, state.queued_until)
-    step = ratelimit.interval(rate)
-    start = max(res.next_free, state.queued_until or res.next_free)
-    out.later.extend((c.id, turn_due(start + i * step)) for i, c in enumerate(waiting))
-    return RateState(res.tat, start + len(waiting) * step)
-
-
 async def _lock_states(
     conn: AsyncConnection, pids: list[str], now: datetime
 ) -> dict[str, RateState]:
@@ -362,7 +292,7 @@ def _postgres(conn: AsyncConnection) -> bool:
 
 
 async def _store_plan(
-    conn: AsyncConnection, out: Plan, worker_id: str, now: datetime, lease: timedelta
+    conn: AsyncConnection, out: Plan[Candidate], worker_id: str, now: datetime, lease: timedelta
 ) -> None:
     if _postgres(conn):
         await _store_plan_pg(conn, out, worker_id, now, lease)
@@ -387,7 +317,7 @@ async def _store_plan(
 
 
 async def _store_plan_pg(
-    conn: AsyncConnection, out: Plan, worker_id: str, now: datetime, lease: timedelta
+    conn: AsyncConnection, out: Plan[Candidate], worker_id: str, now: datetime, lease: timedelta
 ) -> None:
     await _store_states(conn, out.states)
     if out.send:

@@ -5,45 +5,59 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from postback import conditions, keys, rules
-from postback import events as event_rules
+from postback import conditions
 from postback.config import Network, Settings
 from postback.delivery import metrics, outcome, signing
 from postback.delivery.outcome import Outcome
 from postback.delivery.redact import redact
 from postback.delivery.transport import AioHttpTransport, SendResult, Transport, as_sent
-from postback.domain import (
+from postback.domain import keys
+from postback.domain.catalogue import catalogue_for, sample_params
+from postback.domain.clock import Clock, utcnow
+from postback.domain.records import (
     CATALOGUE_OF_KIND,
     Account,
     AccountKind,
     ActionTracker,
     ApiKey,
     BodyFormat,
+    Contract,
+    Delivery,
     Event,
     EventKind,
     EventType,
     FailureReason,
+    MediaSource,
     NewDelivery,
     PartnerType,
     Postback,
     PostbackConfig,
     PostbackKind,
+    Program,
     RenderedRequest,
     Replay,
+    SigningSecret,
 )
-from postback.errors import NotFound, ValidationProblem
-from postback.inbox import Inbox
-from postback.storage.base import DeliveryFilter, IngestItem, IngestResult, Store
+from postback.errors import NotFound, Problem, ValidationProblem, problem
+from postback.rules import event as event_rules
+from postback.rules import postback as rules
+from postback.service.inbox import Inbox
+from postback.storage.interfaces import (
+    DeliveryFilter,
+    IngestItem,
+    IngestResult,
+    Notice,
+    Page,
+    Store,
+)
 from postback.template import TemplateError
-from postback.template.catalogue import catalogue_for, sample_params
 from postback.template.lookalike import lookalikes
 
-Clock = Callable[[], datetime]
 RENDER_FAILED, TOO_LARGE = FailureReason.RENDER_FAILED.value, FailureReason.TOO_LARGE.value
 MAX_SHOWN_URL = 2048
 PARTNER_KINDS = frozenset(
@@ -55,10 +69,6 @@ PARTNER_KINDS = frozenset(
     }
 )
 INQUIRY_PARTNER_TYPES = frozenset({PartnerType.CASHBACK, PartnerType.LOYALTY})
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +170,104 @@ class Service:
                 return account
         return await self.store.create_account("operator", AccountKind.OPERATOR, None, "")
 
+    async def set_allowed_networks(self, account_id: str, nets: tuple[Network, ...]) -> Account:
+        return await self.store.set_allowed_networks(account_id, nets)
+
+    async def list_accounts(self, who: Principal) -> list[Account]:
+        """The caller's own account, or every account for the operator."""
+        if who.account is not None:
+            return [who.account]
+        return await self.store.list_accounts()
+
+    # -- programs, event types, contracts, media sources ------------------------------
+    async def brand_id(self, who: Principal, brand_id: str | None) -> str:
+        """The brand a new program or media source belongs to: the caller, or the one
+        the operator names."""
+        if who.account is not None:
+            if who.account.kind is not AccountKind.BRAND:
+                raise only("a brand")
+            return who.account.id
+        if brand_id is None:
+            raise ValidationProblem(
+                [problem("brand_id", "required", "the operator must name brand_id")]
+            )
+        brand = await self.store.get_account(brand_id)
+        if brand.kind is not AccountKind.BRAND:
+            raise ValidationProblem(
+                [problem("brand_id", "not_a_brand", "that account is not a brand")]
+            )
+        return brand.id
+
+    async def create_program(self, who: Principal, brand_id: str | None, name: str) -> Program:
+        return await self.store.create_program(await self.brand_id(who, brand_id), name)
+
+    async def list_programs(self, who: Principal) -> list[Program]:
+        return await self.store.list_programs(who.owner_id)
+
+    async def create_event_type(
+        self, who: Principal, program_id: str, name: str, category: str
+    ) -> ActionTracker:
+        program = await self.store.get_program(program_id, who.owner_id)
+        return await self.store.create_action_tracker(program.id, name, category)
+
+    async def list_event_types(self, who: Principal) -> list[ActionTracker]:
+        """Event types of the brand's programs, or of programs the partner has a contract on."""
+        return await self.store.list_action_trackers(who.owner_id)
+
+    async def create_contract(
+        self, who: Principal, program_id: str, partner_id: str, event_type_ids: list[str]
+    ) -> Contract:
+        program = await self.store.get_program(program_id, who.owner_id)
+        partner = await self.store.get_account(partner_id)
+        if partner.kind is not AccountKind.PARTNER:
+            raise ValidationProblem(
+                [problem("partner_id", "not_a_partner", "that account is not a partner")]
+            )
+        return await self.store.create_contract(partner.id, program.id, event_type_ids)
+
+    async def list_contracts(self, who: Principal) -> list[tuple[Contract, str, str]]:
+        """The caller's contracts, each with its partner's and its program's names (both
+        parties may see who and what a contract is with)."""
+        found = await self.store.list_contracts(who.owner_id)
+        names: dict[str, str] = {}
+        for c in found:
+            if c.partner_id not in names:
+                names[c.partner_id] = (await self.store.get_account(c.partner_id)).name
+            if c.program_id not in names:
+                names[c.program_id] = (await self.store.get_program(c.program_id, None)).name
+        return [(c, names[c.partner_id], names[c.program_id]) for c in found]
+
+    async def list_media_sources(self, who: Principal) -> list[MediaSource]:
+        return await self.store.list_media_sources(who.owner_id)
+
+    async def create_media_source(
+        self, who: Principal, brand_id: str | None, name: str
+    ) -> MediaSource:
+        return await self.store.create_media_source(await self.brand_id(who, brand_id), name)
+
     # -- postbacks -------------------------------------------------------------------
+    async def list_postbacks(self, who: Principal) -> list[Postback]:
+        return await self.store.list_postbacks(who.owner_id)
+
+    async def get_postback(self, who: Principal, postback_id: str) -> Postback:
+        return await self.store.get_postback(postback_id, who.owner_id)
+
+    async def delete_postback(self, who: Principal, postback_id: str) -> None:
+        await self.store.delete_postback(postback_id, who.owner_id)
+
+    async def signing_secret(self, who: Principal, postback_id: str) -> SigningSecret:
+        return await self.store.signing_secret(postback_id, who.owner_id)
+
+    async def rotate_signing_secret(
+        self, who: Principal, postback_id: str, keep_old_seconds: int | None
+    ) -> SigningSecret:
+        """A new signing secret; the old one keeps signing for ``keep_old_seconds``
+        (by default the configured overlap)."""
+        keep = keep_old_seconds
+        if keep is None:
+            keep = int(self.settings.secret_overlap_seconds)
+        return await self.store.rotate_signing_secret(postback_id, who.owner_id, keep)
+
     async def create_postback(
         self, who: Principal, config: PostbackConfig, owner_id: str | None = None
     ) -> Postback:
@@ -184,7 +291,7 @@ class Service:
             return who.account
         if owner_id is None:
             raise ValidationProblem(
-                [rules.problem("owner_id", "required", "the operator must name the owner_id")]
+                [problem("owner_id", "required", "the operator must name the owner_id")]
             )
         return await self.store.get_account(owner_id)
 
@@ -198,26 +305,24 @@ class Service:
         if found:
             raise ValidationProblem(found)
 
-    async def _check_scope(self, owner: Account, config: PostbackConfig) -> list[rules.Problem]:
+    async def _check_scope(self, owner: Account, config: PostbackConfig) -> list[Problem]:
         if config.kind in PARTNER_KINDS:
             return self._check_partner_kind(owner, config)
         if owner.kind is not AccountKind.BRAND:
-            return [rules.problem("kind", "not_allowed", f"only a brand can set up {config.kind}")]
+            return [problem("kind", "not_allowed", f"only a brand can set up {config.kind}")]
         if config.kind is PostbackKind.PARTNER_INTEGRATION:
             return await self._check_integration(owner, config)
         return await self._check_media_source(owner, config)
 
-    def _check_partner_kind(self, owner: Account, config: PostbackConfig) -> list[rules.Problem]:
+    def _check_partner_kind(self, owner: Account, config: PostbackConfig) -> list[Problem]:
         if owner.kind is not AccountKind.PARTNER:
-            return [
-                rules.problem("kind", "not_allowed", f"{config.kind} postbacks are a partner's")
-            ]
+            return [problem("kind", "not_allowed", f"{config.kind} postbacks are a partner's")]
         if (
             config.kind is PostbackKind.ACTION_INQUIRY
             and owner.partner_type not in INQUIRY_PARTNER_TYPES
         ):
             return [
-                rules.problem(
+                problem(
                     "kind",
                     "not_allowed",
                     "action inquiry postbacks are only for cashback and loyalty partners",
@@ -225,12 +330,10 @@ class Service:
             ]
         return []
 
-    async def _check_integration(
-        self, brand: Account, config: PostbackConfig
-    ) -> list[rules.Problem]:
+    async def _check_integration(self, brand: Account, config: PostbackConfig) -> list[Problem]:
         if config.partner_id is None or config.event_type_id is None:
             return [
-                rules.problem(
+                problem(
                     "partner_id",
                     "required",
                     "a partner integration postback needs partner_id and event_type_id",
@@ -238,11 +341,11 @@ class Service:
             ]
         tracker = await self._brand_tracker(brand, config.event_type_id)
         if tracker is None:
-            return [rules.problem("event_type_id", "not_found", "no such event type of yours")]
+            return [problem("event_type_id", "not_found", "no such event type of yours")]
         contract = await self.store.find_contract(config.partner_id, tracker.program_id)
         if contract is None or tracker.id not in contract.event_type_ids:
             return [
-                rules.problem(
+                problem(
                     "event_type_id",
                     "not_in_contract",
                     "the event type must be in the partner's contract for its program",
@@ -250,12 +353,10 @@ class Service:
             ]
         return rules.check_mobile_app(config, tracker.category)
 
-    async def _check_media_source(
-        self, brand: Account, config: PostbackConfig
-    ) -> list[rules.Problem]:
+    async def _check_media_source(self, brand: Account, config: PostbackConfig) -> list[Problem]:
         if config.media_source_id is None or config.event_type_id is None:
             return [
-                rules.problem(
+                problem(
                     "media_source_id",
                     "required",
                     "a media source postback needs media_source_id and event_type_id",
@@ -264,9 +365,9 @@ class Service:
         try:
             await self.store.get_media_source(config.media_source_id, brand.id)
         except NotFound:
-            return [rules.problem("media_source_id", "not_found", "no such media source of yours")]
+            return [problem("media_source_id", "not_found", "no such media source of yours")]
         if await self._brand_tracker(brand, config.event_type_id) is None:
-            return [rules.problem("event_type_id", "not_found", "no such event type of yours")]
+            return [problem("event_type_id", "not_found", "no such event type of yours")]
         return []
 
     async def _brand_tracker(self, brand: Account, tracker_id: str) -> ActionTracker | None:
@@ -415,7 +516,7 @@ class Service:
         try:
             request = self.render(postback, params)
         except TemplateError as exc:
-            raise ValidationProblem([rules.problem("event.data", exc.code, str(exc))]) from exc
+            raise ValidationProblem([problem("event.data", exc.code, str(exc))]) from exc
         verdict = None
         if postback.config.condition is not None:
             target = event or Event("sample", _SAMPLE_TYPE[postback.config.kind], self.clock(), {})
@@ -482,14 +583,14 @@ class Service:
         sample of the chosen (or first fitting) event type.
         """
         # The same checks as a save (_validate), so whatever a save refuses shows here too.
-        problems: list[rules.Problem] = []
+        problems: list[Problem] = []
         owner: Account | None = None
         try:
             owner = await self._owner(who, owner_id)
         except ValidationProblem as exc:
             problems += exc.problems
         except NotFound:
-            problems.append(rules.problem("owner_id", "not_found", "no such account"))
+            problems.append(problem("owner_id", "not_found", "no such account"))
         try:
             if owner is not None:
                 await self._validate(owner, config)
@@ -505,7 +606,7 @@ class Service:
         verdict: conditions.Verdict | None = None
         if event_rules.kind_of(chosen) is not kind:
             problems.append(
-                rules.problem(
+                problem(
                     "event.type",
                     "wrong_kind",
                     f"a {config.kind} postback never gets {chosen} events",
@@ -517,7 +618,7 @@ class Service:
             try:
                 request = rules.render(config, compiled, params)
             except TemplateError as exc:
-                problems.append(rules.problem("event.data", exc.code, str(exc)))
+                problems.append(problem("event.data", exc.code, str(exc)))
             if config.condition is not None:
                 # The editor shows whether the condition holds for the sample, and why not.
                 condition = self.condition(config.condition)
@@ -526,9 +627,7 @@ class Service:
                     verdict = conditions.evaluate(condition, bound)
         warnings = _lookalike_warnings(config)
         if request is not None:
-            warnings += [
-                rules.problem("body", "invalid_json", w) for w in _warnings(config, request)
-            ]
+            warnings += [problem("body", "invalid_json", w) for w in _warnings(config, request)]
         return ConfigPreview(request, problems, warnings, chosen, _jsonable(sample), verdict)
 
     async def test_configuration(
@@ -553,6 +652,23 @@ class Service:
         return shown, TestSend(redact(as_sent(shown.request, message_id)), sent, verdict)
 
     # -- deliveries ------------------------------------------------------------------
+    async def list_deliveries(
+        self, who: Principal, flt: DeliveryFilter, limit: int, cursor: str | None
+    ) -> Page:
+        return await self.store.list_deliveries(who.owner_id, flt, limit, cursor)
+
+    async def get_delivery(self, who: Principal, delivery_id: str) -> Delivery:
+        return await self.store.get_delivery(delivery_id, who.owner_id)
+
+    async def redeliver(self, who: Principal, delivery_id: str) -> Delivery:
+        return await self.store.redeliver(delivery_id, who.owner_id, self.clock())
+
+    async def list_notices(self, who: Principal) -> list[Notice]:
+        """Messages for the caller's account; the operator has none."""
+        if who.account is None:
+            return []
+        return await self.store.list_notices(who.account.id)
+
     async def replay(self, who: Principal, flt: DeliveryFilter, everything: bool = False) -> Replay:
         """Send again now every finished delivery the filter selects; return the replay
         (its id and how many it queued), whose progress :meth:`replay_progress` reads.
@@ -609,8 +725,8 @@ class TestSend:
 @dataclass(frozen=True, slots=True)
 class ConfigPreview:
     request: RenderedRequest | None  # None while a template or the event is at fault
-    problems: list[rules.Problem]
-    warnings: list[rules.Problem]
+    problems: list[Problem]
+    warnings: list[Problem]
     event_type: EventType
     data: dict[str, Any]  # the event data rendered (the sample when none was given)
     condition: conditions.Verdict | None = None  # None: no condition, or it does not compile
@@ -635,6 +751,11 @@ _SAMPLE_TYPE: dict[PostbackKind, EventType] = {
 }
 
 
+def only(who: str) -> ValidationProblem:
+    """The refusal of an action only ``who`` may take."""
+    return ValidationProblem([problem("account", "not_allowed", f"only {who} can do this")])
+
+
 def request_size(request: RenderedRequest) -> int:
     """Bytes of a rendered request's URL, header names and values, and body (UTF-8)."""
     size = _utf8_len(request.url) + sum(_utf8_len(n) + _utf8_len(v) for n, v in request.headers)
@@ -646,11 +767,11 @@ def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
 
-def replay_problems(flt: DeliveryFilter, everything: bool) -> list[rules.Problem]:
+def replay_problems(flt: DeliveryFilter, everything: bool) -> list[Problem]:
     """A replay needs a filter, or ``all`` to say every finished delivery is meant."""
     if flt == DeliveryFilter() and not everything:
         return [
-            rules.problem(
+            problem(
                 "all",
                 "required",
                 "give a filter (postback_id, status, action_id, since, until), "
@@ -658,7 +779,7 @@ def replay_problems(flt: DeliveryFilter, everything: bool) -> list[rules.Problem
             )
         ]
     if flt.since is not None and flt.until is not None and flt.since >= flt.until:
-        return [rules.problem("since", "out_of_range", "since must be earlier than until")]
+        return [problem("since", "out_of_range", "since must be earlier than until")]
     return []
 
 
@@ -688,14 +809,14 @@ FIRST_TYPE: dict[EventKind, EventType] = {
 }
 
 
-def _lookalike_warnings(config: PostbackConfig) -> list[rules.Problem]:
+def _lookalike_warnings(config: PostbackConfig) -> list[Problem]:
     """Text in the templates that looks like a parameter but is sent as typed."""
     catalogue = catalogue_for(CATALOGUE_OF_KIND[config.kind])
     names = (*catalogue.names, *catalogue.field_names)
     fields = [("url", config.url), ("body", config.body or "")]
     fields += [(f"headers.{name}", value) for name, value in config.headers]
     return [
-        rules.problem(field, "lookalike", w.message, w.position)
+        problem(field, "lookalike", w.message, w.position)
         for field, text in fields
         for w in lookalikes(text, names)
     ]

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from postback import keys
-from postback.domain import AccountKind, HttpMethod, PartnerType, PostbackConfig, PostbackKind
-from postback.service import Service
+from postback.domain import keys
+from postback.domain.records import (
+    AccountKind,
+    HttpMethod,
+    PartnerType,
+    PostbackConfig,
+    PostbackKind,
+)
+from postback.service.usecases import Service
 
 BRAND = "Demo Brand"
 

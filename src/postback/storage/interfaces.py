@@ -1,4 +1,5 @@
-"""The one storage interface. Adapters: :mod:`postback.storage.sqlite` and
+"""The storage interfaces, the directory and the queue (the workers' part is
+:mod:`postback.delivery.queue`). Adapters: :mod:`postback.storage.sqlite` and
 :mod:`postback.storage.postgresql`, both over the SQL in :mod:`postback.storage.sql`.
 
 Every method that takes ``owner_id`` scopes the query to that account: an object of
@@ -14,12 +15,12 @@ from datetime import datetime
 from typing import Protocol
 
 from postback.config import Network
-from postback.domain import (
+from postback.delivery.queue import QueueUpkeep
+from postback.domain.records import (
     Account,
     AccountKind,
     ActionTracker,
     ApiKey,
-    Attempt,
     Contract,
     Delivery,
     DeliveryStatus,
@@ -30,7 +31,6 @@ from postback.domain import (
     Postback,
     PostbackConfig,
     Program,
-    RenderedRequest,
     Replay,
     SigningSecret,
 )
@@ -70,45 +70,6 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
-    """A delivery leased to one worker, with what the worker needs to send and judge it."""
-
-    delivery_id: str
-    postback_id: str
-    request: RenderedRequest
-    attempt_number: int  # the number this attempt will have (1-based, whole life)
-    retry_round_attempt: int  # attempts since the last (re)delivery, this one included
-    send_at: datetime  # rate-limit slot reserved for this send; not before it
-    lease_until: datetime
-    success_response: str | None
-    error_response: str | None
-    signing_secrets: tuple[str, ...] = ()  # empty: send unsigned (signing off)
-    postback_kind: str = ""  # for metrics
-    event_id: str = ""  # for logs, and to render again from the stored event
-    postback_version: int = 1  # the version ``request`` was rendered with
-    current_version: int = 1  # the postback's version now: another means render again
-    replaces: RenderedRequest | None = None  # set by a worker that rendered ``request``
-    # anew: the stored request it replaces
-    allowed_networks: tuple[Network, ...] = ()  # the owning account's, besides the operator's
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptResult:
-    """What the worker learnt from one attempt, and the decision taken on it."""
-
-    attempt: Attempt
-    status: DeliveryStatus  # DELIVERED, RETRYING or FAILED
-    next_due_at: datetime | None  # for RETRYING
-    worker_id: str  # the lease holder; a stale holder's status change is ignored
-    postback_id: str | None = None  # the claim's (saves looking it up again)
-    # Set when the worker rendered the request anew from the current postback: the
-    # delivery stores it (unredacted) with the attempt's postback version; when it
-    # differs, ``replaced`` is the old one (redacted), which earlier attempts keep.
-    rendered: RenderedRequest | None = None
-    replaced: RenderedRequest | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Notice:
     id: str
     account_id: str
@@ -116,12 +77,9 @@ class Notice:
     message: str
 
 
-class Store(Protocol):
-    """Everything the service and the workers need from a database."""
-
-    # -- life cycle --------------------------------------------------------------
-    async def migrate(self) -> None: ...
-    async def close(self) -> None: ...
+class Directory(Protocol):
+    """Who is who and what is configured: accounts, keys, programs, event types,
+    contracts, media sources, postbacks and their secrets."""
 
     # -- accounts and keys ---------------------------------------------------------
     async def create_account(
@@ -191,24 +149,24 @@ class Store(Protocol):
         """A new secret; the old one keeps signing for ``keep_old_seconds`` more."""
         ...
 
-    async def matching_postbacks(self, event: Event) -> list[Postback]:
-        """Enabled postbacks that an event fans out to (product.md, Events table)."""
-        ...
-
     async def matching_postbacks_many(self, events: Sequence[Event]) -> list[list[Postback]]:
-        """:meth:`matching_postbacks` for each event of a batch, in order, found together."""
+        """Enabled postbacks each event of a batch fans out to, in order, found together."""
         ...
 
     async def event_reaches(self, postback_id: str, event: Event) -> bool:
         """Whether ``event`` is one the postback is for, whether it is enabled or not."""
         ...
 
+
+class Queue(QueueUpkeep, Protocol):
+    """Events and their deliveries: ingest, the log, redeliver and replay, and the
+    workers' side (claim, complete, release, retention)."""
+
     # -- events and deliveries -----------------------------------------------------
     async def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:
         """Store events and their deliveries atomically; a known event id creates nothing."""
         ...
 
-    async def get_event(self, event_id: str) -> Event: ...
     async def list_deliveries(
         self, owner_id: str | None, flt: DeliveryFilter, limit: int, cursor: str | None
     ) -> Page: ...
@@ -229,39 +187,10 @@ class Store(Protocol):
 
     async def list_notices(self, account_id: str) -> list[Notice]: ...
 
-    # -- the worker's side ---------------------------------------------------------
-    async def claim(
-        self, worker_id: str, now: datetime, limit: int, lease_seconds: float
-    ) -> list[Claim]:
-        """Lease up to ``limit`` due deliveries, oldest first, honouring per-action order
-        and each postback's rate limit (slots reserved in the database)."""
-        ...
 
-    async def complete(self, results: Sequence[AttemptResult], again: bool = False) -> None:
-        """Log the attempts and move each delivery to its new status, in one transaction.
+class Store(Directory, Queue, Protocol):
+    """Both interfaces over one database, with its life cycle."""
 
-        ``again``: a retry of a batch whose earlier commit may have gone through;
-        attempts already logged are not logged twice."""
-        ...
-
-    async def release(self, worker_id: str, delivery_ids: Sequence[str]) -> int:
-        """End ``worker_id``'s leases on deliveries it claimed but never sent."""
-        ...
-
-    async def next_due_at(self) -> datetime | None: ...
-    async def count_old_attempts(self, before: datetime) -> int:
-        """Attempts (with their replies) started before ``before``: what pruning removes."""
-        ...
-
-    async def prune_attempts(self, before: datetime, limit: int) -> int | None:
-        """Delete up to ``limit`` attempts started before ``before``; None when another
-        process is pruning (PostgreSQL)."""
-        ...
-
-    async def due_backlog(self, now: datetime, cap: int) -> tuple[int, datetime | None]:
-        """Due, unfinished deliveries (counted up to ``cap``) and the oldest due time."""
-        ...
-
-    async def wait_for_work(self, max_wait: float) -> None:
-        """Return when new deliveries may be due (NOTIFY / in-process wake-up) or on timeout."""
-        ...
+    # -- life cycle --------------------------------------------------------------
+    async def migrate(self) -> None: ...
+    async def close(self) -> None: ...

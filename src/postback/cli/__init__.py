@@ -1,0 +1,1 @@
+"""The ``postback`` command line: serve, worker, migrate, render, parameters, test, replay, keys."""

@@ -1,0 +1,1 @@
+"""The domain: records and enums every layer shares, the parameter catalogues, key hashing."""
