@@ -14,8 +14,7 @@ from postback.errors import PostbackError
 
 log = logging.getLogger("postback.delivery.retention")
 BATCH = 500  # rows per transaction: short enough not to hold up the workers' writes
-PAUSE = 0.05  # the shortest pause between batches
-DUTY = 0.2  # the share of time the job may hold the database: it pauses 4x each batch's time
+PAUSE = 0.05  # seconds between batches, leaving the database to the senders
 
 
 def cutoff(now: datetime, days: float) -> datetime:
@@ -31,28 +30,17 @@ async def prune(
     pause: float = PAUSE,
 ) -> int | None:
     """Delete every attempt started before ``before``, batch by batch (until ``stop``);
-    how many, or None when another process was pruning already.
-
-    Paced by duty cycle: after a batch that took t seconds it rests t * (1 - DUTY) / DUTY,
-    so on a busy database it slows down rather than competing with the senders."""
-    loop = asyncio.get_running_loop()
+    how many, or None when another process was pruning already."""
     total = 0
     while stop is None or not stop.is_set():
-        began = loop.time()
         deleted = await store.prune_attempts(before, batch)
-        took = loop.time() - began
         if deleted is None:
             return None if total == 0 else total
         total += deleted
         if deleted < batch:
             break
-        await asyncio.sleep(max(pause, rest(took)))
+        await asyncio.sleep(pause)
     return total
-
-
-def rest(took: float, duty: float = DUTY) -> float:
-    """How long to pause after a batch that took ``took`` seconds."""
-    return took * (1 - duty) / duty
 
 
 async def run_periodically(store: QueueUpkeep, settings: Settings, stop: asyncio.Event) -> None:
