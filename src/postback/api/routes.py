@@ -282,16 +282,7 @@ async def test_postback(
     """Send now, bypassing the minimum delay, and show the request and the reply."""
     postback = await service.get_postback(who, postback_id)
     result = await service.test_send(postback, *_target(body))
-    sent = result.sent
-    return s.TestOut(
-        request=s.RequestOut.of(result.request),
-        reply=s.ReplyOut.of(sent.reply) if sent.reply is not None else None,
-        delivered=result.verdict.delivered,
-        reason=None if result.verdict.reason is None else str(result.verdict.reason),
-        detail=sent.error or result.verdict.detail,
-        duration_ms=sent.duration_ms,
-        condition=_condition_out(result.condition),
-    )
+    return s.TestOut.of(result).model_copy(update={"condition": _condition_out(result.condition)})
 
 
 def _configuration(body: s.ConfigurationIn) -> tuple[Any, ...]:
@@ -320,14 +311,8 @@ async def test_configuration(
 ) -> s.ConfigTestOut:
     """Send an unsaved postback once (422 with the problems a save would report)."""
     shown, result = await service.test_configuration(who, *_configuration(body))
-    sent = result.sent
     return s.ConfigTestOut(
-        request=s.RequestOut.of(result.request),
-        reply=s.ReplyOut.of(sent.reply) if sent.reply is not None else None,
-        delivered=result.verdict.delivered,
-        reason=None if result.verdict.reason is None else str(result.verdict.reason),
-        detail=sent.error or result.verdict.detail,
-        duration_ms=sent.duration_ms,
+        **s.TestOut.of(result).model_dump(exclude={"condition"}),
         warnings=[s.Problem.model_validate(p) for p in shown.warnings],
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -34,6 +34,9 @@ from postback.domain.records import (
     SigningSecret,
 )
 from postback.storage.interfaces import IngestResult
+
+if TYPE_CHECKING:
+    from postback.service.usecases import TestSend
 
 
 def _sane_year(moment: datetime) -> datetime:
@@ -556,6 +559,18 @@ class TestOut(BaseModel):
     condition: ConditionOut | None = Field(
         None, description="sent anyway; false or an error: ingest would create no delivery"
     )
+
+    @classmethod
+    def of(cls, result: TestSend) -> TestOut:
+        sent, verdict = result.sent, result.verdict
+        return cls(
+            request=RequestOut.of(result.request),
+            reply=ReplyOut.of(sent.reply) if sent.reply is not None else None,
+            delivered=verdict.delivered,
+            reason=None if verdict.reason is None else str(verdict.reason),
+            detail=sent.error or verdict.detail,
+            duration_ms=sent.duration_ms,
+        )
 
 
 class NoticeOut(BaseModel):
