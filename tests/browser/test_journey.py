@@ -362,6 +362,13 @@ def _partner_reads_the_log(
         page.click("#refresh-deliveries")
         expect(rows).to_have_count(2)
         expect(delivered).to_contain_text("2")
+        # Filter by event id, through the API (not only the page loaded).
+        page.fill("#d-event", "no-such-event")
+        page.click("#refresh-deliveries")
+        expect(rows).to_have_count(0)
+        page.fill("#d-event", "")
+        page.click("#refresh-deliveries")
+        expect(rows).to_have_count(2)
 
         # The detail opens beside the list, with its own URL, and Esc brings focus back.
         rows.first.click()

@@ -462,6 +462,8 @@ async def test_filters_and_owner_scoping(store: SQLStore) -> None:
     assert await ids(None) == {"e1", "e2", "e3"}
     assert await ids(None, postback_id=b.id) == {"e3"}
     assert await ids(None, action_id="A1") == {"e1", "e3"}
+    assert await ids(None, event_id="e2") == {"e2"}
+    assert await ids(w.other.id, event_id="e2") == set()
     assert len(await ids(None, status=DeliveryStatus.DELIVERED)) == 1
     everything = await store.list_deliveries(None, DeliveryFilter(), 50, None)
     created = sorted(d.created_at for d in everything.items)

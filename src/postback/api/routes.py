@@ -437,10 +437,11 @@ async def list_deliveries(
     action_id: str | None = None,
     since: s.Moment | None = None,
     until: s.Moment | None = None,
+    event_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> s.DeliveryPage:
-    flt = DeliveryFilter(postback_id, status, action_id, since, until)
+    flt = DeliveryFilter(postback_id, status, action_id, since, until, event_id)
     page = await service.list_deliveries(who, flt, limit, cursor)
     return s.DeliveryPage(
         items=[s.DeliveryOut.of(d) for d in page.items], next_cursor=page.next_cursor
@@ -480,7 +481,9 @@ async def get_replay(replay_id: str, service: ServiceDep, who: Who) -> s.ReplayP
 
 
 def _filter(body: s.ReplayIn) -> DeliveryFilter:
-    return DeliveryFilter(body.postback_id, body.status, body.action_id, body.since, body.until)
+    return DeliveryFilter(
+        body.postback_id, body.status, body.action_id, body.since, body.until, body.event_id
+    )
 
 
 # -- API keys -----------------------------------------------------------------------------

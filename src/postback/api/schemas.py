@@ -475,6 +475,7 @@ class ReplayIn(Strict):
     action_id: str | None = None
     since: Moment | None = None
     until: Moment | None = None
+    event_id: str | None = None
     everything: bool = Field(
         False, alias="all", description="with no filter: replay every finished delivery"
     )

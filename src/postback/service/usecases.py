@@ -774,7 +774,7 @@ def replay_problems(flt: DeliveryFilter, everything: bool) -> list[Problem]:
             problem(
                 "all",
                 "required",
-                "give a filter (postback_id, status, action_id, since, until), "
+                "give a filter (postback_id, status, action_id, event_id, since, until), "
                 "or all: true to replay every finished delivery",
             )
         ]

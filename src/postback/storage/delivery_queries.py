@@ -161,6 +161,8 @@ def filters(owner_id: str | None, flt: DeliveryFilter) -> list[ColumnElement[boo
         where.append(status_is(flt.status))
     if flt.action_id is not None:
         where.append(D.action_id == flt.action_id)
+    if flt.event_id is not None:
+        where.append(D.event_id == flt.event_id)
     if flt.since is not None:
         where.append(D.created_at >= flt.since)
     if flt.until is not None:

@@ -61,6 +61,7 @@ class DeliveryFilter:
     action_id: str | None = None
     since: datetime | None = None  # created_at >= since
     until: datetime | None = None  # created_at < until
+    event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
