@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Row, Select, Table, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.config import Network
@@ -221,21 +221,28 @@ async def create_program(conn: AsyncConnection, brand_id: str, name: str, now: d
     return prog
 
 
-async def get_program(conn: AsyncConnection, program_id: str, owner_id: str | None) -> Program:
-    query = select(programs).where(programs.c.id == program_id)
-    if owner_id is not None:
-        query = query.where(programs.c.brand_id == owner_id)
-    row = (await conn.execute(query)).first()
+def _brands(table: Table, owner_id: str | None) -> Select[Any]:
+    """A brand's rows of ``table`` (every brand's for the operator), oldest first."""
+    query = select(table).order_by(table.c.created_at, table.c.id)
+    return query if owner_id is None else query.where(table.c.brand_id == owner_id)
+
+
+async def _brand_row(
+    conn: AsyncConnection, table: Table, row_id: str, owner_id: str | None, what: str
+) -> Row[Any]:
+    query = _brands(table, owner_id).where(table.c.id == row_id)
+    row: Row[Any] | None = (await conn.execute(query)).first()
     if row is None:
-        raise NotFound(f"program {program_id} not found")
-    return rows.program(row)
+        raise NotFound(f"{what} {row_id} not found")
+    return row
+
+
+async def get_program(conn: AsyncConnection, program_id: str, owner_id: str | None) -> Program:
+    return rows.program(await _brand_row(conn, programs, program_id, owner_id, "program"))
 
 
 async def list_programs(conn: AsyncConnection, owner_id: str | None) -> list[Program]:
-    query = select(programs).order_by(programs.c.created_at, programs.c.id)
-    if owner_id is not None:
-        query = query.where(programs.c.brand_id == owner_id)
-    return [rows.program(r) for r in await conn.execute(query)]
+    return [rows.program(r) for r in await conn.execute(_brands(programs, owner_id))]
 
 
 async def create_action_tracker(
@@ -389,17 +396,9 @@ async def create_media_source(
 async def get_media_source(
     conn: AsyncConnection, source_id: str, owner_id: str | None
 ) -> MediaSource:
-    query = select(media_sources).where(media_sources.c.id == source_id)
-    if owner_id is not None:
-        query = query.where(media_sources.c.brand_id == owner_id)
-    row = (await conn.execute(query)).first()
-    if row is None:
-        raise NotFound(f"media source {source_id} not found")
+    row = await _brand_row(conn, media_sources, source_id, owner_id, "media source")
     return rows.media_source(row)
 
 
 async def list_media_sources(conn: AsyncConnection, owner_id: str | None) -> list[MediaSource]:
-    query = select(media_sources).order_by(media_sources.c.created_at, media_sources.c.id)
-    if owner_id is not None:
-        query = query.where(media_sources.c.brand_id == owner_id)
-    return [rows.media_source(r) for r in await conn.execute(query)]
+    return [rows.media_source(r) for r in await conn.execute(_brands(media_sources, owner_id))]

@@ -210,10 +210,7 @@ def _date(args: tuple[Arg, ...], read: Read) -> Step:
         if moment is None:
             return None
         if zone is not None:
-            try:
-                moment = moment.astimezone(zone)
-            except OverflowError:  # 9999-12-31 moved past the end of the calendar
-                raise BadValue(f"{moment.isoformat()} is out of range in {zone.key}") from None
+            moment = _in_zone(moment, zone)
         fields = {
             "Y": moment.year,
             "m": moment.month,
@@ -230,6 +227,14 @@ def _date(args: tuple[Arg, ...], read: Read) -> Step:
     return date
 
 
+def _in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The moment on the zone's clock (``bad_value`` past the end of the calendar)."""
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:  # 9999-12-31 moved past the end of the calendar
+        raise BadValue(f"{moment.isoformat()} is out of range in {zone.key}") from None
+
+
 def _date_fields(
     pattern: str,
     fields: Callable[[datetime], Any] | None,
@@ -244,10 +249,7 @@ def _date_fields(
         if moment is None:
             return None
         if zone is not None:
-            try:
-                moment = moment.astimezone(zone)
-            except OverflowError:  # 9999-12-31 moved past the end of the calendar
-                raise BadValue(f"{moment.isoformat()} is out of range in {zone.key}") from None
+            moment = _in_zone(moment, zone)
         if fields is None:
             return pattern % ()
         return pattern % ((fields(moment),) if single else fields(moment))
