@@ -28,7 +28,7 @@ import aiohttp
 from benchmarks import common
 from benchmarks.receiver import free_port
 from postback.config import Settings
-from postback.domain.records import Event, EventType, Postback, PostbackConfig, PostbackKind
+from postback.domain.records import Event, EventTopic, Postback, PostbackConfig, PostbackKind
 from postback.service.usecases import Service
 
 NAME = "ingest"
@@ -184,7 +184,7 @@ def fan_out_cpu(rounds: int = 3000) -> dict[str, float]:
     event_data = json.loads(bodies("partner", "cpu", 1)[0])[0]
     event = Event(
         "cpu-1",
-        EventType.ACTION_TRACKED,
+        EventTopic.ACTION_TRACKED,
         datetime.fromisoformat(event_data["occurred_at"]),
         event_data["data"],
     )

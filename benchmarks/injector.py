@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import uvloop
 
-from postback.domain.records import Event, EventType, HttpMethod, NewDelivery, RenderedRequest
+from postback.domain.records import Event, EventTopic, HttpMethod, NewDelivery, RenderedRequest
 from postback.storage import Store, open_store
 from postback.storage.interfaces import IngestItem
 
@@ -38,7 +38,7 @@ def items(target: tuple[str, str, str], start: int, count: int) -> list[IngestIt
     ids = [f"{RUN}-{start + i}" for i in range(count)]
     return [
         IngestItem(
-            Event(f"lat-{key}", EventType.ACTION_TRACKED, now, {"ActionId": key}),
+            Event(f"lat-{key}", EventTopic.ACTION_TRACKED, now, {"ActionId": key}),
             (
                 NewDelivery(
                     postback_id=postback,

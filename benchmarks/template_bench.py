@@ -53,7 +53,7 @@ SEED_URL = (
 )
 JSON_BODY = (
     '{"campaign_id": "{CampaignId}", "partner_id": "{MediaPartnerId}", '
-    '"tracker_id": "{ActionTrackerId}", "action_id": "{ActionId}", "oid": "{Oid}", '
+    '"event_type_id": "{ActionTrackerId}", "action_id": "{ActionId}", "oid": "{Oid}", '
     '"status": "{Status}", "status_detail": "{StatusDetail}", "payout": {Payout}, '
     '"amount": {Amount}, "delta_payout": {DeltaPayout}, "currency": "{Currency}", '
     '"event_date": "{EventDate}", "locking_date": "{LockingDate}", "promo": "{PromoCode}", '

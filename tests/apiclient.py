@@ -48,7 +48,7 @@ class Api:
         brand = await self.account("brand")
         partner = await self.account("partner", partner_type)
         program = await self.ok("POST", "/v1/programs", brand["api_key"], json={"name": "P"})
-        tracker = await self.ok(
+        event_type = await self.ok(
             "POST",
             f"/v1/programs/{program['id']}/event-types",
             brand["api_key"],
@@ -61,10 +61,10 @@ class Api:
             json={
                 "partner_id": partner["id"],
                 "program_id": program["id"],
-                "event_type_ids": [tracker["id"]],
+                "event_type_ids": [event_type["id"]],
             },
         )
-        return World(brand, partner, program, tracker, contract)
+        return World(brand, partner, program, event_type, contract)
 
 
 @dataclass
@@ -72,16 +72,14 @@ class World:
     brand: dict[str, Any]
     partner: dict[str, Any]
     program: dict[str, Any]
-    tracker: dict[str, Any]
+    event_type: dict[str, Any]
     contract: dict[str, Any]
 
-    def action(
-        self, event_id: str, event_type: str = "action.tracked", **data: Any
-    ) -> dict[str, Any]:
+    def action(self, event_id: str, topic: str = "action.tracked", **data: Any) -> dict[str, Any]:
         base = {
             "MediaPartnerId": self.partner["id"],
             "CampaignId": self.program["id"],
-            "ActionTrackerId": self.tracker["id"],
+            "ActionTrackerId": self.event_type["id"],
             "ActionId": "A-1",
             "Payout": "12.5",
             "Amount": "149.9",
@@ -89,7 +87,7 @@ class World:
         base.update(data)
         return {
             "id": event_id,
-            "type": event_type,
+            "type": topic,
             "occurred_at": "2026-11-23T10:00:00Z",
             "data": base,
         }

@@ -121,19 +121,19 @@ def evaluate(condition: Condition, bindings: Bindings) -> Verdict:
     return Verdict(result)
 
 
-def bind(kind: EventKind, event_type: str, params: Mapping[str, Any]) -> Bindings:
+def bind(kind: EventKind, topic: str, params: Mapping[str, Any]) -> Bindings:
     """The variables of one event: each parameter typed by the catalogue of its kind.
 
     A parameter the event does not carry (absent or null), or whose value cannot be read
     as its type, is left unbound: using it is an evaluation error, ``has(event.X)`` is
     false.
     """
-    return Bindings(_Lookup(catalogue_for(kind), event_type, params))
+    return Bindings(_Lookup(catalogue_for(kind), topic, params))
 
 
-def variables(kind: EventKind, event_type: str, params: Mapping[str, Any]) -> dict[str, Any]:
+def variables(kind: EventKind, topic: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Every bound variable as the plain Python value CEL is given (for tests, previews)."""
-    lookup = _Lookup(catalogue_for(kind), event_type, params)
+    lookup = _Lookup(catalogue_for(kind), topic, params)
     names = ("type", "event", "items", *params)
     return {name: value for name in names if (value := lookup(name)) is not None}
 
@@ -143,9 +143,9 @@ class _Lookup:
 
     __slots__ = ("_catalogue", "_params", "_seen", "_type")
 
-    def __init__(self, catalogue: Catalogue, event_type: str, params: Mapping[str, Any]) -> None:
+    def __init__(self, catalogue: Catalogue, topic: str, params: Mapping[str, Any]) -> None:
         self._catalogue = catalogue
-        self._type = event_type
+        self._type = topic
         self._params = params
         self._seen: dict[str, Any] = {}
 

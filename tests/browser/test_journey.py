@@ -314,7 +314,7 @@ def _partner_reads_the_log(
 ) -> None:
     key = keys["partner"]
     [program] = _ok(client, "GET", "/v1/programs", keys["brand"])
-    tracker = _ok(client, "GET", "/v1/event-types", keys["brand"])[0]
+    event_type = _ok(client, "GET", "/v1/event-types", keys["brand"])[0]
     [saved] = _ok(client, "GET", "/v1/postbacks", key)
     assert saved["include_locking"] is True and saved["name"] == "Main postback"
     assert saved["condition"] == "Payout > 1.0" and saved["signing_enabled"] is True
@@ -322,7 +322,7 @@ def _partner_reads_the_log(
     brand_world = {
         "MediaPartnerId": me["id"],
         "CampaignId": program["id"],
-        "ActionTrackerId": tracker["id"],
+        "ActionTrackerId": event_type["id"],
         "ActionId": "A-1",
         "Payout": "12.5",
         "Amount": "149.9",

@@ -57,7 +57,7 @@ def _world(client: httpx.Client) -> dict[str, Any]:
         json={"name": "Cashback World", "kind": "partner", "partner_type": "cashback"},
     )
     program = _ok(client, "POST", "/v1/programs", brand["api_key"], json={"name": "Main"})
-    tracker = _ok(
+    event_type = _ok(
         client,
         "POST",
         f"/v1/programs/{program['id']}/event-types",
@@ -72,10 +72,10 @@ def _world(client: httpx.Client) -> dict[str, Any]:
         json={
             "partner_id": partner["id"],
             "program_id": program["id"],
-            "event_type_ids": [tracker["id"]],
+            "event_type_ids": [event_type["id"]],
         },
     )
-    return {"partner": partner, "program": program, "tracker": tracker}
+    return {"partner": partner, "program": program, "event_type": event_type}
 
 
 def _event(world: dict[str, Any], event_id: str) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def _event(world: dict[str, Any], event_id: str) -> dict[str, Any]:
         "data": {
             "MediaPartnerId": world["partner"]["id"],
             "CampaignId": world["program"]["id"],
-            "ActionTrackerId": world["tracker"]["id"],
+            "ActionTrackerId": world["event_type"]["id"],
             "ActionId": "A-77",
             "Payout": "12.5",
             "Amount": "149.9",

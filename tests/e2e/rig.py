@@ -19,7 +19,7 @@ from postback.domain.records import (
     Delivery,
     DeliveryStatus,
     Event,
-    EventType,
+    EventTopic,
     PartnerType,
     Postback,
     PostbackConfig,
@@ -38,7 +38,7 @@ class Rig:
     clock: MovableClock
     partner_id: str
     program_id: str = "prog"
-    tracker_id: str = "trk"
+    event_type_id: str = "trk"
     seq: int = 0
 
     @property
@@ -55,12 +55,12 @@ class Rig:
         self.seq += 1
         event = Event(
             id=f"ev-{self.seq}",
-            type=EventType.ACTION_TRACKED,
+            type=EventTopic.ACTION_TRACKED,
             occurred_at=self.clock() + delay,
             data={
                 "MediaPartnerId": self.partner_id,
                 "CampaignId": self.program_id,
-                "ActionTrackerId": self.tracker_id,
+                "ActionTrackerId": self.event_type_id,
                 "ActionId": action_id,
                 **data,
             },

@@ -14,7 +14,7 @@ from postback.domain.records import (
     BodyFormat,
     DeliveryStatus,
     Event,
-    EventType,
+    EventTopic,
     HttpMethod,
     NewDelivery,
 )
@@ -169,7 +169,7 @@ async def test_a_postback_that_no_longer_renders_the_event_fails_the_attempt(
     # no template used then, that the changed postback cannot render.
     event = Event(
         id="ev-old",
-        type=EventType.ACTION_TRACKED,
+        type=EventTopic.ACTION_TRACKED,
         occurred_at=r.clock(),
         data={
             "MediaPartnerId": r.partner_id,

@@ -23,7 +23,7 @@ from postback.config import Settings
 from postback.domain.records import (
     AccountKind,
     Event,
-    EventType,
+    EventTopic,
     PartnerType,
     PostbackConfig,
     PostbackKind,
@@ -80,7 +80,7 @@ async def _setup(pg_url: str, url: str) -> tuple[Service, str]:
 async def _event(service: Service, partner_id: str, n: int) -> None:
     data = {"MediaPartnerId": partner_id, "CampaignId": "c", "ActionTrackerId": "t"}
     event = Event(
-        f"e{n}", EventType.ACTION_TRACKED, datetime.now(UTC), {**data, "ActionId": f"A{n}"}
+        f"e{n}", EventTopic.ACTION_TRACKED, datetime.now(UTC), {**data, "ActionId": f"A{n}"}
     )
     await service.ingest([event])
 

@@ -22,7 +22,7 @@ from postback.domain.records import (
     AccountKind,
     DeliveryStatus,
     Event,
-    EventType,
+    EventTopic,
     PartnerType,
     PostbackConfig,
     PostbackKind,
@@ -74,7 +74,7 @@ async def _setup(pg_url: str, url: str, events: int, **config: object) -> Servic
     batch = [
         Event(
             f"e{i}",
-            EventType.ACTION_TRACKED,
+            EventTopic.ACTION_TRACKED,
             now,
             {
                 "MediaPartnerId": partner.id,

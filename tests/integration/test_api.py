@@ -142,7 +142,7 @@ async def test_partner_integration_needs_the_brand_and_the_contract(api: Api) ->
         "kind": "partner_integration",
         "url": "https://p.example/?a={ActionId}",
         "partner_id": world.partner["id"],
-        "event_type_id": world.tracker["id"],
+        "event_type_id": world.event_type["id"],
     }
     r = await api.call("POST", "/v1/postbacks", world.partner["api_key"], json=body)
     assert r.status_code == 422  # a partner cannot
@@ -168,7 +168,7 @@ async def test_media_source_postback(api: Api) -> None:
         "kind": "media_source",
         "url": "https://net.example/?a={ActionId}",
         "media_source_id": source["id"],
-        "event_type_id": world.tracker["id"],
+        "event_type_id": world.event_type["id"],
     }
     await api.ok("POST", "/v1/postbacks", key, json=body)
     event = world.action("ms-1", MediaSourceId=source["id"])
@@ -541,7 +541,7 @@ async def test_allowed_networks_are_set_by_the_operator_and_shown(api: Api) -> N
         json={
             "kind": "media_source",
             "media_source_id": media["id"],
-            "event_type_id": world.tracker["id"],
+            "event_type_id": world.event_type["id"],
             "url": body["url"],
         },
     )

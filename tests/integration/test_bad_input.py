@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from postback.api.app import create_app
 from postback.config import Settings
-from postback.domain.records import Event, EventType
+from postback.domain.records import Event, EventTopic
 from postback.storage.sql import metadata
 from tests.apiclient import ADMIN, Api, World, free_port, running_api
 
@@ -155,7 +155,7 @@ async def _bodies(api: Api, world: World) -> tuple[dict[str, Any], dict[str, str
         "contract": {
             "partner_id": world.partner["id"],
             "program_id": world.program["id"],
-            "event_type_ids": [world.tracker["id"]],
+            "event_type_ids": [world.event_type["id"]],
         },
         "media_source": {"name": "x", "brand_id": world.brand["id"]},
         "postback": {**_postback(world), "owner_id": world.partner["id"]},
@@ -485,7 +485,7 @@ async def test_a_delivery_that_cannot_render_is_stored_failed_and_the_rest_go_on
         await api.ok("POST", "/v1/postbacks", key, json=LIFECYCLE)
         service = api.app.state.service
         raw = world.action("unchecked", items=[{"amt": "abc"}])
-        event = Event(raw["id"], EventType(raw["type"]), datetime.now(UTC), raw["data"])
+        event = Event(raw["id"], EventTopic(raw["type"]), datetime.now(UTC), raw["data"])
         [matched] = await service.store.matching_postbacks_many([event])
         await service.store.ingest([service._fan_out("", event, matched)])
         page = await api.ok("GET", "/v1/deliveries")

@@ -44,7 +44,7 @@ async def _victim(api: Api) -> tuple[World, dict[str, str]]:
         "program_id": world.program["id"],
         "name": "whatever",
         "kind": "action",
-        "tracker_id": world.tracker["id"],
+        "event_type_id": world.event_type["id"],
         "media_source_id": source["id"],
     }
     return world, ids
@@ -140,7 +140,7 @@ async def test_lists_show_only_the_callers_objects(api: Api, intruder_kind: str)
             ids["postback_id"],
             ids["delivery_id"],
             ids["program_id"],
-            ids["tracker_id"],
+            ids["event_type_id"],
             ids["media_source_id"],
             world.partner["id"],
         ):
@@ -150,7 +150,7 @@ async def test_lists_show_only_the_callers_objects(api: Api, intruder_kind: str)
         "kind": "media_source",
         "url": "https://x.example/?a={ActionId}",
         "media_source_id": ids["media_source_id"],
-        "event_type_id": ids["tracker_id"],
+        "event_type_id": ids["event_type_id"],
     }
     shown = await api.ok(
         "POST", "/v1/postbacks/preview", intruder["api_key"], json={"postback": borrowed}
@@ -192,7 +192,7 @@ async def test_a_brand_cannot_use_another_brands_program(api: Api) -> None:
             "kind": "partner_integration",
             "url": "https://p.example/?a={ActionId}",
             "partner_id": world.partner["id"],
-            "event_type_id": world.tracker["id"],
+            "event_type_id": world.event_type["id"],
         },
     )
     assert r.status_code == 422

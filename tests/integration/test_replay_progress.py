@@ -130,7 +130,7 @@ async def test_an_action_from_a_media_source_alone_is_delivered(
         "kind": "media_source",
         "url": rec.url("/net?a={ActionId}&src={MediaSourceId}"),
         "media_source_id": source["id"],
-        "event_type_id": world.tracker["id"],
+        "event_type_id": world.event_type["id"],
     }
     await api.ok("POST", "/v1/postbacks", key, json=media)
     event = world.action("ms-1", MediaSourceId=source["id"])

@@ -33,7 +33,7 @@ def integration(world: World, **extra: Any) -> dict[str, Any]:
         "kind": "partner_integration",
         "url": "https://p.example/?a={ActionId}",
         "partner_id": world.partner["id"],
-        "event_type_id": world.tracker["id"],
+        "event_type_id": world.event_type["id"],
         **extra,
     }
 
@@ -67,7 +67,7 @@ async def _mobile_world(api: Api, world: World, category: str) -> str:
     with the partner; return the event type's id."""
     key = world.brand["api_key"]
     program = await api.ok("POST", "/v1/programs", key, json={"name": f"App {category}"})
-    tracker = await api.ok(
+    event_type = await api.ok(
         "POST",
         f"/v1/programs/{program['id']}/event-types",
         key,
@@ -76,10 +76,10 @@ async def _mobile_world(api: Api, world: World, category: str) -> str:
     contract = {
         "partner_id": world.partner["id"],
         "program_id": program["id"],
-        "event_type_ids": [tracker["id"]],
+        "event_type_ids": [event_type["id"]],
     }
     await api.ok("POST", "/v1/contracts", key, json=contract)
-    return str(tracker["id"])
+    return str(event_type["id"])
 
 
 @pytest.mark.parametrize(
@@ -102,8 +102,8 @@ async def test_installs_and_in_app_events_only_for_mobile_app_event_types(
     r = await api.call("PATCH", f"/v1/postbacks/{saved['id']}", key, json=setting)
     assert r.status_code == 422 and fields(r) == {(name, "not_allowed")}
     for category in ("app_install", "in_app_event"):
-        tracker = await _mobile_world(api, world, category)
-        body = integration(world, event_type_id=tracker, **setting)
+        event_type = await _mobile_world(api, world, category)
+        body = integration(world, event_type_id=event_type, **setting)
         created = await api.ok("POST", "/v1/postbacks", key, json=body)
         assert created[name] == setting[name]
 
@@ -141,7 +141,7 @@ async def test_other_kinds_refuse_what_they_do_not_take_on_create_and_update(api
         "kind": "media_source",
         "url": "https://net.example/?a={ActionId}",
         "media_source_id": source["id"],
-        "event_type_id": world.tracker["id"],
+        "event_type_id": world.event_type["id"],
     }
     r = await api.call("POST", "/v1/postbacks", brand, json={**media, "partner_id": "acc_x"})
     assert fields(r) == {("partner_id", "not_allowed")}
@@ -170,7 +170,7 @@ async def test_an_action_from_a_media_source_alone_reaches_its_postbacks(api: Ap
         "kind": "media_source",
         "url": "https://net.example/?a={ActionId}&src={MediaSourceId}",
         "media_source_id": source["id"],
-        "event_type_id": world.tracker["id"],
+        "event_type_id": world.event_type["id"],
     }
     postback = await api.ok("POST", "/v1/postbacks", key, json=media)
     await api.ok("POST", "/v1/postbacks", world.partner["api_key"], json=LIFECYCLE)

@@ -8,7 +8,7 @@ import sqlalchemy
 from postback.domain.records import (
     AccountKind,
     BodyFormat,
-    EventType,
+    EventTopic,
     HttpMethod,
     PartnerType,
     PostbackKind,
@@ -52,9 +52,9 @@ async def test_programs_belong_to_their_brand(store: SQLStore) -> None:
         await store.get_program(w.program.id, rival.id)
     assert await store.list_programs(rival.id) == []
     assert await store.list_programs(w.brand.id) == [w.program]
-    assert await store.get_action_tracker(w.sale.id) == w.sale
+    assert await store.get_event_type(w.sale.id) == w.sale
     with pytest.raises(NotFound):
-        await store.get_action_tracker("evt_missing")
+        await store.get_event_type("et_missing")
 
 
 async def test_a_program_needs_a_brand(store: SQLStore) -> None:
@@ -63,7 +63,7 @@ async def test_a_program_needs_a_brand(store: SQLStore) -> None:
         await store.create_program(w.partner.id, "Not mine")
     assert err.value.problems[0]["field"] == "brand_id"
     with pytest.raises(NotFound):
-        await store.create_action_tracker("prg_missing", "x", "sale")
+        await store.create_event_type("prg_missing", "x", "sale")
 
 
 async def test_contracts(store: SQLStore) -> None:
@@ -83,7 +83,7 @@ async def test_contracts(store: SQLStore) -> None:
 async def test_contract_event_types_must_be_the_programs(store: SQLStore) -> None:
     w = await make_world(store)
     elsewhere = await store.create_program(w.brand.id, "Other shop")
-    foreign = await store.create_action_tracker(elsewhere.id, "Lead", "lead")
+    foreign = await store.create_event_type(elsewhere.id, "Lead", "lead")
     with pytest.raises(ValidationProblem) as err:
         await store.create_contract(w.other.id, w.program.id, [w.sale.id, foreign.id])
     assert err.value.problems[0]["field"] == "event_type_ids"
@@ -168,7 +168,7 @@ async def test_update_and_delete_postback(store: SQLStore) -> None:
 
 
 async def _ids(
-    store: SQLStore, w: World, event_id: str, etype: EventType, **data: object
+    store: SQLStore, w: World, event_id: str, etype: EventTopic, **data: object
 ) -> set[str]:
     return {
         p.id for p in (await store.matching_postbacks_many([action(w, event_id, etype, **data)]))[0]
@@ -194,9 +194,9 @@ async def test_action_tracked_reaches_lifecycle_integration_and_media_source(
         config(PostbackKind.MEDIA_SOURCE, media_source_id=w.source.id, event_type_id=w.sale.id),
     )
     await store.create_postback(w.partner.id, config(PostbackKind.ACTION_CLEARING))
-    got = await _ids(store, w, "e1", EventType.ACTION_TRACKED, MediaSourceId=w.source.id)
+    got = await _ids(store, w, "e1", EventTopic.ACTION_TRACKED, MediaSourceId=w.source.id)
     assert got == {life.id, integ.id, media.id}
-    assert await _ids(store, w, "e2", EventType.ACTION_TRACKED) == {life.id, integ.id}
+    assert await _ids(store, w, "e2", EventTopic.ACTION_TRACKED) == {life.id, integ.id}
 
 
 async def test_partner_integration_needs_the_contract(store: SQLStore) -> None:
@@ -206,9 +206,9 @@ async def test_partner_integration_needs_the_contract(store: SQLStore) -> None:
         config(PostbackKind.PARTNER_INTEGRATION, partner_id=w.other.id, event_type_id=w.sale.id),
     )
     data = {"MediaPartnerId": w.other.id}
-    assert integ.id not in await _ids(store, w, "e1", EventType.ACTION_TRACKED, **data)
+    assert integ.id not in await _ids(store, w, "e1", EventTopic.ACTION_TRACKED, **data)
     await store.create_contract(w.other.id, w.program.id, [w.sale.id])
-    assert integ.id in await _ids(store, w, "e1", EventType.ACTION_TRACKED, **data)
+    assert integ.id in await _ids(store, w, "e1", EventTopic.ACTION_TRACKED, **data)
 
 
 async def test_partner_integration_for_one_in_app_event(store: SQLStore) -> None:
@@ -222,7 +222,7 @@ async def test_partner_integration_for_one_in_app_event(store: SQLStore) -> None
             in_app_event="purchase",
         ),
     )
-    tracked = EventType.ACTION_TRACKED
+    tracked = EventTopic.ACTION_TRACKED
     app = {"ActionTrackerId": w.app.id}
     assert await _ids(store, w, "e1", tracked, **app, InAppEvent="purchase") == {named.id}
     assert await _ids(store, w, "e2", tracked, **app, EventName="purchase") == {named.id}
@@ -253,11 +253,11 @@ async def test_app_install_reaches_integrations_with_installs(store: SQLStore) -
     )
     await lifecycle(store, w.partner)
     data = {"ActionTrackerId": w.app.id, "MediaSourceId": w.source.id}
-    assert await _ids(store, w, "i1", EventType.APP_INSTALL, **data) == {with_installs, media.id}
+    assert await _ids(store, w, "i1", EventTopic.APP_INSTALL, **data) == {with_installs, media.id}
 
 
-@pytest.mark.parametrize("etype", [EventType.ACTION_MODIFIED, EventType.ACTION_REVERSED])
-async def test_changes_reach_only_lifecycle(store: SQLStore, etype: EventType) -> None:
+@pytest.mark.parametrize("etype", [EventTopic.ACTION_MODIFIED, EventTopic.ACTION_REVERSED])
+async def test_changes_reach_only_lifecycle(store: SQLStore, etype: EventTopic) -> None:
     w = await make_world(store)
     life = await lifecycle(store, w.partner)
     await store.create_postback(
@@ -276,13 +276,13 @@ async def test_locking_is_opt_in_and_clearing_has_its_own_kind(store: SQLStore) 
     await lifecycle(store, w.partner)
     locking = await lifecycle(store, w.partner, include_locking=True)
     clearing = await store.create_postback(w.partner.id, config(PostbackKind.ACTION_CLEARING))
-    assert await _ids(store, w, "l1", EventType.ACTION_LOCKED) == {locking.id}
-    assert await _ids(store, w, "c1", EventType.ACTION_CLEARED) == {clearing.id}
+    assert await _ids(store, w, "l1", EventTopic.ACTION_LOCKED) == {locking.id}
+    assert await _ids(store, w, "c1", EventTopic.ACTION_CLEARED) == {clearing.id}
 
 
-@pytest.mark.parametrize("etype", [EventType.INQUIRY_CREATED, EventType.INQUIRY_RESOLVED])
+@pytest.mark.parametrize("etype", [EventTopic.INQUIRY_CREATED, EventTopic.INQUIRY_RESOLVED])
 async def test_inquiries_reach_the_partners_inquiry_postbacks(
-    store: SQLStore, etype: EventType
+    store: SQLStore, etype: EventTopic
 ) -> None:
     w = await make_world(store)
     mine = await store.create_postback(w.partner.id, config(PostbackKind.ACTION_INQUIRY))
@@ -295,7 +295,7 @@ async def test_catalog_changes_reach_partners_with_a_contract(store: SQLStore) -
     w = await make_world(store)
     mine = await store.create_postback(w.partner.id, config(PostbackKind.CATALOG_CHANGE))
     await store.create_postback(w.other.id, config(PostbackKind.CATALOG_CHANGE))
-    event = action(w, "cat1", EventType.CATALOG_ITEM_CHANGED, CatalogItemId="SKU1")
+    event = action(w, "cat1", EventTopic.CATALOG_ITEM_CHANGED, CatalogItemId="SKU1")
     event.data.pop("MediaPartnerId")
     assert {p.id for p in (await store.matching_postbacks_many([event]))[0]} == {mine.id}
 
@@ -304,13 +304,13 @@ async def test_disabled_postbacks_do_not_match(store: SQLStore) -> None:
     w = await make_world(store)
     live = await lifecycle(store, w.partner)
     await lifecycle(store, w.partner, enabled=False)
-    assert await _ids(store, w, "e1", EventType.ACTION_TRACKED) == {live.id}
+    assert await _ids(store, w, "e1", EventTopic.ACTION_TRACKED) == {live.id}
 
 
 async def test_missing_ids_match_nothing(store: SQLStore) -> None:
     w = await make_world(store)
     await lifecycle(store, w.partner)
-    event = action(w, "e1", EventType.ACTION_TRACKED)
+    event = action(w, "e1", EventTopic.ACTION_TRACKED)
     event.data.clear()
     assert (await store.matching_postbacks_many([event]))[0] == []
 
@@ -324,11 +324,11 @@ async def test_a_batch_matches_as_each_event_alone_on_one_connection(store: SQLS
     for kind in (PostbackKind.ACTION_CLEARING, PostbackKind.ACTION_INQUIRY):
         await store.create_postback(w.partner.id, config(kind))
     await store.create_postback(w.partner.id, config(PostbackKind.CATALOG_CHANGE))
-    for tracker, name in ((w.sale.id, None), (w.app.id, "purchase")):
+    for event_type, name in ((w.sale.id, None), (w.app.id, "purchase")):
         integration = config(
             PostbackKind.PARTNER_INTEGRATION,
             partner_id=w.partner.id,
-            event_type_id=tracker,
+            event_type_id=event_type,
             in_app_event=name,
             include_installs=True,
         )
@@ -343,13 +343,13 @@ async def test_a_batch_matches_as_each_event_alone_on_one_connection(store: SQLS
         action(w, "t4", **app, EventName="level_up"),
         action(w, "t5", MediaPartnerId=w.other.id),
         action(w, "t6", MediaPartnerId=""),
-        action(w, "i1", EventType.APP_INSTALL, **app),
-        action(w, "m1", EventType.ACTION_MODIFIED),
-        action(w, "l1", EventType.ACTION_LOCKED),
-        action(w, "c1", EventType.ACTION_CLEARED, MediaPartnerId=w.other.id),
-        action(w, "c2", EventType.ACTION_CLEARED),
-        action(w, "q1", EventType.INQUIRY_CREATED, InquiryId="Q1"),
-        action(w, "k1", EventType.CATALOG_ITEM_CHANGED, MediaPartnerId=None),
+        action(w, "i1", EventTopic.APP_INSTALL, **app),
+        action(w, "m1", EventTopic.ACTION_MODIFIED),
+        action(w, "l1", EventTopic.ACTION_LOCKED),
+        action(w, "c1", EventTopic.ACTION_CLEARED, MediaPartnerId=w.other.id),
+        action(w, "c2", EventTopic.ACTION_CLEARED),
+        action(w, "q1", EventTopic.INQUIRY_CREATED, InquiryId="Q1"),
+        action(w, "k1", EventTopic.CATALOG_ITEM_CHANGED, MediaPartnerId=None),
         action(w, "t7"),  # t1's key again, after others
     ]
     alone = [(await store.matching_postbacks_many([e]))[0] for e in batch]

@@ -9,7 +9,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from postback.domain.records import DeliveryStatus, Event, EventType, NewDelivery
+from postback.domain.records import DeliveryStatus, Event, EventTopic, NewDelivery
 from postback.errors import Conflict, NotFound, ValidationProblem
 from postback.storage.interfaces import DeliveryFilter, IngestItem
 from postback.storage.sql import postback_rate
@@ -42,7 +42,7 @@ async def _status(store: SQLStore, delivery_id: str) -> DeliveryStatus:
 async def test_ingest_stores_events_and_deliveries(store: SQLStore) -> None:
     w = await make_world(store)
     a, b = await lifecycle(store, w.partner), await lifecycle(store, w.other)
-    event = Event("e1", EventType.ACTION_TRACKED, NOW, {"ActionId": "A1", "Amount": 1.5})
+    event = Event("e1", EventTopic.ACTION_TRACKED, NOW, {"ActionId": "A1", "Amount": 1.5})
     item = IngestItem(event, (delivery_for(a), delivery_for(b)))
     [res] = await store.ingest([item])
     assert (res.event_id, res.duplicate, res.deliveries) == ("e1", False, 2)
@@ -64,10 +64,10 @@ async def test_ingest_stores_events_and_deliveries(store: SQLStore) -> None:
 async def test_a_repeated_event_id_creates_nothing(store: SQLStore) -> None:
     w = await make_world(store)
     pb = await lifecycle(store, w.partner)
-    event = Event("e1", EventType.ACTION_TRACKED, NOW, {})
+    event = Event("e1", EventTopic.ACTION_TRACKED, NOW, {})
     first = IngestItem(event, (delivery_for(pb, "A1"), delivery_for(pb, "A2")))
     again = IngestItem(event, (delivery_for(pb, "A3"),))
-    fresh = IngestItem(Event("e2", EventType.ACTION_TRACKED, NOW, {}), ())
+    fresh = IngestItem(Event("e2", EventTopic.ACTION_TRACKED, NOW, {}), ())
     results = await store.ingest([first, again, fresh])
     assert [(r.duplicate, r.deliveries) for r in results] == [(False, 2), (True, 0), (False, 0)]
     assert results[1].original_deliveries == 2  # the repeat names what the first created
@@ -81,9 +81,9 @@ async def test_a_repeated_event_id_creates_nothing(store: SQLStore) -> None:
 async def test_ingest_is_all_or_nothing(store: SQLStore) -> None:
     w = await make_world(store)
     pb = await lifecycle(store, w.partner)
-    good = IngestItem(Event("ok", EventType.ACTION_TRACKED, NOW, {}), (delivery_for(pb),))
+    good = IngestItem(Event("ok", EventTopic.ACTION_TRACKED, NOW, {}), (delivery_for(pb),))
     broken = NewDelivery(pb.id, pb.owner_id, delivery_for(pb).request, NOW, None)  # type: ignore[arg-type]
-    bad = IngestItem(Event("bad", EventType.ACTION_TRACKED, NOW, {}), (broken,))
+    bad = IngestItem(Event("bad", EventTopic.ACTION_TRACKED, NOW, {}), (broken,))
     with pytest.raises(Conflict):
         await store.ingest([good, bad])
     with pytest.raises(NotFound):
@@ -96,7 +96,7 @@ async def test_ingest_of_a_benchmark_sized_batch(store: SQLStore) -> None:
     pbs = [await lifecycle(store, w.partner) for _ in range(3)]
     items = [
         IngestItem(
-            Event(f"e{i}", EventType.ACTION_TRACKED, NOW, {"ActionId": f"A{i}"}),
+            Event(f"e{i}", EventTopic.ACTION_TRACKED, NOW, {"ActionId": f"A{i}"}),
             tuple(delivery_for(pb, f"A{i}") for pb in pbs),
         )
         for i in range(100)
@@ -403,7 +403,7 @@ async def test_three_days_of_failure_disable_the_postback(store: SQLStore) -> No
 
 
 def _tracked(partner_id: str) -> Event:
-    return Event("x", EventType.ACTION_TRACKED, NOW, {"MediaPartnerId": partner_id})
+    return Event("x", EventTopic.ACTION_TRACKED, NOW, {"MediaPartnerId": partner_id})
 
 
 async def test_a_success_resets_the_failure_clock(store: SQLStore) -> None:
@@ -553,7 +553,7 @@ async def test_concurrent_ingest_claim_and_complete(store: SQLStore) -> None:
         for b in range(10):
             items = [
                 IngestItem(
-                    Event(f"p{n}-{b}-{i}", EventType.ACTION_TRACKED, NOW, {}),
+                    Event(f"p{n}-{b}-{i}", EventTopic.ACTION_TRACKED, NOW, {}),
                     (delivery_for(pb, f"K{n}-{b}-{i}"),),
                 )
                 for i in range(5)

@@ -10,10 +10,10 @@ from postback.delivery.queue import AttemptResult, Claim
 from postback.domain.records import (
     Account,
     AccountKind,
-    ActionTracker,
     Attempt,
     DeliveryStatus,
     Event,
+    EventTopic,
     EventType,
     HttpMethod,
     MediaSource,
@@ -39,8 +39,8 @@ class World:
     partner: Account
     other: Account  # a second partner, with no contract
     program: Program
-    sale: ActionTracker
-    app: ActionTracker
+    sale: EventType
+    app: EventType
     source: MediaSource
 
 
@@ -53,8 +53,8 @@ async def make_world(store: SQLStore) -> World:
         "Other", AccountKind.PARTNER, PartnerType.COUPON, "key-other"
     )
     program = await store.create_program(brand.id, "Shop")
-    sale = await store.create_action_tracker(program.id, "Online sale", "sale")
-    app = await store.create_action_tracker(program.id, "App", "app_install")
+    sale = await store.create_event_type(program.id, "Online sale", "sale")
+    app = await store.create_event_type(program.id, "App", "app_install")
     await store.create_contract(partner.id, program.id, [sale.id, app.id])
     source = await store.create_media_source(brand.id, "Tech partner")
     return World(brand, partner, other, program, sale, app, source)
@@ -71,7 +71,7 @@ async def lifecycle(store: SQLStore, owner: Account, **kw: Any) -> Postback:
 def action(
     world: World,
     event_id: str,
-    etype: EventType = EventType.ACTION_TRACKED,
+    etype: EventTopic = EventTopic.ACTION_TRACKED,
     at: datetime = NOW,
     **data: Any,
 ) -> Event:
@@ -110,7 +110,7 @@ async def put(
     due: datetime | None = None,
 ) -> IngestResult:
     """Ingest one event with one delivery for ``postback``."""
-    event = Event(id=event_id, type=EventType.ACTION_TRACKED, occurred_at=at, data={"k": key})
+    event = Event(id=event_id, type=EventTopic.ACTION_TRACKED, occurred_at=at, data={"k": key})
     item = IngestItem(event, (delivery_for(postback, key, due or at),))
     [result] = await store.ingest([item])
     return result

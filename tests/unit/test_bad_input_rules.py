@@ -15,7 +15,7 @@ from postback.api.inputs import bad_text, field_name, may_hold_bad_text, request
 from postback.domain.records import (
     BodyFormat,
     Event,
-    EventType,
+    EventTopic,
     HttpMethod,
     PostbackConfig,
     PostbackKind,
@@ -64,7 +64,7 @@ def test_request_problems_cover_path_query_and_body_and_stop_at_twenty() -> None
 
 def _event(**data: Any) -> Event:
     base = {"MediaPartnerId": "p", "CampaignId": "c", "ActionTrackerId": "t", "ActionId": "a"}
-    return Event("e", EventType.ACTION_TRACKED, datetime(2026, 1, 1, tzinfo=UTC), base | data)
+    return Event("e", EventTopic.ACTION_TRACKED, datetime(2026, 1, 1, tzinfo=UTC), base | data)
 
 
 @pytest.mark.parametrize(
@@ -109,9 +109,9 @@ def test_good_values_of_every_type_pass() -> None:
 def test_lists_are_checked_in_catalog_changes() -> None:
     base = {"CampaignId": "c", "CatalogItemId": "i", "Operation": "UPDATE"}
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    ok = Event("e", EventType.CATALOG_ITEM_CHANGED, at, base | {"Bullets": ["a", 1]})
+    ok = Event("e", EventTopic.CATALOG_ITEM_CHANGED, at, base | {"Bullets": ["a", 1]})
     assert events.check(ok, "") == []
-    bad = Event("e", EventType.CATALOG_ITEM_CHANGED, at, base | {"Labels": [{"a": 1}]})
+    bad = Event("e", EventTopic.CATALOG_ITEM_CHANGED, at, base | {"Labels": [{"a": 1}]})
     assert [p["field"] for p in events.check(bad, "")] == ["data.Labels"]
 
 

@@ -25,13 +25,13 @@ DELTA = 'type != "action.modified" || DeltaPayout != 0.0'
 PST = timezone(timedelta(hours=-8))
 
 
-def run(text: str, event_type: str = "action.tracked", **data: Any) -> Verdict:
+def run(text: str, topic: str = "action.tracked", **data: Any) -> Verdict:
     params = {**sample_params(EventKind.ACTION), **data}
-    return evaluate(compile_condition(text), bind(EventKind.ACTION, event_type, params))
+    return evaluate(compile_condition(text), bind(EventKind.ACTION, topic, params))
 
 
 @pytest.mark.parametrize(
-    ("text", "data", "event_type", "holds"),
+    ("text", "data", "topic", "holds"),
     [
         ('Status == "APPROVED"', {"Status": "APPROVED"}, "action.tracked", True),
         ('Status == "APPROVED"', {"Status": "PENDING"}, "action.tracked", False),
@@ -48,8 +48,8 @@ def run(text: str, event_type: str = "action.tracked", **data: Any) -> Verdict:
         (DELTA, {"DeltaPayout": "-2.5"}, MODIFIED, True),
     ],
 )  # fmt: skip
-def test_the_spec_examples(text: str, data: dict[str, Any], event_type: str, holds: bool) -> None:
-    assert run(text, event_type, **data) == Verdict(holds)
+def test_the_spec_examples(text: str, data: dict[str, Any], topic: str, holds: bool) -> None:
+    assert run(text, topic, **data) == Verdict(holds)
 
 
 def test_variables_are_typed_by_the_catalogue() -> None:

@@ -300,7 +300,7 @@ async def preview_configuration(
         request=None if shown.request is None else s.RequestOut.of(shown.request),
         problems=[s.Problem.model_validate(p) for p in shown.problems],
         warnings=[s.Problem.model_validate(p) for p in shown.warnings],
-        event=s.SampleEventOut(type=shown.event_type, data=shown.data),
+        event=s.SampleEventOut(type=shown.topic, data=shown.data),
         condition=_condition_out(shown.condition),
     )
 

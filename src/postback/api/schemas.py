@@ -13,13 +13,13 @@ from postback.delivery.redact import redact, redact_headers
 from postback.domain.records import (
     Account,
     AccountKind,
-    ActionTracker,
     ApiKey,
     Attempt,
     BodyFormat,
     Contract,
     Delivery,
     DeliveryStatus,
+    EventTopic,
     EventTrigger,
     EventType,
     HttpMethod,
@@ -135,7 +135,7 @@ class EventTypeOut(BaseModel):
     category: str
 
     @classmethod
-    def of(cls, t: ActionTracker) -> EventTypeOut:
+    def of(cls, t: EventType) -> EventTypeOut:
         return cls(id=t.id, program_id=t.program_id, name=t.name, category=t.category)
 
 
@@ -318,7 +318,7 @@ class RotateIn(Strict):
 
 class EventIn(Strict):
     id: str = Field(min_length=1, max_length=200, description="unique, chosen by the producer")
-    type: EventType
+    type: EventTopic
     occurred_at: Moment
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -601,7 +601,7 @@ class KeyOut(BaseModel):
 
 
 class SampleEventIn(Strict):
-    type: EventType | None = Field(None, description="omit for the kind's commonest type")
+    type: EventTopic | None = Field(None, description="omit for the kind's commonest type")
     data: dict[str, Any] | None = Field(None, description="omit for a realistic sample")
 
 
@@ -613,7 +613,7 @@ class ConfigurationIn(Strict):
 
 
 class SampleEventOut(BaseModel):
-    type: EventType
+    type: EventTopic
     data: dict[str, Any]
 
 

@@ -39,8 +39,8 @@ async def ensure_demo(service: Service, base_url: str) -> Demo:
         "Demo Partner", AccountKind.PARTNER, PartnerType.CASHBACK
     )
     program = await store.create_program(brand.id, "Demo Program")
-    tracker = await store.create_action_tracker(program.id, "Online Sale", "sale")
-    await store.create_contract(partner.id, program.id, [tracker.id])
+    event_type = await store.create_event_type(program.id, "Online Sale", "sale")
+    await store.create_contract(partner.id, program.id, [event_type.id])
     inbox = f"{base_url}/inbox/demo-{keys.new_key()[4:16]}"
     config = PostbackConfig(
         kind=PostbackKind.ACTION_LIFECYCLE,
@@ -49,7 +49,7 @@ async def ensure_demo(service: Service, base_url: str) -> Demo:
         name="Demo: every status change to the built-in inbox",
     )
     postback = await store.create_postback(partner.id, config)
-    return Demo(brand.id, partner.id, program.id, tracker.id, postback.id, inbox)
+    return Demo(brand.id, partner.id, program.id, event_type.id, postback.id, inbox)
 
 
 async def _existing(service: Service, brand_id: str, partner_id: str) -> Demo:

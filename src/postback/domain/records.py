@@ -53,7 +53,7 @@ CATALOGUE_OF_KIND: dict[PostbackKind, EventKind] = {
 }
 
 
-class EventType(StrEnum):
+class EventTopic(StrEnum):
     ACTION_TRACKED = "action.tracked"
     ACTION_MODIFIED = "action.modified"
     ACTION_REVERSED = "action.reversed"
@@ -140,7 +140,7 @@ class Program:
 
 
 @dataclass(frozen=True, slots=True)
-class ActionTracker:
+class EventType:
     """An event type of a program (sale, lead, app install, in-app event)."""
 
     id: str
@@ -216,7 +216,7 @@ class SigningSecret:
 @dataclass(frozen=True, slots=True)
 class Event:
     id: str  # chosen by the producer; unique
-    type: EventType
+    type: EventTopic
     occurred_at: datetime
     data: dict[str, Any]
     received_at: datetime | None = None

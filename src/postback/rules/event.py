@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from postback.domain.catalogue import ParamType, catalogue_for
-from postback.domain.records import Event, EventKind, EventType
+from postback.domain.records import Event, EventKind, EventTopic
 from postback.errors import Problem, problem
 from postback.template.formatting import (
     DATETIME_EXAMPLE,
@@ -19,10 +19,10 @@ from postback.template.formatting import (
     format_money,
 )
 
-KIND_OF_TYPE: dict[EventType, EventKind] = {
-    EventType.INQUIRY_CREATED: EventKind.ACTION_INQUIRY,
-    EventType.INQUIRY_RESOLVED: EventKind.ACTION_INQUIRY,
-    EventType.CATALOG_ITEM_CHANGED: EventKind.CATALOG_CHANGE,
+KIND_OF_TOPIC: dict[EventTopic, EventKind] = {
+    EventTopic.INQUIRY_CREATED: EventKind.ACTION_INQUIRY,
+    EventTopic.INQUIRY_RESOLVED: EventKind.ACTION_INQUIRY,
+    EventTopic.CATALOG_ITEM_CHANGED: EventKind.CATALOG_CHANGE,
 }
 REQUIRED: dict[EventKind, tuple[str, ...]] = {
     EventKind.ACTION: ("CampaignId", "ActionTrackerId", "ActionId"),
@@ -34,11 +34,11 @@ ORDER_KEY: dict[EventKind, str] = {
     EventKind.ACTION_INQUIRY: "InquiryId",
     EventKind.CATALOG_CHANGE: "CatalogItemId",
 }
-DEFAULT_STATUS: dict[EventType, str] = {
-    EventType.ACTION_TRACKED: "PENDING",
-    EventType.APP_INSTALL: "PENDING",
-    EventType.ACTION_REVERSED: "REVERSED",
-    EventType.ACTION_LOCKED: "APPROVED",
+DEFAULT_STATUS: dict[EventTopic, str] = {
+    EventTopic.ACTION_TRACKED: "PENDING",
+    EventTopic.APP_INSTALL: "PENDING",
+    EventTopic.ACTION_REVERSED: "REVERSED",
+    EventTopic.ACTION_LOCKED: "APPROVED",
 }
 #: Who an event came through: at least one of these (an action from a media source
 #: alone has no partner).
@@ -53,8 +53,8 @@ def at(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def kind_of(event_type: EventType) -> EventKind:
-    return KIND_OF_TYPE.get(event_type, EventKind.ACTION)
+def kind_of(topic: EventTopic) -> EventKind:
+    return KIND_OF_TOPIC.get(topic, EventKind.ACTION)
 
 
 def order_key(event: Event) -> str:

@@ -23,13 +23,13 @@ from postback.domain.records import (
     CATALOGUE_OF_KIND,
     Account,
     AccountKind,
-    ActionTracker,
     ApiKey,
     BodyFormat,
     Contract,
     Delivery,
     Event,
     EventKind,
+    EventTopic,
     EventType,
     FailureReason,
     MediaSource,
@@ -206,13 +206,13 @@ class Service:
 
     async def create_event_type(
         self, who: Principal, program_id: str, name: str, category: str
-    ) -> ActionTracker:
+    ) -> EventType:
         program = await self.store.get_program(program_id, who.owner_id)
-        return await self.store.create_action_tracker(program.id, name, category)
+        return await self.store.create_event_type(program.id, name, category)
 
-    async def list_event_types(self, who: Principal) -> list[ActionTracker]:
+    async def list_event_types(self, who: Principal) -> list[EventType]:
         """Event types of the brand's programs, or of programs the partner has a contract on."""
-        return await self.store.list_action_trackers(who.owner_id)
+        return await self.store.list_event_types(who.owner_id)
 
     async def create_contract(
         self, who: Principal, program_id: str, partner_id: str, event_type_ids: list[str]
@@ -339,11 +339,11 @@ class Service:
                     "a partner integration postback needs partner_id and event_type_id",
                 )
             ]
-        tracker = await self._brand_tracker(brand, config.event_type_id)
-        if tracker is None:
+        event_type = await self._brand_event_type(brand, config.event_type_id)
+        if event_type is None:
             return [problem("event_type_id", "not_found", "no such event type of yours")]
-        contract = await self.store.find_contract(config.partner_id, tracker.program_id)
-        if contract is None or tracker.id not in contract.event_type_ids:
+        contract = await self.store.find_contract(config.partner_id, event_type.program_id)
+        if contract is None or event_type.id not in contract.event_type_ids:
             return [
                 problem(
                     "event_type_id",
@@ -351,7 +351,7 @@ class Service:
                     "the event type must be in the partner's contract for its program",
                 )
             ]
-        return rules.check_mobile_app(config, tracker.category)
+        return rules.check_mobile_app(config, event_type.category)
 
     async def _check_media_source(self, brand: Account, config: PostbackConfig) -> list[Problem]:
         if config.media_source_id is None or config.event_type_id is None:
@@ -366,17 +366,17 @@ class Service:
             await self.store.get_media_source(config.media_source_id, brand.id)
         except NotFound:
             return [problem("media_source_id", "not_found", "no such media source of yours")]
-        if await self._brand_tracker(brand, config.event_type_id) is None:
+        if await self._brand_event_type(brand, config.event_type_id) is None:
             return [problem("event_type_id", "not_found", "no such event type of yours")]
         return []
 
-    async def _brand_tracker(self, brand: Account, tracker_id: str) -> ActionTracker | None:
+    async def _brand_event_type(self, brand: Account, event_type_id: str) -> EventType | None:
         try:
-            tracker = await self.store.get_action_tracker(tracker_id)
-            await self.store.get_program(tracker.program_id, brand.id)
+            event_type = await self.store.get_event_type(event_type_id)
+            await self.store.get_program(event_type.program_id, brand.id)
         except NotFound:
             return None
-        return tracker
+        return event_type
 
     # -- rendering -------------------------------------------------------------------
     def compiled(self, postback: Postback) -> rules.Compiled:
@@ -519,7 +519,7 @@ class Service:
             raise ValidationProblem([problem("event.data", exc.code, str(exc))]) from exc
         verdict = None
         if postback.config.condition is not None:
-            target = event or Event("sample", _SAMPLE_TYPE[postback.config.kind], self.clock(), {})
+            target = event or Event("sample", _SAMPLE_TOPIC[postback.config.kind], self.clock(), {})
             verdict = self.check_condition(postback, target, params, [])
         warnings = _warnings(postback.config, request) + self._size_warnings(request)
         return Preview(request, _jsonable(params), warnings, verdict)
@@ -573,14 +573,14 @@ class Service:
         who: Principal,
         config: PostbackConfig,
         owner_id: str | None,
-        event_type: EventType | None,
+        topic: EventTopic | None,
         data: dict[str, Any] | None,
     ) -> ConfigPreview:
         """What an unsaved postback would send, and what saving it would report.
 
         The problems are those a save would raise (the owner's own rules included); the
         request is rendered whenever the templates compile, for the given event data or a
-        sample of the chosen (or first fitting) event type.
+        sample of the chosen (or first fitting) topic.
         """
         # The same checks as a save (_validate), so whatever a save refuses shows here too.
         problems: list[Problem] = []
@@ -600,7 +600,7 @@ class Service:
             problems += exc.problems
         compiled, _ = rules.compile_config(config)
         kind = CATALOGUE_OF_KIND[config.kind]
-        chosen = event_type if event_type is not None else FIRST_TYPE[kind]
+        chosen = topic if topic is not None else FIRST_TOPIC[kind]
         sample = sample_params(kind) if data is None else data
         request = None
         verdict: conditions.Verdict | None = None
@@ -635,12 +635,12 @@ class Service:
         who: Principal,
         config: PostbackConfig,
         owner_id: str | None,
-        event_type: EventType | None,
+        topic: EventTopic | None,
         data: dict[str, Any] | None,
     ) -> tuple[ConfigPreview, TestSend]:
         """Send an unsaved postback once, as a test: refused with the problems a save would
         report, so what passes here also saves."""
-        shown = await self.preview_configuration(who, config, owner_id, event_type, data)
+        shown = await self.preview_configuration(who, config, owner_id, topic, data)
         if shown.problems or shown.request is None:
             raise ValidationProblem(shown.problems)
         owner = await self._owner(who, owner_id)
@@ -727,7 +727,7 @@ class ConfigPreview:
     request: RenderedRequest | None  # None while a template or the event is at fault
     problems: list[Problem]
     warnings: list[Problem]
-    event_type: EventType
+    topic: EventTopic
     data: dict[str, Any]  # the event data rendered (the sample when none was given)
     condition: conditions.Verdict | None = None  # None: no condition, or it does not compile
 
@@ -740,14 +740,14 @@ class Preview:
     condition: conditions.Verdict | None = None  # None: the postback has no condition
 
 
-# The event type a sample preview stands for, per postback kind (the condition's ``type``).
-_SAMPLE_TYPE: dict[PostbackKind, EventType] = {
-    PostbackKind.ACTION_LIFECYCLE: EventType.ACTION_TRACKED,
-    PostbackKind.ACTION_CLEARING: EventType.ACTION_CLEARED,
-    PostbackKind.PARTNER_INTEGRATION: EventType.ACTION_TRACKED,
-    PostbackKind.MEDIA_SOURCE: EventType.ACTION_TRACKED,
-    PostbackKind.ACTION_INQUIRY: EventType.INQUIRY_CREATED,
-    PostbackKind.CATALOG_CHANGE: EventType.CATALOG_ITEM_CHANGED,
+# The topic a sample preview stands for, per postback kind (the condition's ``type``).
+_SAMPLE_TOPIC: dict[PostbackKind, EventTopic] = {
+    PostbackKind.ACTION_LIFECYCLE: EventTopic.ACTION_TRACKED,
+    PostbackKind.ACTION_CLEARING: EventTopic.ACTION_CLEARED,
+    PostbackKind.PARTNER_INTEGRATION: EventTopic.ACTION_TRACKED,
+    PostbackKind.MEDIA_SOURCE: EventTopic.ACTION_TRACKED,
+    PostbackKind.ACTION_INQUIRY: EventTopic.INQUIRY_CREATED,
+    PostbackKind.CATALOG_CHANGE: EventTopic.CATALOG_ITEM_CHANGED,
 }
 
 
@@ -801,11 +801,11 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(params, default=str))  # type: ignore[no-any-return]
 
 
-# The event type a preview renders when none is chosen: the commonest of each catalogue.
-FIRST_TYPE: dict[EventKind, EventType] = {
-    EventKind.ACTION: EventType.ACTION_TRACKED,
-    EventKind.ACTION_INQUIRY: EventType.INQUIRY_CREATED,
-    EventKind.CATALOG_CHANGE: EventType.CATALOG_ITEM_CHANGED,
+# The topic a preview renders when none is chosen: the commonest of each catalogue.
+FIRST_TOPIC: dict[EventKind, EventTopic] = {
+    EventKind.ACTION: EventTopic.ACTION_TRACKED,
+    EventKind.ACTION_INQUIRY: EventTopic.INQUIRY_CREATED,
+    EventKind.CATALOG_CHANGE: EventTopic.CATALOG_ITEM_CHANGED,
 }
 
 

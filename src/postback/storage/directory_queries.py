@@ -14,9 +14,9 @@ from postback.domain import keys
 from postback.domain.records import (
     Account,
     AccountKind,
-    ActionTracker,
     ApiKey,
     Contract,
+    EventType,
     MediaSource,
     PartnerType,
     Program,
@@ -25,10 +25,10 @@ from postback.errors import NotFound, ValidationProblem, problem
 from postback.storage import rows
 from postback.storage.sql import (
     accounts,
-    action_trackers,
     api_keys,
     contract_event_types,
     contracts,
+    event_types,
     media_sources,
     programs,
 )
@@ -245,41 +245,39 @@ async def list_programs(conn: AsyncConnection, owner_id: str | None) -> list[Pro
     return [rows.program(r) for r in await conn.execute(_brands(programs, owner_id))]
 
 
-async def create_action_tracker(
+async def create_event_type(
     conn: AsyncConnection, program_id: str, name: str, category: str, now: datetime
-) -> ActionTracker:
+) -> EventType:
     """An event type of a program (NotFound for an unknown program)."""
     await get_program(conn, program_id, None)
-    item = ActionTracker(id=rows.new_id("evt"), program_id=program_id, name=name, category=category)
+    item = EventType(id=rows.new_id("et"), program_id=program_id, name=name, category=category)
     await conn.execute(
-        insert(action_trackers).values(
+        insert(event_types).values(
             id=item.id, program_id=program_id, name=name, category=category, created_at=now
         )
     )
     return item
 
 
-async def get_action_tracker(conn: AsyncConnection, tracker_id: str) -> ActionTracker:
-    row = (
-        await conn.execute(select(action_trackers).where(action_trackers.c.id == tracker_id))
-    ).first()
+async def get_event_type(conn: AsyncConnection, event_type_id: str) -> EventType:
+    row = (await conn.execute(select(event_types).where(event_types.c.id == event_type_id))).first()
     if row is None:
-        raise NotFound(f"event type {tracker_id} not found")
-    return rows.tracker(row)
+        raise NotFound(f"event type {event_type_id} not found")
+    return rows.event_type(row)
 
 
-async def list_action_trackers(conn: AsyncConnection, owner_id: str | None) -> list[ActionTracker]:
+async def list_event_types(conn: AsyncConnection, owner_id: str | None) -> list[EventType]:
     """Event types the account sees: a brand its programs', a partner those of programs it
     has a contract on, the operator (None) all."""
     query = (
-        select(action_trackers)
-        .join(programs, programs.c.id == action_trackers.c.program_id)
-        .order_by(action_trackers.c.created_at, action_trackers.c.id)
+        select(event_types)
+        .join(programs, programs.c.id == event_types.c.program_id)
+        .order_by(event_types.c.created_at, event_types.c.id)
     )
     if owner_id is not None:
         partnered = select(contracts.c.program_id).where(contracts.c.partner_id == owner_id)
         query = query.where(or_(programs.c.brand_id == owner_id, programs.c.id.in_(partnered)))
-    return [rows.tracker(r) for r in await conn.execute(query)]
+    return [rows.event_type(r) for r in await conn.execute(query)]
 
 
 # -- contracts -------------------------------------------------------------------------
@@ -293,9 +291,9 @@ async def _check_event_types(
     found = set(
         (
             await conn.execute(
-                select(action_trackers.c.id).where(
-                    action_trackers.c.id.in_(list(event_type_ids)),
-                    action_trackers.c.program_id == program_id,
+                select(event_types.c.id).where(
+                    event_types.c.id.in_(list(event_type_ids)),
+                    event_types.c.program_id == program_id,
                 )
             )
         ).scalars()

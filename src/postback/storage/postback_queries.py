@@ -25,15 +25,15 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.delivery import signing
-from postback.domain.records import Event, EventType, PostbackConfig, PostbackKind, SigningSecret
+from postback.domain.records import Event, EventTopic, PostbackConfig, PostbackKind, SigningSecret
 from postback.domain.records import Postback as PostbackRecord
 from postback.errors import NotFound
 from postback.storage import rows
 from postback.storage.sql import (
     OPEN_STATUSES,
-    action_trackers,
     contracts,
     deliveries,
+    event_types,
     postback_rate,
     postbacks,
 )
@@ -179,7 +179,7 @@ async def remove(
 # which fields it has) and is built once per shape; equal keys match the same postbacks.
 
 _PARTNER: BindParameter[str] = bindparam("partner")
-_TRACKER: BindParameter[str] = bindparam("tracker")
+_EVENT_TYPE: BindParameter[str] = bindparam("event_type")
 _NAME: BindParameter[str] = bindparam("name")
 _SOURCE: BindParameter[str] = bindparam("source")
 _PROGRAM: BindParameter[str] = bindparam("program")
@@ -196,23 +196,23 @@ def _text(data: dict[str, Any], name: str) -> str | None:
 class MatchKey:
     """Everything matching reads from an event."""
 
-    type: EventType
+    type: EventTopic
     partner: str | None  # MediaPartnerId
-    tracker: str | None  # ActionTrackerId
+    event_type: str | None  # ActionTrackerId
     name: str | None  # InAppEvent, else EventName
     source: str | None  # MediaSourceId
     program: str | None  # CampaignId
 
     def shape(self) -> MatchKey:
         """Which fields the key has, not their values: one statement per shape."""
-        fields = (self.partner, self.tracker, self.name, self.source, self.program)
+        fields = (self.partner, self.event_type, self.name, self.source, self.program)
         return MatchKey(self.type, *(None if v is None else _PRESENT for v in fields))
 
     def params(self) -> dict[str, str]:
         """The values for the statement's bound parameters."""
         fields = {
             "partner": self.partner,
-            "tracker": self.tracker,
+            "event_type": self.event_type,
             "name": self.name,
             "source": self.source,
             "program": self.program,
@@ -225,7 +225,7 @@ def match_key(event: Event) -> MatchKey:
     return MatchKey(
         type=event.type,
         partner=_text(data, "MediaPartnerId"),
-        tracker=_text(data, "ActionTrackerId"),
+        event_type=_text(data, "ActionTrackerId"),
         name=_text(data, "InAppEvent") or _text(data, "EventName"),
         source=_text(data, "MediaSourceId"),
         program=_text(data, "CampaignId"),
@@ -242,18 +242,18 @@ def _in_contract() -> ColumnElement[bool]:
     """The postback's event type belongs to a program its partner has a contract with."""
     return exists().where(
         contracts.c.partner_id == P.partner_id,
-        contracts.c.program_id == action_trackers.c.program_id,
-        action_trackers.c.id == P.event_type_id,
+        contracts.c.program_id == event_types.c.program_id,
+        event_types.c.id == P.event_type_id,
     )
 
 
 def _integration(key: MatchKey, install: bool) -> ColumnElement[bool]:
-    if key.partner is None or key.tracker is None:
+    if key.partner is None or key.event_type is None:
         return false()
     clause = and_(
         P.kind == PostbackKind.PARTNER_INTEGRATION.value,
         P.partner_id == _PARTNER,
-        P.event_type_id == _TRACKER,
+        P.event_type_id == _EVENT_TYPE,
         _in_contract(),
     )
     if install:
@@ -264,12 +264,12 @@ def _integration(key: MatchKey, install: bool) -> ColumnElement[bool]:
 
 
 def _media_source(key: MatchKey) -> ColumnElement[bool]:
-    if key.source is None or key.tracker is None:
+    if key.source is None or key.event_type is None:
         return false()
     return and_(
         P.kind == PostbackKind.MEDIA_SOURCE.value,
         P.media_source_id == _SOURCE,
-        P.event_type_id == _TRACKER,
+        P.event_type_id == _EVENT_TYPE,
     )
 
 
@@ -304,16 +304,16 @@ def _inquiry(key: MatchKey) -> ColumnElement[bool]:
     return _kind_of(key, PostbackKind.ACTION_INQUIRY)
 
 
-RULES: dict[EventType, Callable[[MatchKey], ColumnElement[bool]]] = {
-    EventType.ACTION_TRACKED: _tracked,
-    EventType.ACTION_MODIFIED: _lifecycle,
-    EventType.ACTION_REVERSED: _lifecycle,
-    EventType.ACTION_LOCKED: _locked,
-    EventType.ACTION_CLEARED: _clearing,
-    EventType.APP_INSTALL: _install,
-    EventType.INQUIRY_CREATED: _inquiry,
-    EventType.INQUIRY_RESOLVED: _inquiry,
-    EventType.CATALOG_ITEM_CHANGED: _catalog,
+RULES: dict[EventTopic, Callable[[MatchKey], ColumnElement[bool]]] = {
+    EventTopic.ACTION_TRACKED: _tracked,
+    EventTopic.ACTION_MODIFIED: _lifecycle,
+    EventTopic.ACTION_REVERSED: _lifecycle,
+    EventTopic.ACTION_LOCKED: _locked,
+    EventTopic.ACTION_CLEARED: _clearing,
+    EventTopic.APP_INSTALL: _install,
+    EventTopic.INQUIRY_CREATED: _inquiry,
+    EventTopic.INQUIRY_RESOLVED: _inquiry,
+    EventTopic.CATALOG_ITEM_CHANGED: _catalog,
 }
 
 

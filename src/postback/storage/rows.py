@@ -21,12 +21,12 @@ from postback.config import Network
 from postback.domain.records import (
     Account,
     AccountKind,
-    ActionTracker,
     Attempt,
     BodyFormat,
     Delivery,
     DeliveryStatus,
     Event,
+    EventTopic,
     EventTrigger,
     EventType,
     HttpMethod,
@@ -102,8 +102,8 @@ def program(row: Row[Any]) -> Program:
     return Program(id=row.id, brand_id=row.brand_id, name=row.name)
 
 
-def tracker(row: Row[Any]) -> ActionTracker:
-    return ActionTracker(id=row.id, program_id=row.program_id, name=row.name, category=row.category)
+def event_type(row: Row[Any]) -> EventType:
+    return EventType(id=row.id, program_id=row.program_id, name=row.name, category=row.category)
 
 
 def media_source(row: Row[Any]) -> MediaSource:
@@ -167,7 +167,7 @@ def postback(row: Row[Any]) -> Postback:
 def event(row: Row[Any]) -> Event:
     return Event(
         id=row.id,
-        type=EventType(row.type),
+        type=EventTopic(row.type),
         occurred_at=row.occurred_at,
         data=json.loads(row.data),
         received_at=row.received_at,

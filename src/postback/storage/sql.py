@@ -112,8 +112,8 @@ programs = Table(
     Index(None, "brand_id"),
 )
 
-action_trackers = Table(
-    "action_trackers",
+event_types = Table(
+    "event_types",
     metadata,
     Column("id", ID, primary_key=True),
     Column("program_id", ID, ForeignKey("programs.id"), nullable=False),
@@ -138,7 +138,7 @@ contract_event_types = Table(
     "contract_event_types",
     metadata,
     Column("contract_id", ID, ForeignKey("contracts.id", ondelete="CASCADE"), nullable=False),
-    Column("event_type_id", ID, ForeignKey("action_trackers.id"), nullable=False),
+    Column("event_type_id", ID, ForeignKey("event_types.id"), nullable=False),
     PrimaryKeyConstraint("contract_id", "event_type_id"),
     Index(None, "event_type_id"),
 )

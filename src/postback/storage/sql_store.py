@@ -22,11 +22,11 @@ from postback.domain.clock import Clock, utcnow
 from postback.domain.records import (
     Account,
     AccountKind,
-    ActionTracker,
     ApiKey,
     Contract,
     Delivery,
     Event,
+    EventType,
     MediaSource,
     PartnerType,
     Postback,
@@ -205,21 +205,19 @@ class SQLStore:
         async with self._read() as conn:
             return await directory_queries.list_programs(conn, owner_id)
 
-    async def create_action_tracker(
-        self, program_id: str, name: str, category: str
-    ) -> ActionTracker:
+    async def create_event_type(self, program_id: str, name: str, category: str) -> EventType:
         async with self._write() as conn:
-            return await directory_queries.create_action_tracker(
+            return await directory_queries.create_event_type(
                 conn, program_id, name, category, self._clock()
             )
 
-    async def get_action_tracker(self, tracker_id: str) -> ActionTracker:
+    async def get_event_type(self, event_type_id: str) -> EventType:
         async with self._read() as conn:
-            return await directory_queries.get_action_tracker(conn, tracker_id)
+            return await directory_queries.get_event_type(conn, event_type_id)
 
-    async def list_action_trackers(self, owner_id: str | None) -> list[ActionTracker]:
+    async def list_event_types(self, owner_id: str | None) -> list[EventType]:
         async with self._read() as conn:
-            return await directory_queries.list_action_trackers(conn, owner_id)
+            return await directory_queries.list_event_types(conn, owner_id)
 
     async def list_media_sources(self, owner_id: str | None) -> list[MediaSource]:
         async with self._read() as conn:

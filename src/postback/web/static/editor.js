@@ -14,9 +14,9 @@ const KINDS = [
 ];
 const PARTNER_KINDS = ["action_lifecycle", "action_clearing", "action_inquiry", "catalog_change"];
 const BRAND_KINDS = ["partner_integration", "media_source"];
-/** The parameter catalogue of each kind, and the event types it is sent for. */
+/** The parameter catalogue of each kind, and the topics (event `type`) it is sent for. */
 export const CATALOGUE = { action_inquiry: "action_inquiry", catalog_change: "catalog_change" };
-const EVENT_TYPES = {
+const TOPICS = {
   action: ["action.tracked", "action.modified", "action.reversed", "action.locked", "action.cleared", "app.install"],
   action_inquiry: ["inquiry.created", "inquiry.resolved"],
   catalog_change: ["catalog.item_changed"],
@@ -126,7 +126,7 @@ export async function loadParameters() {
     }
   }
   drawParameters();
-  fillEventTypes(kind);
+  fillTopics(kind);
 }
 
 export function drawParameters() {
@@ -145,11 +145,11 @@ export function drawParameters() {
 }
 
 // -- the live preview -----------------------------------------------------------------------
-function fillEventTypes(kind) {
+function fillTopics(kind) {
   const select = $("s-type");
-  const types = EVENT_TYPES[kind];
-  if ([...select.options].map((o) => o.value).join() === types.join()) return;
-  select.replaceChildren(...types.map((t) => h("option", { value: t }, t)));
+  const topics = TOPICS[kind];
+  if ([...select.options].map((o) => o.value).join() === topics.join()) return;
+  select.replaceChildren(...topics.map((t) => h("option", { value: t }, t)));
   $("s-data").value = "";
 }
 
