@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import typing
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 from postback.delivery.redact import redact, redact_headers
 from postback.domain.records import (
@@ -15,17 +17,16 @@ from postback.domain.records import (
     AccountKind,
     ApiKey,
     Attempt,
-    BodyFormat,
     Contract,
     Delivery,
     DeliveryStatus,
     EventTopic,
-    EventTrigger,
     EventType,
     HttpMethod,
     MediaSource,
     PartnerType,
     Postback,
+    PostbackConfig,
     PostbackKind,
     Program,
     RenderedRequest,
@@ -178,44 +179,33 @@ class MediaSourceOut(BaseModel):
         return cls(id=m.id, brand_id=m.brand_id, name=m.name)
 
 
-class PostbackFields(Strict):
-    url: str = Field(max_length=8192)
-    method: HttpMethod = HttpMethod.GET
-    body: str | None = Field(None, max_length=256 * 1024)
-    body_format: BodyFormat | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    min_delay_seconds: int = 0
-    max_requests_per_second: float | None = None
-    success_response: str | None = Field(None, max_length=1024)
-    error_response: str | None = Field(None, max_length=1024)
-    enabled: bool = True
-    name: str = Field("", max_length=200)
-    partner_id: str | None = None
-    event_type_id: str | None = None
-    media_source_id: str | None = None
-    include_installs: bool = False
-    in_app_event: str | None = None
-    include_locking: bool = False
-    trigger: EventTrigger | None = Field(
-        None,
+#: What the API checks of a postback's configuration field beyond its type, and what it
+#: says of it. The fields themselves are PostbackConfig's: one not named here is taken
+#: as the dataclass declares it.
+FIELD_RULES: dict[str, FieldInfo] = {
+    "url": Field(max_length=8192),
+    "body": Field(max_length=256 * 1024),
+    "headers": Field(description="header name → value; each value is a template"),
+    "success_response": Field(max_length=1024),
+    "error_response": Field(max_length=1024),
+    "name": Field(max_length=200),
+    "trigger": Field(
         description="partner_integration: the Event Trigger; always (the default) fires on "
         "every action tracked for the event type",
-    )
-    signing_enabled: bool = Field(
-        True,
+    ),
+    "signing_enabled": Field(
         description="sign every request (Standard Webhooks headers); off for a "
         "receiver that rejects unknown headers",
-    )
-    condition: str | None = Field(
-        None, max_length=4096, description="CEL; a delivery is created only when it is true"
-    )
-
-
-class PostbackIn(PostbackFields):
-    kind: PostbackKind
-    owner_id: str | None = Field(None, description="operator only: the account it belongs to")
-
-
+    ),
+    "condition": Field(
+        max_length=4096, description="CEL; a delivery is created only when it is true"
+    ),
+}
+#: Where the API's shape differs from the record's (headers: an object, not pairs).
+API_TYPES: dict[str, Any] = {"headers": dict[str, str]}
+#: Chosen when the postback is created and never changed: a patch cannot name them.
+FIXED = frozenset({"kind", "partner_id", "event_type_id", "media_source_id"})
+#: Fields a patch may set back to null (the others are left out to keep them).
 NULLABLE = frozenset(
     {
         "body",
@@ -229,29 +219,40 @@ NULLABLE = frozenset(
 )
 
 
-class PostbackPatch(Strict):
+def _config_model(name: str, patch: bool) -> type[Strict]:
+    """A model of PostbackConfig's fields but ``kind``: as created, or (``patch``) each
+    optional and the fixed ones left out."""
+    hints = typing.get_type_hints(PostbackConfig)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(PostbackConfig):
+        if f.name == "kind" or (patch and f.name in FIXED):
+            continue
+        annotation = API_TYPES.get(f.name, hints[f.name])
+        rules = FIELD_RULES.get(f.name, Field())
+        if patch:
+            fields[f.name] = (Annotated[annotation | None, rules], None)
+            continue
+        if f.name in API_TYPES:  # an empty one of the API's type
+            default: Any = Field(default_factory=annotation)
+        else:
+            default = ... if f.default is dataclasses.MISSING else f.default
+        fields[f.name] = (Annotated[annotation, rules], default)
+    return create_model(name, __base__=Strict, **fields)
+
+
+PostbackFields = _config_model("PostbackFields", patch=False)
+
+
+class PostbackIn(PostbackFields):  # type: ignore[misc,valid-type]
+    kind: PostbackKind
+    owner_id: str | None = Field(None, description="operator only: the account it belongs to")
+
+
+class PostbackPatch(_config_model("PostbackPatchFields", patch=True)):  # type: ignore[misc]
     """Every field optional: only those sent are changed; only some may be set to null."""
 
-    url: str | None = Field(None, max_length=8192)
-    method: HttpMethod | None = None
-    body: str | None = Field(None, max_length=256 * 1024)
-    body_format: BodyFormat | None = None
-    headers: dict[str, str] | None = None
-    min_delay_seconds: int | None = None
-    max_requests_per_second: float | None = None
-    success_response: str | None = Field(None, max_length=1024)
-    error_response: str | None = Field(None, max_length=1024)
-    enabled: bool | None = None
-    name: str | None = Field(None, max_length=200)
-    include_installs: bool | None = None
-    in_app_event: str | None = None
-    include_locking: bool | None = None
-    trigger: EventTrigger | None = None
-    signing_enabled: bool | None = None
-    condition: str | None = Field(None, max_length=4096)
 
-
-class PostbackOut(PostbackFields):
+class PostbackOut(PostbackFields):  # type: ignore[misc,valid-type]
     id: str
     kind: PostbackKind
     owner_id: str
