@@ -1,5 +1,6 @@
-"""Logging set-up: readable text by default, one JSON object per line with
-``POSTBACK_LOG_FORMAT=json``; secrets are scrubbed from every line either way."""
+"""Logging set-up: text or JSON lines, secrets scrubbed from every line.
+
+Readable text by default, one JSON object per line with ``POSTBACK_LOG_FORMAT=json``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The routes: thin, each a call into the service or the store, scoped to the caller."""
+"""The routes: thin, each a call into the service, scoped to the caller."""
 
 from __future__ import annotations
 

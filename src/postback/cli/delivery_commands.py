@@ -1,6 +1,8 @@
-"""The work of the ``postback test`` and ``postback replay`` commands: read and check the
-command line's input, run the use case through the :class:`Service` on the configured
-database (as the operator), and write the result as terminal text."""
+"""The work of the ``postback test`` and ``postback replay`` commands.
+
+They read and check the command line's input, run the use case through the
+:class:`Service` on the configured database (as the operator), and write the result as
+terminal text."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""`postback serve --demo`: a brand, a partner, a program, a contract and a postback that
-delivers to the built-in inbox, so a first event can be posted with one curl command."""
+"""`postback serve --demo`: demo accounts and a postback to the built-in inbox.
+
+A brand, a partner, a program, a contract and a postback that delivers to the built-in
+inbox, so a first event can be posted with one curl command."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Prometheus metrics of the delivery engine (served at /metrics by `serve`, and by
-`postback worker --metrics-port`)."""
+"""Prometheus metrics of the delivery engine.
+
+Served at /metrics by `serve`, and by `postback worker --metrics-port`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The delivery queue as a worker sees it: the claims it leases, the results it reports,
-and the few store methods it calls. Storage implements this protocol; the worker needs
-nothing else from a database."""
+"""The delivery queue as a worker sees it: claims, results and the store calls it makes.
+
+Storage implements this protocol; the worker needs nothing else from a database."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Retention: attempts (with their stored replies) older than ``POSTBACK_RETENTION_DAYS``
-are deleted in small batches, by a periodic job in the workers and by `postback prune`."""
+"""Retention: old attempts, with their stored replies, deleted in small batches.
+
+Attempts older than ``POSTBACK_RETENTION_DAYS`` go, by a periodic job in the workers and
+by `postback prune`."""
 
 from __future__ import annotations
 

@@ -398,7 +398,7 @@ def _parse_url(raw: str) -> URL:
 @functools.lru_cache(maxsize=4096)
 def _refused_literal(host: str, allowed: tuple[Network, ...]) -> tuple[FailureReason, str] | None:
     """Why ``host`` is refused when it is an IP address in any spelling (cached per host:
-    parsing the address for every request showed in the worker's profile)."""
+    every request asks, and parsing an address each time costs the worker)."""
     literal = host_address(host)
     if literal is None:
         return None

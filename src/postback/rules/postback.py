@@ -1,5 +1,6 @@
-"""Rules a postback must satisfy when saved. Pure: the store lookups they need are
-done by the service first and passed in."""
+"""Rules a postback must satisfy when saved, and its one render function. Pure.
+
+The store lookups the rules need are done by the service first and passed in."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ On PostgreSQL the per-row writes of a batch skip SQLAlchemy's per-row parameter
 processing: attempts are one ``INSERT ... SELECT FROM unnest`` of one array per column,
 and the per-row updates (leases, completions) go to the driver: rows that get the same
 values in one ``UPDATE ... WHERE id = ANY(array)``, the rest in one pipelined
-``executemany``, so each row is still found by primary key. (An ``UPDATE ... FROM
-unnest`` join leaves the plan to statistics: planned while no row was leased, it
-became a sequential scan nested with the array, quadratic in the batch.) A lease
+``executemany``, so each row is still found by primary key. (Not an ``UPDATE ... FROM
+unnest`` join: its plan follows the statistics, and planned while no row is leased it
+is a sequential scan nested with the array, quadratic in the batch.) A lease
 writes only unindexed columns, so PostgreSQL can keep it a HOT update (see
 ``_PG_LEASE``). SQLite runs the same changes as ``executemany`` through SQLAlchemy.
 """
@@ -257,8 +257,7 @@ async def _store_states(conn: AsyncConnection, states: dict[str, RateState]) -> 
 # A lease writes only columns no index covers (not even a partial index's predicate),
 # so on PostgreSQL it is a HOT update: the new row version goes on the same page (the
 # table keeps free space for it: fillfactor, migration 0002) and no index is touched.
-# Before, the lease also set status = 'sending', and every lease wrote an entry into
-# each of the table's nine indexes. "Sending" is now read off the lease (rows.delivery).
+# The status stays as it is: a leased row reads as "sending" (rows.delivery).
 _PG_LEASE = "UPDATE deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE "
 _PG_DUE = "UPDATE deliveries SET due_at = $1 WHERE id = $2"
 

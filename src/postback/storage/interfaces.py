@@ -1,6 +1,8 @@
-"""The storage interfaces, the directory and the queue (the workers' part is
-:mod:`postback.delivery.queue`). Adapters: :mod:`postback.storage.sqlite` and
-:mod:`postback.storage.postgresql`, both over the SQL in :mod:`postback.storage.sql`.
+"""The storage interfaces: the directory and the queue.
+
+The workers' part of the queue is :mod:`postback.delivery.queue`. Adapters:
+:mod:`postback.storage.sqlite` and :mod:`postback.storage.postgresql`, both over the SQL
+in :mod:`postback.storage.sql`.
 
 Every method that takes ``owner_id`` scopes the query to that account: an object of
 another account raises :class:`postback.errors.NotFound`, exactly like a missing one.

@@ -1,5 +1,7 @@
-"""SQL for retention: attempts (with their reply bodies) older than a cut-off, counted or
-deleted in small batches; on PostgreSQL one process at a time (an advisory lock)."""
+"""SQL for retention: old attempts counted, or deleted in small batches.
+
+Attempts (with their reply bodies) older than a cut-off; on PostgreSQL one process at a
+time deletes (an advisory lock)."""
 
 from __future__ import annotations
 

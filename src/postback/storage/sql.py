@@ -41,8 +41,8 @@ metadata = MetaData(naming_convention=NAMING)
 
 ID = String(40)
 #: Statuses a worker may still act on; the claim index covers only these.
-# "sending" has not been stored since migration 0002 (it is read off the lease); it stays
-# here so that queries still imply the claim index's predicate, created with it.
+# "sending" is never stored (a leased row reads as sending); it stays here because the
+# claim index was created with this predicate, and queries are written to imply it.
 OPEN_STATUSES = ("scheduled", "retrying", "sending")
 
 

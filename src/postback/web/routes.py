@@ -1,6 +1,8 @@
-"""Serve the web screen: ``/`` redirects to ``/ui``, one static HTML page whose ES modules
-and style sheet come from ``/ui/static/`` as they are (no build step). The page calls the
-JSON API with the API key the user types in; nothing here touches the store."""
+"""Serve the web screen: ``/`` redirects to ``/ui``, one static page and its files.
+
+The page's ES modules and style sheet come from ``/ui/static/`` as they are (no build
+step). The page calls the JSON API with the API key the user types in; nothing here
+touches the store."""
 
 from __future__ import annotations
 

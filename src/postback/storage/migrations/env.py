@@ -1,5 +1,6 @@
-"""Alembic environment: online only, on the connection handed over by
-:mod:`postback.storage.migrate` (``Store.migrate()`` / ``postback migrate``)."""
+"""Alembic environment: online only, on a connection our own code hands over.
+
+That code is :mod:`postback.storage.migrate` (``Store.migrate()`` / ``postback migrate``)."""
 
 from __future__ import annotations
 

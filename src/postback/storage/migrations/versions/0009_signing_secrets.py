@@ -1,7 +1,7 @@
-"""Postbacks sign their requests (Standard Webhooks): a secret each, and a switch; and
-attempts are indexed by start time, for retention.
+"""Postbacks sign their requests (Standard Webhooks); attempts indexed for retention.
 
-Existing postbacks get a fresh secret here, so every postback has one.
+Each postback gets a secret and a switch; attempts are indexed by start time. Existing
+postbacks get a fresh secret here, so every postback has one.
 
 Revision ID: 0009
 Revises: 0008

@@ -1,5 +1,6 @@
-"""The table ``action_trackers`` is ``event_types``, its index and constraints named to
-match (the API and the code call a program's kind of action an event type).
+"""The table ``action_trackers`` becomes ``event_types``, its index and constraints too.
+
+The API and the code call a program's kind of action an event type.
 
 Rows keep their ids: those starting ``evt_`` stay valid beside the new ``et_`` ones.
 
