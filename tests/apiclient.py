@@ -1,17 +1,25 @@
-"""A small client for the API tests: the app on a real store, called through ASGI."""
+"""A small client for the API tests: the app on a real store, called through ASGI or served
+on loopback, and a delivery worker on its database."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import uvicorn
 
 from postback.api.app import create_app
 from postback.config import Settings
+from postback.delivery.transport import AioHttpTransport
+from postback.delivery.worker import Worker, WorkerOptions
+from postback.storage import open_store
 
 ADMIN = "pbk_test_operator_key"
 
@@ -104,6 +112,43 @@ async def running_api(database_url: str, **settings: Any) -> AsyncIterator[Api]:
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the caller binds it soon after)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """The app served by uvicorn in a thread on a free loopback port: its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@asynccontextmanager
+async def worker_on(api: Api) -> AsyncIterator[None]:
+    """A delivery worker on the API's database, as ``postback worker`` runs one."""
+    store = open_store(api.settings.database_url)
+    transport = AioHttpTransport(api.settings)
+    stop = asyncio.Event()
+    worker = Worker(store, transport, WorkerOptions(idle_wait=0.05, lease_seconds=30))
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        await transport.close()
+        await store.close()

@@ -1,15 +1,19 @@
-"""Shared fixtures: a PostgreSQL database of this run's own, created and dropped here."""
+"""Shared fixtures: a PostgreSQL database of this run's own, created and dropped here; a
+database URL of each kind; a receiver on loopback."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import asyncpg
 import pytest
+
+from tests.e2e.receiver import Receiver, receiver
 
 PG_ADMIN_DSN = os.environ.get("POSTBACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -59,3 +63,18 @@ def pg_url(pg_server: str) -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL of each kind: a new SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db' / 'postback.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+async def rec() -> AsyncIterator[Receiver]:
+    """A scripted HTTP receiver on loopback."""
+    async with receiver() as r:
+        yield r

@@ -4,19 +4,16 @@ on loopback, SQLite in a temporary directory, delivering to its own built-in inb
 from __future__ import annotations
 
 import ipaddress
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from postback.api.app import create_app
 from postback.config import Settings
 from postback.delivery.runner import Stopper, start_in_background
 from postback.service import Service
-from tests.apiclient import ADMIN, free_port
+from tests.apiclient import ADMIN, serving
 
 
 @pytest.fixture
@@ -33,18 +30,5 @@ def server(tmp_path: Path) -> Iterator[str]:
     async def workers(service: Service) -> Stopper:
         return start_in_background(service.store, settings)
 
-    app = create_app(settings, workers)
-    port = free_port()
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if instance.started:
-            break
-        time.sleep(0.05)
-    assert instance.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        instance.should_exit = True
-        thread.join(10)
+    with serving(create_app(settings, workers)) as url:
+        yield url

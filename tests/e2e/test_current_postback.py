@@ -3,10 +3,8 @@ once per delivery: a real worker, a real receiver on loopback, SQLite and Postgr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from postback.delivery.transport import USER_AGENT
@@ -22,23 +20,10 @@ from postback.rules.event import with_defaults
 from postback.service.usecases import OPERATOR
 from postback.storage.interfaces import IngestItem
 from postback.storage.sql import attempts
-from tests.e2e.receiver import Receiver, receiver
-from tests.e2e.rig import Rig, later, rig, status_is
+from tests.e2e.receiver import Receiver
+from tests.e2e.rig import Rig, later, status_is
 
 DELIVERED, RETRYING = DeliveryStatus.DELIVERED, DeliveryStatus.RETRYING
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/e2e.db"
-    return str(request.getfixturevalue("pg_url"))
-
-
-@pytest.fixture
-async def env(database_url: str) -> AsyncIterator[tuple[Rig, Receiver]]:
-    async with receiver() as rec, rig(database_url) as r:
-        yield r, rec
 
 
 async def _attempt_rows(r: Rig, delivery_id: str) -> list[Any]:

@@ -6,9 +6,7 @@ moving the worker's clock, never by sleeping through a backoff.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
@@ -28,19 +26,6 @@ DELIVERED, RETRYING, FAILED = (
     DeliveryStatus.RETRYING,
     DeliveryStatus.FAILED,
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/e2e.db"
-    return str(request.getfixturevalue("pg_url"))
-
-
-@pytest.fixture
-async def env(database_url: str) -> AsyncIterator[tuple[Rig, Receiver]]:
-    async with receiver() as rec, rig(database_url) as r:
-        yield r, rec
 
 
 async def test_success_is_logged_with_request_and_reply(env: tuple[Rig, Receiver]) -> None:

@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,15 +30,10 @@ from postback.domain.records import (
 )
 from postback.service.usecases import Service
 from postback.storage import open_store
-from tests.e2e.receiver import Receiver, receiver
+from tests.apiclient import free_port
+from tests.e2e.receiver import Receiver
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -83,12 +78,6 @@ async def _event(service: Service, partner_id: str, n: int) -> None:
         f"e{n}", EventTopic.ACTION_TRACKED, datetime.now(UTC), {**data, "ActionId": f"A{n}"}
     )
     await service.ingest([event])
-
-
-@pytest.fixture
-async def rec() -> AsyncIterator[Receiver]:
-    async with receiver() as r:
-        yield r
 
 
 async def _scrape(session: aiohttp.ClientSession, port: int) -> dict[str, float]:

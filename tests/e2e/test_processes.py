@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from postback.service.usecases import Service
 from postback.storage import open_store
 from postback.storage.interfaces import DeliveryFilter
 from tests.conftest import PG_ADMIN_DSN
-from tests.e2e.receiver import Receiver, receiver
+from tests.e2e.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -99,12 +99,6 @@ async def _statuses(service: Service) -> Counter[DeliveryStatus]:
         if page.next_cursor is None:
             return counts
         cursor = page.next_cursor
-
-
-@pytest.fixture
-async def rec() -> AsyncIterator[Receiver]:
-    async with receiver() as r:
-        yield r
 
 
 async def test_two_workers_hold_the_rate_limit_without_sending_twice(

@@ -1,32 +1,14 @@
-"""Replay over HTTP sends finished deliveries again: a real worker beside the API on one
-store, a receiver on loopback."""
+"""Replay over HTTP sends finished deliveries again: a real worker on the API's database, a
+receiver on loopback."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from postback.delivery.transport import AioHttpTransport
-from postback.delivery.worker import Worker, WorkerOptions
-from tests.apiclient import Api, running_api
+from tests.apiclient import Api, running_api, worker_on
 from tests.e2e.receiver import receiver
 from tests.e2e.rig import LOOPBACK
-
-
-@asynccontextmanager
-async def worker_beside(api: Api) -> AsyncIterator[None]:
-    transport = AioHttpTransport(api.settings)
-    worker = Worker(api.app.state.service.store, transport, WorkerOptions(idle_wait=0.05))
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 20)
-        await transport.close()
 
 
 async def _statuses(api: Api, key: str) -> list[str]:
@@ -55,7 +37,7 @@ async def test_replay_over_http_sends_the_matching_deliveries_again(tmp_path: An
         await api.ok("POST", "/v1/postbacks", key, json=postback)
         for n in (1, 2, 3):
             await api.ok("POST", "/v1/events", json=world.action(f"rp-{n}", ActionId=f"A-{n}"))
-        async with worker_beside(api):
+        async with worker_on(api):
             await _until(api, key, ["delivered"] * 3)
             answer = await api.ok("POST", "/v1/deliveries/replay", key, json={"action_id": "A-2"})
             assert _count(answer) == 1

@@ -50,13 +50,6 @@ async def raw_receiver() -> AsyncIterator[Raw]:
         await runner.cleanup()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/sign.db"
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture
 async def env(database_url: str) -> AsyncIterator[tuple[Rig, Raw]]:
     async with raw_receiver() as rec, rig(database_url) as r:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from ipaddress import ip_network
 from typing import Any
 
@@ -17,16 +16,6 @@ LIFECYCLE = {
     "kind": "action_lifecycle",
     "url": "https://partner.example/pb?action={ActionId}&payout={Payout}&status={Status}",
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def api(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Api]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/api.db"
-    else:
-        url = request.getfixturevalue("pg_url")
-    async with running_api(url, max_body_bytes=64 * 1024) as client:
-        yield client
 
 
 async def test_health_and_openapi(api: Api) -> None:

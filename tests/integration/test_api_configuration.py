@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from ipaddress import ip_network
 from typing import Any
-
-import pytest
 
 from tests.apiclient import Api, running_api
 from tests.e2e.receiver import receiver
 
 LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def api(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Api]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/api.db"
-    else:
-        url = request.getfixturevalue("pg_url")
-    async with running_api(url) as client:
-        yield client
 
 
 async def test_preview_renders_a_sample_and_stores_nothing(api: Api) -> None:

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from ipaddress import ip_network
 from typing import Any
 
-import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.apiclient import Api, running_api
 from tests.e2e.receiver import receiver
 
 LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def api(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Api]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/api.db"
-    else:
-        url = request.getfixturevalue("pg_url")
-    async with running_api(url) as client:
-        yield client
 
 
 async def test_owner_reads_and_rotates_the_secret(api: Api) -> None:

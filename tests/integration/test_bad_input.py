@@ -12,7 +12,6 @@ import base64
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -20,28 +19,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from postback.api.app import create_app
 from postback.config import Settings
 from postback.domain.records import Event, EventTopic
 from postback.storage.sql import metadata
-from tests.apiclient import ADMIN, Api, World, free_port, running_api
+from tests.apiclient import ADMIN, Api, World, running_api, serving
 
 NUL, SURROGATE = "a\x00b", "a\ud800b"
 BAD_TEXTS = pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "surrogate"])
 LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def api(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Api]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/api.db"
-    else:
-        url = request.getfixturevalue("pg_url")
-    async with running_api(url, max_body_bytes=64 * 1024) as client:
-        yield client
 
 
 async def counts(api: Api) -> dict[str, int]:
@@ -429,37 +417,23 @@ def test_a_chunked_body_over_the_limit_is_a_413_from_a_real_server(tmp_path: Any
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/api.db", admin_key=ADMIN, max_body_bytes=64 * 1024
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            time.sleep(0.05)
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=10) as client:
 
         def chunks() -> Iterator[bytes]:
             yield b'[{"id": "' + b"x" * 1024
             for _ in range(100):
                 yield b"x" * 1024
 
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            r = client.post(
-                "/v1/events",
-                content=chunks(),
-                headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"},
-            )
-            assert r.request.headers.get("transfer-encoding") == "chunked"
-            assert r.status_code == 413, r.text
-            assert "65536 bytes" in r.json()["detail"]
-            ok = client.get("/healthz")  # the server goes on
-            assert ok.status_code == 200
-    finally:
-        server.should_exit = True
-        thread.join(10)
+        r = client.post(
+            "/v1/events",
+            content=chunks(),
+            headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"},
+        )
+        assert r.request.headers.get("transfer-encoding") == "chunked"
+        assert r.status_code == 413, r.text
+        assert "65536 bytes" in r.json()["detail"]
+        ok = client.get("/healthz")  # the server goes on
+        assert ok.status_code == 200
 
 
 async def test_a_preview_over_the_size_limit_says_so(tmp_path: Any) -> None:

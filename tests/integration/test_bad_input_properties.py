@@ -55,13 +55,9 @@ class Loop:
         self.runner.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def loop(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Loop]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/api.db"
-    else:
-        url = request.getfixturevalue("pg_url")
-    opened = Loop(url)
+@pytest.fixture
+def loop(database_url: str) -> Iterator[Loop]:
+    opened = Loop(database_url)
     try:
         yield opened
     finally:

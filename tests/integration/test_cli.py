@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,28 +18,10 @@ from typer.testing import CliRunner
 from postback.cli.app import app
 from postback.domain.records import Delivery, DeliveryStatus
 from postback.storage.interfaces import DeliveryFilter
-from tests.e2e.receiver import Receiver, receiver
-from tests.e2e.rig import Rig, all_final, rig
+from tests.e2e.receiver import Receiver
+from tests.e2e.rig import Rig, all_final
 
 LOOPBACK = "127.0.0.1/32"
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
-
-
-@pytest.fixture
-async def rec() -> AsyncIterator[Receiver]:
-    async with receiver() as r:
-        yield r
-
-
-@pytest.fixture
-async def world(db_url: str) -> AsyncIterator[Rig]:
-    """The migrated database, a cashback partner, and a worker delivering its postbacks."""
-    async with rig(db_url) as r:
-        yield r
 
 
 async def cli(db_url: str, *args: str, allowed: str = LOOPBACK) -> Result:

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from postback.domain import keys
 from postback.domain.records import AccountKind
 from postback.service.usecases import OPERATOR
-from tests.e2e.rig import Rig, rig
+from tests.e2e.rig import Rig
 from tests.integration.test_cli import cli
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'keys.db'}"
-
-
-@pytest.fixture
-async def world(db_url: str) -> AsyncIterator[Rig]:
-    async with rig(db_url) as r:
-        yield r
 
 
 async def test_create_list_and_revoke_a_key(db_url: str, world: Rig) -> None:

@@ -3,25 +3,13 @@ nothing of the first account's (a 404, or a 403 for the operator's routes)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.apiclient import Api, World, running_api
+from tests.apiclient import Api, World
 
 LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def api(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Api]:
-    url = (
-        f"sqlite:///{tmp_path}/iso.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    async with running_api(url) as client:
-        yield client
 
 
 async def _victim(api: Api) -> tuple[World, dict[str, str]]:

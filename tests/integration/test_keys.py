@@ -3,27 +3,10 @@ process; the operator's keys rotate without a restart. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import pytest
 
 from postback.domain import keys
 from tests.apiclient import ADMIN, Api, running_api
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/keys.db"
-    return str(request.getfixturevalue("pg_url"))
-
-
-@pytest.fixture
-async def api(database_url: str) -> AsyncIterator[Api]:
-    async with running_api(database_url) as client:
-        yield client
 
 
 async def _status(api: Api, key: str) -> int:

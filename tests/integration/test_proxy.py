@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import ip_network
 from pathlib import Path
@@ -21,15 +21,10 @@ import pytest
 from postback.config import Settings, load
 from postback.delivery.transport import AioHttpTransport, SendResult
 from postback.domain.records import FailureReason, HttpMethod, RenderedRequest
+from tests.apiclient import free_port
 from tests.e2e.receiver import Receiver, receiver
 
 LOCAL = (ip_network("127.0.0.0/8"),)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -69,12 +64,6 @@ def proxy(tmp_path: Path) -> Iterator[Proxy]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-@pytest.fixture
-async def rec() -> AsyncIterator[Receiver]:
-    async with receiver() as r:
-        yield r
 
 
 def get(url: str) -> RenderedRequest:

@@ -8,46 +8,17 @@ import asyncio
 import ipaddress
 import re
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from postback.delivery.transport import AioHttpTransport
-from postback.delivery.worker import Worker, WorkerOptions
-from postback.storage import open_store
-from tests.apiclient import Api, running_api
+from tests.apiclient import Api, running_api, worker_on
 from tests.e2e.receiver import Receiver, receiver
-from tests.e2e.rig import Rig, all_final, rig
+from tests.e2e.rig import Rig, all_final
 from tests.integration.test_cli import cli, finished
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 EVENTS = 6  # two postbacks each: 12 deliveries, sent at 5 a second per postback
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/replay.db"
-    return str(request.getfixturevalue("pg_url"))
-
-
-@asynccontextmanager
-async def worker_on(api: Api) -> AsyncIterator[None]:
-    """A delivery worker on the API's database, as ``postback worker`` runs one."""
-    store = open_store(api.settings.database_url)
-    transport = AioHttpTransport(api.settings)
-    stop = asyncio.Event()
-    worker = Worker(store, transport, WorkerOptions(idle_wait=0.05, lease_seconds=30))
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 20)
-        await transport.close()
-        await store.close()
 
 
 @pytest.fixture
@@ -145,15 +116,6 @@ async def test_an_action_from_a_media_source_alone_is_delivered(
 
 
 # -- the command line ----------------------------------------------------------------------------
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
-
-
-@pytest.fixture
-async def world(db_url: str) -> AsyncIterator[Rig]:
-    async with rig(db_url) as r:
-        yield r
 
 
 async def test_postback_replay_shows_progress_until_all_are_sent(db_url: str, world: Rig) -> None:

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from postback.api.app import create_app
 from postback.config import Settings
-from tests.apiclient import ADMIN, free_port
+from tests.apiclient import ADMIN, serving
 from tests.conftest import _admin
 
 
@@ -43,21 +40,10 @@ def database(
 
 @pytest.fixture(scope="module")
 def server(database: str) -> Iterator[str]:
-    app = create_app(Settings(database_url=database, admin_key=ADMIN, total_timeout=1.0))
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if instance.started:
-            break
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        instance.should_exit = True
-        thread.join(10)
+    with serving(
+        create_app(Settings(database_url=database, admin_key=ADMIN, total_timeout=1.0))
+    ) as url:
+        yield url
 
 
 def _check(operation: Any, calls: list[int]) -> None:

@@ -4,28 +4,16 @@ a media source alone, and API answers that say what happened (issue 10, points 2
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from postback.domain.records import DeliveryStatus
-from tests.apiclient import Api, World, running_api
+from tests.apiclient import Api, World
 from tests.integration.test_store_helpers import result
 
 LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def api(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Api]:
-    url = (
-        f"sqlite:///{tmp_path}/scope.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    async with running_api(url) as client:
-        yield client
 
 
 def integration(world: World, **extra: Any) -> dict[str, Any]:

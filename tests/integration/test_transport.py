@@ -27,6 +27,8 @@ from postback.delivery.transport import (
 )
 from postback.domain.records import FailureReason, HttpMethod, RenderedRequest, Reply
 from postback.testing import LocalResolver
+from tests.apiclient import free_port
+from tests.unit.test_guard import LOOPBACK_SPELLINGS
 
 LOCAL = (ip_network("127.0.0.0/8"),)
 SETTINGS = Settings(
@@ -440,12 +442,6 @@ def plain(result: SendResult) -> str:
     return text
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_failure_texts_are_plain_sentences(
     receiver: Receiver, transport: AioHttpTransport
 ) -> None:
@@ -494,17 +490,9 @@ async def test_failure_texts_are_plain_sentences(
 
 SSRF_HOSTS = [
     "127.0.0.1",
-    "2130706433",
-    "127.1",
-    "127.0.1",
-    "0177.0.0.1",
-    "0177.1",
-    "017700000001",
-    "0x7f.1",
-    "0x7f.0.0.1",
-    "0x7f000001",
+    *LOOPBACK_SPELLINGS,
+    "0x7f000001",  # and in other cases
     "0X7F.0X0.0X0.0X1",
-    "127.000.000.001",
     "127.0.0.1.",
     "%31%32%37.0.0.1",
     "127.0.0.%31",
