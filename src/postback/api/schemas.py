@@ -6,7 +6,7 @@ import dataclasses
 import ipaddress
 import typing
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
@@ -15,22 +15,16 @@ from postback.delivery.redact import redact, redact_headers
 from postback.domain.records import (
     Account,
     AccountKind,
-    ApiKey,
     Attempt,
-    Contract,
     Delivery,
     DeliveryStatus,
     EventTopic,
-    EventType,
     HttpMethod,
-    MediaSource,
     PartnerType,
     Postback,
     PostbackConfig,
     PostbackKind,
-    Program,
     RenderedRequest,
-    Replay,
     Reply,
     SigningSecret,
 )
@@ -52,6 +46,16 @@ Moment = Annotated[AwareDatetime, AfterValidator(_sane_year)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Shown(BaseModel):
+    """A response showing a record's attributes under the same names (the model's list)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        return cls.model_validate(record)
 
 
 def _cidrs(values: list[str]) -> list[str]:
@@ -114,14 +118,10 @@ class ProgramIn(Strict):
     brand_id: str | None = Field(None, description="operator only: the brand it belongs to")
 
 
-class ProgramOut(BaseModel):
+class ProgramOut(Shown):
     id: str
     brand_id: str
     name: str
-
-    @classmethod
-    def of(cls, p: Program) -> ProgramOut:
-        return cls(id=p.id, brand_id=p.brand_id, name=p.name)
 
 
 class EventTypeIn(Strict):
@@ -129,15 +129,11 @@ class EventTypeIn(Strict):
     category: str = Field("sale", pattern="^(sale|lead|app_install|in_app_event)$")
 
 
-class EventTypeOut(BaseModel):
+class EventTypeOut(Shown):
     id: str
     program_id: str
     name: str
     category: str
-
-    @classmethod
-    def of(cls, t: EventType) -> EventTypeOut:
-        return cls(id=t.id, program_id=t.program_id, name=t.name, category=t.category)
 
 
 class ContractIn(Strict):
@@ -146,7 +142,7 @@ class ContractIn(Strict):
     event_type_ids: list[str] = Field(default_factory=list)
 
 
-class ContractOut(BaseModel):
+class ContractOut(Shown):
     id: str
     partner_id: str
     program_id: str
@@ -154,29 +150,16 @@ class ContractOut(BaseModel):
     partner_name: str | None = Field(None, description="for pickers: the partner's name")
     program_name: str | None = Field(None, description="for pickers: the program's name")
 
-    @classmethod
-    def of(cls, c: Contract) -> ContractOut:
-        return cls(
-            id=c.id,
-            partner_id=c.partner_id,
-            program_id=c.program_id,
-            event_type_ids=list(c.event_type_ids),
-        )
-
 
 class MediaSourceIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     brand_id: str | None = Field(None, description="operator only: the brand it belongs to")
 
 
-class MediaSourceOut(BaseModel):
+class MediaSourceOut(Shown):
     id: str
     brand_id: str
     name: str
-
-    @classmethod
-    def of(cls, m: MediaSource) -> MediaSourceOut:
-        return cls(id=m.id, brand_id=m.brand_id, name=m.name)
 
 
 #: What the API checks of a postback's configuration field beyond its type, and what it
@@ -487,7 +470,7 @@ class ReplayOut(BaseModel):
     queued: int = Field(description="finished deliveries queued to be sent again now")
 
 
-class ReplayProgressOut(BaseModel):
+class ReplayProgressOut(Shown):
     """Where a replay's deliveries are now (those a later replay took over count there)."""
 
     id: str
@@ -497,18 +480,6 @@ class ReplayProgressOut(BaseModel):
     delivered: int
     failed: int
     created_at: datetime
-
-    @classmethod
-    def of(cls, r: Replay) -> ReplayProgressOut:
-        return cls(
-            id=r.id,
-            total=r.total,
-            waiting=r.waiting,
-            retrying=r.retrying,
-            delivered=r.delivered,
-            failed=r.failed,
-            created_at=r.created_at,
-        )
 
 
 class ParameterOut(BaseModel):
@@ -581,7 +552,7 @@ class NoticeOut(BaseModel):
     message: str
 
 
-class KeyOut(BaseModel):
+class KeyOut(Shown):
     id: str
     prefix: str | None = Field(description="the key's first characters, to recognise it by")
     created_at: datetime
@@ -590,15 +561,8 @@ class KeyOut(BaseModel):
     key: str | None = Field(None, description="the key itself: shown once, when created")
 
     @classmethod
-    def of(cls, k: ApiKey, key: str | None = None) -> KeyOut:
-        return cls(
-            id=k.id,
-            prefix=k.prefix,
-            created_at=k.created_at,
-            last_used_at=k.last_used_at,
-            revoked_at=k.revoked_at,
-            key=key,
-        )
+    def of(cls, record: object, key: str | None = None) -> Self:
+        return super().of(record).model_copy(update={"key": key})
 
 
 class SampleEventIn(Strict):

@@ -332,13 +332,7 @@ class Service:
 
     async def _check_integration(self, brand: Account, config: PostbackConfig) -> list[Problem]:
         if config.partner_id is None or config.event_type_id is None:
-            return [
-                problem(
-                    "partner_id",
-                    "required",
-                    "a partner integration postback needs partner_id and event_type_id",
-                )
-            ]
+            return _scope_required(config, "partner_id")
         event_type = await self._brand_event_type(brand, config.event_type_id)
         if event_type is None:
             return [problem("event_type_id", "not_found", "no such event type of yours")]
@@ -355,13 +349,7 @@ class Service:
 
     async def _check_media_source(self, brand: Account, config: PostbackConfig) -> list[Problem]:
         if config.media_source_id is None or config.event_type_id is None:
-            return [
-                problem(
-                    "media_source_id",
-                    "required",
-                    "a media source postback needs media_source_id and event_type_id",
-                )
-            ]
+            return _scope_required(config, "media_source_id")
         try:
             await self.store.get_media_source(config.media_source_id, brand.id)
         except NotFound:
@@ -749,6 +737,12 @@ _SAMPLE_TOPIC: dict[PostbackKind, EventTopic] = {
     PostbackKind.ACTION_INQUIRY: EventTopic.INQUIRY_CREATED,
     PostbackKind.CATALOG_CHANGE: EventTopic.CATALOG_ITEM_CHANGED,
 }
+
+
+def _scope_required(config: PostbackConfig, field: str) -> list[Problem]:
+    """The refusal of a brand's postback that lacks ``field`` or its event type."""
+    kind = config.kind.value.replace("_", " ")
+    return [problem(field, "required", f"a {kind} postback needs {field} and event_type_id")]
 
 
 def only(who: str) -> ValidationProblem:

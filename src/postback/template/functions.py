@@ -198,19 +198,17 @@ def _offset(moment: datetime) -> str:
 
 def _date(args: tuple[Arg, ...], read: Read) -> Step:
     pattern = str(_date_pattern(str(args[0])))
-    zone = ZoneInfo(str(args[1])) if len(args) > 1 else None
+    moment_of = _zoned(read, ZoneInfo(str(args[1])) if len(args) > 1 else None)
     names = NAMED_FIELD.findall(pattern)
     if not set(names) & set("yjz"):  # fields straight from the datetime: one C call
         positional = NAMED_FIELD.sub("%", pattern)
         fields = attrgetter(*[DATE_ATTRIBUTES[n] for n in names]) if names else None
-        return _date_fields(positional, fields, len(names) == 1, zone, read)
+        return _date_fields(positional, fields, len(names) == 1, moment_of)
 
     def date(value: Any) -> str | None:
-        moment: datetime | None = read(value)
+        moment: datetime | None = moment_of(value)
         if moment is None:
             return None
-        if zone is not None:
-            moment = _in_zone(moment, zone)
         fields = {
             "Y": moment.year,
             "m": moment.month,
@@ -227,6 +225,18 @@ def _date(args: tuple[Arg, ...], read: Read) -> Step:
     return date
 
 
+def _zoned(read: Read, zone: ZoneInfo | None) -> Read:
+    """``read``, then (given a zone) the moment on the zone's clock."""
+    if zone is None:
+        return read
+
+    def moment_in(value: Any) -> datetime | None:
+        moment: datetime | None = read(value)
+        return None if moment is None else _in_zone(moment, zone)
+
+    return moment_in
+
+
 def _in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
     """The moment on the zone's clock (``bad_value`` past the end of the calendar)."""
     try:
@@ -239,17 +249,14 @@ def _date_fields(
     pattern: str,
     fields: Callable[[datetime], Any] | None,
     single: bool,
-    zone: ZoneInfo | None,
-    read: Read,
+    moment_of: Read,
 ) -> Step:
     """``date`` when FORMAT uses only %Y %m %d %H %M %S: ``pattern % attrgetter(moment)``."""
 
     def date(value: Any) -> str | None:
-        moment: datetime | None = read(value)
+        moment: datetime | None = moment_of(value)
         if moment is None:
             return None
-        if zone is not None:
-            moment = _in_zone(moment, zone)
         if fields is None:
             return pattern % ()
         return pattern % ((fields(moment),) if single else fields(moment))
