@@ -22,6 +22,8 @@ from postback.delivery.worker import Worker, WorkerOptions
 from postback.storage import open_store
 
 ADMIN = "pbk_test_operator_key"
+#: The plainest postback: a partner's lifecycle postback to an outside address.
+LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
 
 
 @dataclass

@@ -5,10 +5,8 @@ from __future__ import annotations
 from ipaddress import ip_network
 from typing import Any
 
-from tests.apiclient import Api, running_api
+from tests.apiclient import LIFECYCLE, Api, running_api
 from tests.e2e.receiver import receiver
-
-LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
 
 
 async def test_preview_renders_a_sample_and_stores_nothing(api: Api) -> None:

@@ -8,10 +8,8 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
-from tests.apiclient import Api, running_api
+from tests.apiclient import LIFECYCLE, Api, running_api
 from tests.e2e.receiver import receiver
-
-LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
 
 
 async def test_owner_reads_and_rotates_the_secret(api: Api) -> None:

@@ -25,11 +25,10 @@ from postback.api.app import create_app
 from postback.config import Settings
 from postback.domain.records import Event, EventTopic
 from postback.storage.sql import metadata
-from tests.apiclient import ADMIN, Api, World, running_api, serving
+from tests.apiclient import ADMIN, LIFECYCLE, Api, World, running_api, serving
 
 NUL, SURROGATE = "a\x00b", "a\ud800b"
 BAD_TEXTS = pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "surrogate"])
-LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
 
 
 async def counts(api: Api) -> dict[str, int]:

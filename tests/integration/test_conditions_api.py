@@ -7,14 +7,14 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.apiclient import Api
-from tests.integration.test_api import LIFECYCLE, api  # noqa: F401 - the fixture, both databases
+from tests.integration.test_api import LIFECYCLE
 
 TRUE = 'Payout >= 10.0 && Currency == "USD"'
 FALSE = 'Status == "APPROVED"'
 ERRS = "Money2 > 1.0"  # the event does not carry Money2: unbound
 
 
-async def condition_errors(api: Api, postback_id: str) -> float:  # noqa: F811
+async def condition_errors(api: Api, postback_id: str) -> float:
     """The counter for one postback, read from /metrics with prometheus_client's parser."""
     text = (await api.call("GET", "/metrics")).text
     for family in text_string_to_metric_families(text):
@@ -25,12 +25,12 @@ async def condition_errors(api: Api, postback_id: str) -> float:  # noqa: F811
     return 0.0
 
 
-async def postback(api: Api, key: str, condition: str | None, tag: str) -> dict[str, Any]:  # noqa: F811
+async def postback(api: Api, key: str, condition: str | None, tag: str) -> dict[str, Any]:
     body = {**LIFECYCLE, "url": f"https://partner.example/{tag}?a={{ActionId}}"}
     return await api.ok("POST", "/v1/postbacks", key, json={**body, "condition": condition})  # type: ignore[no-any-return]
 
 
-async def test_true_false_and_erroring_conditions(api: Api) -> None:  # noqa: F811
+async def test_true_false_and_erroring_conditions(api: Api) -> None:
     world = await api.world()
     key = world.partner["api_key"]
     made = {tag: await postback(api, key, c, tag) for tag, c in
@@ -60,7 +60,7 @@ async def test_true_false_and_erroring_conditions(api: Api) -> None:  # noqa: F8
     assert await condition_errors(api, made["false"]["id"]) == 0.0
 
 
-async def test_a_condition_that_does_not_compile_is_a_422_with_position(api: Api) -> None:  # noqa: F811
+async def test_a_condition_that_does_not_compile_is_a_422_with_position(api: Api) -> None:
     world = await api.world()
     key = world.partner["api_key"]
     r = await api.call("POST", "/v1/postbacks", key, json={**LIFECYCLE, "condition": "Status =="})
@@ -82,7 +82,7 @@ async def test_a_condition_that_does_not_compile_is_a_422_with_position(api: Api
     assert answer["deliveries"] == 1  # no condition any more
 
 
-async def test_preview_and_test_show_whether_the_condition_holds(api: Api) -> None:  # noqa: F811
+async def test_preview_and_test_show_whether_the_condition_holds(api: Api) -> None:
     world = await api.world()
     key = world.partner["api_key"]
     plain = await postback(api, key, None, "plain")

@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.apiclient import Api, World
-
-LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
+from tests.apiclient import LIFECYCLE, Api, World
 
 
 async def _victim(api: Api) -> tuple[World, dict[str, str]]:

@@ -10,10 +10,8 @@ from typing import Any
 import pytest
 
 from postback.domain.records import DeliveryStatus
-from tests.apiclient import Api, World
+from tests.apiclient import LIFECYCLE, Api, World
 from tests.integration.test_store_helpers import result
-
-LIFECYCLE = {"kind": "action_lifecycle", "url": "https://partner.example/pb?a={ActionId}"}
 
 
 def integration(world: World, **extra: Any) -> dict[str, Any]:
