@@ -31,6 +31,7 @@ from postback.domain.records import (
     RenderedRequest,
     Replay,
     Reply,
+    Resend,
     SigningSecret,
 )
 from postback.storage.interfaces import IngestResult
@@ -106,6 +107,23 @@ class AccountOut(BaseModel):
             api_key=api_key,
             allowed_networks=[str(n) for n in account.allowed_networks],
         )
+
+
+class PartnerOut(BaseModel):
+    """A partner as the directory shows it to brands: who to name in a contract."""
+
+    id: str
+    name: str
+    partner_type: PartnerType | None
+
+    @classmethod
+    def of(cls, account: Account) -> PartnerOut:
+        return cls(id=account.id, name=account.name, partner_type=account.partner_type)
+
+
+class PartnerPage(BaseModel):
+    items: list[PartnerOut]
+    next_cursor: str | None
 
 
 class ProgramIn(Strict):
@@ -424,6 +442,11 @@ class DeliveryOut(BaseModel):
         description="the postback's version ``request`` was rendered with; a retry after "
         "the postback changed renders it again"
     )
+    original_id: str | None = Field(
+        None,
+        description="set on a delivery made by redelivering another with request as_sent: "
+        "the delivery whose request it sends, as it was sent",
+    )
     attempts: list[AttemptOut] | None = None
 
     @classmethod
@@ -441,6 +464,7 @@ class DeliveryOut(BaseModel):
             last_error=d.last_error,
             request=RequestOut.of(redact(d.request)),
             postback_version=d.postback_version,
+            original_id=d.original_id,
             attempts=[AttemptOut.of(a) for a in d.attempts] if with_attempts else None,
         )
 
@@ -448,6 +472,16 @@ class DeliveryOut(BaseModel):
 class DeliveryPage(BaseModel):
     items: list[DeliveryOut]
     next_cursor: str | None
+
+
+class RedeliverIn(Strict):
+    request: Resend = Field(
+        Resend.CURRENT,
+        description="current (the default): the same delivery, queued again, its event "
+        "rendered by the postback as it is now; as_sent: a new delivery, linked by "
+        "original_id, that sends the original's stored request as it is (URL, method, "
+        "headers, body), signed afresh for its own id and time",
+    )
 
 
 class PreviewIn(Strict):

@@ -41,13 +41,15 @@ from postback.domain.records import (
     Program,
     RenderedRequest,
     Replay,
+    Resend,
     SigningSecret,
 )
-from postback.errors import NotFound, Problem, ValidationProblem, problem
+from postback.errors import Forbidden, NotFound, Problem, ValidationProblem, problem
 from postback.rules import event as event_rules
 from postback.rules import postback as rules
 from postback.service.inbox import Inbox
 from postback.storage.interfaces import (
+    AccountPage,
     DeliveryFilter,
     IngestItem,
     IngestResult,
@@ -178,6 +180,15 @@ class Service:
         if who.account is not None:
             return [who.account]
         return await self.store.list_accounts()
+
+    async def list_partners(
+        self, who: Principal, q: str | None, limit: int, cursor: str | None
+    ) -> AccountPage:
+        """The partner directory (id, name, type), for brands to name the other party of
+        a contract and for the operator; a partner has no use for it and is refused."""
+        if who.account is not None and who.account.kind is not AccountKind.BRAND:
+            raise Forbidden("only brands and the operator can list partners")
+        return await self.store.list_partners((q or "").strip() or None, limit, cursor)
 
     # -- programs, event types, contracts, media sources ------------------------------
     async def brand_id(self, who: Principal, brand_id: str | None) -> str:
@@ -660,7 +671,15 @@ class Service:
     async def get_delivery(self, who: Principal, delivery_id: str) -> Delivery:
         return await self.store.get_delivery(delivery_id, who.owner_id)
 
-    async def redeliver(self, who: Principal, delivery_id: str) -> Delivery:
+    async def redeliver(
+        self, who: Principal, delivery_id: str, how: Resend = Resend.CURRENT
+    ) -> Delivery:
+        """Send a delivery again now. ``current``: the same delivery, queued with a fresh
+        retry round, its event rendered by the postback as it is now. ``as_sent``: a new
+        delivery (returned) with the original's stored request, byte for byte, signed
+        afresh for its own id and time."""
+        if how is Resend.AS_SENT:
+            return await self.store.resend_as_sent(delivery_id, who.owner_id, self.clock())
         return await self.store.redeliver(delivery_id, who.owner_id, self.clock())
 
     async def list_notices(self, who: Principal) -> list[Notice]:
