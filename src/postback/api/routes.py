@@ -178,8 +178,14 @@ async def create_contract(body: s.ContractIn, service: ServiceDep, who: Who) -> 
 @v1.get("/contracts", tags=["contracts"])
 async def list_contracts(service: ServiceDep, who: Who) -> list[s.ContractOut]:
     return [
-        s.ContractOut.of(c).model_copy(update={"partner_name": partner, "program_name": program})
-        for c, partner, program in await service.list_contracts(who)
+        s.ContractOut.of(n.contract).model_copy(
+            update={
+                "partner_name": n.partner_name,
+                "program_name": n.program_name,
+                "brand_name": n.brand_name,
+            }
+        )
+        for n in await service.list_contracts(who)
     ]
 
 

@@ -170,6 +170,7 @@ class ContractOut(BaseModel):
     event_type_ids: list[str]
     partner_name: str | None = Field(None, description="for pickers: the partner's name")
     program_name: str | None = Field(None, description="for pickers: the program's name")
+    brand_name: str | None = Field(None, description="the name of the program's brand")
 
     @classmethod
     def of(cls, c: Contract) -> ContractOut:

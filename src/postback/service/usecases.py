@@ -236,17 +236,26 @@ class Service:
             )
         return await self.store.create_contract(partner.id, program.id, event_type_ids)
 
-    async def list_contracts(self, who: Principal) -> list[tuple[Contract, str, str]]:
-        """The caller's contracts, each with its partner's and its program's names (both
-        parties may see who and what a contract is with)."""
+    async def list_contracts(self, who: Principal) -> list[NamedContract]:
+        """The caller's contracts, each with its partner's, its program's and the program's
+        brand's names (both parties may see who and what a contract is with)."""
         found = await self.store.list_contracts(who.owner_id)
         names: dict[str, str] = {}
+        brands: dict[str, str] = {}  # program id -> its brand's id
         for c in found:
             if c.partner_id not in names:
                 names[c.partner_id] = (await self.store.get_account(c.partner_id)).name
             if c.program_id not in names:
-                names[c.program_id] = (await self.store.get_program(c.program_id, None)).name
-        return [(c, names[c.partner_id], names[c.program_id]) for c in found]
+                program = await self.store.get_program(c.program_id, None)
+                names[c.program_id], brands[c.program_id] = program.name, program.brand_id
+            if brands[c.program_id] not in names:
+                names[brands[c.program_id]] = (
+                    await self.store.get_account(brands[c.program_id])
+                ).name
+        return [
+            NamedContract(c, names[c.partner_id], names[c.program_id], names[brands[c.program_id]])
+            for c in found
+        ]
 
     async def list_media_sources(self, who: Principal) -> list[MediaSource]:
         return await self.store.list_media_sources(who.owner_id)
@@ -731,6 +740,16 @@ class Service:
         if self._sender is not None:
             await self._sender.close()
         await self.store.close()
+
+
+@dataclass(frozen=True, slots=True)
+class NamedContract:
+    """A contract with the names a person knows its parties and program by."""
+
+    contract: Contract
+    partner_name: str
+    program_name: str
+    brand_name: str
 
 
 @dataclass(frozen=True, slots=True)
