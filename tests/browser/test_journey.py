@@ -472,7 +472,7 @@ def _resend_both_ways(
     copy = page.locator("#delivery-id").inner_text()
     assert page.url.endswith("#deliveries/" + copy)
     expect(panel.locator("dl.facts")).to_contain_text(f"the request of {original}")
-    expect(panel.locator("dl.facts .badge")).to_have_text("delivered", timeout=15_000)
+    expect(panel.locator("dl.facts .badge")).to_have_text("delivered", timeout=30_000)
     expect(rows).to_have_count(3)  # the copy is in the log beside the original
     expect(page.locator("#deliveries tbody tr.selected .resent")).to_have_text("resent as sent")
     queries = _inbox_queries(client, saved)
@@ -486,7 +486,7 @@ def _resend_both_ways(
     page.click("#redeliver")
     choice.locator("button.with-current").click()
     expect(panel.locator(".verdict")).to_contain_text("with the current postback")
-    expect(panel.locator("details.attempt")).to_have_count(3, timeout=15_000)
+    expect(panel.locator("details.attempt")).to_have_count(3, timeout=30_000)
     queries = _inbox_queries(client, saved)
     assert len(queries) == sent_before + 2 and queries[-1].endswith("&v=2"), queries
 

@@ -194,7 +194,7 @@ def _walk_through(
     page.click("#redeliver-confirm button.as-sent")
     expect(page.locator("#delivery-id")).not_to_have_text(original)
     expect(details.locator("dl.facts")).to_contain_text(f"the request of {original}")
-    expect(details.locator("details.attempt summary")).to_contain_text("HTTP 200", timeout=15_000)
+    expect(details.locator("details.attempt summary")).to_contain_text("HTTP 200", timeout=30_000)
     expect(delivery).to_have_count(2)
 
     # The status filter asks the API again.

@@ -332,7 +332,7 @@ async function redeliver(request) {
     : ["Queued to be sent again now, with the current postback."];
   // Above the detail, which is redrawn as the delivery moves on; the next open clears it.
   $("redeliver-confirm").replaceChildren(h("p", { class: "verdict ok", role: "status" }, ...said));
-  follow(made.id, 10);
+  follow(made.id, 30);
 }
 
 // -- replay what matches ------------------------------------------------------------------
