@@ -24,6 +24,10 @@ class NotFound(PostbackError):
     """The object does not exist, or belongs to another account (the same to the caller)."""
 
 
+class Forbidden(PostbackError):
+    """The caller's kind of account may not do this at all (not a matter of which object)."""
+
+
 class Conflict(PostbackError):
     """The request clashes with the current state (a duplicate name, a deleted parent)."""
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
@@ -177,13 +178,33 @@ def _setup_as_brand(
             page.select_option("#t-category", category)
             page.click("#event-type-form button[type=submit]")
             expect(page.locator("#event-type-form-status")).to_contain_text(f"Added {name}")
-        # A contract with the partner, for both event types, from pickers.
-        # Ids look like the partner's own (shown on its Setup screen).
-        expect(page.locator("#c-partner")).to_have_attribute("placeholder", partner_id[:4] + "…")
-        page.fill("#c-partner", partner_id)
+        # A contract with the partner, for both event types, from pickers: the partner is
+        # found by name in the directory; no id is typed anywhere.
+        partners = page.locator("#c-partner option")
+        expect(partners).to_have_count(3)  # "choose a partner" and the two partners
+        page.click("#contract-form button[type=submit]")  # nothing chosen: said where
+        expect(page.locator("#c-partner ~ .field-problem")).to_contain_text("Choose the partner")
+        expect(page.locator("#c-partner")).to_have_attribute("aria-invalid", "true")
+        page.fill("#c-partner-q", "CASH")
+        expect(partners).to_have_count(2)
+        expect(page.locator("#c-partner")).to_have_value(partner_id)  # the one match, chosen
+        expect(page.locator("#c-partner-found")).to_have_text('1 partner matching "CASH".')
+        # The problem under the partner went with the choice; the program's stays.
+        expect(page.locator("#c-partner ~ .field-problem")).to_have_count(0)
+        expect(page.locator("#c-program ~ .field-problem")).to_have_count(1)
+        page.fill("#c-partner-q", "nobody")
+        expect(page.locator("#c-partner-found")).to_have_text('0 partners matching "nobody".')
+        expect(partners).to_have_count(2)  # the choice is kept while searching on
+        expect(partners.first).to_have_text("choose a partner")
+        page.fill("#c-partner-q", "cash")
+        expect(page.locator("#c-partner-found")).to_have_text('1 partner matching "cash".')
+        expect(page.locator("#c-partner option:checked")).to_have_text("Cashback World (cashback)")
+        assert page.locator("input[placeholder^='acc']").count() == 0
         page.select_option("#c-program", label="Main program")
+        expect(page.locator("#contract-form .field-problem")).to_have_count(0)
         page.check("#c-types >> text=Online sale")
         page.check("#c-types >> text=App install")
+        _shoot(browser, page, "setup-contract-picker", out, errors)
         page.click("#contract-form button[type=submit]")
         expect(page.locator("#contract-form-status")).to_contain_text("Added contract")
         expect(page.locator("section[aria-label='Contracts with partners'] tbody")).to_contain_text(
@@ -278,8 +299,16 @@ def _partner_writes_a_postback(
         expect(page.locator("#f-url ~ .field-problem")).to_have_count(0)
         expect(page.locator("#f-url ~ .field-warning")).to_contain_text("no closing brace")
         expect(preview.locator(".warning")).to_contain_text("write {Payout}")
+        # Both at once, as a new user sees them: the error tied to the field, the warning.
+        page.fill("#f-url", base + "&x={ActionID}&payout={Payout")
+        expect(problem).to_contain_text("did you mean {ActionId}?")
+        expect(page.locator("#f-url ~ .field-warning")).to_contain_text("no closing brace")
+        ids = (url.get_attribute("aria-describedby") or "").split()
+        assert len(ids) == 2 and all(page.locator(f"#{i}").count() == 1 for i in ids), ids
+        _shoot(browser, page, "editor-mistakes", out, errors)
         page.fill("#f-url", base)
         expect(page.locator("#f-url ~ .field-warning")).to_have_count(0)
+        assert url.get_attribute("aria-describedby") is None
         page.check("#f-include_locking")
         page.fill("#f-name", "Main postback")
         page.fill("#f-condition", "Payout > 1.0")
@@ -299,6 +328,8 @@ def _partner_writes_a_postback(
         # The partner's Setup: its id to give to brands, and its contract.
         page.click(".tab[data-view=setup]")
         expect(page.locator("#my-id")).to_have_text(re.compile(r"^acc_|^\w+_"))
+        expect(page.locator("#setup-body thead")).to_contain_text("Brand")
+        expect(page.locator("#setup-body tbody")).to_contain_text("Outdoor Co")  # with whom
         expect(page.locator("#setup-body tbody")).to_contain_text("Main program")
         expect(page.locator("#setup-body tbody")).to_contain_text("Online sale, App install")
         _shoot(browser, page, "setup-partner", out, errors)
@@ -399,12 +430,65 @@ def _partner_reads_the_log(
         )
         expect(page.locator("#replay-box progress")).to_have_attribute("value", "2")
         _shoot(browser, page, "log-replay", out, errors)
+        _resend_both_ways(browser, page, client, key, saved, out, errors)
 
     # The detail's URL opens it straight away in a new page.
     with _page(browser, errors) as page:
         _sign_in(page, server, key, delivery_url[delivery_url.index("#") :])
         expect(page.locator("#delivery")).to_be_visible()
         expect(page.locator("#delivery-id")).to_have_text(delivery_url.split("/")[-1])
+
+
+def _inbox_queries(client: httpx.Client, postback: dict[str, Any]) -> list[str]:
+    name = postback["url"].split("/inbox/")[1].split("?")[0]
+    return [r["query"] for r in client.get(f"/inbox/{name}/requests").json()]
+
+
+def _resend_both_ways(
+    browser: Browser,
+    page: Page,
+    client: httpx.Client,
+    key: str,
+    saved: dict[str, Any],
+    out: Path,
+    errors: list[str],
+) -> None:
+    """The postback changes; a delivered item sent again "as sent" (a new delivery with
+    the old request) and "with the current postback" (the same one, rendered anew)."""
+    changed = saved["url"] + "&v=2"
+    _ok(client, "PATCH", f"/v1/postbacks/{saved['id']}", key, json={"url": changed})
+    sent_before = len(_inbox_queries(client, saved))
+    rows = page.locator("#deliveries tbody tr")
+    rows.first.click()
+    panel = page.locator("#delivery")
+    original = page.locator("#delivery-id").inner_text()
+    page.click("#redeliver")
+    choice = page.locator("#redeliver-confirm .confirm-box")
+    expect(choice).to_contain_text("delivered already")
+    expect(choice.locator("button.with-current")).to_be_visible()
+    _shoot(browser, page, "log-resend-choice", out, errors)
+    choice.locator("button.as-sent").click()
+    expect(page.locator("#delivery-id")).not_to_have_text(original)
+    copy = page.locator("#delivery-id").inner_text()
+    assert page.url.endswith("#deliveries/" + copy)
+    expect(panel.locator("dl.facts")).to_contain_text(f"the request of {original}")
+    expect(panel.locator("dl.facts .badge")).to_have_text("delivered", timeout=30_000)
+    expect(rows).to_have_count(3)  # the copy is in the log beside the original
+    expect(page.locator("#deliveries tbody tr.selected .resent")).to_have_text("resent as sent")
+    queries = _inbox_queries(client, saved)
+    assert len(queries) == sent_before + 1 and "v=2" not in queries[-1], queries
+    _shoot(browser, page, "log-resent", out, errors)
+    # A copy keeps its request: it offers "as sent" only, and a way to the original.
+    page.click("#redeliver")
+    expect(choice.locator("button.with-current")).to_have_count(0)
+    choice.locator("button.open-original").click()
+    expect(page.locator("#delivery-id")).to_have_text(original)
+    page.click("#redeliver")
+    choice.locator("button.with-current").click()
+    expect(panel.locator(".verdict")).to_contain_text("with the current postback")
+    expect(panel.locator("details.attempt")).to_have_count(3, timeout=30_000)
+    queries = _inbox_queries(client, saved)
+    assert len(queries) == sent_before + 2 and queries[-1].endswith("&v=2"), queries
 
 
 def test_the_whole_job_on_the_screen(server: str, tmp_path: Path) -> None:
@@ -414,6 +498,8 @@ def test_the_whole_job_on_the_screen(server: str, tmp_path: Path) -> None:
     with httpx.Client(base_url=server, timeout=10) as client, _browser() as browser:
         keys = _setup_as_operator(browser, server, out, errors)
         partner = _ok(client, "GET", "/v1/accounts/me", keys["partner"])
+        other = {"name": "Coupon Corner", "kind": "partner", "partner_type": "coupon"}
+        _ok(client, "POST", "/v1/accounts", json=other)  # the directory holds more than one
         _setup_as_brand(browser, server, keys["brand"], partner["id"], out, errors)
         made = _ok(client, "GET", "/v1/postbacks", keys["brand"])
         by_kind = {p["kind"]: p for p in made}
@@ -459,7 +545,9 @@ def test_only_the_kinds_an_account_may_create_are_offered(server: str) -> None:
     assert errors == []
 
 
-def test_a_failing_delivery_in_plain_words_with_its_next_attempt(server: str) -> None:
+def test_a_failing_delivery_in_plain_words_with_its_next_attempt(
+    server: str, tmp_path: Path
+) -> None:
     _need_chromium()
     with httpx.Client(base_url=server, timeout=10) as client, _browser() as browser:
         partner = _ok(
@@ -501,11 +589,85 @@ def test_a_failing_delivery_in_plain_words_with_its_next_attempt(server: str) ->
             expect(page.locator("#delivery details.attempt .outcome")).to_contain_text(
                 "could not be reached"
             )
+            page.uncheck("#d-auto")
+            _shoot(browser, page, "log-retrying", _shots_dir(tmp_path), errors)
             # Not delivered: Send again needs no confirmation.
             page.click("#redeliver")
             expect(page.locator("#redeliver-confirm .confirm-box")).to_have_count(0)
-            expect(page.locator("#delivery-body .verdict")).to_contain_text("Queued")
+            expect(page.locator("#delivery .verdict")).to_contain_text("Queued")
+
+            # Health at a glance: a postback whose receiver answers 404 (never retried), and
+            # the refused one switched off by its owner.
+            gone = {"kind": "action_lifecycle", "name": "Old endpoint", "url": f"{server}/gone"}
+            _ok(client, "POST", "/v1/postbacks", key, json=gone)
+            [refused] = [p for p in _ok(client, "GET", "/v1/postbacks", key) if not p["name"]]
+            _ok(client, "PATCH", f"/v1/postbacks/{refused['id']}", key, json={"enabled": False})
+            data = {**event["data"], "ActionId": "2"}
+            _ok(client, "POST", "/v1/events", json={**event, "id": "evt-gone", "data": data})
+            page.click(".tab[data-view=postbacks]")
+            old = page.locator("#postbacks tbody tr", has_text="Old endpoint")
+            for _ in range(50):
+                if "Last: failed" in old.locator("td.health").inner_text():
+                    break
+                page.wait_for_timeout(200)
+                page.click("#refresh-postbacks")
+            expect(old.locator("td.health")).to_contain_text("0% of 1 delivered (24 h)")
+            off = page.locator(f"#postbacks tr[data-id='{refused['id']}'] .disabled-why")
+            expect(off).to_contain_text("switched off: new events are not sent")
+            _shoot(browser, page, "postbacks-health", _shots_dir(tmp_path), errors)
+            old.locator("button.failures").click()
+            expect(page.locator("#d-status")).to_have_value("failed")
+            failed = page.locator("#deliveries tbody tr")
+            expect(failed).to_have_count(1)
+            expect(failed).to_contain_text("evt-gone")
+            expect(failed).to_contain_text("answered with an error status")
     assert errors == []
+
+
+def test_empty_and_unreachable_states_say_what_to_do(server: str, tmp_path: Path) -> None:
+    """Nothing yet: each list says so and what to do next. The server gone: the list says
+    it cannot be reached, with Try again, which works once it is back."""
+    _need_chromium()
+    with httpx.Client(base_url=server, timeout=10) as client, _browser() as browser:
+        partner = _ok(
+            client,
+            "POST",
+            "/v1/accounts",
+            json={"name": "Newcomer", "kind": "partner", "partner_type": "content"},
+        )
+        errors: list[str] = []
+        with _page(browser, errors) as page:
+            _sign_in(page, server, partner["api_key"], "#postbacks")
+            expect(page.locator("#postbacks-empty")).to_contain_text("create one below")
+            page.click(".tab[data-view=deliveries]")
+            expect(page.locator("#deliveries-empty")).to_contain_text("post an event")
+            page.click(".tab[data-view=setup]")
+            expect(page.locator("#setup-body")).to_contain_text("No contracts yet")
+            page.click(".tab[data-view=postbacks]")
+            expect(page.locator("#postbacks-empty")).to_be_visible()
+            # The server stops answering (the browser's requests to the API fail).
+            page.route("**/v1/postbacks", lambda route: route.abort())
+            page.click("#refresh-postbacks")
+            unreachable = page.locator("#postbacks tbody td.problem")
+            expect(unreachable).to_contain_text("cannot be reached")
+            expect(unreachable).to_contain_text("Check that it is running, then try again")
+            expect(page.locator("#postbacks-empty")).to_be_hidden()  # not known to be empty
+            _shoot(browser, page, "unreachable", _shots_dir(tmp_path), errors)
+            page.unroute("**/v1/postbacks")
+            unreachable.locator("button", has_text="Try again").click()
+            expect(page.locator("#postbacks-empty")).to_be_visible()
+            expect(page.locator("#postbacks")).to_be_hidden()
+            # The log says the same, with its own Try again.
+            page.route("**/v1/deliveries?*", lambda route: route.abort())
+            page.click(".tab[data-view=deliveries]")
+            failed = page.locator("#deliveries tbody td.problem")
+            expect(failed).to_contain_text("cannot be reached")
+            expect(page.locator("#deliveries-empty")).to_be_hidden()
+            page.unroute("**/v1/deliveries?*")
+            failed.locator("button", has_text="Try again").click()
+            expect(page.locator("#deliveries-empty")).to_be_visible()
+    # Chromium logs each request the test cut off; nothing else may be in the console.
+    assert [e for e in errors if "ERR_FAILED" not in e] == []
 
 
 def test_functions_condition_and_signing_on_the_real_server(server: str, tmp_path: Path) -> None:

@@ -184,19 +184,24 @@ def _walk_through(
     expect(details.locator("dl.facts")).to_contain_text("A-77")
     expect(details.locator("details.attempt")).to_have_count(1)
     expect(details.locator("details.attempt summary")).to_contain_text("HTTP 200")
-    # Delivered already: Send again asks first (Cancel sends nothing), then "as sent".
+    # Delivered already: Send again asks first (Cancel sends nothing), then "as sent": a
+    # new delivery, opened in the panel, linked to the original, both in the log.
+    original = page.locator("#delivery-id").inner_text()
     page.click("#redeliver")
     page.click("#redeliver-confirm button.cancel-redeliver")
     expect(page.locator("#redeliver-confirm .confirm-box")).to_have_count(0)
     page.click("#redeliver")
     page.click("#redeliver-confirm button.as-sent")
-    expect(details.locator("details.attempt")).to_have_count(2, timeout=15_000)
+    expect(page.locator("#delivery-id")).not_to_have_text(original)
+    expect(details.locator("dl.facts")).to_contain_text(f"the request of {original}")
+    expect(details.locator("details.attempt summary")).to_contain_text("HTTP 200", timeout=30_000)
+    expect(delivery).to_have_count(2)
 
     # The status filter asks the API again.
     page.select_option("#d-status", "failed")
     expect(page.locator("#deliveries-empty")).to_be_visible()
     page.select_option("#d-status", "")
-    expect(delivery).to_have_count(1)
+    expect(delivery).to_have_count(2)
 
 
 @contextmanager

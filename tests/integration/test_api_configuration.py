@@ -109,3 +109,4 @@ async def test_pickers_list_only_what_the_account_sees(api: Api) -> None:
     [contract] = await api.ok("GET", "/v1/contracts", partner)
     assert contract["partner_name"] == w.partner["name"]
     assert contract["program_name"] == w.program["name"]
+    assert contract["brand_name"] == w.brand["name"]

@@ -71,6 +71,9 @@ OPERATOR_ONLY: dict[tuple[str, str], dict[str, Any]] = {
         "json": {"id": "x", "type": "action.tracked", "occurred_at": "2026-01-01T00:00:00Z"}
     },
 }
+# The partner directory shows every partner's id, name and type to brands (on purpose:
+# a brand picks the partner of a contract from it); partners are refused.
+DIRECTORY = {("GET", "/v1/partners")}
 # Routes open to any account, whose objects are created for the caller itself, or that
 # hold no account's data (health, metrics, catalogues, the inbox by its unguessable name).
 SELF_SCOPED = {
@@ -94,7 +97,8 @@ async def test_every_route_is_covered(api: Api) -> None:
     spec = (await api.client.get("/openapi.json")).json()
     routes = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     routes = {r for r in routes if not r[1].startswith("/inbox/{name}") or r[0] == "GET"}
-    covered = set(ROUTES) | set(OPERATOR_ONLY) | SELF_SCOPED | {("GET", p) for p in LISTS}
+    covered = set(ROUTES) | set(OPERATOR_ONLY) | SELF_SCOPED | DIRECTORY
+    covered |= {("GET", p) for p in LISTS}
     assert routes - covered == set()
 
 
@@ -147,6 +151,21 @@ async def test_lists_show_only_the_callers_objects(api: Api, intruder_kind: str)
         "POST", "/v1/deliveries/replay", intruder["api_key"], json={"all": True}
     )
     assert replayed["queued"] == 0
+
+
+async def test_the_directory_shows_brands_a_partner_by_name_only(api: Api) -> None:
+    world, _ = await _victim(api)
+    brand = await api.account("brand")
+    page = await api.ok("GET", "/v1/partners", brand["api_key"])
+    [listed] = [p for p in page["items"] if p["id"] == world.partner["id"]]
+    assert listed == {
+        "id": world.partner["id"],
+        "name": world.partner["name"],
+        "partner_type": "cashback",
+    }
+    assert world.partner["api_key"] not in str(page)
+    r = await api.call("GET", "/v1/partners", world.partner["api_key"])
+    assert r.status_code == 403
 
 
 async def test_operator_routes_refuse_accounts(api: Api) -> None:

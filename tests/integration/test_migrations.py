@@ -98,6 +98,22 @@ async def test_0002_leaves_room_for_hot_leases_on_postgresql(store: SQLStore) ->
         assert found.scalar() is None
 
 
+async def test_0012_adds_the_link_to_an_original_and_keeps_every_delivery(
+    store: SQLStore,
+) -> None:
+    module = importlib.import_module("postback.storage.migrations.versions.0012_resend_as_sent")
+    await store.downgrade(module.down_revision)
+    async with store.engine.begin() as conn:
+        await conn.run_sync(_old_sending_rows)
+    await store.migrate()
+    for delivery_id in ("dlv1", "dlv2"):
+        assert (await store.get_delivery(delivery_id, None)).original_id is None
+    await store.downgrade(module.down_revision)
+    async with store.engine.connect() as conn:
+        found = await conn.exec_driver_sql("SELECT id FROM deliveries ORDER BY id")
+        assert [r[0] for r in found] == ["dlv1", "dlv2"]
+
+
 def _postbacks_before_0006(conn: Connection) -> None:
     """A partner integration, and a postback the system disabled the way it did before
     0006 (a reason, but still stored enabled)."""

@@ -494,6 +494,57 @@ async def test_redeliver(store: SQLStore) -> None:
     assert (claim2.attempt_number, claim2.retry_round_attempt) == (2, 1)
 
 
+async def test_resend_as_sent_is_a_new_delivery_that_keeps_the_request(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    await put(store, pb, "e1")
+    [claim] = await store.claim("w1", NOW, 10, 60)
+    await store.complete([result(claim, DELIVERED)])
+    original = await store.get_delivery(claim.delivery_id, None)
+    with pytest.raises(NotFound):
+        await store.resend_as_sent(original.id, w.other.id, NOW)
+    # The postback changes: a copy still holds (and is claimed with) the old request.
+    changed = replace(pb.config, url="https://partner.example/v2?a={ActionId}")
+    await store.update_postback(pb.id, None, changed)
+    later = NOW + HOUR
+    copy = await store.resend_as_sent(original.id, w.partner.id, later)
+    assert copy.id != original.id and copy.original_id == original.id
+    assert (copy.status, copy.due_at, copy.attempt_count) == (DeliveryStatus.SCHEDULED, later, 0)
+    assert copy.request == original.request
+    assert (copy.event_id, copy.action_id, copy.order_key) == ("e1", "A1", "A1")
+    assert copy.postback_version == original.postback_version == 1
+    assert await _status(store, original.id) is DELIVERED  # the original is left as it was
+    [claim2] = await store.claim("w1", later, 10, 60)
+    assert claim2.delivery_id == copy.id
+    assert claim2.request == original.request
+    # Sent with the version it was rendered with: the worker does not render it again.
+    assert claim2.postback_version == claim2.current_version == 1
+    assert (claim2.attempt_number, claim2.retry_round_attempt) == (1, 1)
+    await store.complete([result(claim2, FAILED, later)])
+    # A copy is redelivered as sent again, not with the current postback.
+    with pytest.raises(Conflict, match="redeliver " + original.id):
+        await store.redeliver(copy.id, None, later)
+    second = await store.resend_as_sent(copy.id, None, later)
+    assert second.original_id == copy.id and second.request == original.request
+    page = await store.list_deliveries(w.partner.id, DeliveryFilter(event_id="e1"), 10, None)
+    assert [d.original_id for d in page.items] == [copy.id, original.id, None]
+
+
+async def test_resend_as_sent_needs_a_stored_request(store: SQLStore) -> None:
+    w = await make_world(store)
+    pb = await lifecycle(store, w.partner)
+    event = Event("e1", EventType.ACTION_TRACKED, NOW, {})
+    unsendable = replace(delivery_for(pb), failure="render_failed: no such value")
+    await store.ingest([IngestItem(event, (unsendable,))])
+    [failed] = (await store.list_deliveries(None, DeliveryFilter(), 10, None)).items
+    with pytest.raises(Conflict, match=r"no stored request.*render_failed"):
+        await store.resend_as_sent(failed.id, None, NOW)
+    await store.delete_postback(pb.id, None)
+    await put(store, await lifecycle(store, w.partner), "e2")
+    with pytest.raises(Conflict, match="deleted"):
+        await store.resend_as_sent(failed.id, None, NOW)
+
+
 async def test_replay_redelivers_finished_deliveries_only(store: SQLStore) -> None:
     w = await make_world(store)
     pb = await lifecycle(store, w.partner)

@@ -16,7 +16,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from postback import __version__
 from postback.api import routes
 from postback.config import Settings
-from postback.errors import Conflict, NotFound, Problem, StoreError, ValidationProblem, problem
+from postback.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Problem,
+    StoreError,
+    ValidationProblem,
+    problem,
+)
 from postback.service.usecases import Service
 from postback.storage import open_store
 from postback.web.routes import web
@@ -113,6 +121,10 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> Response:
         return JSONResponse({"detail": str(exc) or "not found"}, 404)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(_: Request, exc: Forbidden) -> Response:
+        return JSONResponse({"detail": str(exc)}, 403)
 
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> Response:

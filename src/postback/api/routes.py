@@ -22,6 +22,7 @@ from postback.domain.records import (
     Event,
     EventKind,
     PostbackConfig,
+    Resend,
 )
 from postback.errors import NotFound, ValidationProblem, problem
 from postback.service.inbox import MAX_BODY, Received
@@ -40,7 +41,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": s.MessageOut}}
 # A request body over POSTBACK_MAX_BODY_BYTES is refused before the route runs.
 INVALID: dict[int | str, dict[str, Any]] = {422: {"model": s.ProblemOut}}
 TOO_LARGE: dict[int | str, dict[str, Any]] = {413: {"model": s.MessageOut}}
-OPERATOR_ONLY: dict[int | str, dict[str, Any]] = {403: {"model": s.MessageOut}}
+FORBIDDEN: dict[int | str, dict[str, Any]] = {403: {"model": s.MessageOut}}
+OPERATOR_ONLY = FORBIDDEN
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": s.MessageOut}}
 
 
@@ -120,6 +122,22 @@ async def list_accounts(service: ServiceDep, who: Who) -> list[s.AccountOut]:
     return [s.AccountOut.of(a) for a in await service.list_accounts(who)]
 
 
+@v1.get("/partners", tags=["accounts"], responses=FORBIDDEN)
+async def list_partners(
+    service: ServiceDep,
+    who: Who,
+    q: Annotated[str | None, Query(max_length=200, description="part of the name")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> s.PartnerPage:
+    """The partner directory, in name order: id, name and type of every partner account,
+    for a brand to pick the partner of a contract (brands and the operator only)."""
+    page = await service.list_partners(who, q, limit, cursor)
+    return s.PartnerPage(
+        items=[s.PartnerOut.of(a) for a in page.items], next_cursor=page.next_cursor
+    )
+
+
 @v1.get("/accounts/me", tags=["accounts"])
 async def get_current_account(who: Who) -> s.AccountOut | dict[str, str]:
     return {"kind": "operator"} if who.account is None else s.AccountOut.of(who.account)
@@ -160,8 +178,14 @@ async def create_contract(body: s.ContractIn, service: ServiceDep, who: Who) -> 
 @v1.get("/contracts", tags=["contracts"])
 async def list_contracts(service: ServiceDep, who: Who) -> list[s.ContractOut]:
     return [
-        s.ContractOut.of(c).model_copy(update={"partner_name": partner, "program_name": program})
-        for c, partner, program in await service.list_contracts(who)
+        s.ContractOut.of(n.contract).model_copy(
+            update={
+                "partner_name": n.partner_name,
+                "program_name": n.program_name,
+                "brand_name": n.brand_name,
+            }
+        )
+        for n in await service.list_contracts(who)
     ]
 
 
@@ -457,11 +481,16 @@ async def get_delivery(delivery_id: str, service: ServiceDep, who: Who) -> s.Del
 @v1.post(
     "/deliveries/{delivery_id}/redeliver",
     tags=["deliveries"],
-    responses={**NOT_FOUND, **CONFLICT},
+    responses={**NOT_FOUND, **CONFLICT, **TOO_LARGE},
 )
-async def redeliver_delivery(delivery_id: str, service: ServiceDep, who: Who) -> s.DeliveryOut:
-    delivery = await service.redeliver(who, delivery_id)
-    return s.DeliveryOut.of(delivery)
+async def redeliver_delivery(
+    delivery_id: str, service: ServiceDep, who: Who, body: s.RedeliverIn | None = None
+) -> s.DeliveryOut:
+    """Send again now: ``current`` (the default) queues this delivery again, rendered by
+    the postback as it is now; ``as_sent`` answers a new delivery (``original_id`` links
+    back) sending this one's stored request as it is, or 409 when it has none."""
+    how = Resend.CURRENT if body is None else body.request
+    return s.DeliveryOut.of(await service.redeliver(who, delivery_id, how))
 
 
 @v1.post("/deliveries/replay", tags=["deliveries"], responses={**NOT_FOUND, **TOO_LARGE})

@@ -26,6 +26,7 @@ from postback.domain.records import (
     PostbackKind,
     RenderedRequest,
     Reply,
+    Resend,
     SigningSecret,
 )
 from postback.storage.interfaces import IngestResult
@@ -113,6 +114,23 @@ class AccountOut(BaseModel):
         )
 
 
+class PartnerOut(BaseModel):
+    """A partner as the directory shows it to brands: who to name in a contract."""
+
+    id: str
+    name: str
+    partner_type: PartnerType | None
+
+    @classmethod
+    def of(cls, account: Account) -> PartnerOut:
+        return cls(id=account.id, name=account.name, partner_type=account.partner_type)
+
+
+class PartnerPage(BaseModel):
+    items: list[PartnerOut]
+    next_cursor: str | None
+
+
 class ProgramIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     brand_id: str | None = Field(None, description="operator only: the brand it belongs to")
@@ -149,6 +167,7 @@ class ContractOut(Shown):
     event_type_ids: list[str]
     partner_name: str | None = Field(None, description="for pickers: the partner's name")
     program_name: str | None = Field(None, description="for pickers: the program's name")
+    brand_name: str | None = Field(None, description="the name of the program's brand")
 
 
 class MediaSourceIn(Strict):
@@ -408,6 +427,11 @@ class DeliveryOut(BaseModel):
         description="the postback's version ``request`` was rendered with; a retry after "
         "the postback changed renders it again"
     )
+    original_id: str | None = Field(
+        None,
+        description="set on a delivery made by redelivering another with request as_sent: "
+        "the delivery whose request it sends, as it was sent",
+    )
     attempts: list[AttemptOut] | None = None
 
     @classmethod
@@ -425,6 +449,7 @@ class DeliveryOut(BaseModel):
             last_error=d.last_error,
             request=RequestOut.of(redact(d.request)),
             postback_version=d.postback_version,
+            original_id=d.original_id,
             attempts=[AttemptOut.of(a) for a in d.attempts] if with_attempts else None,
         )
 
@@ -432,6 +457,16 @@ class DeliveryOut(BaseModel):
 class DeliveryPage(BaseModel):
     items: list[DeliveryOut]
     next_cursor: str | None
+
+
+class RedeliverIn(Strict):
+    request: Resend = Field(
+        Resend.CURRENT,
+        description="current (the default): the same delivery, queued again, its event "
+        "rendered by the postback as it is now; as_sent: a new delivery, linked by "
+        "original_id, that sends the original's stored request as it is (URL, method, "
+        "headers, body), signed afresh for its own id and time",
+    )
 
 
 class PreviewIn(Strict):

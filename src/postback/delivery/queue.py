@@ -30,7 +30,8 @@ class Claim:
     postback_kind: str = ""  # for metrics
     event_id: str = ""  # for logs, and to render again from the stored event
     postback_version: int = 1  # the version ``request`` was rendered with
-    current_version: int = 1  # the postback's version now: another means render again
+    current_version: int = 1  # the version to send with (the postback's now, but a resend
+    # as sent keeps its own): another than postback_version means render again
     replaces: RenderedRequest | None = None  # set by a worker that rendered ``request``
     # anew: the stored request it replaces
     allowed_networks: tuple[Network, ...] = ()  # the owning account's, besides the operator's

@@ -105,6 +105,14 @@ class DeliveryStatus(StrEnum):
 FINAL_STATUSES = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.FAILED})
 
 
+class Resend(StrEnum):
+    """What a redelivery sends: the event rendered by the postback as it is now (the same
+    delivery, queued again), or a new delivery with the original's stored request."""
+
+    CURRENT = "current"
+    AS_SENT = "as_sent"
+
+
 class FailureReason(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
@@ -262,6 +270,9 @@ class Delivery:
     last_error: str | None = None
     attempts: tuple[Attempt, ...] = field(default=())
     postback_version: int = 1  # the version ``request`` was rendered with
+    # Set on a delivery made by resending another as sent: the one it copies. Its
+    # request is that one's and is never rendered again.
+    original_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,13 +41,15 @@ from postback.domain.records import (
     Program,
     RenderedRequest,
     Replay,
+    Resend,
     SigningSecret,
 )
-from postback.errors import NotFound, Problem, ValidationProblem, problem
+from postback.errors import Forbidden, NotFound, Problem, ValidationProblem, problem
 from postback.rules import event as event_rules
 from postback.rules import postback as rules
 from postback.service.inbox import Inbox
 from postback.storage.interfaces import (
+    AccountPage,
     DeliveryFilter,
     IngestItem,
     IngestResult,
@@ -179,6 +181,15 @@ class Service:
             return [who.account]
         return await self.store.list_accounts()
 
+    async def list_partners(
+        self, who: Principal, q: str | None, limit: int, cursor: str | None
+    ) -> AccountPage:
+        """The partner directory (id, name, type), for brands to name the other party of
+        a contract and for the operator; a partner has no use for it and is refused."""
+        if who.account is not None and who.account.kind is not AccountKind.BRAND:
+            raise Forbidden("only brands and the operator can list partners")
+        return await self.store.list_partners((q or "").strip() or None, limit, cursor)
+
     # -- programs, event types, contracts, media sources ------------------------------
     async def brand_id(self, who: Principal, brand_id: str | None) -> str:
         """The brand a new program or media source belongs to: the caller, or the one
@@ -225,17 +236,26 @@ class Service:
             )
         return await self.store.create_contract(partner.id, program.id, event_type_ids)
 
-    async def list_contracts(self, who: Principal) -> list[tuple[Contract, str, str]]:
-        """The caller's contracts, each with its partner's and its program's names (both
-        parties may see who and what a contract is with)."""
+    async def list_contracts(self, who: Principal) -> list[NamedContract]:
+        """The caller's contracts, each with its partner's, its program's and the program's
+        brand's names (both parties may see who and what a contract is with)."""
         found = await self.store.list_contracts(who.owner_id)
         names: dict[str, str] = {}
+        brands: dict[str, str] = {}  # program id -> its brand's id
         for c in found:
             if c.partner_id not in names:
                 names[c.partner_id] = (await self.store.get_account(c.partner_id)).name
             if c.program_id not in names:
-                names[c.program_id] = (await self.store.get_program(c.program_id, None)).name
-        return [(c, names[c.partner_id], names[c.program_id]) for c in found]
+                program = await self.store.get_program(c.program_id, None)
+                names[c.program_id], brands[c.program_id] = program.name, program.brand_id
+            if brands[c.program_id] not in names:
+                names[brands[c.program_id]] = (
+                    await self.store.get_account(brands[c.program_id])
+                ).name
+        return [
+            NamedContract(c, names[c.partner_id], names[c.program_id], names[brands[c.program_id]])
+            for c in found
+        ]
 
     async def list_media_sources(self, who: Principal) -> list[MediaSource]:
         return await self.store.list_media_sources(who.owner_id)
@@ -648,7 +668,15 @@ class Service:
     async def get_delivery(self, who: Principal, delivery_id: str) -> Delivery:
         return await self.store.get_delivery(delivery_id, who.owner_id)
 
-    async def redeliver(self, who: Principal, delivery_id: str) -> Delivery:
+    async def redeliver(
+        self, who: Principal, delivery_id: str, how: Resend = Resend.CURRENT
+    ) -> Delivery:
+        """Send a delivery again now. ``current``: the same delivery, queued with a fresh
+        retry round, its event rendered by the postback as it is now. ``as_sent``: a new
+        delivery (returned) with the original's stored request, byte for byte, signed
+        afresh for its own id and time."""
+        if how is Resend.AS_SENT:
+            return await self.store.resend_as_sent(delivery_id, who.owner_id, self.clock())
         return await self.store.redeliver(delivery_id, who.owner_id, self.clock())
 
     async def list_notices(self, who: Principal) -> list[Notice]:
@@ -700,6 +728,16 @@ class Service:
         if self._sender is not None:
             await self._sender.close()
         await self.store.close()
+
+
+@dataclass(frozen=True, slots=True)
+class NamedContract:
+    """A contract with the names a person knows its parties and program by."""
+
+    contract: Contract
+    partner_name: str
+    program_name: str
+    brand_name: str
 
 
 @dataclass(frozen=True, slots=True)

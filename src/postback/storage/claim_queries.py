@@ -127,6 +127,7 @@ def _candidates() -> Select[Any]:
             D.round_attempts,
             D.event_id,
             D.postback_version,
+            D.original_id,
         )
         .where(_due(), _active(), _not_blocked())
         .order_by(D.due_at, D.seq)
@@ -326,6 +327,12 @@ async def _store_plan_pg(
         await conn.exec_driver_sql(_PG_DUE, [(at, i) for i, at in out.later])
 
 
+def _version_to_send(c: Candidate) -> int:
+    """The postback's current version; for a resend as sent, the version its kept request
+    was rendered with, so the worker never renders that request again."""
+    return c.version if c.row.original_id is None else int(c.row.postback_version)
+
+
 async def claim(
     conn: AsyncConnection, worker_id: str, now: datetime, limit: int, lease_seconds: float
 ) -> list[Claim]:
@@ -352,7 +359,7 @@ async def claim(
             postback_kind=c.kind,
             event_id=c.row.event_id,
             postback_version=c.row.postback_version,
-            current_version=c.version,
+            current_version=_version_to_send(c),
             allowed_networks=c.networks,
         )
         for c, at in out.send

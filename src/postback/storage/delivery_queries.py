@@ -49,14 +49,16 @@ def _event_row(event: Event, count: int, now: datetime) -> dict[str, Any]:
     }
 
 
-def _delivery_row(event: Event, new: NewDelivery, now: datetime) -> dict[str, Any]:
+def _delivery_row(
+    event_id: str, occurred_at: datetime, new: NewDelivery, now: datetime
+) -> dict[str, Any]:
     req = new.request
     return {
         "id": rows.new_id("dlv"),
         "postback_id": new.postback_id,
         "owner_id": new.owner_id,
-        "event_id": event.id,
-        "event_occurred_at": event.occurred_at,
+        "event_id": event_id,
+        "event_occurred_at": occurred_at,
         "method": req.method.value,
         "url": req.url,
         "headers": rows.dump_pairs(req.headers),
@@ -93,7 +95,7 @@ async def ingest(
     event_rows = [_event_row(i.event, len(i.deliveries), now) for i in first.values()]
     inserted = set((await conn.execute(stmt, event_rows)).scalars())
     new_rows = [
-        _delivery_row(item.event, d, now)
+        _delivery_row(item.event.id, item.event.occurred_at, d, now)
         for eid, item in first.items()
         if eid in inserted
         for d in item.deliveries
@@ -237,6 +239,11 @@ async def redeliver(
 ) -> Delivery:
     """Send again from now, with a fresh retry round; not while it is being sent."""
     current = await get_delivery(conn, delivery_id, owner_id)
+    if current.original_id is not None:
+        raise Conflict(
+            f"delivery {current.id} resends {current.original_id} as it was sent and keeps "
+            f"that request; to send with the current postback, redeliver {current.original_id}"
+        )
     if not await _postback_exists(conn, current.postback_id):
         raise Conflict(f"the postback of delivery {current.id} was deleted; it cannot be sent")
     if _never_sendable(current):
@@ -247,6 +254,34 @@ async def redeliver(
     if result.rowcount == 0:
         raise Conflict(f"delivery {current.id} is being sent right now; try again shortly")
     return await get_delivery(conn, delivery_id, owner_id)
+
+
+async def resend_as_sent(
+    conn: AsyncConnection, delivery_id: str, owner_id: str | None, now: datetime, created: datetime
+) -> Delivery:
+    """A new delivery, due ``now``, of the original's stored request exactly as it is
+    (never rendered again), linked to the original; the original is left as it was."""
+    original = await get_delivery(conn, delivery_id, owner_id)
+    if not await _postback_exists(conn, original.postback_id):
+        raise Conflict(f"the postback of delivery {original.id} was deleted; it cannot be sent")
+    if _never_sendable(original):
+        raise Conflict(
+            f"delivery {original.id} has no stored request to send as sent: it failed before "
+            f"it was ever sent ({original.last_error})"
+        )
+    copy = NewDelivery(
+        postback_id=original.postback_id,
+        owner_id=original.owner_id,
+        request=original.request,
+        due_at=now,
+        order_key=original.order_key,
+        action_id=original.action_id,
+        postback_version=original.postback_version,
+    )
+    row = _delivery_row(original.event_id, original.event_occurred_at, copy, created)
+    row["original_id"] = original.id
+    await conn.execute(_delivery_insert(conn), [row])
+    return await get_delivery(conn, row["id"], owner_id)
 
 
 def _never_sendable(delivery: Delivery) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, insert, or_, select, update
+from sqlalchemy import Row, Select, Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.config import Network
@@ -23,6 +23,7 @@ from postback.domain.records import (
 )
 from postback.errors import NotFound, ValidationProblem, problem
 from postback.storage import rows
+from postback.storage.interfaces import AccountPage
 from postback.storage.sql import (
     accounts,
     api_keys,
@@ -196,6 +197,28 @@ async def get_account(conn: AsyncConnection, account_id: str) -> Account:
 async def list_accounts(conn: AsyncConnection) -> list[Account]:
     result = await conn.execute(select(accounts).order_by(accounts.c.created_at, accounts.c.id))
     return [rows.account(r) for r in result]
+
+
+async def list_partners(
+    conn: AsyncConnection, q: str | None, limit: int, cursor: str | None
+) -> AccountPage:
+    """Partner accounts whose name contains ``q`` (case-insensitive), in name order
+    (case folded by the database), keyset-paginated on (folded name, id)."""
+    limit = max(1, limit)
+    folded = func.lower(accounts.c.name)
+    where = [accounts.c.kind == AccountKind.PARTNER.value]
+    if q:
+        where.append(accounts.c.name.icontains(q, autoescape=True))
+    if cursor:
+        key, last_id = rows.decode_name_cursor(cursor)
+        where.append(or_(folded > key, and_(folded == key, accounts.c.id > last_id)))
+    query = select(accounts, folded.label("folded")).where(*where).order_by(folded, accounts.c.id)
+    found = list(await conn.execute(query.limit(limit + 1)))
+    last = found[limit - 1] if len(found) > limit else None
+    return AccountPage(
+        items=tuple(rows.account(r) for r in found[:limit]),
+        next_cursor=None if last is None else rows.encode_name_cursor(last.folded, last.id),
+    )
 
 
 async def _require_kind(

@@ -73,6 +73,12 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountPage:
+    items: tuple[Account, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     id: str
     account_id: str
@@ -118,6 +124,9 @@ class Directory(Protocol):
 
     async def get_account(self, account_id: str) -> Account: ...
     async def list_accounts(self) -> list[Account]: ...
+    async def list_partners(self, q: str | None, limit: int, cursor: str | None) -> AccountPage:
+        """Partner accounts whose name contains ``q`` (case-insensitive), in name order."""
+        ...
 
     # -- programs, event types, contracts, media sources ---------------------------
     async def create_program(self, brand_id: str, name: str) -> Program: ...
@@ -175,6 +184,13 @@ class Queue(QueueUpkeep, Protocol):
     async def redeliver(
         self, delivery_id: str, owner_id: str | None, now: datetime
     ) -> Delivery: ...
+    async def resend_as_sent(
+        self, delivery_id: str, owner_id: str | None, now: datetime
+    ) -> Delivery:
+        """A new delivery, due at ``now``, of the original's stored request as it is (never
+        rendered again), linked to it; Conflict when the original has none to send."""
+        ...
+
     async def replay(self, owner_id: str | None, flt: DeliveryFilter, now: datetime) -> int: ...
     async def start_replay(
         self, owner_id: str | None, flt: DeliveryFilter, now: datetime

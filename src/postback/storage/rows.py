@@ -202,6 +202,7 @@ def delivery(row: Row[Any], attempts: tuple[Attempt, ...] = ()) -> Delivery:
         last_error=row.last_error,
         attempts=attempts,
         postback_version=row.postback_version,
+        original_id=row.original_id,
     )
 
 
@@ -285,13 +286,35 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
             raise ValueError(cursor)
         return moment, seq
     except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise ValidationProblem(
-            [
-                {
-                    "field": "cursor",
-                    "code": "invalid",
-                    "position": None,
-                    "message": "the cursor is not one this server gave out; start again without it",
-                }
-            ]
-        ) from None
+        raise _bad_cursor() from None
+
+
+def encode_name_cursor(key: str, row_id: str) -> str:
+    """An opaque keyset cursor for a list in name order: the (sort key, id) of the last
+    item shown (ids hold no ``|``; a name may)."""
+    return base64.urlsafe_b64encode(f"{row_id}|{key}".encode()).decode().rstrip("=")
+
+
+def decode_name_cursor(cursor: str) -> tuple[str, str]:
+    """Inverse of :func:`encode_name_cursor`; a damaged cursor is a validation problem."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        row_id, key = raw.split("|", 1)
+        if not row_id or "\x00" in raw:  # no database text holds U+0000
+            raise ValueError(cursor)
+        return key, row_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise _bad_cursor() from None
+
+
+def _bad_cursor() -> ValidationProblem:
+    return ValidationProblem(
+        [
+            {
+                "field": "cursor",
+                "code": "invalid",
+                "position": None,
+                "message": "the cursor is not one this server gave out; start again without it",
+            }
+        ]
+    )

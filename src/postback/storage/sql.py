@@ -249,6 +249,8 @@ deliveries = Table(
     Column("replay_id", ID),  # migration 0006: the replay that last queued it
     # The postback's version ``method``..``body`` were rendered with (migration 0007).
     Column("postback_version", Integer, nullable=False, server_default="1"),
+    # Migration 0012: the delivery this one resends as sent (its request is kept as is).
+    Column("original_id", ID),
 )
 Index(
     "ix_deliveries_claim",

@@ -45,6 +45,7 @@ from postback.storage import (
     retention_queries,
 )
 from postback.storage.interfaces import (
+    AccountPage,
     DeliveryFilter,
     IngestItem,
     IngestResult,
@@ -191,6 +192,11 @@ class SQLStore:
         async with self._read() as conn:
             return await directory_queries.list_accounts(conn)
 
+    async def list_partners(self, q: str | None, limit: int, cursor: str | None) -> AccountPage:
+        """The partner directory: by name, ``next_cursor`` fetching the following page."""
+        async with self._read() as conn:
+            return await directory_queries.list_partners(conn, q, limit, cursor)
+
     # -- programs, event types, contracts, media sources ---------------------------------
 
     async def create_program(self, brand_id: str, name: str) -> Program:
@@ -332,6 +338,18 @@ class SQLStore:
         """Schedule again at ``now`` with a fresh retry round; Conflict while sending."""
         async with self._write() as conn:
             found = await delivery_queries.redeliver(conn, delivery_id, owner_id, now)
+            await self._notify(conn)
+        self._work_added()
+        return found
+
+    async def resend_as_sent(
+        self, delivery_id: str, owner_id: str | None, now: datetime
+    ) -> Delivery:
+        """A new delivery of the original's stored request, due at ``now``."""
+        async with self._write() as conn:
+            found = await delivery_queries.resend_as_sent(
+                conn, delivery_id, owner_id, now, self._clock()
+            )
             await self._notify(conn)
         self._work_added()
         return found

@@ -37,6 +37,13 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     ):
         cursor.execute(pragma)
     cursor.close()
+    # lower() folds every letter, as PostgreSQL's does (SQLite's own folds A-Z only), so
+    # a case-insensitive search (the partner directory's) finds "Öko" for "öko" too.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(text: str | None) -> str | None:
+    return None if text is None else str(text).lower()
 
 
 def _on_begin(conn: Connection) -> None:

@@ -110,6 +110,7 @@ async function loadPostbacks() {
     list = await api("GET", "/v1/postbacks");
   } catch (err) {
     show($("postbacks-loading"), false);
+    show($("postbacks-empty"), false); // unknown, not empty
     body.replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "problem" }, describe(err), " ", h("button", { type: "button", onclick: loadPostbacks }, "Try again"))));
     show($("postbacks"), true);
     return;
@@ -157,7 +158,7 @@ function postbackRow(p) {
   ];
   const off = p.enabled
     ? null
-    : h("div", { class: "disabled-why" }, h("span", { class: "badge failed" }, "disabled"), p.disabled_reason ? " " + p.disabled_reason : "", p.disabled_at ? [" (", when(p.disabled_at), ")"] : "");
+    : h("div", { class: "disabled-why" }, h("span", { class: "badge failed" }, "disabled"), p.disabled_reason ? " " + p.disabled_reason : " switched off: new events are not sent (Edit, tick Enabled, to switch it on)", p.disabled_at ? [" (", when(p.disabled_at), ")"] : "");
   const label = p.name || p.kind;
   return h(
     "tr",
@@ -405,7 +406,12 @@ function clearProblems() {
   for (const el of document.querySelectorAll("#create-form .invalid")) {
     el.classList.remove("invalid");
     el.removeAttribute("aria-invalid");
-    el.removeAttribute("aria-describedby");
+  }
+  // Untie the messages just removed; an input's own hint stays.
+  for (const el of document.querySelectorAll('#create-form [aria-describedby*="problem-"]')) {
+    const left = el.getAttribute("aria-describedby").split(" ").filter((t) => t && !t.startsWith("problem-"));
+    if (left.length) el.setAttribute("aria-describedby", left.join(" "));
+    else el.removeAttribute("aria-describedby");
   }
   show($("create-problem"), false);
   $("create-problem").replaceChildren();

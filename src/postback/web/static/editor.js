@@ -200,6 +200,7 @@ export async function runPreview() {
     $("preview-status").textContent = "";
     out.replaceChildren(h("p", { class: "hint" }, "Type a URL template (or use a parameter from the list) to see the request it would send."));
     hooks.problems([], []);
+    if (!$("s-data").value.trim()) showSample(body, mine);
     return;
   }
   $("preview-status").textContent = "Rendering…";
@@ -226,6 +227,18 @@ export async function runPreview() {
   for (const p of result.warnings) parts.push(h("p", { class: "warning small" }, h("span", { class: "mono" }, p.field), ": ", p.message));
   out.replaceChildren(...parts);
   hooks.problems(result.problems, result.warnings);
+}
+
+/** The sample event's data, shown (to read and edit) before any URL is typed: the preview
+ *  of a stand-in URL, of which only the event data is kept. */
+async function showSample(body, mine) {
+  const standIn = { ...body, postback: { ...body.postback, url: "https://receiver.example/" } };
+  try {
+    const result = await api("POST", "/v1/postbacks/preview", standIn);
+    if (mine === seq && !$("s-data").value.trim()) $("s-data").value = JSON.stringify(result.event.data, null, 2);
+  } catch {
+    /* the sample shows with the first preview instead */
+  }
 }
 
 /** Send the unsaved postback once (the server refuses what a save would refuse). */

@@ -106,6 +106,7 @@ async function load(more, quiet) {
     page = await api("GET", "/v1/deliveries?" + params.toString());
   } catch (err) {
     display($("deliveries-loading"), false);
+    display($("deliveries-empty"), false); // unknown, not empty
     body.replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "problem" }, describe(err), " ", h("button", { type: "button", onclick: () => load(false) }, "Try again"))));
     display($("deliveries"), true);
     return;
@@ -156,7 +157,7 @@ function deliveryRow(d) {
     "tr",
     { "data-id": d.id, tabindex: 0, "aria-label": `Delivery ${d.id}, ${d.status}: open`, onclick: open_, onkeydown: (e) => e.key === "Enter" && open_(e) },
     h("td", { class: "small nowrap", "data-label": "Created" }, when(d.created_at)),
-    h("td", { "data-label": "Status" }, badge(d.status), d.last_error ? h("div", { class: "small muted" }, inWords(d.last_error)) : null),
+    h("td", { "data-label": "Status" }, badge(d.status), d.last_error ? h("div", { class: "small muted" }, inWords(d.last_error)) : null, d.original_id ? h("div", { class: "small muted resent" }, "resent as sent") : null),
     h("td", { title: d.postback_id, "data-label": "Postback" }, postbackName(d.postback_id)),
     h("td", { class: "mono small", "data-label": "Event / action" }, d.event_id, d.action_id ? h("div", { class: "muted" }, d.action_id) : null),
     h("td", { class: "num", "data-label": "Attempts" }, String(d.attempt_count)),
@@ -170,15 +171,19 @@ async function openDelivery(id) {
   const out = $("delivery-body");
   for (const tr of $("deliveries").tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.id === id);
   display(card, true);
+  $("redeliver-confirm").replaceChildren();
   document.body.classList.add("panel-open");
   $("delivery-id").textContent = id;
   hooks.onOpen("deliveries/" + id);
   out.replaceChildren(h("p", { class: "muted", role: "status" }, "Loading…"));
   $("delivery-title").focus();
+  $("redeliver").disabled = true; // until the delivery it would send again is here
   try {
     const d = await api("GET", `/v1/deliveries/${encodeURIComponent(id)}`);
     state.delivery = d;
     out.replaceChildren(...deliveryView(d));
+    syncRow(d);
+    $("redeliver").disabled = false;
   } catch (err) {
     out.replaceChildren(h("p", { class: "problem" }, err instanceof ApiError && err.status === 404 ? `No delivery ${id} (it may belong to another account).` : describe(err)));
   }
@@ -203,6 +208,7 @@ function lastError(d) {
 
 function deliveryView(d) {
   const waiting = d.status === "scheduled" || d.status === "retrying";
+  const finished = d.status === "delivered" || d.status === "failed";
   const facts = h(
     "dl",
     { class: "facts" },
@@ -211,7 +217,8 @@ function deliveryView(d) {
     h("dt", {}, "Event"), h("dd", { class: "mono" }, d.event_id),
     h("dt", {}, "Action"), h("dd", { class: "mono" }, d.action_id || "—"),
     h("dt", {}, "Created"), h("dd", {}, when(d.created_at)),
-    h("dt", {}, waiting ? "Next attempt" : "Due"), h("dd", {}, when(d.due_at), waiting ? ` (${relative(d.due_at)})` : ""),
+    finished ? [h("dt", {}, "Finished"), h("dd", {}, when(d.updated_at))] : [h("dt", {}, waiting ? "Next attempt" : "Due"), h("dd", {}, when(d.due_at), waiting ? ` (${relative(d.due_at)})` : "")],
+    d.original_id ? [h("dt", {}, "Resends"), h("dd", {}, "the request of ", h("button", { type: "button", class: "link mono original", onclick: () => openDelivery(d.original_id) }, d.original_id), ", as it was sent")] : null,
     h("dt", {}, "Attempts"), h("dd", {}, String(d.attempt_count)),
     d.last_error ? [h("dt", {}, "Last error"), h("dd", {}, lastError(d))] : null,
   );
@@ -240,6 +247,15 @@ function deliveryView(d) {
   ];
 }
 
+/** The open delivery's row in the list, as the detail shows it (the list may be older). */
+function syncRow(d) {
+  const row = document.querySelector(`#deliveries tr[data-id="${CSS.escape(d.id)}"]`);
+  if (!row) return;
+  const fresh = deliveryRow(d);
+  fresh.classList.add("selected");
+  row.replaceWith(fresh);
+}
+
 /** Re-read an open delivery every second until it is final (or a few tries pass). */
 function follow(id, tries) {
   setTimeout(async () => {
@@ -256,65 +272,67 @@ function follow(id, tries) {
     }
     state.delivery = d;
     $("delivery-body").replaceChildren(...deliveryView(d));
-    const row = document.querySelector(`#deliveries tr[data-id="${CSS.escape(id)}"]`);
-    if (row) {
-      row.replaceWith(deliveryRow(d));
-      document.querySelector(`#deliveries tr[data-id="${CSS.escape(id)}"]`).classList.add("selected");
-    }
-    if (!["delivered", "failed"].includes(d.status) && tries > 1) follow(id, tries - 1);
+    syncRow(d);
+    if (!["delivered", "failed"].includes(d.status)) {
+      if (tries > 1) follow(id, tries - 1);
+    } else load(false, true); // final: the counts follow too
   }, 1000);
 }
 
-/** A delivered item is not resent on one click: ask, as sent or with the current postback. */
+/** A finished delivery is not resent on one click: ask whether to send the request as it
+ *  was sent (a new delivery, logged like any other) or this one with the current postback.
+ *  One still waiting is simply sent now. */
 function askRedeliver() {
   const d = state.delivery;
   if (!d) return;
-  if (d.status !== "delivered") return redeliver();
+  if (!["delivered", "failed"].includes(d.status)) return redeliver("current");
   const box = $("redeliver-confirm");
   const cancel = h("button", { type: "button", class: "cancel-redeliver", onclick: () => {
     box.replaceChildren();
     $("redeliver").focus();
   } }, "Cancel");
+  const copy = Boolean(d.original_id);
   box.replaceChildren(
     h(
       "div",
-      { class: "confirm-box", role: "alertdialog", "aria-label": "Send again" },
-      h("p", {}, "This was delivered already. Send it again?"),
-      h("button", { type: "button", class: "primary as-sent", onclick: () => { box.replaceChildren(); redeliver(); } }, "Again, as sent"),
-      h("button", { type: "button", class: "with-current", onclick: () => { box.replaceChildren(); withCurrent(); } }, "With the current postback"),
+      { class: "confirm-box", role: "alertdialog", "aria-label": "Send again", "aria-describedby": "redeliver-words" },
+      h("div", { id: "redeliver-words" },
+        h("p", { class: "strong" }, d.status === "delivered" ? "This was delivered already. Send it again?" : "Send it again?"),
+        h("ul", { class: "choices small" },
+          h("li", {}, h("strong", {}, "Again, as sent: "), "a new delivery, in the log beside this one, with exactly the request shown here (URL, headers, body), signed afresh."),
+          copy
+            ? h("li", {}, "This delivery resends another as it was sent, so it keeps that request; to send with the current postback, ", h("button", { type: "button", class: "link open-original", onclick: () => openDelivery(d.original_id) }, "open the original"), ".")
+            : h("li", {}, h("strong", {}, "With the current postback: "), "this delivery again, its event rendered by the postback as it is now."),
+        ),
+      ),
+      h("button", { type: "button", class: "primary as-sent", onclick: () => { box.replaceChildren(); redeliver("as_sent"); } }, "Again, as sent"),
+      copy ? null : h("button", { type: "button", class: "with-current", onclick: () => { box.replaceChildren(); redeliver("current"); } }, "With the current postback"),
       cancel,
     ),
   );
   cancel.focus();
 }
 
-async function redeliver() {
+/** Redeliver (POST .../redeliver): "as_sent" opens the new delivery it makes; "current"
+ *  queues this one again. Either is then followed until it is final. */
+async function redeliver(request) {
   const id = state.delivery.id;
   const out = $("delivery-body");
+  let made;
   try {
-    await api("POST", `/v1/deliveries/${encodeURIComponent(id)}/redeliver`);
-    await load(false, true);
-    await openDelivery(id);
-    out.prepend(h("p", { class: "verdict ok", role: "status" }, "Queued to be sent again now."));
-    follow(id, 10);
+    made = await api("POST", `/v1/deliveries/${encodeURIComponent(id)}/redeliver`, { request });
   } catch (err) {
     out.prepend(h("p", { class: "problem", role: "alert" }, describe(err)));
+    return;
   }
-}
-
-/** The stored event rendered with the postback as it is now, sent once as a test (a test
- *  is not written to the log). */
-async function withCurrent() {
-  const d = state.delivery;
-  const out = $("delivery-body");
-  const note = h("div", { class: "subcard", role: "status" }, "Sending with the current postback…");
-  out.prepend(note);
-  try {
-    const result = await api("POST", `/v1/postbacks/${encodeURIComponent(d.postback_id)}/test`, { event_id: d.event_id });
-    note.replaceChildren(h("p", { class: "verdict " + (result.delivered ? "ok" : "bad") }, result.delivered ? "Sent with the current postback and delivered (a test: not added to the log)." : "Sent with the current postback, not delivered: ", result.delivered ? "" : plain(result.reason)), requestView(result.request, "Request sent"));
-  } catch (err) {
-    note.replaceChildren(h("p", { class: "problem" }, describe(err)));
-  }
+  await load(false, true);
+  await openDelivery(made.id);
+  const said = request === "as_sent"
+    ? ["Sent again as sent: this is a new delivery with the request of ", h("button", { type: "button", class: "link", onclick: () => openDelivery(id) }, id), "."]
+    : ["Queued to be sent again now, with the current postback."];
+  // Above the detail, which is redrawn as the delivery moves on; the next open clears it.
+  $("redeliver-confirm").replaceChildren(h("p", { class: "verdict ok", role: "status" }, ...said));
+  follow(made.id, 30);
 }
 
 // -- replay what matches ------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // The Setup screen: what postbacks hang on, each part for whoever may manage it. The
 // operator: accounts and their keys. A brand: programs, event types, contracts, media
-// sources. A partner: its id to give to brands, and its contracts.
+// sources (the partner of a contract picked by name). A partner: its contracts.
 import { $, h, show, api, describe, placeProblems, field, when, state, ApiError } from "./util.js";
 
 /** What the signed-in account sees, for the setup lists and the postback pickers. */
@@ -225,13 +225,19 @@ function contractsCard() {
   program.addEventListener("change", fill);
   fill();
   const typesField = h("div", { class: "field wide" }, types);
+  const picker = partnerPicker();
   const form = miniForm("contract-form", [
-    field("Partner id", input("c-partner", "partner_id", { class: "mono", placeholder: "acc_…", spellcheck: "false" }), { class: "half", hint: "The partner finds its id on its own Setup screen." }),
+    ...picker.fields,
     field("Program", program, { class: "half" }),
     typesField,
   ], "Add contract", async (f, status) => {
     const ids = [...types.querySelectorAll("input:checked")].map((i) => i.value);
-    const made = await api("POST", "/v1/contracts", { partner_id: $("c-partner").value.trim(), program_id: program.value, event_type_ids: ids });
+    const missing = [
+      !picker.select.value && { field: "partner_id", message: "Choose the partner the contract is with (find it by name)." },
+      !program.value && { field: "program_id", message: "Choose the program the contract is on." },
+    ].filter(Boolean);
+    if (missing.length) throw new ApiError(422, missing);
+    const made = await api("POST", "/v1/contracts", { partner_id: picker.select.value, program_id: program.value, event_type_ids: ids });
     const message = `Added contract ${made.id}.`;
     f.reset();
     await refresh();
@@ -240,9 +246,68 @@ function contractsCard() {
   return card("Contracts with partners", form, contractsList());
 }
 
-function contractsList() {
-  const rows = known.contracts.map((c) => [h("span", { class: "strong" }, c.partner_name || c.partner_id), c.program_name || programName(c.program_id), c.event_type_ids.map(eventTypeName).join(", ") || "none", h("span", { class: "mono small" }, c.id)]);
-  return list(["Partner", "Program", "Event types", "Id"], rows, "No contracts yet.");
+/** The partner of a contract, picked from the directory (GET /v1/partners) by name: a
+ *  search box narrows the list beside it, so no one types or pastes an id. */
+function partnerPicker() {
+  const LIMIT = 50;
+  const search = h("input", { id: "c-partner-q", type: "search", placeholder: "type part of the name", autocomplete: "off", spellcheck: "false", "aria-controls": "c-partner", "aria-describedby": "c-partner-q-hint" });
+  const select = h("select", { id: "c-partner", "data-field": "partner_id", "aria-describedby": "c-partner-found" }, h("option", { value: "" }, "Loading partners…"));
+  const found = h("p", { class: "hint small", id: "c-partner-found", role: "status" });
+  let asked = 0;
+  let timer = null;
+  const fill = async () => {
+    const mine = ++asked;
+    const q = search.value.trim();
+    const chosen = select.value;
+    let page;
+    try {
+      page = await api("GET", "/v1/partners?" + new URLSearchParams({ q, limit: String(LIMIT) }).toString());
+    } catch (err) {
+      if (mine !== asked) return;
+      select.replaceChildren(h("option", { value: "" }, "partners cannot be listed"));
+      found.textContent = describe(err);
+      return;
+    }
+    if (mine !== asked) return; // a later search has answered, or will
+    const items = page.items;
+    const keep = chosen && !items.some((p) => p.id === chosen) ? [...select.options].find((o) => o.value === chosen) : null;
+    const first = items.length || keep ? "choose a partner" : q ? `no partner's name contains "${q}"` : "no partners yet";
+    select.replaceChildren(h("option", { value: "" }, first), ...(keep ? [keep] : []), ...items.map((p) => h("option", { value: p.id }, `${p.name} (${p.partner_type || "partner"})`)));
+    select.value = chosen && (keep || items.some((p) => p.id === chosen)) ? chosen : items.length === 1 && q ? items[0].id : "";
+    if (select.value !== chosen) select.dispatchEvent(new Event("change")); // chosen for the user
+    const shown = `${items.length}${page.next_cursor ? "+" : ""}`;
+    found.textContent = page.next_cursor
+      ? `The first ${items.length} partners${q ? ` matching "${q}"` : ""}: type more of the name to narrow the list.`
+      : q ? `${shown} partner${items.length === 1 ? "" : "s"} matching "${q}".` : `${shown} partner${items.length === 1 ? "" : "s"}.`;
+  };
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(fill, 200);
+  });
+  search.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault(); // Enter searches now; it does not submit the contract
+      clearTimeout(timer);
+      fill().then(() => select.focus());
+    }
+  });
+  fill();
+  return {
+    select,
+    fields: [
+      field("Find a partner", search, { class: "half", hint: "Partners are listed by name; typing narrows the list." }),
+      h("div", { class: "field half" }, h("label", { for: "c-partner" }, "Partner"), select, found),
+    ],
+  };
+}
+
+/** The contracts, each named by the other party: the partner for a brand, the brand for a
+ *  partner. */
+function contractsList(party = "partner") {
+  const other = (c) => (party === "brand" ? c.brand_name || "" : c.partner_name || c.partner_id);
+  const rows = known.contracts.map((c) => [h("span", { class: "strong" }, other(c)), c.program_name || programName(c.program_id), c.event_type_ids.map(eventTypeName).join(", ") || "none", h("span", { class: "mono small" }, c.id)]);
+  const empty = party === "brand" ? "No contracts yet: a brand adds you to one of its programs." : "No contracts yet.";
+  return list([party === "brand" ? "Brand" : "Partner", "Program", "Event types", "Id"], rows, empty);
 }
 
 function mediaSourcesCard() {
@@ -261,9 +326,9 @@ function mediaSourcesCard() {
 function partnerCard() {
   return card(
     "Your account",
-    h("p", {}, "Your partner id, to give to brands that make a contract with you: ", h("code", { id: "my-id" }, state.me.id)),
+    h("p", {}, "Brands find you by your name, ", h("strong", {}, state.me.name), ", when they make a contract with you. Your account id, for calls to the API: ", h("code", { id: "my-id" }, state.me.id)),
     h("h3", {}, "Your contracts"),
-    contractsList(),
+    contractsList("brand"),
   );
 }
 

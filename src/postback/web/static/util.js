@@ -119,10 +119,10 @@ export function field(label, control, extra) {
   return h("div", { class: "field " + ((extra && extra.class) || "") }, h("label", { for: control.id }, label), control, extra && extra.hint ? h("p", { class: "hint small", id: control.id + "-hint" }, extra.hint) : null);
 }
 
-/** Problems from a 422 placed under the inputs they name (by data-field), or in `general`. */
+/** Problems from a 422 placed under the inputs they name (by data-field), or in `general`.
+ *  Each is tied to its input (aria-describedby) and goes away once that input changes. */
 export function placeProblems(form, err, general) {
-  for (const el of form.querySelectorAll(".field-problem")) el.remove();
-  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  for (const el of form.querySelectorAll("[aria-invalid]")) untie(el);
   general.replaceChildren();
   show(general, false);
   if (!err) return;
@@ -133,9 +133,15 @@ export function placeProblems(form, err, general) {
     const input = name ? form.querySelector(`[data-field="${CSS.escape(name)}"]`) : null;
     if (input) {
       const id = input.id + "-problem";
+      if (!document.getElementById(id)) {
+        const described = input.getAttribute("aria-describedby");
+        input.setAttribute("aria-describedby", described ? `${described} ${id}` : id);
+        input.closest(".field").append(h("p", { class: "field-problem", id, role: "alert" }, p.message));
+      }
       input.setAttribute("aria-invalid", "true");
-      input.setAttribute("aria-describedby", id);
-      input.closest(".field").append(h("p", { class: "field-problem", id, role: "alert" }, p.message));
+      const fixed = () => untie(input);
+      input.addEventListener("input", fixed, { once: true });
+      input.addEventListener("change", fixed, { once: true });
       first = first || input;
     } else {
       general.append(h("p", {}, p.field ? `${p.field}: ${p.message}` : p.message));
@@ -143,6 +149,17 @@ export function placeProblems(form, err, general) {
     }
   }
   if (first) first.focus();
+}
+
+/** An input without its problem: the message removed, no longer described by it. */
+function untie(input) {
+  const id = input.id + "-problem";
+  const left = (input.getAttribute("aria-describedby") || "").split(" ").filter((t) => t && t !== id);
+  if (left.length) input.setAttribute("aria-describedby", left.join(" "));
+  else input.removeAttribute("aria-describedby");
+  input.removeAttribute("aria-invalid");
+  const shown = document.getElementById(id);
+  if (shown) shown.remove();
 }
 
 // -- requests and replies, as shown everywhere -------------------------------------------
