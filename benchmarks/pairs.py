@@ -47,6 +47,9 @@ def spread(ratios: Sequence[float]) -> dict[str, Any]:
 
 
 def _order(i: int, sides: Sequence[str]) -> list[str]:
+    """Two sides flip every pair; more rotate, so that each goes first in turn."""
+    if len(sides) > 2:
+        return [*sides[i % len(sides) :], *sides[: i % len(sides)]]
     return list(sides) if i % 2 == 0 else list(reversed(sides))
 
 
@@ -147,57 +150,96 @@ def _load() -> float:
 
 
 # -- retention -------------------------------------------------------------------------
-async def retention(pairs: int) -> dict[str, Any]:
-    """The large backlog; each pair drains fresh work with and without the job."""
+async def retention(pairs: int, baseline: str | None = None) -> dict[str, Any]:
+    """The large backlog; each pair drains fresh work with and without the job (and,
+    given ``baseline``, a ``src`` folder of other code, with that code's job too)."""
     mode = "quick"
-    sides: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
+    envs: dict[str, dict[str, str] | None] = {
+        "without": None,
+        "with": backlog_bench.RETENTION_ENV,
+    }
+    if baseline:
+        envs["with_baseline"] = {**backlog_bench.RETENTION_ENV, "PYTHONPATH": baseline}
+    sides: dict[str, list[dict[str, Any]]] = {side: [] for side in envs}
     async with common.world("postgresql") as w:
         await backlog_bench.prepare(w, RETENTION_STORED)
         with common.receiver() as rec:
             for i in range(pairs):
-                for side in _order(i, ["without", "with"]):
-                    before = await _put_back_old_attempts(w)
+                for side in _order(i, list(envs)):
+                    before = await backlog_bench.put_back_old_attempts(w)
+                    checkpoints = await w.sql(CHECKPOINTS)
                     common.say(f"retention pair {i + 1}/{pairs}: {side} ({before:,} old attempts)")
-                    env = backlog_bench.RETENTION_ENV if side == "with" else None
                     found = await backlog_bench.drain_fresh(
-                        w, rec, RETENTION_FRESH, mode, f"{side[:2]}{i}", env
+                        w, rec, RETENTION_FRESH, mode, f"{side[:2]}{side[-1]}{i}", envs[side]
                     )
                     found["old_attempts_before"] = before
-                    found["old_attempts_after"] = await w.sql(OLD)
+                    found["old_attempts_after"] = await w.sql(backlog_bench.OLD_COUNT)
+                    found["checkpoints"] = await w.sql(CHECKPOINTS) - checkpoints
                     found["machine_load"] = _load()
                     found.pop("rss_mib", None)
                     sides[side].append(found)
-    ratio = [
-        b["deliveries_per_s"] / a["deliveries_per_s"]
-        for a, b in zip(sides["without"], sides["with"], strict=True)
-    ]
     return {
         "pairs": pairs,
         "stored": RETENTION_STORED,
         "fresh": RETENTION_FRESH,
         "env_with": backlog_bench.RETENTION_ENV,
+        "baseline_src": baseline,
         "target_at_least": 1 - backlog_bench.RETENTION_TARGET,
         "deliveries_per_s": {s: [r["deliveries_per_s"] for r in v] for s, v in sides.items()},
-        "with_vs_without": spread(ratio),
+        **{
+            f"{b}_vs_{a}": _compare(sides[a], sides[b])
+            for a, b in (
+                ("without", "with"),
+                ("without", "with_baseline"),
+                ("with_baseline", "with"),
+            )
+            if a in sides and b in sides
+        },
         "runs": sides,
     }
 
 
-OLD = "SELECT count(*) FROM attempts WHERE started_at < now() - interval '12 hours'"
+# A checkpoint during a run (every 5 min, or by WAL volume) writes out every dirty page.
+CHECKPOINTS = "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
 
 
-async def _put_back_old_attempts(w: common.World) -> int:
-    """The delivered third's day-old attempts, as seeded, so every run starts alike."""
-    await w.sql("DELETE FROM attempts WHERE started_at < now() - interval '12 hours'")
-    await w.sql(backlog_bench.OLD_ATTEMPTS)
-    await common.vacuum(w)
-    return int(await w.sql(OLD))
+def _compare(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rate ratios (B over A) of every pair and of the pairs in which no send failed
+    (a shed send waits out its retry back-off, so that run times the back-off), and the
+    CPU per delivery of the worker and of its database's backends, B over A."""
+    both = list(zip(a, b, strict=True))
+    rate = [y["deliveries_per_s"] / x["deliveries_per_s"] for x, y in both]
+    clean = [r for r, (x, y) in zip(rate, both, strict=True) if not _failed(x) and not _failed(y)]
+    cpu = {
+        part: spread([_cpu(y, part) / _cpu(x, part) for x, y in both if _cpu(x, part)])
+        for part in ("workers", "postgres_db")
+    }
+    return {
+        "rate": spread(clean) if clean else None,
+        "clean_pairs": len(clean),
+        "job_ran_out": sum(1 for r in (*a, *b) if r.get("old_attempts_after") == 0),
+        "rate_all_pairs": spread(rate),
+        "cpu_per_delivery": cpu,
+    }
+
+
+def _failed(run: dict[str, Any]) -> bool:
+    return bool(run.get("failed_attempts"))
+
+
+def _cpu(run: dict[str, Any], part: str) -> float:
+    return float(run["cpu_ms_per_delivery"].get(part, 0.0))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pairs", description=__doc__)
     parser.add_argument("--only", nargs="+", choices=("template", "ingest", "retention"))
     parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument(
+        "--baseline-src",
+        help="retention: also drain with the job of the code in this src folder (e.g. an "
+        "older commit's, from git archive), in the same pairs",
+    )
     args = parser.parse_args(argv)
     path = common.results_dir() / "pairs.json"
     found = common.read_result("pairs") or {}
@@ -208,7 +250,9 @@ def main(argv: list[str] | None = None) -> None:
         if name == "template":
             figures = template(args.pairs)
         else:
-            figures = uvloop.run(ingest(args.pairs) if name == "ingest" else retention(args.pairs))
+            figures = uvloop.run(
+                ingest(args.pairs) if name == "ingest" else retention(args.pairs, args.baseline_src)
+            )
         figures["took_seconds"] = round(time.perf_counter() - began, 1)
         figures["environment"] = env
         found[name] = figures

@@ -14,13 +14,26 @@ A = attempts.c
 BEFORE = bindparam("before", type_=UTCDateTime())
 #: Any constant will do; it names "the retention job" among the database's advisory locks.
 LOCK_KEY = 0x706F73746261636B  # "postback"
+# The same round trip makes this transaction's commit not wait for its WAL to reach the
+# disk, so the job's commits do not queue with the senders' for the flush: a batch lost
+# in a crash is only deleted again by the next run.
+LOCK = text(
+    "SELECT pg_try_advisory_xact_lock(:key), set_config('synchronous_commit', 'off', true)"
+)
+
+LIMIT = bindparam("limit", type_=Integer())
 
 _OLD = select(A.id).where(A.started_at < BEFORE)
 COUNT = select(func.count()).select_from(_OLD.subquery())
 # Rows found by the started_at index, deleted by primary key: a batch touches only them.
-DELETE = delete(attempts).where(
-    A.id.in_(_OLD.order_by(A.started_at).limit(bindparam("limit", type_=Integer())))
-)
+DELETE = delete(attempts).where(A.id.in_(_OLD.order_by(A.started_at).limit(LIMIT)))
+# PostgreSQL plans ``id IN (subquery)`` as a hash join over a scan of the whole table
+# once it is small enough to look cheap (40 ms a batch at 43,000 rows); ``= ANY(ARRAY(...))``
+# makes the batch's ids one value, so the delete is a primary-key index scan (under 1 ms).
+PG_DELETE = text(
+    "DELETE FROM attempts WHERE id = ANY(ARRAY("
+    "SELECT id FROM attempts WHERE started_at < :before ORDER BY started_at LIMIT :limit))"
+).bindparams(BEFORE, LIMIT)
 
 
 async def count_old(conn: AsyncConnection, before: datetime) -> int:
@@ -31,11 +44,11 @@ async def count_old(conn: AsyncConnection, before: datetime) -> int:
 async def delete_old(conn: AsyncConnection, before: datetime, limit: int) -> int | None:
     """Delete up to ``limit`` attempts started before ``before``; None when another
     process holds the retention lock (PostgreSQL), so this one leaves the work to it."""
+    statement = DELETE
     if conn.dialect.name == "postgresql":
-        locked = await conn.execute(
-            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": LOCK_KEY}
-        )
+        locked = await conn.execute(LOCK, {"key": LOCK_KEY})
         if not locked.scalar_one():
             return None
-    result = await conn.execute(DELETE, {"before": before, "limit": limit})
+        statement = PG_DELETE
+    result = await conn.execute(statement, {"before": before, "limit": limit})
     return int(result.rowcount or 0)
