@@ -14,6 +14,7 @@ the median ratio with its spread (lowest, highest). Three comparisons:
   put back before every run, both sides).
 
     python -m benchmarks.pairs [--only template ingest retention] [--pairs N]
+                               [--baseline NAME=SRC ...]
 
 Writes ``benchmarks/results/pairs.json`` (or ``$POSTBACK_BENCH_RESULTS``).
 """
@@ -150,57 +151,55 @@ def _load() -> float:
 
 
 # -- retention -------------------------------------------------------------------------
-async def retention(pairs: int, baseline: str | None = None) -> dict[str, Any]:
-    """The large backlog; each pair drains fresh work with and without the job (and,
-    given ``baseline``, a ``src`` folder of other code, with that code's job too)."""
-    mode = "quick"
+async def retention(pairs: int, baselines: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The large backlog; each pair drains fresh work with and without the job (and, for
+    each of ``baselines``, name -> a ``src`` folder of other code, with that code's job)."""
     envs: dict[str, dict[str, str] | None] = {
         "without": None,
         "with": backlog_bench.RETENTION_ENV,
     }
-    if baseline:
-        envs["with_baseline"] = {**backlog_bench.RETENTION_ENV, "PYTHONPATH": baseline}
+    for name, src in (baselines or {}).items():
+        envs[f"with_{name}"] = {**backlog_bench.RETENTION_ENV, "PYTHONPATH": src}
     sides: dict[str, list[dict[str, Any]]] = {side: [] for side in envs}
     async with common.world("postgresql") as w:
         await backlog_bench.prepare(w, RETENTION_STORED)
         with common.receiver() as rec:
             for i in range(pairs):
-                for side in _order(i, list(envs)):
-                    before = await backlog_bench.put_back_old_attempts(w)
-                    checkpoints = await w.sql(CHECKPOINTS)
-                    common.say(f"retention pair {i + 1}/{pairs}: {side} ({before:,} old attempts)")
-                    found = await backlog_bench.drain_fresh(
-                        w, rec, RETENTION_FRESH, mode, f"{side[:2]}{side[-1]}{i}", envs[side]
-                    )
-                    found["old_attempts_before"] = before
-                    found["old_attempts_after"] = await w.sql(backlog_bench.OLD_COUNT)
-                    found["checkpoints"] = await w.sql(CHECKPOINTS) - checkpoints
-                    found["machine_load"] = _load()
-                    found.pop("rss_mib", None)
-                    sides[side].append(found)
+                for k, side in enumerate(_order(i, list(envs))):
+                    sides[side].append(await _retention_run(w, rec, f"r{i}s{k}", envs[side]))
+                    common.say(f"retention pair {i + 1}/{pairs}: {side} done")
+    others = [s for s in sides if s not in ("without", "with")]
+    comparisons = [("without", s) for s in ("with", *others)] + [(s, "with") for s in others]
     return {
         "pairs": pairs,
         "stored": RETENTION_STORED,
         "fresh": RETENTION_FRESH,
         "env_with": backlog_bench.RETENTION_ENV,
-        "baseline_src": baseline,
+        "baselines": dict(baselines or {}),
         "target_at_least": 1 - backlog_bench.RETENTION_TARGET,
         "deliveries_per_s": {s: [r["deliveries_per_s"] for r in v] for s, v in sides.items()},
-        **{
-            f"{b}_vs_{a}": _compare(sides[a], sides[b])
-            for a, b in (
-                ("without", "with"),
-                ("without", "with_baseline"),
-                ("with_baseline", "with"),
-            )
-            if a in sides and b in sides
-        },
+        **{f"{b}_vs_{a}": _compare(sides[a], sides[b]) for a, b in comparisons},
         "runs": sides,
     }
 
 
 # A checkpoint during a run (every 5 min, or by WAL volume) writes out every dirty page.
 CHECKPOINTS = "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+
+
+async def _retention_run(
+    w: common.World, rec: common.ReceiverProcess, tag: str, env: dict[str, str] | None
+) -> dict[str, Any]:
+    """One drain over freshly put-back old attempts, with what was left of them after."""
+    before = await backlog_bench.put_back_old_attempts(w)
+    checkpoints = await w.sql(CHECKPOINTS)
+    found = await backlog_bench.drain_fresh(w, rec, RETENTION_FRESH, "quick", tag, env)
+    found["old_attempts_before"] = before
+    found["old_attempts_after"] = await w.sql(backlog_bench.OLD_COUNT)
+    found["checkpoints"] = await w.sql(CHECKPOINTS) - checkpoints
+    found["machine_load"] = _load()
+    found.pop("rss_mib", None)
+    return found
 
 
 def _compare(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
@@ -236,9 +235,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="+", choices=("template", "ingest", "retention"))
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument(
-        "--baseline-src",
-        help="retention: also drain with the job of the code in this src folder (e.g. an "
-        "older commit's, from git archive), in the same pairs",
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="NAME=SRC",
+        help="retention: also drain with the job of the code in the folder SRC (e.g. an "
+        "older commit's src/, from git archive), as side with_NAME of the same pairs",
     )
     args = parser.parse_args(argv)
     path = common.results_dir() / "pairs.json"
@@ -251,7 +253,9 @@ def main(argv: list[str] | None = None) -> None:
             figures = template(args.pairs)
         else:
             figures = uvloop.run(
-                ingest(args.pairs) if name == "ingest" else retention(args.pairs, args.baseline_src)
+                ingest(args.pairs)
+                if name == "ingest"
+                else retention(args.pairs, dict(b.split("=", 1) for b in args.baseline))
             )
         figures["took_seconds"] = round(time.perf_counter() - began, 1)
         figures["environment"] = env

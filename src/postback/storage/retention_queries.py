@@ -17,9 +17,7 @@ LOCK_KEY = 0x706F73746261636B  # "postback"
 # The same round trip makes this transaction's commit not wait for its WAL to reach the
 # disk, so the job's commits do not queue with the senders' for the flush: a batch lost
 # in a crash is only deleted again by the next run.
-LOCK = text(
-    "SELECT pg_try_advisory_xact_lock(:key), set_config('synchronous_commit', 'off', true)"
-)
+LOCK = text("SELECT pg_try_advisory_xact_lock(:key), set_config('synchronous_commit', 'off', true)")
 
 LIMIT = bindparam("limit", type_=Integer())
 
@@ -44,11 +42,10 @@ async def count_old(conn: AsyncConnection, before: datetime) -> int:
 async def delete_old(conn: AsyncConnection, before: datetime, limit: int) -> int | None:
     """Delete up to ``limit`` attempts started before ``before``; None when another
     process holds the retention lock (PostgreSQL), so this one leaves the work to it."""
-    statement = DELETE
-    if conn.dialect.name == "postgresql":
-        locked = await conn.execute(LOCK, {"key": LOCK_KEY})
-        if not locked.scalar_one():
-            return None
-        statement = PG_DELETE
-    result = await conn.execute(statement, {"before": before, "limit": limit})
-    return int(result.rowcount or 0)
+    params = {"before": before, "limit": limit}
+    if conn.dialect.name != "postgresql":
+        return int((await conn.execute(DELETE, params)).rowcount or 0)
+    locked = await conn.execute(LOCK, {"key": LOCK_KEY})
+    if not locked.scalar_one():
+        return None
+    return int((await conn.execute(PG_DELETE, params)).rowcount or 0)
