@@ -2,7 +2,8 @@
 
 Two PostgreSQL databases, one with 1,000 deliveries already stored and one with
 1,000,000 (100,000 in quick mode): a third scheduled in the future, a third retrying in
-the future (one to three attempts made) and a third delivered (each with its logged
+the future (one to two hours ahead, so that none falls due during a long run of pairs)
+and a third delivered (each with its logged
 attempt), all seeded with INSERT ... SELECT generate_series and then ANALYZEd (as
 autovacuum would). In each, N fresh deliveries fall due at once and one worker process
 drains them; the two rates should be within 20 %, and the worker's RSS, sampled every
@@ -65,7 +66,7 @@ async def seed_backlog(w: common.World, url: str, size: int) -> float:
     day = 86_400.0
     await common.seed(w, "bs", Batch("old", third, url, now + timedelta(hours=1), due_spread=day))
     await common.seed(
-        w, "br", Batch("old", third, url, now + timedelta(minutes=5), "retrying", 2, 0, 3600.0)
+        w, "br", Batch("old", third, url, now + timedelta(hours=1), "retrying", 2, 0, 3600.0)
     )
     done = size - 2 * third
     await common.seed(w, "bd", Batch("old", done, url, now - timedelta(days=1), "delivered", 1))

@@ -637,6 +637,7 @@ def _drain_figures(
         "delivered": delivered,
         "workers": spec.workers,
         "seconds": round(seconds, 3),
+        "began_at": began,
         "deliveries_per_s": round(delivered / seconds, 1),
         "steady_per_s": round(steady_rate(arrivals), 1),
         "first_request_after_s": round(arrivals[0] - began, 3) if arrivals else None,

@@ -22,6 +22,7 @@ Writes ``benchmarks/results/pairs.json`` (or ``$POSTBACK_BENCH_RESULTS``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -178,9 +179,27 @@ async def retention(pairs: int, baselines: Mapping[str, str] | None = None) -> d
         "baselines": dict(baselines or {}),
         "target_at_least": 1 - backlog_bench.RETENTION_TARGET,
         "deliveries_per_s": {s: [r["deliveries_per_s"] for r in v] for s, v in sides.items()},
+        "old_attempts_deleted_in_drain": {
+            s: [r["old_attempts_deleted_in_drain"] for r in v] for s, v in sides.items()
+        },
         **{f"{b}_vs_{a}": _compare(sides[a], sides[b]) for a, b in comparisons},
         "runs": sides,
     }
+
+
+async def _count_old_every(w: common.World, seconds: float, into: list[tuple[float, int]]) -> None:
+    """Sample how many old attempts are left, every ``seconds``, until cancelled."""
+    while True:
+        into.append((time.time(), int(await w.sql(backlog_bench.OLD_COUNT))))
+        await asyncio.sleep(seconds)
+
+
+def _deleted_between(counts: list[tuple[float, int]], start: float, end: float) -> int | None:
+    """Old attempts deleted from the last sample before ``start`` to the first after
+    ``end`` (so a little more than the drain's own time); None without such samples."""
+    before = [n for t, n in counts if t <= start]
+    after = [n for t, n in counts if t >= end]
+    return before[-1] - after[0] if before and after else None
 
 
 # A checkpoint during a run (every 5 min, or by WAL volume) writes out every dirty page.
@@ -193,9 +212,17 @@ async def _retention_run(
     """One drain over freshly put-back old attempts, with what was left of them after."""
     before = await backlog_bench.put_back_old_attempts(w)
     checkpoints = await w.sql(CHECKPOINTS)
-    found = await backlog_bench.drain_fresh(w, rec, RETENTION_FRESH, "quick", tag, env)
+    counts: list[tuple[float, int]] = []
+    sampler = asyncio.create_task(_count_old_every(w, 0.5, counts))
+    try:
+        found = await backlog_bench.drain_fresh(w, rec, RETENTION_FRESH, "quick", tag, env)
+    finally:
+        sampler.cancel()
     found["old_attempts_before"] = before
     found["old_attempts_after"] = await w.sql(backlog_bench.OLD_COUNT)
+    found["old_attempts_deleted_in_drain"] = _deleted_between(
+        counts, found["began_at"], found["began_at"] + found["seconds"]
+    )
     found["checkpoints"] = await w.sql(CHECKPOINTS) - checkpoints
     found["machine_load"] = _load()
     found.pop("rss_mib", None)
