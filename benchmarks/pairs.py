@@ -39,9 +39,11 @@ TEMPLATE_SECONDS = 0.2  # per side per pair
 
 
 def spread(ratios: Sequence[float]) -> dict[str, Any]:
-    """The median ratio, the lowest and highest, and every ratio in order."""
+    """The median ratio, the geometric mean, the lowest and highest, and every ratio in
+    order."""
     return {
         "median": round(statistics.median(ratios), 3),
+        "geometric_mean": round(statistics.geometric_mean(ratios), 3),
         "min": round(min(ratios), 3),
         "max": round(max(ratios), 3),
         "each": [round(r, 3) for r in ratios],
@@ -49,10 +51,15 @@ def spread(ratios: Sequence[float]) -> dict[str, Any]:
 
 
 def _order(i: int, sides: Sequence[str]) -> list[str]:
-    """Two sides flip every pair; more rotate, so that each goes first in turn."""
-    if len(sides) > 2:
-        return [*sides[i % len(sides) :], *sides[: i % len(sides)]]
-    return list(sides) if i % 2 == 0 else list(reversed(sides))
+    """Two sides flip every pair. More rotate every second pair, and every second pair
+    runs the one before it backwards: each side goes first in turn, and any one side
+    runs as often so many places after another as before it (a drift of the machine's
+    load over the run then does not favour either in the median)."""
+    if len(sides) <= 2:
+        return list(sides) if i % 2 == 0 else list(reversed(sides))
+    k = (i // 2) % len(sides)
+    turn = [*sides[k:], *sides[:k]]
+    return turn if i % 2 == 0 else list(reversed(turn))
 
 
 # -- template --------------------------------------------------------------------------
