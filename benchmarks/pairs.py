@@ -159,7 +159,9 @@ def _load() -> float:
 
 
 # -- retention -------------------------------------------------------------------------
-async def retention(pairs: int, baselines: Mapping[str, str] | None = None) -> dict[str, Any]:
+async def retention(
+    pairs: int, baselines: Mapping[str, str] | None = None, fresh: int = RETENTION_FRESH
+) -> dict[str, Any]:
     """The large backlog; each pair drains fresh work with and without the job (and, for
     each of ``baselines``, name -> a ``src`` folder of other code, with that code's job)."""
     envs: dict[str, dict[str, str] | None] = {
@@ -174,14 +176,15 @@ async def retention(pairs: int, baselines: Mapping[str, str] | None = None) -> d
         with common.receiver() as rec:
             for i in range(pairs):
                 for k, side in enumerate(_order(i, list(envs))):
-                    sides[side].append(await _retention_run(w, rec, f"r{i}s{k}", envs[side]))
+                    found = await _retention_run(w, rec, f"r{i}s{k}", envs[side], fresh)
+                    sides[side].append(found)
                     common.say(f"retention pair {i + 1}/{pairs}: {side} done")
     others = [s for s in sides if s not in ("without", "with")]
     comparisons = [("without", s) for s in ("with", *others)] + [(s, "with") for s in others]
     return {
         "pairs": pairs,
         "stored": RETENTION_STORED,
-        "fresh": RETENTION_FRESH,
+        "fresh": fresh,
         "env_with": backlog_bench.RETENTION_ENV,
         "baselines": dict(baselines or {}),
         "target_at_least": 1 - backlog_bench.RETENTION_TARGET,
@@ -214,7 +217,11 @@ CHECKPOINTS = "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
 
 
 async def _retention_run(
-    w: common.World, rec: common.ReceiverProcess, tag: str, env: dict[str, str] | None
+    w: common.World,
+    rec: common.ReceiverProcess,
+    tag: str,
+    env: dict[str, str] | None,
+    fresh: int,
 ) -> dict[str, Any]:
     """One drain over freshly put-back old attempts, with what was left of them after."""
     before = await backlog_bench.put_back_old_attempts(w)
@@ -222,7 +229,7 @@ async def _retention_run(
     counts: list[tuple[float, int]] = []
     sampler = asyncio.create_task(_count_old_every(w, 0.5, counts))
     try:
-        found = await backlog_bench.drain_fresh(w, rec, RETENTION_FRESH, "quick", tag, env)
+        found = await backlog_bench.drain_fresh(w, rec, fresh, "quick", tag, env)
     finally:
         sampler.cancel()
     found["old_attempts_before"] = before
@@ -276,6 +283,13 @@ def main(argv: list[str] | None = None) -> None:
         help="retention: also drain with the job of the code in the folder SRC (e.g. an "
         "older commit's src/, from git archive), as side with_NAME of the same pairs",
     )
+    parser.add_argument(
+        "--fresh",
+        type=int,
+        default=RETENTION_FRESH,
+        help="retention: fresh deliveries each drain (longer drains average out more of "
+        "a shared machine's load)",
+    )
     args = parser.parse_args(argv)
     path = common.results_dir() / "pairs.json"
     found = common.read_result("pairs") or {}
@@ -289,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
             figures = uvloop.run(
                 ingest(args.pairs)
                 if name == "ingest"
-                else retention(args.pairs, dict(b.split("=", 1) for b in args.baseline))
+                else retention(args.pairs, dict(b.split("=", 1) for b in args.baseline), args.fresh)
             )
         figures["took_seconds"] = round(time.perf_counter() - began, 1)
         figures["environment"] = env
