@@ -1,5 +1,7 @@
-"""Retention on both databases: old attempts counted, deleted in batches, one pruning
-process at a time on PostgreSQL; `postback prune [--dry-run]` on a real SQLite file."""
+"""Retention on both databases: old attempts counted, deleted in batches (recent ones and
+their replies kept), one pruning process at a time on PostgreSQL, each batch an index
+scan there; the job giving way while the worker is busy; `postback prune [--dry-run]`
+on a real SQLite file."""
 
 from __future__ import annotations
 
