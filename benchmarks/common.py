@@ -115,6 +115,19 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
+def backend_cpu(database: str) -> dict[int, float]:
+    """CPU seconds of each live PostgreSQL backend connected to ``database`` (by pid):
+    its process title names the database, so other databases' work is left out."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                title = (entry / "cmdline").read_bytes().split(b"\0")[0].split()
+                if title[:1] == [b"postgres:"] and database.encode() in title[1:4]:
+                    found[int(entry.name)] = cpu_seconds(int(entry.name))
+    return found
+
+
 def machine_cpu_seconds() -> float:
     """Busy CPU seconds of the whole machine so far (``/proc/stat``, all cores)."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
@@ -525,11 +538,13 @@ class Drain:
 
 
 class Usage:
-    """CPU seconds of the workers, PostgreSQL, the receiver and the machine since start."""
+    """CPU seconds of the workers, PostgreSQL (every process on the machine, and the
+    backends of ``database`` alone), the receiver and the machine since start."""
 
-    def __init__(self, procs: Workers, rec: ReceiverProcess) -> None:
-        self.procs, self.rec = procs, rec
+    def __init__(self, procs: Workers, rec: ReceiverProcess, database: str = "") -> None:
+        self.procs, self.rec, self.database = procs, rec, database
         self.start = self._now()
+        self.backends = backend_cpu(database) if database else {}
 
     def _now(self) -> dict[str, float]:
         return {
@@ -541,7 +556,11 @@ class Usage:
 
     def since(self) -> dict[str, float]:
         now = self._now()
-        return {k: now[k] - self.start[k] for k in now}
+        used = {k: now[k] - self.start[k] for k in now}
+        if self.database:  # backends that ended in between are not counted
+            ended = backend_cpu(self.database)
+            used["postgres_db"] = sum(v - self.backends.get(p, 0.0) for p, v in ended.items())
+        return used
 
 
 async def drain(w: World, rec: ReceiverProcess, spec: Drain, due_at: datetime) -> dict[str, Any]:
@@ -550,7 +569,8 @@ async def drain(w: World, rec: ReceiverProcess, spec: Drain, due_at: datetime) -
     with workers(w.url, spec.workers, **spec.env) as procs:
         ready = await _ready(w, procs, spec.workers, due_at)
         await sleep_until(due_at)
-        usage, began = Usage(procs, rec), time.time()
+        database = w.url.rsplit("/", 1)[1] if w.kind == "postgresql" else ""
+        usage, began = Usage(procs, rec, database), time.time()
         samples = await _sample_until_sent(rec, procs, spec, began)
         await until(lambda: _all_delivered(w, spec), 60 + spec.n / 100, every=0.02)
         done = time.time()
@@ -617,6 +637,7 @@ def _drain_figures(
         "delivered": delivered,
         "workers": spec.workers,
         "seconds": round(seconds, 3),
+        "began_at": began,
         "deliveries_per_s": round(delivered / seconds, 1),
         "steady_per_s": round(steady_rate(arrivals), 1),
         "first_request_after_s": round(arrivals[0] - began, 3) if arrivals else None,

@@ -14,6 +14,7 @@ the median ratio with its spread (lowest, highest). Three comparisons:
   put back before every run, both sides).
 
     python -m benchmarks.pairs [--only template ingest retention] [--pairs N]
+                               [--baseline NAME=SRC ...]
 
 Writes ``benchmarks/results/pairs.json`` (or ``$POSTBACK_BENCH_RESULTS``).
 """
@@ -21,6 +22,7 @@ Writes ``benchmarks/results/pairs.json`` (or ``$POSTBACK_BENCH_RESULTS``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,9 +39,11 @@ TEMPLATE_SECONDS = 0.2  # per side per pair
 
 
 def spread(ratios: Sequence[float]) -> dict[str, Any]:
-    """The median ratio, the lowest and highest, and every ratio in order."""
+    """The median ratio, the geometric mean, the lowest and highest, and every ratio in
+    order."""
     return {
         "median": round(statistics.median(ratios), 3),
+        "geometric_mean": round(statistics.geometric_mean(ratios), 3),
         "min": round(min(ratios), 3),
         "max": round(max(ratios), 3),
         "each": [round(r, 3) for r in ratios],
@@ -47,7 +51,15 @@ def spread(ratios: Sequence[float]) -> dict[str, Any]:
 
 
 def _order(i: int, sides: Sequence[str]) -> list[str]:
-    return list(sides) if i % 2 == 0 else list(reversed(sides))
+    """Two sides flip every pair. More rotate every second pair, and every second pair
+    runs the one before it backwards: each side goes first in turn, and any one side
+    runs as often so many places after another as before it (a drift of the machine's
+    load over the run then does not favour either in the median)."""
+    if len(sides) <= 2:
+        return list(sides) if i % 2 == 0 else list(reversed(sides))
+    k = (i // 2) % len(sides)
+    turn = [*sides[k:], *sides[:k]]
+    return turn if i % 2 == 0 else list(reversed(turn))
 
 
 # -- template --------------------------------------------------------------------------
@@ -147,57 +159,137 @@ def _load() -> float:
 
 
 # -- retention -------------------------------------------------------------------------
-async def retention(pairs: int) -> dict[str, Any]:
-    """The large backlog; each pair drains fresh work with and without the job."""
-    mode = "quick"
-    sides: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
+async def retention(
+    pairs: int, baselines: Mapping[str, str] | None = None, fresh: int = RETENTION_FRESH
+) -> dict[str, Any]:
+    """The large backlog; each pair drains fresh work with and without the job (and, for
+    each of ``baselines``, name -> a ``src`` folder of other code, with that code's job)."""
+    envs: dict[str, dict[str, str] | None] = {
+        "without": None,
+        "with": backlog_bench.RETENTION_ENV,
+    }
+    for name, src in (baselines or {}).items():
+        envs[f"with_{name}"] = {**backlog_bench.RETENTION_ENV, "PYTHONPATH": src}
+    sides: dict[str, list[dict[str, Any]]] = {side: [] for side in envs}
     async with common.world("postgresql") as w:
         await backlog_bench.prepare(w, RETENTION_STORED)
         with common.receiver() as rec:
             for i in range(pairs):
-                for side in _order(i, ["without", "with"]):
-                    before = await _put_back_old_attempts(w)
-                    common.say(f"retention pair {i + 1}/{pairs}: {side} ({before:,} old attempts)")
-                    env = backlog_bench.RETENTION_ENV if side == "with" else None
-                    found = await backlog_bench.drain_fresh(
-                        w, rec, RETENTION_FRESH, mode, f"{side[:2]}{i}", env
-                    )
-                    found["old_attempts_before"] = before
-                    found["old_attempts_after"] = await w.sql(OLD)
-                    found["machine_load"] = _load()
-                    found.pop("rss_mib", None)
+                for k, side in enumerate(_order(i, list(envs))):
+                    found = await _retention_run(w, rec, f"r{i}s{k}", envs[side], fresh)
                     sides[side].append(found)
-    ratio = [
-        b["deliveries_per_s"] / a["deliveries_per_s"]
-        for a, b in zip(sides["without"], sides["with"], strict=True)
-    ]
+                    common.say(f"retention pair {i + 1}/{pairs}: {side} done")
+    others = [s for s in sides if s not in ("without", "with")]
+    comparisons = [("without", s) for s in ("with", *others)] + [(s, "with") for s in others]
     return {
         "pairs": pairs,
         "stored": RETENTION_STORED,
-        "fresh": RETENTION_FRESH,
+        "fresh": fresh,
         "env_with": backlog_bench.RETENTION_ENV,
+        "baselines": dict(baselines or {}),
         "target_at_least": 1 - backlog_bench.RETENTION_TARGET,
         "deliveries_per_s": {s: [r["deliveries_per_s"] for r in v] for s, v in sides.items()},
-        "with_vs_without": spread(ratio),
+        "old_attempts_deleted_in_drain": {
+            s: [r["old_attempts_deleted_in_drain"] for r in v] for s, v in sides.items()
+        },
+        **{f"{b}_vs_{a}": _compare(sides[a], sides[b]) for a, b in comparisons},
         "runs": sides,
     }
 
 
-OLD = "SELECT count(*) FROM attempts WHERE started_at < now() - interval '12 hours'"
+async def _count_old_every(w: common.World, seconds: float, into: list[tuple[float, int]]) -> None:
+    """Sample how many old attempts are left, every ``seconds``, until cancelled."""
+    while True:
+        into.append((time.time(), int(await w.sql(backlog_bench.OLD_COUNT))))
+        await asyncio.sleep(seconds)
 
 
-async def _put_back_old_attempts(w: common.World) -> int:
-    """The delivered third's day-old attempts, as seeded, so every run starts alike."""
-    await w.sql("DELETE FROM attempts WHERE started_at < now() - interval '12 hours'")
-    await w.sql(backlog_bench.OLD_ATTEMPTS)
-    await common.vacuum(w)
-    return int(await w.sql(OLD))
+def _deleted_between(counts: list[tuple[float, int]], start: float, end: float) -> int | None:
+    """Old attempts deleted from the last sample before ``start`` to the first after
+    ``end`` (so a little more than the drain's own time); None without such samples."""
+    before = [n for t, n in counts if t <= start]
+    after = [n for t, n in counts if t >= end]
+    return before[-1] - after[0] if before and after else None
+
+
+# A checkpoint during a run (every 5 min, or by WAL volume) writes out every dirty page.
+CHECKPOINTS = "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+
+
+async def _retention_run(
+    w: common.World,
+    rec: common.ReceiverProcess,
+    tag: str,
+    env: dict[str, str] | None,
+    fresh: int,
+) -> dict[str, Any]:
+    """One drain over freshly put-back old attempts, with what was left of them after."""
+    before = await backlog_bench.put_back_old_attempts(w)
+    checkpoints = await w.sql(CHECKPOINTS)
+    counts: list[tuple[float, int]] = []
+    sampler = asyncio.create_task(_count_old_every(w, 0.5, counts))
+    try:
+        found = await backlog_bench.drain_fresh(w, rec, fresh, "quick", tag, env)
+    finally:
+        sampler.cancel()
+    found["old_attempts_before"] = before
+    found["old_attempts_after"] = await w.sql(backlog_bench.OLD_COUNT)
+    found["old_attempts_deleted_in_drain"] = _deleted_between(
+        counts, found["began_at"], found["began_at"] + found["seconds"]
+    )
+    found["checkpoints"] = await w.sql(CHECKPOINTS) - checkpoints
+    found["machine_load"] = _load()
+    found.pop("rss_mib", None)
+    return found
+
+
+def _compare(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rate ratios (B over A) of every pair and of the pairs in which no send failed
+    (a shed send waits out its retry back-off, so that run times the back-off), and the
+    CPU per delivery of the worker and of its database's backends, B over A."""
+    both = list(zip(a, b, strict=True))
+    rate = [y["deliveries_per_s"] / x["deliveries_per_s"] for x, y in both]
+    clean = [r for r, (x, y) in zip(rate, both, strict=True) if not _failed(x) and not _failed(y)]
+    cpu = {
+        part: spread([_cpu(y, part) / _cpu(x, part) for x, y in both if _cpu(x, part)])
+        for part in ("workers", "postgres_db")
+    }
+    return {
+        "rate": spread(clean) if clean else None,
+        "clean_pairs": len(clean),
+        "job_ran_out": sum(1 for r in (*a, *b) if r.get("old_attempts_after") == 0),
+        "rate_all_pairs": spread(rate),
+        "cpu_per_delivery": cpu,
+    }
+
+
+def _failed(run: dict[str, Any]) -> bool:
+    return bool(run.get("failed_attempts"))
+
+
+def _cpu(run: dict[str, Any], part: str) -> float:
+    return float(run["cpu_ms_per_delivery"].get(part, 0.0))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pairs", description=__doc__)
     parser.add_argument("--only", nargs="+", choices=("template", "ingest", "retention"))
     parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="NAME=SRC",
+        help="retention: also drain with the job of the code in the folder SRC (e.g. an "
+        "older commit's src/, from git archive), as side with_NAME of the same pairs",
+    )
+    parser.add_argument(
+        "--fresh",
+        type=int,
+        default=RETENTION_FRESH,
+        help="retention: fresh deliveries each drain (longer drains average out more of "
+        "a shared machine's load)",
+    )
     args = parser.parse_args(argv)
     path = common.results_dir() / "pairs.json"
     found = common.read_result("pairs") or {}
@@ -208,7 +300,11 @@ def main(argv: list[str] | None = None) -> None:
         if name == "template":
             figures = template(args.pairs)
         else:
-            figures = uvloop.run(ingest(args.pairs) if name == "ingest" else retention(args.pairs))
+            figures = uvloop.run(
+                ingest(args.pairs)
+                if name == "ingest"
+                else retention(args.pairs, dict(b.split("=", 1) for b in args.baseline), args.fresh)
+            )
         figures["took_seconds"] = round(time.perf_counter() - began, 1)
         figures["environment"] = env
         found[name] = figures

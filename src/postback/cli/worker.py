@@ -34,12 +34,13 @@ async def run_until_signalled(settings: Settings) -> None:
     # full passes, which otherwise walk it all and stall every delivery in flight.
     gc.freeze()
     transport = AioHttpTransport(settings)
+    worker = Worker(store, transport, options_for(settings))
     watcher = asyncio.create_task(watch_backlog(store, stop), name="postback-backlog")
     pruner = asyncio.create_task(
-        retention.run_periodically(store, settings, stop), name="postback-retention"
+        retention.run_periodically(store, settings, stop, worker.busy), name="postback-retention"
     )
     try:
-        await Worker(store, transport, options_for(settings)).run(stop)
+        await worker.run(stop)
     finally:
         stop.set()
         await watcher

@@ -53,7 +53,7 @@ def start_in_background(store: QueueUpkeep, settings: Settings) -> Stopper:
     task = asyncio.create_task(worker.run(stop), name="postback-worker")
     watcher = asyncio.create_task(watch_backlog(store, stop), name="postback-backlog")
     pruner = asyncio.create_task(
-        retention.run_periodically(store, settings, stop), name="postback-retention"
+        retention.run_periodically(store, settings, stop, worker.busy), name="postback-retention"
     )
 
     async def stopper() -> None:

@@ -190,6 +190,7 @@ class Worker:
         # postback id -> (its version, compiled templates): each version compiled once
         self._postbacks: dict[str, tuple[Postback, rules.Compiled | None]] = {}
         self._shed_logged, self._shed_log_at = 0, 0.0
+        self._claimed_all = False  # the last claim took as many as it asked for
 
     # -- the loop --------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -228,6 +229,7 @@ class Worker:
             return
         limit = min(free, self.options.batch)
         claims = await self._claim(limit)
+        self._claimed_all = len(claims) == limit
         for claim in claims:
             self._start(claim)
         if not claims:
@@ -236,6 +238,11 @@ class Worker:
             # Nothing more is due now, or another worker holds it: a short pause (cut
             # short by new work) instead of claiming again at once, over and over.
             await self.store.wait_for_work(self.options.claim_pause)
+
+    def busy(self) -> bool:
+        """Whether more is due than this worker is sending: its last claim got all it
+        asked for, or every slot is taken. Work that can wait (retention) waits then."""
+        return self._claimed_all or self._free_slots() == 0
 
     def _free_slots(self) -> int:
         return self.options.concurrency - len(self._in_flight)
