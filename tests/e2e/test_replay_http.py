@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from postback.delivery.transport import AioHttpTransport
+from postback.delivery.transport import transport_for
 from postback.delivery.worker import Worker, WorkerOptions
 from tests.apiclient import Api, running_api
 from tests.e2e.receiver import receiver
@@ -17,7 +17,7 @@ from tests.e2e.rig import LOOPBACK
 
 @asynccontextmanager
 async def worker_beside(api: Api) -> AsyncIterator[None]:
-    transport = AioHttpTransport(api.settings)
+    transport = transport_for(api.settings)
     worker = Worker(api.app.state.service.store, transport, WorkerOptions(idle_wait=0.05))
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from postback.delivery.transport import AioHttpTransport
+from postback.delivery.transport import transport_for
 from postback.delivery.worker import Worker, WorkerOptions
 from postback.storage import open_store
 from tests.apiclient import Api, running_api
@@ -37,7 +37,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def worker_on(api: Api) -> AsyncIterator[None]:
     """A delivery worker on the API's database, as ``postback worker`` runs one."""
     store = open_store(api.settings.database_url)
-    transport = AioHttpTransport(api.settings)
+    transport = transport_for(api.settings)
     stop = asyncio.Event()
     worker = Worker(store, transport, WorkerOptions(idle_wait=0.05, lease_seconds=30))
     task = asyncio.create_task(worker.run(stop))

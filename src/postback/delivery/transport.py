@@ -527,6 +527,13 @@ def _connect_words(exc: SendError) -> str:
     return "the connection failed"
 
 
+def transport_for(settings: Settings, resolver: AbstractResolver | None = None) -> Transport:
+    """The transport ``POSTBACK_SENDER`` names (``lean`` unless ``aiohttp``)."""
+    if settings.sender == "aiohttp":
+        return AioHttpTransport(settings, resolver)
+    return LeanTransport(settings, resolver)
+
+
 def _networks_key(extra: tuple[Network, ...]) -> tuple[Network, ...]:
     """One key per distinct set of extra networks, whatever their order."""
     return tuple(sorted(set(extra), key=str))
