@@ -288,3 +288,21 @@ async def test_the_request_as_written(
     assert fields["content-length"] == "4"
     assert fields["authorization"] == "Basic dXNlcjpwQHNz"  # user:p@ss
     assert fields["postback-id"] == "dlv_0"
+
+
+async def test_failed_connections_give_their_slot_back(
+    sender: Sender, serve: Callable[[Reply], Awaitable[Server]]
+) -> None:
+    async def flaky(s: Server, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        if s.connections <= 3:
+            w.transport.abort()  # no reply, connection reset
+            return
+        await write(w, OK)
+
+    server = await serve(flaky)
+    # One connection at most: a slot a failure kept would make every later send wait for
+    # it until the timeout.
+    transport = sender(settings(per_host_concurrency=1, total_timeout=2.0))
+    results = await send_all(transport, *(post(server.base) for _ in range(5)))
+    assert [r.reply is not None for r in results] == [False, False, False, True, True]
+    assert FailureReason.TIMEOUT not in [r.failure for r in results]

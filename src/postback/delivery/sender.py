@@ -305,7 +305,10 @@ class _Pool:
         except BaseException:
             self.free_slot()
             raise
-        conn.pool = self
+        if conn.closed:  # lost before this pool tracked it: its slot is freed here
+            self.free_slot()
+        else:
+            conn.pool = self
         return conn, False
 
     async def _wait(self, deadline: float) -> _Connection | None:
