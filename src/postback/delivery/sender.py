@@ -140,12 +140,12 @@ class Client:
         """``proxy``: host, port and ``Proxy-Authorization`` value (or None)."""
         self._resolve = resolve
         self._tls = tls
-        self._per_host = per_host
+        self.per_host = per_host
         self._connect_timeout = connect_timeout
         self._proxy = proxy
         self._pools: dict[Route, _Pool] = {}
         self._sweeper: asyncio.TimerHandle | None = None
-        self._closed = False
+        self.closed = False
 
     async def request(
         self, route: Route, method: str, head: bytes, body: bytes, *, cap: int, deadline: float
@@ -173,7 +173,7 @@ class Client:
 
     async def close(self) -> None:
         """Close every connection; requests after this fail."""
-        self._closed = True
+        self.closed = True
         if self._sweeper is not None:
             self._sweeper.cancel()
         pools, self._pools = self._pools, {}
@@ -185,7 +185,7 @@ class Client:
     async def open(self, route: Route, deadline: float) -> _Connection:
         """A new connection for ``route``: resolve (checked by the caller), connect (TLS,
         through the proxy if any) within the connect timeout and ``deadline``."""
-        if self._closed:
+        if self.closed:
             raise ConnectFailed(route[1], route[2], ConnectionAbortedError("client closed"))
         loop = asyncio.get_running_loop()
         limit = min(self._connect_timeout, deadline - loop.time())
@@ -260,7 +260,7 @@ class Client:
 
     def idle_added(self) -> None:
         """Make sure idle connections get swept (once every ``KEEPALIVE_SECONDS``)."""
-        if self._sweeper is None and not self._closed:
+        if self._sweeper is None and not self.closed:
             loop = asyncio.get_running_loop()
             self._sweeper = loop.call_later(KEEPALIVE_SECONDS, self._sweep)
 
@@ -294,7 +294,7 @@ class _Pool:
             conn = idle.pop()
             if conn.usable():
                 return conn, True
-        if self.open >= self.client._per_host:
+        if self.open >= self.client.per_host:
             handed = await self._wait(deadline)
             if handed is not None:
                 return handed, True
@@ -333,7 +333,7 @@ class _Pool:
     def release(self, conn: _Connection, keep: bool) -> None:
         """Give a connection back after a request: to a waiting request, to the idle ones,
         or (``keep`` false) closed."""
-        if not keep or not conn.usable() or self.client._closed:
+        if not keep or not conn.usable() or self.client.closed:
             conn.abort()  # its connection_lost frees the slot
             return
         while self.waiters:
