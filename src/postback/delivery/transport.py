@@ -1,9 +1,13 @@
-"""Sending one rendered request: the only module of the delivery path that touches sockets.
+"""Sending one rendered request: with :mod:`postback.delivery.sender`, the only part of the
+delivery path that touches sockets.
 
-:class:`AioHttpTransport` keeps one ``aiohttp.ClientSession`` (keep-alive, at most
-``per_host_concurrency`` connections per host, DNS answers cached 30 s, no cookie jar,
-no proxy from the environment, redirects not followed) and never raises for a network
-problem: every call returns a :class:`SendResult`.
+Two transports, chosen by ``POSTBACK_SENDER`` (:func:`transport_for`):
+:class:`LeanTransport` (the default) over :class:`postback.delivery.sender.Client`, and
+:class:`AioHttpTransport` over an ``aiohttp.ClientSession``. Both keep connections alive
+(at most ``per_host_concurrency`` per host), cache DNS answers 30 s, keep no cookies,
+take no proxy from the environment, follow no redirects, and never raise for a network
+problem: every call returns a :class:`SendResult`. Everything below is theirs alike
+(:class:`_GuardedTransport`); only the exchange and the client's own errors differ.
 
 The address guard runs before any connection is made: an IP-literal host is checked
 here, and a name is resolved by :class:`GuardedResolver`, which drops every address
