@@ -17,7 +17,7 @@ import uvicorn
 
 from postback.api.app import create_app
 from postback.config import Settings
-from postback.delivery.transport import AioHttpTransport
+from postback.delivery.transport import transport_for
 from postback.delivery.worker import Worker, WorkerOptions
 from postback.storage import open_store
 
@@ -143,7 +143,7 @@ def serving(app: Any) -> Iterator[str]:
 async def worker_on(api: Api) -> AsyncIterator[None]:
     """A delivery worker on the API's database, as ``postback worker`` runs one."""
     store = open_store(api.settings.database_url)
-    transport = AioHttpTransport(api.settings)
+    transport = transport_for(api.settings)
     stop = asyncio.Event()
     worker = Worker(store, transport, WorkerOptions(idle_wait=0.05, lease_seconds=30))
     task = asyncio.create_task(worker.run(stop))

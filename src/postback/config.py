@@ -33,6 +33,7 @@ class Settings:
     log_format: str = "text"  # or "json": one object per line
     outbound_proxy: str | None = None  # http://host:port: every postback goes through it
     ca_file: Path | None = None  # PEM bundle trusted for https receivers; None: the system's
+    sender: str = "lean"  # the HTTP client that sends postbacks: "lean" or "aiohttp"
     retention_days: float = 30.0  # attempts older than this are deleted; 0 keeps them all
     retention_interval: float = 600.0  # seconds between the workers' retention runs
 
@@ -90,6 +91,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         log_format=_log_format(env.get("POSTBACK_LOG_FORMAT", "")),
         outbound_proxy=_proxy(env.get("POSTBACK_OUTBOUND_PROXY", "")),
         ca_file=_ca_file(env.get("POSTBACK_CA_FILE", "")),
+        sender=_sender(env.get("POSTBACK_SENDER", "")),
         retention_days=_days(env.get("POSTBACK_RETENTION_DAYS", "")),
         retention_interval=_float(env, "POSTBACK_RETENTION_INTERVAL", 600.0),
     )
@@ -113,6 +115,16 @@ def _log_format(raw: str) -> str:
     value = raw.strip().lower() or "text"
     if value not in ("text", "json"):
         raise ConfigError(f"POSTBACK_LOG_FORMAT={raw!r}: write text or json")
+    return value
+
+
+SENDERS = ("lean", "aiohttp")
+
+
+def _sender(raw: str) -> str:
+    value = raw.strip().lower() or SENDERS[0]
+    if value not in SENDERS:
+        raise ConfigError(f"POSTBACK_SENDER={raw!r}: write lean (the default) or aiohttp")
     return value
 
 

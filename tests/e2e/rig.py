@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from postback.config import Settings
-from postback.delivery.transport import AioHttpTransport
+from postback.delivery.transport import transport_for
 from postback.delivery.worker import Worker, WorkerOptions
 from postback.domain.records import (
     AccountKind,
@@ -133,7 +133,7 @@ async def rig(database_url: str, allowed: bool = True, **settings: Any) -> Async
     clock = MovableClock()
     service = Service(store, config, clock)
     partner = await store.create_account("P", AccountKind.PARTNER, PartnerType.CASHBACK, "hash-p")
-    transport = AioHttpTransport(config, LocalResolver())
+    transport = transport_for(config, LocalResolver())
     options = WorkerOptions(idle_wait=0.05, lease_seconds=30)
     worker = Worker(store, transport, options, clock)
     stop = asyncio.Event()

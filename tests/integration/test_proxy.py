@@ -1,6 +1,7 @@
 """POSTBACK_OUTBOUND_PROXY: every postback, http or https (CONNECT), through a real HTTP
 proxy (proxy.py, started here on loopback), the destination still resolved and checked by
-the guard first; https verified against POSTBACK_CA_FILE (a CA made here with openssl)."""
+the guard first; https verified against POSTBACK_CA_FILE (a CA made here with openssl).
+Every test runs with both senders (POSTBACK_SENDER lean and aiohttp)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
 
 from postback.config import Settings, load
-from postback.delivery.transport import AioHttpTransport, SendResult
+from postback.delivery.transport import SendResult, transport_for
 from postback.domain.records import FailureReason, HttpMethod, RenderedRequest
 from tests.apiclient import free_port
 from tests.e2e.receiver import Receiver, receiver
@@ -66,12 +67,20 @@ def proxy(tmp_path: Path) -> Iterator[Proxy]:
             proc.kill()
 
 
+@pytest.fixture(params=["lean", "aiohttp"])
+def sender(request: pytest.FixtureRequest) -> str:
+    """The POSTBACK_SENDER under test."""
+    return str(request.param)
+
+
 def get(url: str) -> RenderedRequest:
     return RenderedRequest(HttpMethod.GET, url, (), None)
 
 
-async def _send(settings: Settings, url: str) -> tuple[FailureReason | None, int | None]:
-    transport = AioHttpTransport(settings)
+async def _send(
+    settings: Settings, url: str, sender: str
+) -> tuple[FailureReason | None, int | None]:
+    transport = transport_for(replace(settings, sender=sender))
     try:
         sent = await transport.send(get(url), "dlv_proxy")
     finally:
@@ -88,12 +97,12 @@ async def _log_has(proxy: Proxy, text: str) -> bool:
 
 
 async def test_postbacks_go_through_the_proxy_to_the_checked_address(
-    proxy: Proxy, rec: Receiver
+    proxy: Proxy, rec: Receiver, sender: str
 ) -> None:
     settings = Settings(allowed_networks=LOCAL, outbound_proxy=proxy.url, total_timeout=5)
     # A name (localhost, the one the system resolver may answer in tests): the proxy is
     # asked for the address the guard checked, and the Host header keeps the name.
-    failure, status = await _send(settings, f"http://localhost:{rec.port}/via?a=1")
+    failure, status = await _send(settings, f"http://localhost:{rec.port}/via?a=1", sender)
     assert (failure, status) == (None, 200)
     [seen] = rec.seen
     assert seen.path_qs == "/via?a=1"
@@ -102,10 +111,10 @@ async def test_postbacks_go_through_the_proxy_to_the_checked_address(
     assert await _log_has(proxy, f"GET 127.0.0.1:{rec.port}/via?a=1")
 
 
-async def test_without_the_proxy_nothing_is_sent(rec: Receiver) -> None:
+async def test_without_the_proxy_nothing_is_sent(rec: Receiver, sender: str) -> None:
     closed = free_port()  # nothing listens there
     settings = Settings(allowed_networks=LOCAL, outbound_proxy=f"http://127.0.0.1:{closed}")
-    failure, _ = await _send(settings, rec.url("/direct"))
+    failure, _ = await _send(settings, rec.url("/direct"), sender)
     assert failure is FailureReason.CONNECTION
     assert rec.seen == []  # no way around the proxy
 
@@ -113,12 +122,12 @@ async def test_without_the_proxy_nothing_is_sent(rec: Receiver) -> None:
 @pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
 async def test_the_guard_checks_the_destination_before_asking_the_proxy(
-    proxy: Proxy, rec: Receiver, host: str, scheme: str
+    proxy: Proxy, rec: Receiver, host: str, scheme: str, sender: str
 ) -> None:
     # The proxy itself is on loopback (the operator's), but destinations there are not
     # allowed: refused before the proxy is asked for anything (for https, no CONNECT).
     settings = Settings(outbound_proxy=proxy.url)
-    failure, _ = await _send(settings, f"{scheme}://{host}:{rec.port}/internal")
+    failure, _ = await _send(settings, f"{scheme}://{host}:{rec.port}/internal", sender)
     assert failure is FailureReason.BLOCKED_ADDRESS
     await asyncio.sleep(0.2)
     assert rec.seen == [] and proxy.requests() == []
@@ -181,8 +190,8 @@ def tls(tmp_path: Path) -> tuple[Path, ssl.SSLContext, ssl.SSLContext]:
     return trusted, good, foreign
 
 
-async def _send_full(settings: Settings, url: str) -> SendResult:
-    transport = AioHttpTransport(settings)
+async def _send_full(settings: Settings, url: str, sender: str) -> SendResult:
+    transport = transport_for(replace(settings, sender=sender))
     try:
         return await transport.send(get(url), "dlv_tls")
     finally:
@@ -190,7 +199,7 @@ async def _send_full(settings: Settings, url: str) -> SendResult:
 
 
 async def test_https_goes_through_connect_to_the_checked_address_with_the_name_verified(
-    proxy: Proxy, tls: tuple[Path, ssl.SSLContext, ssl.SSLContext]
+    proxy: Proxy, tls: tuple[Path, ssl.SSLContext, ssl.SSLContext], sender: str
 ) -> None:
     ca_file, good, _ = tls
     settings = load(
@@ -202,7 +211,7 @@ async def test_https_goes_through_connect_to_the_checked_address_with_the_name_v
         }
     )
     async with receiver(good) as rec:  # speaks TLS only
-        sent = await _send_full(settings, f"https://localhost:{rec.port}/tls?a=1")
+        sent = await _send_full(settings, f"https://localhost:{rec.port}/tls?a=1", sender)
         assert (sent.failure, sent.error) == (None, None)
         assert sent.reply is not None and sent.reply.status == 200
         [seen] = rec.seen
@@ -217,7 +226,7 @@ async def test_https_goes_through_connect_to_the_checked_address_with_the_name_v
 
 @pytest.mark.parametrize("trust", ["trusted CA only", "system store"])
 async def test_a_certificate_the_trust_store_does_not_vouch_for_is_not_delivered(
-    proxy: Proxy, tls: tuple[Path, ssl.SSLContext, ssl.SSLContext], trust: str
+    proxy: Proxy, tls: tuple[Path, ssl.SSLContext, ssl.SSLContext], trust: str, sender: str
 ) -> None:
     ca_file, good, foreign = tls
     # Signed by another CA; and with the system store, even the test CA is unknown.
@@ -226,7 +235,7 @@ async def test_a_certificate_the_trust_store_does_not_vouch_for_is_not_delivered
         allowed_networks=LOCAL, outbound_proxy=proxy.url, ca_file=ca, total_timeout=5
     )
     async with receiver(server) as rec:
-        sent = await _send_full(settings, f"https://localhost:{rec.port}/tls")
+        sent = await _send_full(settings, f"https://localhost:{rec.port}/tls", sender)
         assert rec.seen == []
     assert sent.reply is None and sent.failure is FailureReason.CONNECTION
     assert sent.error is not None

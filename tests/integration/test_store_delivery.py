@@ -533,7 +533,7 @@ async def test_resend_as_sent_is_a_new_delivery_that_keeps_the_request(store: SQ
 async def test_resend_as_sent_needs_a_stored_request(store: SQLStore) -> None:
     w = await make_world(store)
     pb = await lifecycle(store, w.partner)
-    event = Event("e1", EventType.ACTION_TRACKED, NOW, {})
+    event = Event("e1", EventTopic.ACTION_TRACKED, NOW, {})
     unsendable = replace(delivery_for(pb), failure="render_failed: no such value")
     await store.ingest([IngestItem(event, (unsendable,))])
     [failed] = (await store.list_deliveries(None, DeliveryFilter(), 10, None)).items

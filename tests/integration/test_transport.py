@@ -1,4 +1,5 @@
-"""The aiohttp transport against real servers on 127.0.0.1, started by the tests."""
+"""Both transports (POSTBACK_SENDER: lean and aiohttp) against real servers on 127.0.0.1,
+started by the tests: every test runs once with each."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from postback.delivery.transport import (
     AddressBlocked,
     AioHttpTransport,
     GuardedResolver,
+    LeanTransport,
     SendResult,
     Transport,
     _dns_failure,
@@ -109,11 +111,20 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.cleanup()
 
 
+Sender = type[AioHttpTransport] | type[LeanTransport]
+
+
+@pytest.fixture(params=[LeanTransport, AioHttpTransport], ids=["lean", "aiohttp"])
+def sender(request: pytest.FixtureRequest) -> Sender:
+    """The transport class under test."""
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.fixture
-async def transport() -> AsyncIterator[AioHttpTransport]:
-    sender = AioHttpTransport(SETTINGS, LocalResolver())
-    yield sender
-    await sender.close()
+async def transport(sender: Sender) -> AsyncIterator[Transport]:
+    made = sender(SETTINGS, LocalResolver())
+    yield made
+    await made.close()
 
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -160,18 +171,18 @@ def expect_reply(result: SendResult, status: int) -> Reply:
     return result.reply
 
 
-def test_the_aiohttp_transport_is_a_transport() -> None:
+def test_both_transports_are_transports(sender: Sender) -> None:
     # Every method the protocol names, with the same signature, awaitable like it.
     members = [m for m in vars(Transport) if not m.startswith("_")]
     assert set(members) >= {"send", "close"}
     for name in members:
-        wanted, found = getattr(Transport, name), getattr(AioHttpTransport, name)
+        wanted, found = getattr(Transport, name), getattr(sender, name)
         assert inspect.signature(found) == inspect.signature(wanted), name
         assert inspect.iscoroutinefunction(found) == inspect.iscoroutinefunction(wanted), name
 
 
 async def test_success_sends_the_stored_request_as_is(
-    receiver: Receiver, transport: AioHttpTransport
+    receiver: Receiver, transport: Transport
 ) -> None:
     request = RenderedRequest(
         method=HttpMethod.POST,
@@ -197,7 +208,7 @@ async def test_success_sends_the_stored_request_as_is(
 
 
 async def test_get_sends_no_body_and_no_invented_content_type(
-    receiver: Receiver, transport: AioHttpTransport
+    receiver: Receiver, transport: Transport
 ) -> None:
     await transport.send(get(f"{receiver.base}/ok?a=1"), "dlv_1")
     [seen] = receiver.seen
@@ -207,7 +218,7 @@ async def test_get_sends_no_body_and_no_invented_content_type(
 
 
 async def test_post_without_content_type_gets_none_added(
-    receiver: Receiver, transport: AioHttpTransport
+    receiver: Receiver, transport: Transport
 ) -> None:
     request = RenderedRequest(HttpMethod.POST, f"{receiver.base}/ok", (), "a=1&b=2")
     expect_reply(await transport.send(request, "dlv_1"), 200)
@@ -217,7 +228,7 @@ async def test_post_without_content_type_gets_none_added(
 
 
 async def test_postback_id_cannot_be_overridden_but_user_agent_can(
-    receiver: Receiver, transport: AioHttpTransport
+    receiver: Receiver, transport: Transport
 ) -> None:
     headers = (("postback-id", "forged"), ("User-Agent", "Partner/2"))
     await transport.send(get(f"{receiver.base}/ok", headers), "dlv_real")
@@ -227,12 +238,12 @@ async def test_postback_id_cannot_be_overridden_but_user_agent_can(
     assert ("user-agent", "Partner/2") in names
 
 
-async def test_non_ascii_url_is_encoded(receiver: Receiver, transport: AioHttpTransport) -> None:
+async def test_non_ascii_url_is_encoded(receiver: Receiver, transport: Transport) -> None:
     expect_reply(await transport.send(get(f"{receiver.base}/ok?name=café"), "dlv_1"), 200)
     assert receiver.seen[0].raw_path == "/ok?name=caf%C3%A9"
 
 
-async def test_connections_are_kept_alive(receiver: Receiver, transport: AioHttpTransport) -> None:
+async def test_connections_are_kept_alive(receiver: Receiver, transport: Transport) -> None:
     for n in range(3):
         expect_reply(await transport.send(get(f"{receiver.base}/ok"), f"dlv_{n}"), 200)
     assert len(receiver.seen) == 3
@@ -241,33 +252,33 @@ async def test_connections_are_kept_alive(receiver: Receiver, transport: AioHttp
 
 @pytest.mark.parametrize("status", [500, 410, 404])
 async def test_error_statuses_are_replies(
-    receiver: Receiver, transport: AioHttpTransport, status: int
+    receiver: Receiver, transport: Transport, status: int
 ) -> None:
     reply = expect_reply(await transport.send(get(f"{receiver.base}/{status}"), "d"), status)
     assert reply.body == f"status {status}".encode()
 
 
-async def test_retry_after_is_surfaced(receiver: Receiver, transport: AioHttpTransport) -> None:
+async def test_retry_after_is_surfaced(receiver: Receiver, transport: Transport) -> None:
     reply = expect_reply(await transport.send(get(f"{receiver.base}/429"), "d"), 429)
     assert retry_after(reply) == "120"
     assert retry_after(Reply(200, (), b"")) is None
     assert retry_after(None) is None
 
 
-async def test_redirects_are_not_followed(receiver: Receiver, transport: AioHttpTransport) -> None:
+async def test_redirects_are_not_followed(receiver: Receiver, transport: Transport) -> None:
     reply = expect_reply(await transport.send(get(f"{receiver.base}/302"), "d"), 302)
     assert ("Location", "/moved") in reply.headers
     assert [s.raw_path for s in receiver.seen] == ["/302"]
 
 
-async def test_slow_reply_times_out(receiver: Receiver, transport: AioHttpTransport) -> None:
+async def test_slow_reply_times_out(receiver: Receiver, transport: Transport) -> None:
     result = await transport.send(get(f"{receiver.base}/slow"), "d")
     expect_failure(result, FailureReason.TIMEOUT)
     assert 400 < result.duration_ms < 3000
     assert "/slow" not in (result.error or "")
 
 
-async def test_reply_body_is_capped(receiver: Receiver, transport: AioHttpTransport) -> None:
+async def test_reply_body_is_capped(receiver: Receiver, transport: Transport) -> None:
     reply = expect_reply(await transport.send(get(f"{receiver.base}/big"), "d"), 200)
     assert reply.truncated
     assert reply.body == b"x" * 1024
@@ -275,23 +286,23 @@ async def test_reply_body_is_capped(receiver: Receiver, transport: AioHttpTransp
     assert again.body == b"OK"  # the cut connection was not reused
 
 
-async def test_body_exactly_at_the_cap_is_not_truncated(receiver: Receiver) -> None:
-    sender = AioHttpTransport(Settings(allowed_networks=LOCAL, max_reply_bytes=5003))
+async def test_body_exactly_at_the_cap_is_not_truncated(receiver: Receiver, sender: Sender) -> None:
+    made = sender(Settings(allowed_networks=LOCAL, max_reply_bytes=5003))
     try:
-        reply = expect_reply(await sender.send(get(f"{receiver.base}/big"), "d"), 200)
+        reply = expect_reply(await made.send(get(f"{receiver.base}/big"), "d"), 200)
     finally:
-        await sender.close()
+        await made.close()
     assert not reply.truncated
     assert reply.body.endswith(b"END")
 
 
-async def test_garbage_reply_is_a_protocol_failure(transport: AioHttpTransport) -> None:
+async def test_garbage_reply_is_a_protocol_failure(transport: Transport) -> None:
     server, base = await raw_server(_garbage)
     async with server:
         expect_failure(await transport.send(get(f"{base}/x"), "d"), FailureReason.PROTOCOL)
 
 
-async def test_connection_reset(transport: AioHttpTransport) -> None:
+async def test_connection_reset(transport: Transport) -> None:
     server, base = await raw_server(_reset)
     async with server:
         result = await transport.send(get(f"{base}/x"), "d")
@@ -299,14 +310,14 @@ async def test_connection_reset(transport: AioHttpTransport) -> None:
     assert result.reply is None
 
 
-async def test_server_that_hangs_up_at_once(transport: AioHttpTransport) -> None:
+async def test_server_that_hangs_up_at_once(transport: Transport) -> None:
     server, base = await raw_server(_hang_up)
     async with server:
         result = await transport.send(get(f"{base}/x"), "d")
     assert result.failure in {FailureReason.CONNECTION, FailureReason.PROTOCOL}, result
 
 
-async def test_refused_port_is_a_connection_failure(transport: AioHttpTransport) -> None:
+async def test_refused_port_is_a_connection_failure(transport: Transport) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -315,28 +326,28 @@ async def test_refused_port_is_a_connection_failure(transport: AioHttpTransport)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
-async def test_blocked_addresses_are_never_contacted(receiver: Receiver, host: str) -> None:
+async def test_blocked_addresses_are_never_contacted(
+    receiver: Receiver, host: str, sender: Sender
+) -> None:
     port = receiver.base.rsplit(":", 1)[1]
-    sender = AioHttpTransport(Settings(connect_timeout=0.5, total_timeout=0.5), LocalResolver())
+    made = sender(Settings(connect_timeout=0.5, total_timeout=0.5), LocalResolver())
     try:
-        result = await sender.send(get(f"http://{host}:{port}/ok?token=s3cret"), "d")
+        result = await made.send(get(f"http://{host}:{port}/ok?token=s3cret"), "d")
     finally:
-        await sender.close()
+        await made.close()
     expect_failure(result, FailureReason.BLOCKED_ADDRESS)
     assert "s3cret" not in (result.error or "")
     assert receiver.seen == []
 
 
-async def test_allowed_name_resolves_and_connects(
-    receiver: Receiver, transport: AioHttpTransport
-) -> None:
+async def test_allowed_name_resolves_and_connects(receiver: Receiver, transport: Transport) -> None:
     port = receiver.base.rsplit(":", 1)[1]
     expect_reply(await transport.send(get(f"http://localhost:{port}/ok"), "d"), 200)
 
 
-async def test_unknown_host_is_a_dns_failure() -> None:
+async def test_unknown_host_is_a_dns_failure(sender: Sender) -> None:
     resolver = LocalResolver()
-    transport = AioHttpTransport(SETTINGS, resolver)
+    transport = sender(SETTINGS, resolver)
     try:
         result = await transport.send(get("http://no-such-host.invalid/cb?key=s3cret"), "d")
     finally:
@@ -358,7 +369,7 @@ async def test_unknown_host_is_a_dns_failure() -> None:
         "",
     ],
 )
-async def test_invalid_urls_are_refused(transport: AioHttpTransport, url: str) -> None:
+async def test_invalid_urls_are_refused(transport: Transport, url: str) -> None:
     expect_failure(await transport.send(get(url), "d"), FailureReason.INVALID_URL)
 
 
@@ -375,7 +386,7 @@ async def test_invalid_urls_are_refused(transport: AioHttpTransport, url: str) -
     ],
 )
 async def test_header_injection_is_refused_without_sending(
-    receiver: Receiver, transport: AioHttpTransport, header: tuple[str, str]
+    receiver: Receiver, transport: Transport, header: tuple[str, str]
 ) -> None:
     result = await transport.send(get(f"{receiver.base}/ok", (header,)), "d")
     expect_failure(result, FailureReason.INVALID_REQUEST)
@@ -391,7 +402,7 @@ async def test_header_injection_is_refused_without_sending(
     ],
 )
 async def test_what_the_client_refuses_is_final_at_the_first_attempt(
-    receiver: Receiver, transport: AioHttpTransport, header: tuple[str, str], body: str | None
+    receiver: Receiver, transport: Transport, header: tuple[str, str], body: str | None
 ) -> None:
     method = HttpMethod.GET if body is None else HttpMethod.POST
     request = RenderedRequest(method, f"{receiver.base}/ok", (header,), body)
@@ -402,10 +413,10 @@ async def test_what_the_client_refuses_is_final_at_the_first_attempt(
     plain(result)
 
 
-async def test_close_is_safe_twice_and_before_use() -> None:
-    sender = AioHttpTransport(SETTINGS)
-    await sender.close()
-    await sender.close()
+async def test_close_is_safe_twice_and_before_use(sender: Sender) -> None:
+    made = sender(SETTINGS)
+    await made.close()
+    await made.close()
 
 
 async def test_guarded_resolver_keeps_allowed_addresses_only() -> None:
@@ -443,7 +454,7 @@ def plain(result: SendResult) -> str:
 
 
 async def test_failure_texts_are_plain_sentences(
-    receiver: Receiver, transport: AioHttpTransport
+    receiver: Receiver, transport: Transport, sender: Sender
 ) -> None:
     port = free_port()
     refused = await transport.send(get(f"http://127.0.0.1:{port}/x?key=s3cret"), "d")
@@ -472,7 +483,7 @@ async def test_failure_texts_are_plain_sentences(
     assert plain(unknown) == (
         "the host name no-such-host.invalid does not exist (DNS: name or service not known)"
     )
-    blocked = AioHttpTransport(Settings(total_timeout=0.5), LocalResolver())
+    blocked = sender(Settings(total_timeout=0.5), LocalResolver())
     try:
         literal = await blocked.send(get(f"{receiver.base}/x?key=s3cret"), "d")
         named = await blocked.send(get(f"http://localhost:{port}/x?key=s3cret"), "d")
@@ -528,14 +539,16 @@ SSRF_URLS = [
 
 
 @pytest.mark.parametrize("url", SSRF_URLS)
-async def test_no_spelling_of_loopback_reaches_it(receiver: Receiver, url: str) -> None:
+async def test_no_spelling_of_loopback_reaches_it(
+    receiver: Receiver, url: str, sender: Sender
+) -> None:
     port = receiver.base.rsplit(":", 1)[1]
     resolver = LocalResolver()
-    sender = AioHttpTransport(Settings(connect_timeout=0.5, total_timeout=0.5), resolver)
+    made = sender(Settings(connect_timeout=0.5, total_timeout=0.5), resolver)
     try:
-        result = await sender.send(get(url.format(port=port)), "d")
+        result = await made.send(get(url.format(port=port)), "d")
     finally:
-        await sender.close()
+        await made.close()
     assert receiver.seen == []
     assert result.reply is None, result
     assert result.failure in {FailureReason.BLOCKED_ADDRESS, FailureReason.INVALID_URL}, result

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from postback.config import load
+from postback.delivery.transport import AioHttpTransport, LeanTransport, transport_for
 from postback.errors import ConfigError
 
 
@@ -60,6 +61,7 @@ def test_operating_settings() -> None:
         ({"POSTBACK_LOG_FORMAT": "xml"}, "write text or json"),
         ({"POSTBACK_OUTBOUND_PROXY": "socks5://u:hunter2@p:1080"}, "not an HTTP proxy"),
         ({"POSTBACK_OUTBOUND_PROXY": "http://nohost"}, "not an HTTP proxy"),
+        ({"POSTBACK_SENDER": "curl"}, "write lean (the default) or aiohttp"),
     ],
 )
 def test_bad_operating_settings_are_named(env: dict[str, str], needle: str) -> None:
@@ -67,6 +69,14 @@ def test_bad_operating_settings_are_named(env: dict[str, str], needle: str) -> N
         load(env)
     assert needle in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+def test_the_sender_is_chosen_by_setting() -> None:
+    assert load({}).sender == "lean"
+    assert isinstance(transport_for(load({})), LeanTransport)
+    chosen = load({"POSTBACK_SENDER": " AioHTTP "})
+    assert chosen.sender == "aiohttp"
+    assert isinstance(transport_for(chosen), AioHttpTransport)
 
 
 def test_ca_file_is_checked_at_start(tmp_path: Path) -> None:

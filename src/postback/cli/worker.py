@@ -12,7 +12,7 @@ from postback import logs
 from postback.config import Settings
 from postback.delivery import metrics, retention
 from postback.delivery.runner import options_for, watch_backlog
-from postback.delivery.transport import AioHttpTransport
+from postback.delivery.transport import transport_for
 from postback.delivery.worker import Worker
 from postback.errors import ConfigError, PostbackError
 from postback.storage import Store, open_store
@@ -33,7 +33,7 @@ async def run_until_signalled(settings: Settings) -> None:
     # What start-up made lives as long as the process: keep it out of the collector's
     # full passes, which otherwise walk it all and stall every delivery in flight.
     gc.freeze()
-    transport = AioHttpTransport(settings)
+    transport = transport_for(settings)
     worker = Worker(store, transport, options_for(settings))
     watcher = asyncio.create_task(watch_backlog(store, stop), name="postback-backlog")
     pruner = asyncio.create_task(

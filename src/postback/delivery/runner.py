@@ -12,7 +12,7 @@ from postback.config import Settings
 from postback.delivery import retention
 from postback.delivery.metrics import BACKLOG, BACKLOG_CAP, OLDEST_DUE_AGE
 from postback.delivery.queue import QueueUpkeep
-from postback.delivery.transport import AioHttpTransport
+from postback.delivery.transport import transport_for
 from postback.delivery.worker import Worker, WorkerOptions, lease_for
 from postback.errors import PostbackError
 
@@ -48,7 +48,7 @@ async def watch_backlog(
 def start_in_background(store: QueueUpkeep, settings: Settings) -> Stopper:
     """Start a worker task on the running loop; the returned coroutine stops it cleanly."""
     stop = asyncio.Event()
-    transport = AioHttpTransport(settings)
+    transport = transport_for(settings)
     worker = Worker(store, transport, options_for(settings))
     task = asyncio.create_task(worker.run(stop), name="postback-worker")
     watcher = asyncio.create_task(watch_backlog(store, stop), name="postback-backlog")

@@ -1,9 +1,13 @@
-"""Sending one rendered request: the only module of the delivery path that touches sockets.
+"""Sending one rendered request: with :mod:`postback.delivery.sender`, the only part of the
+delivery path that touches sockets.
 
-:class:`AioHttpTransport` keeps one ``aiohttp.ClientSession`` (keep-alive, at most
-``per_host_concurrency`` connections per host, DNS answers cached 30 s, no cookie jar,
-no proxy from the environment, redirects not followed) and never raises for a network
-problem: every call returns a :class:`SendResult`.
+Two transports, chosen by ``POSTBACK_SENDER`` (:func:`transport_for`):
+:class:`LeanTransport` (the default) over :class:`postback.delivery.sender.Client`, and
+:class:`AioHttpTransport` over an ``aiohttp.ClientSession``. Both keep connections alive
+(at most ``per_host_concurrency`` per host), cache DNS answers 30 s, keep no cookies,
+take no proxy from the environment, follow no redirects, and never raise for a network
+problem: every call returns a :class:`SendResult`. Everything below is theirs alike
+(:class:`_GuardedTransport`); only the exchange and the client's own errors differ.
 
 The address guard runs before any connection is made: an IP-literal host is checked
 here, and a name is resolved by :class:`GuardedResolver`, which drops every address
@@ -50,6 +54,7 @@ should not run more sends to one host at once than ``per_host_concurrency``.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import functools
 import ipaddress
@@ -70,6 +75,18 @@ from yarl import URL
 
 from postback import __version__
 from postback.config import Network, Settings
+from postback.delivery.sender import (
+    CertificateRejected,
+    Client,
+    ClosedEarly,
+    ConnectFailed,
+    ConnectTimeout,
+    ReplyInvalid,
+    SendError,
+    TlsFailed,
+    TunnelRefused,
+    basic_auth,
+)
 from postback.domain.records import FailureReason, RenderedRequest, Reply
 from postback.rules.addresses import host_address, is_blocked
 from postback.rules.postback import TOKEN
@@ -158,13 +175,15 @@ class GuardedResolver(AbstractResolver):
             await self._inner.close()
 
 
-class AioHttpTransport:
-    """The :class:`Transport` over one aiohttp session, created on first use."""
+class _GuardedTransport:
+    """What both senders share: the guard, the headers, the proxy's pinned addresses, one
+    resolver per set of extra networks, and turning failures into results."""
+
+    _failures: tuple[type[BaseException], ...] = (TimeoutError, OSError, ValueError)
 
     def __init__(self, settings: Settings, resolver: AbstractResolver | None = None) -> None:
         self._settings = settings
-        self._inner = resolver  # None: the system's (aiohttp.ThreadedResolver), one per session
-        self._sessions: dict[tuple[Network, ...], aiohttp.ClientSession] = {}
+        self._inner = resolver  # None: the system's (aiohttp.ThreadedResolver), one per key
         self._resolvers: dict[tuple[Network, ...], GuardedResolver] = {}
         self._proxy = URL(settings.outbound_proxy) if settings.outbound_proxy else None
         self._pins: dict[tuple[tuple[Network, ...], str, int], tuple[float, str]] = {}
@@ -185,13 +204,14 @@ class AioHttpTransport:
         return SendResult(reply, failure, error, elapsed, started_at)
 
     async def close(self) -> None:
-        """Close the sessions and their connections; the transport may not be used after."""
-        sessions, self._sessions = self._sessions, {}
+        """Close the connections; the transport may not be used after."""
+        await self._close_clients()
         resolvers, self._resolvers = self._resolvers, {}
-        for session in sessions.values():
-            await session.close()
         for resolver in resolvers.values():
             await resolver.close()  # an injected resolver stays open: its owner closes it
+
+    async def _close_clients(self) -> None:
+        raise NotImplementedError
 
     async def _attempt(
         self, request: RenderedRequest, delivery_id: str, extra: tuple[Network, ...]
@@ -203,9 +223,77 @@ class AioHttpTransport:
             return await self._exchange(request, url, headers, extra), None, None
         except _Refused as refused:
             return None, refused.reason, refused.message
-        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        except self._failures as exc:
             reason, message = self._describe(exc)
             return None, reason, message
+
+    async def _exchange(
+        self,
+        request: RenderedRequest,
+        url: URL,
+        headers: CIMultiDict[str],
+        extra: tuple[Network, ...],
+    ) -> Reply:
+        raise NotImplementedError
+
+    def _describe(self, exc: BaseException) -> tuple[FailureReason, str]:
+        raise NotImplementedError
+
+    def _resolver_now(self, key: tuple[Network, ...]) -> GuardedResolver:
+        """The guarded resolver for one set of extra networks."""
+        resolver = self._resolvers.get(key)
+        if resolver is None:
+            resolver = self._resolvers[key] = GuardedResolver(
+                self._settings.allowed_networks + key, self._inner, trusted=self._proxy_hosts
+            )
+        return resolver
+
+    async def _pinned_address(self, host: str, port: int, key: tuple[Network, ...]) -> str:
+        """An allowed address of ``host`` for one set of extra networks (answers kept
+        ``DNS_CACHE_SECONDS``, as the connection pools keep their own)."""
+        now = time.monotonic()
+        cached = self._pins.get((key, host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            found = await self._resolver_now(key).resolve(host, port, socket.AF_UNSPEC)
+        except OSError as error:
+            raise _Refused(*_dns_failure(error, host)) from None
+        if len(self._pins) > 4096:
+            self._pins.clear()
+        self._pins[(key, host, port)] = (now + DNS_CACHE_SECONDS, found[0]["host"])
+        return found[0]["host"]
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The system's trust store, or only ``POSTBACK_CA_FILE``; verification stays on."""
+        ca_file = self._settings.ca_file
+        return ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+
+    def _timeout_words(self, exc: TimeoutError) -> tuple[FailureReason, str]:
+        if isinstance(exc, aiohttp.ConnectionTimeoutError | ConnectTimeout):
+            return (
+                FailureReason.TIMEOUT,
+                f"no connection within {self._settings.connect_timeout:g} s",
+            )
+        return (
+            FailureReason.TIMEOUT,
+            f"no complete reply within {self._settings.total_timeout:g} s",
+        )
+
+
+class AioHttpTransport(_GuardedTransport):
+    """The :class:`Transport` over one aiohttp session per set of extra networks."""
+
+    _failures = (TimeoutError, aiohttp.ClientError, OSError, ValueError)
+
+    def __init__(self, settings: Settings, resolver: AbstractResolver | None = None) -> None:
+        super().__init__(settings, resolver)
+        self._sessions: dict[tuple[Network, ...], aiohttp.ClientSession] = {}
+
+    async def _close_clients(self) -> None:
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            await session.close()
 
     async def _exchange(
         self,
@@ -252,32 +340,12 @@ class AioHttpTransport:
             options["server_hostname"] = host
         return url.with_host(address), options
 
-    async def _pinned_address(self, host: str, port: int, key: tuple[Network, ...]) -> str:
-        """An allowed address of ``host`` for one set of extra networks (answers kept
-        ``DNS_CACHE_SECONDS``, as the connector keeps its own)."""
-        now = time.monotonic()
-        cached = self._pins.get((key, host, port))
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        try:
-            found = await self._resolvers[key].resolve(host, port, socket.AF_UNSPEC)
-        except OSError as error:
-            raise _Refused(*_dns_failure(error, host)) from None
-        if len(self._pins) > 4096:
-            self._pins.clear()
-        self._pins[(key, host, port)] = (now + DNS_CACHE_SECONDS, found[0]["host"])
-        return found[0]["host"]
-
     def _session_now(self, key: tuple[Network, ...]) -> aiohttp.ClientSession:
         """The session for one set of extra networks (its DNS cache and pool its own)."""
         session = self._sessions.get(key)
         if session is None:
-            resolver = GuardedResolver(
-                self._settings.allowed_networks + key, self._inner, trusted=self._proxy_hosts
-            )
-            self._resolvers[key] = resolver
             session = self._sessions[key] = aiohttp.ClientSession(
-                connector=self._connector(resolver),
+                connector=self._connector(self._resolver_now(key)),
                 timeout=aiohttp.ClientTimeout(
                     total=self._settings.total_timeout,
                     sock_connect=self._settings.connect_timeout,
@@ -288,31 +356,186 @@ class AioHttpTransport:
         return session
 
     def _connector(self, resolver: AbstractResolver) -> aiohttp.TCPConnector:
-        ca_file = self._settings.ca_file
         return aiohttp.TCPConnector(
             limit=0,  # the worker bounds concurrency overall; per host, the setting does
             limit_per_host=self._settings.per_host_concurrency,
             ttl_dns_cache=DNS_CACHE_SECONDS,
             resolver=resolver,
             # POSTBACK_CA_FILE replaces the system's trust store; verification stays on.
-            ssl=True if ca_file is None else ssl.create_default_context(cafile=str(ca_file)),
+            ssl=True if self._settings.ca_file is None else self._tls_context(),
         )
 
     def _describe(self, exc: BaseException) -> tuple[FailureReason, str]:
         """Name a send failure, with a message that never repeats the URL (or its secrets)."""
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
             return _dns_failure(exc.os_error, exc.host)
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return (
-                FailureReason.TIMEOUT,
-                f"no connection within {self._settings.connect_timeout:g} s",
-            )
         if isinstance(exc, TimeoutError):
-            return (
-                FailureReason.TIMEOUT,
-                f"no complete reply within {self._settings.total_timeout:g} s",
-            )
+            return self._timeout_words(exc)
         return _other_failure(exc)
+
+
+class LeanTransport(_GuardedTransport):
+    """The :class:`Transport` over :mod:`postback.delivery.sender` (httptools on the event
+    loop's own transports): one client per set of extra networks, like the sessions."""
+
+    _failures = (TimeoutError, SendError, OSError, ValueError)
+
+    def __init__(self, settings: Settings, resolver: AbstractResolver | None = None) -> None:
+        super().__init__(settings, resolver)
+        self._clients: dict[tuple[Network, ...], Client] = {}
+        self._addresses: dict[tuple[tuple[Network, ...], str, int], tuple[float, list[str]]] = {}
+        self._tls: ssl.SSLContext | None = None
+        self._proxy_route = _proxy_route(self._proxy)
+
+    async def _close_clients(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.close()
+
+    async def _exchange(
+        self,
+        request: RenderedRequest,
+        url: URL,
+        headers: CIMultiDict[str],
+        extra: tuple[Network, ...],
+    ) -> Reply:
+        body = b"" if request.body is None else request.body.encode("utf-8")
+        key = _networks_key(extra)
+        client = self._clients.get(key) or self._client_now(key)
+        host = url.raw_host or ""
+        port = url.port or 0
+        tls = url.scheme.lower() == "https"
+        route = (tls, host, port, host if tls else None)
+        target = url.raw_path_qs or "/"
+        if self._proxy is not None:
+            if _ip_literal(host) is None:
+                headers.setdefault("Host", url.host_port_subcomponent or host)
+                route = (tls, await self._pinned_address(host, port, key), port, route[3])
+            if not tls:
+                shown = f"[{route[1]}]" if ":" in route[1] else route[1]
+                target = f"http://{shown}:{port}{target}"
+        method = request.method.value
+        head = request_head(method, target, url, headers, None if request.body is None else body)
+        deadline = asyncio.get_running_loop().time() + self._settings.total_timeout
+        cap = self._settings.max_reply_bytes
+        answer = await client.request(route, method, head, body, cap=cap, deadline=deadline)
+        return Reply(answer.status, answer.headers, answer.body, answer.truncated)
+
+    def _client_now(self, key: tuple[Network, ...]) -> Client:
+        if self._tls is None:
+            self._tls = self._tls_context()
+        resolver = self._resolver_now(key)
+
+        async def resolve(host: str, port: int) -> list[str]:
+            return await self._addresses_of(resolver, key, host, port)
+
+        client = self._clients[key] = Client(
+            resolve,
+            self._tls,
+            self._settings.per_host_concurrency,
+            self._settings.connect_timeout,
+            self._proxy_route,
+        )
+        return client
+
+    async def _addresses_of(
+        self, resolver: GuardedResolver, key: tuple[Network, ...], host: str, port: int
+    ) -> list[str]:
+        """The addresses to connect to: an IP literal as is (checked by ``check_url``, or
+        the proxy's), a name's allowed addresses (kept ``DNS_CACHE_SECONDS``)."""
+        if _ip_literal(host) is not None:
+            return [host.strip("[]")]
+        now = time.monotonic()
+        cached = self._addresses.get((key, host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            found = await resolver.resolve(host, port, socket.AF_UNSPEC)
+        except OSError as error:
+            raise _Refused(*_dns_failure(error, host)) from None
+        addresses = list(dict.fromkeys(r["host"] for r in found))
+        if len(self._addresses) > 4096:
+            self._addresses.clear()
+        self._addresses[(key, host, port)] = (now + DNS_CACHE_SECONDS, addresses)
+        return addresses
+
+    def _describe(self, exc: BaseException) -> tuple[FailureReason, str]:
+        """Name a send failure, in the same words as the aiohttp transport's."""
+        if isinstance(exc, TimeoutError):
+            return self._timeout_words(exc)
+        if isinstance(exc, SendError):
+            return _send_error_words(exc)
+        if isinstance(exc, OSError):
+            return FailureReason.CONNECTION, f"the connection broke: {_os_words(exc)}"
+        return _refused_request(exc)
+
+
+_HEAD_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # CR and LF: counted below
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+def request_head(
+    method: str, target: str, url: URL, headers: CIMultiDict[str], body: bytes | None
+) -> bytes:
+    """The request line and headers, as aiohttp would write them for a postback: Host
+    first (unless given), ``Accept: */*``, the stored headers in order, Basic auth from
+    the URL's user info, ``Content-Length`` when there is a body; no Accept-Encoding, so
+    replies come as sent. Raises ValueError for a control character (as aiohttp does)."""
+    lines = [f"{method} {target} HTTP/1.1"]
+    if "Host" not in headers:
+        lines.append(f"Host: {url.host_port_subcomponent}")
+    if "Accept" not in headers:
+        lines.append("Accept: */*")
+    for name, value in headers.items():
+        if name.lower() not in _FRAMING:
+            lines.append(f"{name}: {value}")
+    if url.raw_user:
+        lines.append(f"Authorization: {basic_auth(url.raw_authority.rpartition('@')[0])}")
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    text = "\r\n".join(lines)
+    breaks = len(lines) - 1
+    if _HEAD_BAD.search(text) or text.count("\r") != breaks or text.count("\n") != breaks:
+        raise ValueError("a control character in the request head")
+    return (text + "\r\n\r\n").encode("utf-8")
+
+
+def _proxy_route(proxy: URL | None) -> tuple[str, int, str | None] | None:
+    if proxy is None:
+        return None
+    auth = basic_auth(proxy.raw_authority.rpartition("@")[0]) if proxy.raw_user else None
+    return (proxy.raw_host or "", proxy.port or 80, auth)
+
+
+def _send_error_words(exc: SendError) -> tuple[FailureReason, str]:
+    if isinstance(exc, ReplyInvalid):
+        return FailureReason.PROTOCOL, f"the reply is not valid HTTP ({exc.detail})"
+    if isinstance(exc, ClosedEarly):
+        if exc.started:
+            return FailureReason.PROTOCOL, "the reply's body was cut short or malformed"
+        if exc.error is not None:
+            return FailureReason.CONNECTION, f"the connection broke: {_os_words(exc.error)}"
+        return FailureReason.PROTOCOL, "the server closed the connection without replying"
+    return FailureReason.CONNECTION, _connect_words(exc)
+
+
+def _connect_words(exc: SendError) -> str:
+    if isinstance(exc, ConnectFailed):
+        return f"cannot connect to {exc.host}:{exc.port}: {_os_words(exc.error)}"
+    if isinstance(exc, CertificateRejected):
+        return f"the certificate of {exc.host}:{exc.port} could not be verified ({exc.why})"
+    if isinstance(exc, TlsFailed):
+        return f"the TLS handshake with {exc.host} failed"
+    if isinstance(exc, TunnelRefused):
+        return f"the proxy refused the tunnel ({exc.status})"
+    return "the connection failed"
+
+
+def transport_for(settings: Settings, resolver: AbstractResolver | None = None) -> Transport:
+    """The transport ``POSTBACK_SENDER`` names (``lean`` unless ``aiohttp``)."""
+    if settings.sender == "aiohttp":
+        return AioHttpTransport(settings, resolver)
+    return LeanTransport(settings, resolver)
 
 
 def _networks_key(extra: tuple[Network, ...]) -> tuple[Network, ...]:

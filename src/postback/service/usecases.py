@@ -15,7 +15,7 @@ from postback.config import Network, Settings
 from postback.delivery import metrics, outcome, signing
 from postback.delivery.outcome import Outcome
 from postback.delivery.redact import redact
-from postback.delivery.transport import AioHttpTransport, SendResult, Transport, as_sent
+from postback.delivery.transport import SendResult, Transport, as_sent, transport_for
 from postback.domain import keys
 from postback.domain.catalogue import catalogue_for, sample_params
 from postback.domain.clock import Clock, utcnow
@@ -572,7 +572,7 @@ class Service:
 
     def _transport(self) -> Transport:
         if self._sender is None:
-            self._sender = AioHttpTransport(self.settings)
+            self._sender = transport_for(self.settings)
         return self._sender
 
     # -- unsaved configurations ------------------------------------------------------
