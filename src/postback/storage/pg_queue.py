@@ -1,0 +1,183 @@
+"""The workers' hot path on PostgreSQL, on asyncpg: one statement to claim, one to complete.
+
+Each is a single statement, so it commits by itself: no BEGIN and COMMIT round trips,
+no pooled-connection ping, no per-row parameter processing, and asyncpg prepares each
+text once per connection. The claim locks the due rows (``FOR UPDATE SKIP LOCKED``),
+leases them and returns them with their postbacks' terms; its selection is compiled
+from :mod:`~postback.storage.claim_queries`, so it takes the same deliveries in the
+same order as the statement-by-statement form. The completion takes one array per
+column and, in one go, logs the attempts, moves the deliveries on (only where the
+lease is still the worker's) and updates the postbacks' health, returning what is
+needed to decide on disabling one. Rate limits, a batch written again and requests
+rendered anew are rarer and go through ``claim_queries`` (see ``PostgresStore``).
+
+Rows found by id use ``id = ANY(array)``, so each stays a primary-key probe whatever
+the statistics say (a join with the array alone was once planned as a sequential scan
+nested with it, quadratic in the batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+from postback.delivery.queue import AttemptResult
+from postback.domain.records import DeliveryStatus
+from postback.storage import claim_queries, rows
+from postback.storage.claim_queries import CLAIM_COLUMNS, NOW, Candidate, Health
+from postback.storage.sql import deliveries
+
+D = deliveries.c
+
+
+class Row(asyncpg.Record):  # type: ignore[misc]
+    """A record whose columns also read as attributes, as SQLAlchemy's rows do, so the
+    conversions in :mod:`~postback.storage.rows` take either."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _driver_sql(stmt: Any, *given: str) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """A Core statement as asyncpg's ``$n`` text, its parameter names in order, and the
+    values of the parameters the statement fixes itself (literals, ``OFFSET 0``);
+    ``given`` names the parameters each execution passes."""
+    compiled = stmt.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+    state = compiled.construct_expanded_state(dict.fromkeys(given))
+    return state.statement, tuple(state.positiontup or ()), dict(state.parameters)
+
+
+def _lease_statement() -> Any:
+    due = claim_queries.due_ids().cte("due")
+    leased = (
+        update(deliveries)
+        .where(D.id.in_(select(due.c.id)))
+        .values(lease_owner=bindparam("worker"), lease_until=bindparam("until"), updated_at=NOW)
+        .returning(*CLAIM_COLUMNS)
+        .cte("leased")
+    )
+    return claim_queries.with_terms(leased)
+
+
+CLAIM, _CLAIM_NAMES, _CLAIM_FIXED = _driver_sql(
+    _lease_statement(), "worker", "until", "now", "limit"
+)
+
+
+async def lease(
+    conn: Any, worker_id: str, now: datetime, limit: int, until: datetime
+) -> list[Candidate]:
+    """Lease up to ``limit`` due deliveries to ``worker_id`` until ``until``, in claim
+    order, each with its postback's terms."""
+    given = {"now": now, "limit": max(1, limit), "worker": worker_id, "until": until}
+    args = [given[n] if n in given else _CLAIM_FIXED[n] for n in _CLAIM_NAMES]
+    found = await conn.fetch(CLAIM, *args, record_class=Row)
+    return claim_queries.candidates(found, now)
+
+
+_COLUMNS = (*claim_queries.ATTEMPT_COLUMNS, "status", "next_due", "last_error", "worker")
+_TYPES = (
+    "text",
+    "int",
+    "timestamptz",
+    "float8",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int",
+    "text",
+    "bytea",
+    "bool",
+    "text",
+    "text",
+    "int",
+    "text",
+    "timestamptz",
+    "text",
+    "text",
+)
+_N = len(_COLUMNS)
+_ATTEMPTS = ", ".join(claim_queries.ATTEMPT_COLUMNS)
+_ARRAYS = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_TYPES))
+# Built from the constants above, never from input.
+COMPLETE = f"""
+WITH r AS (
+    SELECT * FROM unnest({_ARRAYS}) AS r({", ".join(_COLUMNS)})
+), logged AS (
+    INSERT INTO attempts ({_ATTEMPTS}) SELECT {_ATTEMPTS} FROM r
+), moved AS (
+    UPDATE deliveries d SET status = r.status, attempt_count = d.attempt_count + 1,
+        round_attempts = d.round_attempts + 1, due_at = COALESCE(r.next_due, d.due_at),
+        last_error = r.last_error, lease_owner = NULL, lease_until = NULL,
+        updated_at = ${_N + 1}
+    FROM r WHERE d.id = ANY($1::text[]) AND d.id = r.delivery_id AND d.lease_owner = r.worker
+), locked AS (
+    SELECT id FROM postbacks WHERE id = ANY(${_N + 2}::text[]) ORDER BY id FOR UPDATE
+)
+UPDATE postbacks p SET
+    last_success_at = CASE
+        WHEN h.ok IS NOT NULL AND (p.last_success_at IS NULL OR p.last_success_at < h.ok)
+        THEN h.ok ELSE p.last_success_at END,
+    failing_since = CASE WHEN h.ok IS NULL THEN COALESCE(p.failing_since, h.fail) ELSE h.fail END
+FROM unnest(${_N + 2}::text[], ${_N + 3}::timestamptz[], ${_N + 4}::timestamptz[])
+    AS h(id, ok, fail)
+WHERE p.id IN (SELECT id FROM locked) AND p.id = h.id
+RETURNING p.id, p.owner_id, p.name, p.failing_since, p.disabled_reason
+"""  # noqa: S608
+
+
+def fits(results: Sequence[AttemptResult]) -> bool:
+    """Whether one statement can complete the batch: each delivery once, its postback
+    known, no request rendered anew."""
+    ids = {r.attempt.delivery_id for r in results}
+    return (
+        len(ids) == len(results)
+        and all(r.postback_id for r in results)
+        and all(r.rendered is None for r in results)
+    )
+
+
+def _columns(results: Sequence[AttemptResult]) -> list[list[Any]]:
+    attempt = claim_queries.ATTEMPT_COLUMNS
+    values = [
+        (
+            *map(rows.attempt_values(r.attempt, same_as_delivery=True).__getitem__, attempt),
+            r.status.value,
+            r.next_due_at if r.status is DeliveryStatus.RETRYING else None,
+            claim_queries.last_error(r),
+            r.worker_id,
+        )
+        for r in results
+    ]
+    return [list(column) for column in zip(*values, strict=True)]
+
+
+async def complete(
+    conn: Any, results: Sequence[AttemptResult], found: dict[str, Health], now: datetime
+) -> list[Any]:
+    """Log the attempts, move the deliveries on and record each postback's health (as
+    ``found`` says); the postbacks rows, for :func:`claim_queries.dead`."""
+    pids = sorted(found)
+    ok = [found[p].success for p in pids]
+    fail = [found[p].failing_since() for p in pids]
+    return list(
+        await conn.fetch(COMPLETE, *_columns(results), now, pids, ok, fail, record_class=Row)
+    )
+
+
+NEXT_DUE, _NEXT_NAMES, _NEXT_FIXED = _driver_sql(claim_queries.NEXT_DUE)
+
+
+async def next_due_at(conn: Any) -> datetime | None:
+    """As :func:`claim_queries.next_due_at`, on an asyncpg connection."""
+    row = await conn.fetchrow(NEXT_DUE, *(_NEXT_FIXED[n] for n in _NEXT_NAMES))
+    return min((t for t in (row["waiting"], row["leased"]) if t is not None), default=None)
