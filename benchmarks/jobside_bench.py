@@ -205,11 +205,17 @@ async def count_statements_sqlite(kind: str, n: int) -> dict[str, Any]:
     return out
 
 
-async def run(kind: str, n: int, count: bool = True) -> dict[str, Any]:
-    """One drain of ``n`` deliveries on a fresh database, and the statement counts."""
-    figures: dict[str, Any] = {"database": kind, "batch": BATCH}
+async def run(kind: str, n: int, count: bool = True, durable: bool = True) -> dict[str, Any]:
+    """One drain of ``n`` deliveries on a fresh database, and the statement counts;
+    ``durable=False`` drains with ``synchronous_commit=False`` for the completions."""
+    figures: dict[str, Any] = {"database": kind, "batch": BATCH, "durable": durable}
     async with common.world(kind) as w:
         await _seed(w, n, "d")
+        if not durable:
+            from postback.storage import open_store
+
+            await w.store.close()
+            w.store = open_store(w.url, synchronous_commit=False)  # type: ignore[assignment]
         figures["drain"] = await drain(w, n)
     if count and kind == "postgresql":
         figures["messages"] = await _count_pg_fresh(n)
@@ -238,10 +244,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kind", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--no-count", action="store_true", help="only the drain's CPU figures")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    parser.add_argument(
+        "--async-commit", action="store_true", help="completions with synchronous_commit off"
+    )
     args = parser.parse_args(argv)
     import uvloop
 
-    found = uvloop.run(run(args.kind, args.n, not args.no_count))
+    found = uvloop.run(run(args.kind, args.n, not args.no_count, not args.async_commit))
     print(json.dumps(found, indent=None if args.json else 2))
 
 
