@@ -76,13 +76,36 @@ def _delivery_row(event: Event, new: NewDelivery, now: datetime) -> dict[str, An
     }
 
 
+def first_items(items: Sequence[IngestItem]) -> dict[str, IngestItem]:
+    """Each event id's first item in the batch (a repeat within it creates nothing)."""
+    first: dict[str, IngestItem] = {}
+    for item in items:
+        first.setdefault(item.event.id, item)
+    return first
+
+
+def event_rows(first: dict[str, IngestItem], now: datetime) -> list[dict[str, Any]]:
+    return [_event_row(i.event, len(i.deliveries), now) for i in first.values()]
+
+
+def delivery_rows(
+    first: dict[str, IngestItem], stored: set[str] | None, now: datetime
+) -> list[dict[str, Any]]:
+    """The deliveries of the events ``stored`` now (None: of every first item), in
+    batch order."""
+    return [
+        _delivery_row(item.event, d, now)
+        for eid, item in first.items()
+        if stored is None or eid in stored
+        for d in item.deliveries
+    ]
+
+
 async def ingest(
     conn: AsyncConnection, items: Sequence[IngestItem], now: datetime
 ) -> list[IngestResult]:
     """Insert new events and their deliveries in bulk; report known ids as duplicates."""
-    first: dict[str, IngestItem] = {}
-    for item in items:
-        first.setdefault(item.event.id, item)
+    first = first_items(items)
     if not first:
         return []
     stmt = (
@@ -90,17 +113,22 @@ async def ingest(
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(events.c.id)
     )
-    event_rows = [_event_row(i.event, len(i.deliveries), now) for i in first.values()]
-    inserted = set((await conn.execute(stmt, event_rows)).scalars())
-    new_rows = [
-        _delivery_row(item.event, d, now)
-        for eid, item in first.items()
-        if eid in inserted
-        for d in item.deliveries
-    ]
+    inserted = set((await conn.execute(stmt, event_rows(first, now))).scalars())
+    new_rows = delivery_rows(first, inserted, now)
     if new_rows:
         await conn.execute(_delivery_insert(conn), new_rows)
     known = await _stored_counts(conn, [e for e in first if e not in inserted])
+    return ingest_results(items, first, inserted, known, now)
+
+
+def ingest_results(
+    items: Sequence[IngestItem],
+    first: dict[str, IngestItem],
+    inserted: set[str],
+    known: dict[str, tuple[datetime, int]],
+    now: datetime,
+) -> list[IngestResult]:
+    """One result per item: stored, or a duplicate naming the event first stored."""
     results: list[IngestResult] = []
     for item in items:
         eid = item.event.id

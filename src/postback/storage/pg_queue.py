@@ -1,4 +1,4 @@
-"""The workers' hot path on PostgreSQL, on asyncpg: one statement to claim, one to complete.
+"""PostgreSQL's hot paths on asyncpg: one statement each to ingest, claim and complete.
 
 Each is a single statement, so it commits by itself: no BEGIN and COMMIT round trips,
 no pooled-connection ping, no per-row parameter processing, and asyncpg prepares each
@@ -10,6 +10,10 @@ column and, in one go, logs the attempts, moves the deliveries on (only where th
 lease is still the worker's) and updates the postbacks' health, returning what is
 needed to decide on disabling one. Rate limits, a batch written again and requests
 rendered anew are rarer and go through ``claim_queries`` (see ``PostgresStore``).
+
+Ingest stores a batch's new events and their deliveries (in batch order, which numbers
+them) and wakes the workers, in one statement too; repeated event ids are looked up
+after it only when there are some.
 
 Rows found by id use ``id = ANY(array)``, so each stays a primary-key probe whatever
 the statistics say (a join with the array alone was once planned as a sequential scan
@@ -28,8 +32,9 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from postback.delivery.queue import AttemptResult
 from postback.domain.records import DeliveryStatus
-from postback.storage import claim_queries, rows
+from postback.storage import claim_queries, delivery_queries, rows
 from postback.storage.claim_queries import CLAIM_COLUMNS, NOW, Candidate, Health
+from postback.storage.interfaces import IngestItem, IngestResult
 from postback.storage.sql import deliveries
 
 D = deliveries.c
@@ -181,3 +186,91 @@ async def next_due_at(conn: Any) -> datetime | None:
     """As :func:`claim_queries.next_due_at`, on an asyncpg connection."""
     row = await conn.fetchrow(NEXT_DUE, *(_NEXT_FIXED[n] for n in _NEXT_NAMES))
     return min((t for t in (row["waiting"], row["leased"]) if t is not None), default=None)
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+_EVENT_TYPES = {
+    "id": "text",
+    "type": "text",
+    "occurred_at": "timestamptz",
+    "data": "text",
+    "received_at": "timestamptz",
+    "deliveries_created": "int",
+}
+_DELIVERY_TYPES = {
+    "id": "text",
+    "postback_id": "text",
+    "owner_id": "text",
+    "event_id": "text",
+    "event_occurred_at": "timestamptz",
+    "method": "text",
+    "url": "text",
+    "headers": "text",
+    "body": "text",
+    "status": "text",
+    "last_error": "text",
+    "due_at": "timestamptz",
+    "order_key": "text",
+    "action_id": "text",
+    "attempt_count": "int",
+    "round_attempts": "int",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "postback_version": "int",
+}
+
+
+def _unnest(types: dict[str, str], first: int) -> str:
+    arrays = ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types.values()))
+    return f"unnest({arrays}) WITH ORDINALITY AS r({', '.join(types)}, n)"
+
+
+_E = ", ".join(_EVENT_TYPES)
+_D = ", ".join(_DELIVERY_TYPES)
+_CHANNEL = len(_EVENT_TYPES) + len(_DELIVERY_TYPES) + 1
+INGEST = f"""
+WITH e AS (
+    INSERT INTO events ({_E}) SELECT {_E} FROM {_unnest(_EVENT_TYPES, 1)}
+    ON CONFLICT (id) DO NOTHING RETURNING id
+), d AS (
+    INSERT INTO deliveries ({_D})
+    SELECT {_D} FROM {_unnest(_DELIVERY_TYPES, len(_EVENT_TYPES) + 1)}
+    WHERE event_id IN (SELECT id FROM e) ORDER BY n
+    RETURNING 1
+)
+SELECT (SELECT array_agg(id) FROM e) AS stored,
+    (SELECT count(*) FROM (SELECT pg_notify(${_CHANNEL}, '') FROM (SELECT 1 FROM d LIMIT 1) x) y)
+    AS notified
+"""  # noqa: S608
+_KNOWN = "SELECT id, received_at, deliveries_created FROM events WHERE id = ANY($1::text[])"
+
+
+def _arrays(values: list[dict[str, Any]], types: dict[str, str]) -> list[list[Any]]:
+    return [[v[c] for v in values] for c in types]
+
+
+async def ingest(
+    conn: Any, items: Sequence[IngestItem], now: datetime, channel: str
+) -> tuple[list[IngestResult], bool]:
+    """Store the batch's new events and their deliveries; NOTIFY ``channel`` when that
+    made work. The results, and whether it did."""
+    first = delivery_queries.first_items(items)
+    if not first:
+        return [], False
+    event_rows = delivery_queries.event_rows(first, now)
+    delivery_rows = delivery_queries.delivery_rows(first, None, now)
+    row = await conn.fetchrow(
+        INGEST,
+        *_arrays(event_rows, _EVENT_TYPES),
+        *_arrays(delivery_rows, _DELIVERY_TYPES),
+        channel,
+    )
+    stored = set(row["stored"] or ())
+    repeated = [e for e in first if e not in stored]
+    known = {}
+    if repeated:
+        found = await conn.fetch(_KNOWN, repeated)
+        known = {r["id"]: (r["received_at"], r["deliveries_created"]) for r in found}
+    results = delivery_queries.ingest_results(items, first, stored, known, now)
+    return results, bool(row["notified"])

@@ -33,7 +33,8 @@ from postback.domain.clock import Clock, utcnow
 from postback.errors import Conflict, PostbackError, StoreError
 from postback.storage import claim_queries, pg_queue
 from postback.storage.claim_queries import Candidate
-from postback.storage.sql_store import SQLStore
+from postback.storage.interfaces import IngestItem, IngestResult
+from postback.storage.sql_store import SQLStore, refused_value
 
 CHANNEL = "postback_work"
 CONNECT_TIMEOUT = 10.0
@@ -48,6 +49,8 @@ async def driver_errors() -> AsyncIterator[None]:
         yield
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise Conflict(f"the change clashes with stored data: {exc}") from exc
+    except asyncpg.DataError as exc:
+        raise refused_value(str(exc).split("\n", 1)[0]) from exc
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
         raise StoreError(f"database error: {exc}") from exc
 
@@ -150,6 +153,14 @@ class PostgresStore(SQLStore):
         if dying:
             async with self._write() as conn:
                 await claim_queries.disable(conn, dying, now)
+
+    async def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:
+        """As :meth:`SQLStore.ingest`, in one statement (NOTIFY included)."""
+        async with self._hot("claims") as conn:
+            results, created = await pg_queue.ingest(conn, items, self._clock(), CHANNEL)
+        if created:
+            self._work_added()
+        return results
 
     async def next_due_at(self) -> datetime | None:
         async with self._hot("claims") as conn:
