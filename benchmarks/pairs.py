@@ -318,6 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--base", help="code: the src folder to compare this tree's with")
+    parser.add_argument("--this", help="code: the src folder to use for this tree's side")
     parser.add_argument("--cases", nargs="+", help=f"code: some of {', '.join(CODE_CASES)}")
     args = parser.parse_args(argv)
     path = common.results_dir() / "pairs.json"
@@ -333,7 +334,8 @@ def main(argv: list[str] | None = None) -> None:
         elif name == "code":
             if not args.base:
                 parser.error("code needs --base PATH (a src folder)")
-            sides = {"base": (args.base, {}), "this": (str(common.ROOT / "src"), {})}
+            this = args.this or str(common.ROOT / "src")
+            sides = {"base": (args.base, {}), "this": (this, {})}
             figures = uvloop.run(versus(args.pairs, args.cases or CODE_CASES, sides))
         else:
             flag = "POSTBACK_WORKER_SYNCHRONOUS_COMMIT"

@@ -39,7 +39,7 @@ from postback.delivery import signing
 from postback.delivery.queue import AttemptResult, Claim
 from postback.delivery.ratelimit import Plan, RateState, plan
 from postback.domain.records import DeliveryStatus
-from postback.storage import rows
+from postback.storage import bulk, rows
 from postback.storage.delivery_queries import dialect_insert
 from postback.storage.sql import (
     OPEN_STATUSES,
@@ -471,25 +471,29 @@ async def _store_rendered(conn: AsyncConnection, results: Sequence[AttemptResult
     )
 
 
+_ATTEMPT_INSERT = insert(attempts).values({c: bindparam(c) for c in ATTEMPT_COLUMNS})
+_COMPLETE = (
+    update(deliveries)
+    .where(D.id == bindparam("b_id"), D.lease_owner == bindparam("b_worker"))
+    .values(
+        status=bindparam("b_status"),
+        attempt_count=D.attempt_count + 1,
+        round_attempts=D.round_attempts + 1,
+        due_at=func.coalesce(bindparam("b_due", type_=UTCDateTime()), D.due_at),
+        last_error=bindparam("b_error"),
+        lease_owner=None,
+        lease_until=None,
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+)
+
+
 async def _record(conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime) -> None:
     await _store_rendered(conn, results)
-    await conn.execute(insert(attempts), [_attempt_values(r) for r in results])
-    await conn.execute(
-        update(deliveries)
-        .where(
-            D.id == bindparam("b_id"),
-            D.lease_owner == bindparam("b_worker"),
-        )
-        .values(
-            status=bindparam("b_status"),
-            attempt_count=D.attempt_count + 1,
-            round_attempts=D.round_attempts + 1,
-            due_at=func.coalesce(bindparam("b_due", type_=UTCDateTime()), D.due_at),
-            last_error=bindparam("b_error"),
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-        ),
+    await bulk.execute_many(conn, _ATTEMPT_INSERT, [_attempt_values(r) for r in results])
+    await bulk.execute_many(
+        conn,
+        _COMPLETE,
         [
             {
                 "b_id": r.attempt.delivery_id,
@@ -497,6 +501,7 @@ async def _record(conn: AsyncConnection, results: Sequence[AttemptResult], now: 
                 "b_status": r.status.value,
                 "b_due": _next_due(r),
                 "b_error": last_error(r),
+                "b_now": now,
             }
             for r in results
         ],

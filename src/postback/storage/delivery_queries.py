@@ -6,14 +6,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Table, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.delivery.redact import redact
 from postback.domain.records import Delivery, DeliveryStatus, Event, NewDelivery, Replay
 from postback.errors import Conflict, NotFound
-from postback.storage import rows
+from postback.storage import bulk, rows
 from postback.storage.interfaces import DeliveryFilter, IngestItem, IngestResult, Notice, Page
 from postback.storage.sql import attempts, deliveries, events, notices, postbacks, replays
 
@@ -28,14 +39,37 @@ def dialect_insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | s
     return sqlite.insert(table)
 
 
+_DELIVERY_COLUMNS = (
+    "id",
+    "postback_id",
+    "owner_id",
+    "event_id",
+    "event_occurred_at",
+    "method",
+    "url",
+    "headers",
+    "body",
+    "status",
+    "last_error",
+    "due_at",
+    "order_key",
+    "action_id",
+    "attempt_count",
+    "round_attempts",
+    "created_at",
+    "updated_at",
+    "postback_version",
+)
+_INSERT_DELIVERY = deliveries.insert().values({c: bindparam(c) for c in _DELIVERY_COLUMNS})
+# SQLite takes MAX(seq) + 1 inside the INSERT, atomic as SQLite runs one writer at a time.
+_INSERT_DELIVERY_SQLITE = _INSERT_DELIVERY.values(
+    seq=select(func.coalesce(func.max(D.seq), 0) + 1).scalar_subquery()
+)
+
+
 def _delivery_insert(conn: AsyncConnection) -> Insert:
-    """PostgreSQL numbers rows by identity; SQLite takes MAX(seq) + 1 inside the INSERT,
-    which is atomic because SQLite runs one writer at a time."""
-    stmt = deliveries.insert()
-    if conn.dialect.name == "sqlite":
-        next_seq = select(func.coalesce(func.max(D.seq), 0) + 1).scalar_subquery()
-        stmt = stmt.values(seq=next_seq)
-    return stmt
+    """PostgreSQL numbers rows by identity; SQLite by ``MAX(seq) + 1``."""
+    return _INSERT_DELIVERY_SQLITE if conn.dialect.name == "sqlite" else _INSERT_DELIVERY
 
 
 def _event_row(event: Event, count: int, now: datetime) -> dict[str, Any]:
@@ -115,8 +149,7 @@ async def ingest(
     )
     inserted = set((await conn.execute(stmt, event_rows(first, now))).scalars())
     new_rows = delivery_rows(first, inserted, now)
-    if new_rows:
-        await conn.execute(_delivery_insert(conn), new_rows)
+    await bulk.execute_many(conn, _delivery_insert(conn), new_rows)
     known = await _stored_counts(conn, [e for e in first if e not in inserted])
     return ingest_results(items, first, inserted, known, now)
 
