@@ -55,25 +55,25 @@ def delivered(claim: Claim, worker: str) -> AttemptResult:
     return AttemptResult(attempt, DeliveryStatus.DELIVERED, None, worker, claim.postback_id)
 
 
-async def _cycle(store: Any, worker: str) -> int:
-    claims = await store.claim(worker, common.utcnow(), BATCH, 60.0)
+async def _cycle(store: Any, worker: str, batch: int = BATCH) -> int:
+    claims = await store.claim(worker, common.utcnow(), batch, 60.0)
     if claims:
         await store.complete([delivered(c, worker) for c in claims])
     return len(claims)
 
 
-async def drain(w: common.World, n: int) -> dict[str, float]:
+async def drain(w: common.World, n: int, batch: int = BATCH) -> dict[str, float]:
     """Claim and complete until ``n`` are done; CPU per delivery of this process and of
     the database's backends (PostgreSQL: those of this database, as they stand at the
     end; the first cycle opens them, so it is left out of the figures)."""
     worker = "bench-worker"
-    done = await _cycle(w.store, worker)
+    done = await _cycle(w.store, worker, batch)
     backends = await _pg_backends(w) if w.kind == "postgresql" else []
     cpu0, began = time.process_time(), time.perf_counter()
     pg0 = sum(common.cpu_seconds(p) for p in backends)
     start = done
     while done < n:
-        got = await _cycle(w.store, worker)
+        got = await _cycle(w.store, worker, batch)
         if not got:
             break
         done += got
@@ -205,10 +205,12 @@ async def count_statements_sqlite(kind: str, n: int) -> dict[str, Any]:
     return out
 
 
-async def run(kind: str, n: int, count: bool = True, durable: bool = True) -> dict[str, Any]:
+async def run(
+    kind: str, n: int, count: bool = True, durable: bool = True, batch: int = BATCH
+) -> dict[str, Any]:
     """One drain of ``n`` deliveries on a fresh database, and the statement counts;
     ``durable=False`` drains with ``synchronous_commit=False`` for the completions."""
-    figures: dict[str, Any] = {"database": kind, "batch": BATCH, "durable": durable}
+    figures: dict[str, Any] = {"database": kind, "batch": batch, "durable": durable}
     async with common.world(kind) as w:
         await _seed(w, n, "d")
         if not durable:
@@ -216,7 +218,7 @@ async def run(kind: str, n: int, count: bool = True, durable: bool = True) -> di
 
             await w.store.close()
             w.store = open_store(w.url, synchronous_commit=False)  # type: ignore[assignment]
-        figures["drain"] = await drain(w, n)
+        figures["drain"] = await drain(w, n, batch)
     if count and kind == "postgresql":
         figures["messages"] = await _count_pg_fresh(n)
     elif count:
@@ -242,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.jobside_bench", description=__doc__)
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--kind", choices=("sqlite", "postgresql"), default="postgresql")
+    parser.add_argument("--batch", type=int, default=BATCH, help="deliveries per claim")
     parser.add_argument("--no-count", action="store_true", help="only the drain's CPU figures")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
     parser.add_argument(
@@ -250,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import uvloop
 
-    found = uvloop.run(run(args.kind, args.n, not args.no_count, not args.async_commit))
+    found = uvloop.run(run(args.kind, args.n, not args.no_count, not args.async_commit, args.batch))
     print(json.dumps(found, indent=None if args.json else 2))
 
 

@@ -160,6 +160,7 @@ async def ingest(pairs: int) -> dict[str, Any]:
 
 # -- code and commit: the job side's A/B ----------------------------------------------------
 CODE_SIZES = {"throughput": 10_000, "jobside": 10_000}
+JOBSIDE_BATCH = 50  # about what a worker claims and flushes at a time at 2,000/s
 
 
 @contextlib.contextmanager
@@ -183,7 +184,8 @@ def _jobside(src: str | None) -> dict[str, Any]:
     out = subprocess.run(
         [
             *(sys.executable, "-m", "benchmarks.jobside_bench"),
-            *("--n", str(CODE_SIZES["jobside"]), "--no-count", "--json"),
+            *("--n", str(CODE_SIZES["jobside"]), "--batch", str(JOBSIDE_BATCH)),
+            *("--no-count", "--json"),
         ],
         env=env,
         cwd=common.ROOT,

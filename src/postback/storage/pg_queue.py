@@ -11,9 +11,10 @@ lease is still the worker's) and updates the postbacks' health, returning what i
 needed to decide on disabling one. Rate limits, a batch written again and requests
 rendered anew are rarer and go through ``claim_queries`` (see ``PostgresStore``).
 
-Ingest stores a batch's new events and their deliveries (in batch order, which numbers
-them) and wakes the workers, in one statement too; repeated event ids are looked up
-after it only when there are some.
+Ingest matches a batch's events (one query per match key, as
+:mod:`~postback.storage.postback_queries` builds it), then stores its new events and
+their deliveries (in batch order, which numbers them) and wakes the workers in one
+statement; repeated event ids are looked up after it only when there are some.
 
 Rows found by id use ``id = ANY(array)``, so each stays a primary-key probe whatever
 the statistics say (a join with the array alone was once planned as a sequential scan
@@ -22,6 +23,7 @@ nested with it, quadratic in the batch).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -31,10 +33,11 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from postback.delivery.queue import AttemptResult
-from postback.domain.records import DeliveryStatus
-from postback.storage import claim_queries, delivery_queries, rows
+from postback.domain.records import DeliveryStatus, Event, Postback
+from postback.storage import claim_queries, delivery_queries, postback_queries, rows
 from postback.storage.claim_queries import CLAIM_COLUMNS, NOW, Candidate, Health
 from postback.storage.interfaces import IngestItem, IngestResult
+from postback.storage.postback_queries import MatchKey
 from postback.storage.sql import deliveries
 
 D = deliveries.c
@@ -77,14 +80,17 @@ CLAIM, _CLAIM_NAMES, _CLAIM_FIXED = _driver_sql(
 )
 
 
+def _args(names: tuple[str, ...], fixed: dict[str, Any], given: dict[str, Any]) -> list[Any]:
+    return [given[n] if n in given else fixed[n] for n in names]
+
+
 async def lease(
     conn: Any, worker_id: str, now: datetime, limit: int, until: datetime
 ) -> list[Candidate]:
     """Lease up to ``limit`` due deliveries to ``worker_id`` until ``until``, in claim
     order, each with its postback's terms."""
     given = {"now": now, "limit": max(1, limit), "worker": worker_id, "until": until}
-    args = [given[n] if n in given else _CLAIM_FIXED[n] for n in _CLAIM_NAMES]
-    found = await conn.fetch(CLAIM, *args, record_class=Row)
+    found = await conn.fetch(CLAIM, *_args(_CLAIM_NAMES, _CLAIM_FIXED, given), record_class=Row)
     return claim_queries.candidates(found, now)
 
 
@@ -189,6 +195,23 @@ async def next_due_at(conn: Any) -> datetime | None:
 
 
 # -- ingest ------------------------------------------------------------------------------
+
+
+@functools.cache
+def _matching(shape: MatchKey) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    return _driver_sql(postback_queries.matching_statement(shape), *shape.params())
+
+
+async def matching_many(conn: Any, events: Sequence[Event]) -> list[list[Postback]]:
+    """As :func:`postback_queries.matching_many`, on an asyncpg connection."""
+    keys = [postback_queries.match_key(e) for e in events]
+    found = {}
+    for key in dict.fromkeys(keys):
+        sql, names, fixed = _matching(key.shape())
+        matched = await conn.fetch(sql, *_args(names, fixed, key.params()), record_class=Row)
+        found[key] = [rows.postback(r) for r in matched]
+    return [list(found[key]) for key in keys]
+
 
 _EVENT_TYPES = {
     "id": "text",

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from postback.delivery.queue import AttemptResult, Claim
 from postback.delivery.ratelimit import plan
 from postback.domain.clock import Clock, utcnow
+from postback.domain.records import Event, Postback
 from postback.errors import Conflict, PostbackError, StoreError
 from postback.storage import claim_queries, pg_queue
 from postback.storage.claim_queries import Candidate
@@ -153,6 +154,13 @@ class PostgresStore(SQLStore):
         if dying:
             async with self._write() as conn:
                 await claim_queries.disable(conn, dying, now)
+
+    async def matching_postbacks_many(self, events: Sequence[Event]) -> list[list[Postback]]:
+        """As :meth:`SQLStore.matching_postbacks_many`, on the hot path's pool."""
+        if not events:
+            return []
+        async with self._hot("claims") as conn:
+            return await pg_queue.matching_many(conn, events)
 
     async def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:
         """As :meth:`SQLStore.ingest`, in one statement (NOTIFY included)."""
