@@ -39,7 +39,7 @@ def dialect_insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | s
     return sqlite.insert(table)
 
 
-_DELIVERY_COLUMNS = (
+DELIVERY_COLUMNS = (
     "id",
     "postback_id",
     "owner_id",
@@ -60,7 +60,7 @@ _DELIVERY_COLUMNS = (
     "updated_at",
     "postback_version",
 )
-_INSERT_DELIVERY = deliveries.insert().values({c: bindparam(c) for c in _DELIVERY_COLUMNS})
+_INSERT_DELIVERY = deliveries.insert().values({c: bindparam(c) for c in DELIVERY_COLUMNS})
 # SQLite takes MAX(seq) + 1 inside the INSERT, atomic as SQLite runs one writer at a time.
 _INSERT_DELIVERY_SQLITE = _INSERT_DELIVERY.values(
     seq=select(func.coalesce(func.max(D.seq), 0) + 1).scalar_subquery()
@@ -72,42 +72,40 @@ def _delivery_insert(conn: AsyncConnection) -> Insert:
     return _INSERT_DELIVERY_SQLITE if conn.dialect.name == "sqlite" else _INSERT_DELIVERY
 
 
-def _event_row(event: Event, count: int, now: datetime) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "type": event.type.value,
-        "occurred_at": event.occurred_at,
-        "data": rows.dump(event.data),
-        "received_at": event.received_at or now,
-        "deliveries_created": count,
-    }
+EVENT_COLUMNS = ("id", "type", "occurred_at", "data", "received_at", "deliveries_created")
 
 
-def _delivery_row(event: Event, new: NewDelivery, now: datetime) -> dict[str, Any]:
+def event_values(event: Event, count: int, now: datetime) -> tuple[Any, ...]:
+    """An events row, in ``EVENT_COLUMNS`` order."""
+    received = event.received_at or now
+    return (event.id, event.type.value, event.occurred_at, rows.dump(event.data), received, count)
+
+
+def delivery_values(event: Event, new: NewDelivery, now: datetime) -> tuple[Any, ...]:
+    """A new deliveries row, in ``DELIVERY_COLUMNS`` order."""
     req = new.request
-    return {
-        "id": rows.new_id("dlv"),
-        "postback_id": new.postback_id,
-        "owner_id": new.owner_id,
-        "event_id": event.id,
-        "event_occurred_at": event.occurred_at,
-        "method": req.method.value,
-        "url": req.url,
-        "headers": rows.dump_pairs(req.headers),
-        "body": req.body,
-        "status": (
-            DeliveryStatus.SCHEDULED if new.failure is None else DeliveryStatus.FAILED
-        ).value,
-        "last_error": new.failure,
-        "due_at": new.due_at,
-        "order_key": new.order_key,
-        "action_id": new.action_id,
-        "attempt_count": 0,
-        "round_attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-        "postback_version": new.postback_version,
-    }
+    status = DeliveryStatus.SCHEDULED if new.failure is None else DeliveryStatus.FAILED
+    return (
+        rows.new_id("dlv"),
+        new.postback_id,
+        new.owner_id,
+        event.id,
+        event.occurred_at,
+        req.method.value,
+        req.url,
+        rows.dump_pairs(req.headers),
+        req.body,
+        status.value,
+        new.failure,
+        new.due_at,
+        new.order_key,
+        new.action_id,
+        0,
+        0,
+        now,
+        now,
+        new.postback_version,
+    )
 
 
 def first_items(items: Sequence[IngestItem]) -> dict[str, IngestItem]:
@@ -118,17 +116,17 @@ def first_items(items: Sequence[IngestItem]) -> dict[str, IngestItem]:
     return first
 
 
-def event_rows(first: dict[str, IngestItem], now: datetime) -> list[dict[str, Any]]:
-    return [_event_row(i.event, len(i.deliveries), now) for i in first.values()]
+def event_rows(first: dict[str, IngestItem], now: datetime) -> list[tuple[Any, ...]]:
+    return [event_values(i.event, len(i.deliveries), now) for i in first.values()]
 
 
 def delivery_rows(
     first: dict[str, IngestItem], stored: set[str] | None, now: datetime
-) -> list[dict[str, Any]]:
+) -> list[tuple[Any, ...]]:
     """The deliveries of the events ``stored`` now (None: of every first item), in
     batch order."""
     return [
-        _delivery_row(item.event, d, now)
+        delivery_values(item.event, d, now)
         for eid, item in first.items()
         if stored is None or eid in stored
         for d in item.deliveries
@@ -147,9 +145,14 @@ async def ingest(
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(events.c.id)
     )
-    inserted = set((await conn.execute(stmt, event_rows(first, now))).scalars())
+    event_dicts = [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in event_rows(first, now)]
+    inserted = set((await conn.execute(stmt, event_dicts)).scalars())
     new_rows = delivery_rows(first, inserted, now)
-    await bulk.execute_many(conn, _delivery_insert(conn), new_rows)
+    await bulk.execute_many(
+        conn,
+        _delivery_insert(conn),
+        [dict(zip(DELIVERY_COLUMNS, r, strict=True)) for r in new_rows],
+    )
     known = await _stored_counts(conn, [e for e in first if e not in inserted])
     return ingest_results(items, first, inserted, known, now)
 

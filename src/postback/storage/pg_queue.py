@@ -213,35 +213,20 @@ async def matching_many(conn: Any, events: Sequence[Event]) -> list[list[Postbac
     return [list(found[key]) for key in keys]
 
 
-_EVENT_TYPES = {
-    "id": "text",
-    "type": "text",
+_TYPE_OF = {
     "occurred_at": "timestamptz",
-    "data": "text",
     "received_at": "timestamptz",
     "deliveries_created": "int",
-}
-_DELIVERY_TYPES = {
-    "id": "text",
-    "postback_id": "text",
-    "owner_id": "text",
-    "event_id": "text",
     "event_occurred_at": "timestamptz",
-    "method": "text",
-    "url": "text",
-    "headers": "text",
-    "body": "text",
-    "status": "text",
-    "last_error": "text",
     "due_at": "timestamptz",
-    "order_key": "text",
-    "action_id": "text",
     "attempt_count": "int",
     "round_attempts": "int",
     "created_at": "timestamptz",
     "updated_at": "timestamptz",
     "postback_version": "int",
 }
+_EVENT_TYPES = {c: _TYPE_OF.get(c, "text") for c in delivery_queries.EVENT_COLUMNS}
+_DELIVERY_TYPES = {c: _TYPE_OF.get(c, "text") for c in delivery_queries.DELIVERY_COLUMNS}
 
 
 def _unnest(types: dict[str, str], first: int) -> str:
@@ -269,8 +254,9 @@ SELECT (SELECT array_agg(id) FROM e) AS stored,
 _KNOWN = "SELECT id, received_at, deliveries_created FROM events WHERE id = ANY($1::text[])"
 
 
-def _arrays(values: list[dict[str, Any]], types: dict[str, str]) -> list[list[Any]]:
-    return [[v[c] for v in values] for c in types]
+def _arrays(values: list[tuple[Any, ...]], width: int) -> list[Any]:
+    """One array per column of the rows (none when there are no rows)."""
+    return list(zip(*values, strict=True)) if values else [()] * width
 
 
 async def ingest(
@@ -285,8 +271,8 @@ async def ingest(
     delivery_rows = delivery_queries.delivery_rows(first, None, now)
     row = await conn.fetchrow(
         INGEST,
-        *_arrays(event_rows, _EVENT_TYPES),
-        *_arrays(delivery_rows, _DELIVERY_TYPES),
+        *_arrays(event_rows, len(_EVENT_TYPES)),
+        *_arrays(delivery_rows, len(_DELIVERY_TYPES)),
         channel,
     )
     stored = set(row["stored"] or ())
