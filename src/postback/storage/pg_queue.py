@@ -23,12 +23,12 @@ nested with it, quadratic in the batch).
 
 from __future__ import annotations
 
+import collections
 import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
@@ -43,15 +43,19 @@ from postback.storage.sql import deliveries
 D = deliveries.c
 
 
-class Row(asyncpg.Record):  # type: ignore[misc]
-    """A record whose columns also read as attributes, as SQLAlchemy's rows do, so the
-    conversions in :mod:`~postback.storage.rows` take either."""
+@functools.cache
+def _row_type(names: tuple[str, ...]) -> Any:
+    return collections.namedtuple("Row", names)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+
+def _tuples(found: list[Any]) -> list[Any]:
+    """Records as named tuples, whose columns read as attributes as SQLAlchemy's rows'
+    do (so the conversions in :mod:`~postback.storage.rows` take either), at a
+    fraction of the cost of a ``__getattr__`` on a record."""
+    if not found:
+        return []
+    make = _row_type(tuple(found[0].keys()))._make
+    return [make(r.values()) for r in found]
 
 
 def _driver_sql(stmt: Any, *given: str) -> tuple[str, tuple[str, ...], dict[str, Any]]:
@@ -90,8 +94,8 @@ async def lease(
     """Lease up to ``limit`` due deliveries to ``worker_id`` until ``until``, in claim
     order, each with its postback's terms."""
     given = {"now": now, "limit": max(1, limit), "worker": worker_id, "until": until}
-    found = await conn.fetch(CLAIM, *_args(_CLAIM_NAMES, _CLAIM_FIXED, given), record_class=Row)
-    return claim_queries.candidates(found, now)
+    found = await conn.fetch(CLAIM, *_args(_CLAIM_NAMES, _CLAIM_FIXED, given))
+    return claim_queries.candidates(_tuples(found), now)
 
 
 _COLUMNS = (*claim_queries.ATTEMPT_COLUMNS, "status", "next_due", "last_error", "worker")
@@ -180,9 +184,7 @@ async def complete(
     pids = sorted(found)
     ok = [found[p].success for p in pids]
     fail = [found[p].failing_since() for p in pids]
-    return list(
-        await conn.fetch(COMPLETE, *_columns(results), now, pids, ok, fail, record_class=Row)
-    )
+    return _tuples(await conn.fetch(COMPLETE, *_columns(results), now, pids, ok, fail))
 
 
 NEXT_DUE, _NEXT_NAMES, _NEXT_FIXED = _driver_sql(claim_queries.NEXT_DUE)
@@ -208,8 +210,8 @@ async def matching_many(conn: Any, events: Sequence[Event]) -> list[list[Postbac
     found = {}
     for key in dict.fromkeys(keys):
         sql, names, fixed = _matching(key.shape())
-        matched = await conn.fetch(sql, *_args(names, fixed, key.params()), record_class=Row)
-        found[key] = [rows.postback(r) for r in matched]
+        matched = await conn.fetch(sql, *_args(names, fixed, key.params()))
+        found[key] = [rows.postback(r) for r in _tuples(matched)]
     return [list(found[key]) for key in keys]
 
 
