@@ -363,7 +363,7 @@ async def test_a_batch_matches_as_each_event_alone_on_one_connection(store: SQLS
     statements: list[str] = []
     checkouts: list[object] = []
     if isinstance(store, PostgresStore):  # its pool hands the last connection back out
-        async with store._hot("claims") as conn:
+        async with store._hot("durable") as conn:
             conn.add_query_logger(lambda q: statements.append(q.query))
         checkouts.append(conn)
     else:

@@ -117,9 +117,9 @@ async def test_only_completions_skip_the_wal_flush_wait_when_asked(pg_url: str) 
             done = await store.get_delivery(claim.delivery_id, None)
             assert done.status is DeliveryStatus.DELIVERED
             settings = {}
-            for role in ("claims", "results"):
+            for role in ("durable", "completions"):
                 async with store._hot(role) as conn:
                     settings[role] = await conn.fetchval("SHOW synchronous_commit")
-            assert settings == {"claims": "on", "results": "on" if durable else "off"}
+            assert settings == {"durable": "on", "completions": "on" if durable else "off"}
         finally:
             await store.close()

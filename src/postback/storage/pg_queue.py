@@ -98,28 +98,28 @@ async def lease(
     return claim_queries.candidates(_tuples(found), now)
 
 
+# Every column the hot paths pass as an array that is not text.
+_TYPE_OF = {
+    "number": "int",
+    "started_at": "timestamptz",
+    "duration_ms": "float8",
+    "reply_status": "int",
+    "reply_body": "bytea",
+    "reply_truncated": "bool",
+    "next_due": "timestamptz",
+    "occurred_at": "timestamptz",
+    "received_at": "timestamptz",
+    "deliveries_created": "int",
+    "event_occurred_at": "timestamptz",
+    "due_at": "timestamptz",
+    "attempt_count": "int",
+    "round_attempts": "int",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "postback_version": "int",
+}
 _COLUMNS = (*claim_queries.ATTEMPT_COLUMNS, "status", "next_due", "last_error", "worker")
-_TYPES = (
-    "text",
-    "int",
-    "timestamptz",
-    "float8",
-    "text",
-    "text",
-    "text",
-    "text",
-    "int",
-    "text",
-    "bytea",
-    "bool",
-    "text",
-    "text",
-    "int",
-    "text",
-    "timestamptz",
-    "text",
-    "text",
-)
+_TYPES = tuple(_TYPE_OF.get(c, "text") for c in _COLUMNS)
 _N = len(_COLUMNS)
 _ATTEMPTS = ", ".join(claim_queries.ATTEMPT_COLUMNS)
 _ARRAYS = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_TYPES))
@@ -215,18 +215,6 @@ async def matching_many(conn: Any, events: Sequence[Event]) -> list[list[Postbac
     return [list(found[key]) for key in keys]
 
 
-_TYPE_OF = {
-    "occurred_at": "timestamptz",
-    "received_at": "timestamptz",
-    "deliveries_created": "int",
-    "event_occurred_at": "timestamptz",
-    "due_at": "timestamptz",
-    "attempt_count": "int",
-    "round_attempts": "int",
-    "created_at": "timestamptz",
-    "updated_at": "timestamptz",
-    "postback_version": "int",
-}
 _EVENT_TYPES = {c: _TYPE_OF.get(c, "text") for c in delivery_queries.EVENT_COLUMNS}
 _DELIVERY_TYPES = {c: _TYPE_OF.get(c, "text") for c in delivery_queries.DELIVERY_COLUMNS}
 

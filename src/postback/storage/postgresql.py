@@ -39,7 +39,7 @@ from postback.storage.sql_store import SQLStore, refused_value
 
 CHANNEL = "postback_work"
 CONNECT_TIMEOUT = 10.0
-HOT_POOL_SIZE = 4  # a worker claims and writes results at the same time
+HOT_POOL_SIZE = 8  # a worker claims and writes at once; an API serves several requests
 log = logging.getLogger(__name__)
 
 
@@ -81,20 +81,21 @@ class PostgresStore(SQLStore):
         self._dsn = asyncpg_dsn(url)
         self._listener: Any = None  # asyncpg.Connection, untyped
         self._durable = synchronous_commit
-        self._pools: dict[str, Any] = {}  # "claims", "results" -> asyncpg.Pool
+        self._pools: dict[str, Any] = {}  # "durable", "completions" -> asyncpg.Pool
         self._pools_lock = asyncio.Lock()
 
-    # -- the workers' hot path -------------------------------------------------------
+    # -- the hot paths: ingest, claim, complete ----------------------------------------
 
     async def _pool(self, role: str) -> Any:
-        """The pool for claims or for results (the same one when completions are durable)."""
-        role = "claims" if self._durable else role
+        """The pool for ``durable`` statements or for ``completions`` (the same one when
+        completions are durable too)."""
+        role = "durable" if self._durable else role
         pool = self._pools.get(role)
         if pool is None:
             async with self._pools_lock:
                 pool = self._pools.get(role)
                 if pool is None:
-                    settings = {} if role == "claims" else {"synchronous_commit": "off"}
+                    settings = {} if role == "durable" else {"synchronous_commit": "off"}
                     pool = await asyncpg.create_pool(
                         self._dsn,
                         min_size=0,
@@ -120,7 +121,7 @@ class PostgresStore(SQLStore):
         """As :meth:`SQLStore.claim`: one statement leases the due deliveries; only when
         some postback among them has a rate limit does a transaction plan the slots."""
         lease = timedelta(seconds=lease_seconds)
-        async with self._hot("claims") as conn:
+        async with self._hot("durable") as conn:
             found = await pg_queue.lease(conn, worker_id, now, limit, now + lease)
         if claim_queries.rate_limited(found):
             return await self._plan_rates(found, worker_id, now, lease)
@@ -148,7 +149,7 @@ class PostgresStore(SQLStore):
         owners = {r.attempt.delivery_id: r.postback_id or "" for r in results}
         found = claim_queries.health(results, owners)
         now = self._clock()
-        async with self._hot("results") as conn:
+        async with self._hot("completions") as conn:
             states = await pg_queue.complete(conn, results, found, now)
         dying = claim_queries.dead(states, claim_queries.last_failures(found))
         if dying:
@@ -159,19 +160,19 @@ class PostgresStore(SQLStore):
         """As :meth:`SQLStore.matching_postbacks_many`, on the hot path's pool."""
         if not events:
             return []
-        async with self._hot("claims") as conn:
+        async with self._hot("durable") as conn:
             return await pg_queue.matching_many(conn, events)
 
     async def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:
         """As :meth:`SQLStore.ingest`, in one statement (NOTIFY included)."""
-        async with self._hot("claims") as conn:
+        async with self._hot("durable") as conn:
             results, created = await pg_queue.ingest(conn, items, self._clock(), CHANNEL)
         if created:
             self._work_added()
         return results
 
     async def next_due_at(self) -> datetime | None:
-        async with self._hot("claims") as conn:
+        async with self._hot("durable") as conn:
             return await pg_queue.next_due_at(conn)
 
     async def _notify(self, conn: AsyncConnection) -> None:
