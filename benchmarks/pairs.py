@@ -13,8 +13,17 @@ the median ratio with its spread (lowest, highest). Three comparisons:
   deleting a day-old third's attempts over the same drain without (the old attempts are
   put back before every run, both sides).
 
-    python -m benchmarks.pairs [--only template ingest retention] [--pairs N]
-                               [--baseline NAME=SRC ...]
+* ``code``: this tree's code over other code (``--base PATH``, a ``src`` folder, e.g.
+  from ``git archive``): ingest events/s (PostgreSQL and SQLite), one worker's
+  throughput (deliveries/s and CPU per delivery, PostgreSQL and SQLite) and the job
+  side alone (``jobside_bench``: claim + complete CPU per delivery). The API server and
+  worker processes import ``postback`` from ``PYTHONPATH``; the benchmark itself, its
+  seeding and its database schema are this tree's.
+* ``commit``: one PostgreSQL worker's throughput with
+  ``POSTBACK_WORKER_SYNCHRONOUS_COMMIT=off`` over ``on``.
+
+    python -m benchmarks.pairs [--only template ingest retention code commit] [--pairs N]
+        [--base PATH] [--baseline NAME=SRC ...] [--fresh N]
 
 Writes ``benchmarks/results/pairs.json`` (or ``$POSTBACK_BENCH_RESULTS``).
 """
@@ -23,9 +32,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import uvloop
@@ -154,6 +168,109 @@ async def ingest(pairs: int) -> dict[str, Any]:
     return out
 
 
+# -- code and commit: the job side's A/B ----------------------------------------------------
+CODE_SIZES = {"throughput": 10_000, "jobside": 10_000}
+JOBSIDE_BATCH = 50  # about what a worker claims and flushes at a time at 2,000/s
+
+
+@contextlib.contextmanager
+def _code(src: str | None) -> Iterator[None]:
+    """Subprocesses (API server, workers) started inside import ``postback`` from ``src``."""
+    before = os.environ.get("PYTHONPATH")
+    if src:
+        os.environ["PYTHONPATH"] = src
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
+def _jobside(src: str | None) -> dict[str, Any]:
+    """``jobside_bench`` in a process of its own, importing ``postback`` from ``src``."""
+    env = {**os.environ, **({"PYTHONPATH": src} if src else {})}
+    out = subprocess.run(
+        [
+            *(sys.executable, "-m", "benchmarks.jobside_bench"),
+            *("--n", str(CODE_SIZES["jobside"]), "--batch", str(JOBSIDE_BATCH)),
+            *("--no-count", "--json"),
+        ],
+        env=env,
+        cwd=common.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    drain: dict[str, Any] = json.loads(out.stdout)["drain"]
+    return drain
+
+
+async def _one_side(case: str, src: str | None, env: dict[str, str]) -> dict[str, Any]:
+    kind, what = case.split(":")
+    with _code(src):
+        if what == "ingest":
+            return await ingest_bench.one_run(kind, "quick", False, INGEST_TIMING)
+        if what == "jobside":
+            return await asyncio.to_thread(_jobside, src)
+        n = CODE_SIZES["throughput"]
+        with common.receiver() as rec:
+            async with common.world(kind) as w:
+                await w.postback("bench", rec.url("/ok?a={ActionId}"))
+                due = common.start_due("quick")
+                await common.seed(w, "t", common.Batch("bench", n, rec.url("/ok?n="), due))
+                spec = common.Drain(["bench"], n, "ok", 1, env)
+                found = await common.drain(w, rec, spec, due)
+        found.pop("rss_mib", None)
+        found["worker_cpu_ms_per_delivery"] = found["cpu_ms_per_delivery"]["workers"]
+        return found
+
+
+FIGURE = {"ingest": "events_per_s", "throughput": "deliveries_per_s", "jobside": "client_cpu_us"}
+CPU = {"ingest": "server_cpu_ms_per_event", "throughput": "worker_cpu_ms_per_delivery"}
+
+
+async def versus(
+    pairs: int, cases: Sequence[str], sides: dict[str, tuple[str | None, dict[str, str]]]
+) -> dict[str, Any]:
+    """Each case, side A then B (order flipped every pair); ratios B over A."""
+    names = list(sides)
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {c: {n: [] for n in names} for c in cases}
+    for i in range(pairs):
+        for case in cases:
+            for side in _order(i, names):
+                common.say(f"pair {i + 1}/{pairs}: {case} {side}")
+                src, env = sides[side]
+                found = await _one_side(case, src, env)
+                found["machine_load"] = _load()
+                runs[case][side].append(found)
+    a, b = names
+    out: dict[str, Any] = {"pairs": pairs, "sides": {k: v[0] for k, v in sides.items()}}
+    for case, by_side in runs.items():
+        what = case.split(":")[1]
+        figure = {"figure": FIGURE[what]}
+        for key in (FIGURE[what], CPU.get(what)):
+            if key is None or key not in by_side[a][0]:
+                continue
+            figure[f"{key}_{b}_over_{a}"] = spread(
+                [y[key] / x[key] for x, y in zip(by_side[a], by_side[b], strict=True) if x[key]]
+            )
+            figure[key] = {s: [r[key] for r in v] for s, v in by_side.items()}
+        out[case] = {**figure, "runs": by_side}
+        common.say(f"{case}: {json.dumps({k: v for k, v in figure.items() if 'over' in k})}")
+    return out
+
+
+CODE_CASES = (
+    "postgresql:ingest",
+    "sqlite:ingest",
+    "postgresql:throughput",
+    "sqlite:throughput",
+    "postgresql:jobside",
+)
+
+
 def _load() -> float:
     return float(open("/proc/loadavg").read().split()[0])
 
@@ -273,7 +390,9 @@ def _cpu(run: dict[str, Any], part: str) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pairs", description=__doc__)
-    parser.add_argument("--only", nargs="+", choices=("template", "ingest", "retention"))
+    parser.add_argument(
+        "--only", nargs="+", choices=("template", "ingest", "retention", "code", "commit")
+    )
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument(
         "--baseline",
@@ -290,6 +409,9 @@ def main(argv: list[str] | None = None) -> None:
         help="retention: fresh deliveries each drain (longer drains average out more of "
         "a shared machine's load)",
     )
+    parser.add_argument("--base", help="code: the src folder to compare this tree's with")
+    parser.add_argument("--this", help="code: the src folder to use for this tree's side")
+    parser.add_argument("--cases", nargs="+", help=f"code: some of {', '.join(CODE_CASES)}")
     args = parser.parse_args(argv)
     path = common.results_dir() / "pairs.json"
     found = common.read_result("pairs") or {}
@@ -299,12 +421,22 @@ def main(argv: list[str] | None = None) -> None:
         began = time.perf_counter()
         if name == "template":
             figures = template(args.pairs)
-        else:
+        elif name in ("ingest", "retention"):
             figures = uvloop.run(
                 ingest(args.pairs)
                 if name == "ingest"
                 else retention(args.pairs, dict(b.split("=", 1) for b in args.baseline), args.fresh)
             )
+        elif name == "code":
+            if not args.base:
+                parser.error("code needs --base PATH (a src folder)")
+            this = args.this or str(common.ROOT / "src")
+            sides = {"base": (args.base, {}), "this": (this, {})}
+            figures = uvloop.run(versus(args.pairs, args.cases or CODE_CASES, sides))
+        else:
+            flag = "POSTBACK_WORKER_SYNCHRONOUS_COMMIT"
+            sides = {"on": (None, {flag: "on"}), "off": (None, {flag: "off"})}
+            figures = uvloop.run(versus(args.pairs, ["postgresql:throughput"], sides))
         figures["took_seconds"] = round(time.perf_counter() - began, 1)
         figures["environment"] = env
         found[name] = figures

@@ -36,6 +36,8 @@ class Settings:
     sender: str = "lean"  # the HTTP client that sends postbacks: "lean" or "aiohttp"
     retention_days: float = 30.0  # attempts older than this are deleted; 0 keeps them all
     retention_interval: float = 600.0  # seconds between the workers' retention runs
+    # PostgreSQL: False lets workers' completions return before their WAL is on disk.
+    worker_synchronous_commit: bool = True
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -94,7 +96,19 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         sender=_sender(env.get("POSTBACK_SENDER", "")),
         retention_days=_days(env.get("POSTBACK_RETENTION_DAYS", "")),
         retention_interval=_float(env, "POSTBACK_RETENTION_INTERVAL", 600.0),
+        worker_synchronous_commit=_on_off(env, "POSTBACK_WORKER_SYNCHRONOUS_COMMIT", True),
     )
+
+
+def _on_off(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "1", "true", "yes"):
+        return True
+    if raw in ("off", "0", "false", "no"):
+        return False
+    raise ConfigError(f"{name}={raw!r}: write on or off")
 
 
 def _days(raw: str) -> float:

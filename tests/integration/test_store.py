@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import sqlalchemy
 
@@ -15,6 +17,7 @@ from postback.domain.records import (
 )
 from postback.errors import Conflict, NotFound, ValidationProblem
 from postback.storage import open_store
+from postback.storage.postgresql import PostgresStore
 from postback.storage.sql_store import SQLStore
 from tests.integration.test_store_helpers import World, action, config, lifecycle, make_world
 
@@ -359,10 +362,16 @@ async def test_a_batch_matches_as_each_event_alone_on_one_connection(store: SQLS
     assert len({tuple(p.id for p in found) for found in alone}) >= 6
     statements: list[str] = []
     checkouts: list[object] = []
-    sync = store.engine.sync_engine
-    sqlalchemy.event.listen(sync, "checkout", lambda *a: checkouts.append(a))
-    sqlalchemy.event.listen(sync, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    if isinstance(store, PostgresStore):  # its pool hands the last connection back out
+        async with store._hot("durable") as conn:
+            conn.add_query_logger(lambda q: statements.append(q.query))
+        checkouts.append(conn)
+    else:
+        sync = store.engine.sync_engine
+        sqlalchemy.event.listen(sync, "checkout", lambda *a: checkouts.append(a))
+        sqlalchemy.event.listen(sync, "before_cursor_execute", lambda *a: statements.append(a[2]))
     assert await store.matching_postbacks_many(batch) == alone
+    await asyncio.sleep(0.01)  # asyncpg calls its query loggers soon, not at once
     assert len(checkouts) == 1
     distinct_keys = len(batch) - 2  # t2 and t7 share t1's key
     assert len([s for s in statements if "FROM postbacks" in s]) == distinct_keys

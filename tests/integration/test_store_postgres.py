@@ -97,3 +97,29 @@ async def test_an_unreachable_server_is_a_store_error() -> None:
             await store.list_accounts()
     finally:
         await store.close()
+
+
+async def test_only_completions_skip_the_wal_flush_wait_when_asked(pg_url: str) -> None:
+    """With synchronous_commit off, the workers' completions commit without waiting for
+    the WAL; claims and ingest still wait. The default waits everywhere."""
+    setup = PostgresStore(pg_url)
+    await setup.migrate()
+    w = await make_world(setup)
+    pb = await lifecycle(setup, w.partner)
+    await setup.close()
+    for durable in (True, False):
+        store = open_store(pg_url, synchronous_commit=durable)
+        assert isinstance(store, PostgresStore)
+        try:
+            await put(store, pb, f"e-{durable}", key=f"A-{durable}")
+            [claim] = await store.claim("w1", NOW, 10, 60)
+            await store.complete([result(claim, DeliveryStatus.DELIVERED)])
+            done = await store.get_delivery(claim.delivery_id, None)
+            assert done.status is DeliveryStatus.DELIVERED
+            settings = {}
+            for role in ("durable", "completions"):
+                async with store._hot(role) as conn:
+                    settings[role] = await conn.fetchval("SHOW synchronous_commit")
+            assert settings == {"durable": "on", "completions": "on" if durable else "off"}
+        finally:
+            await store.close()

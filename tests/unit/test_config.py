@@ -43,13 +43,16 @@ def test_operating_settings() -> None:
     defaults = load({})
     assert (defaults.log_format, defaults.outbound_proxy) == ("text", None)
     assert defaults.secret_overlap_seconds == 24 * 3600
+    assert defaults.worker_synchronous_commit is True
     settings = load(
         {
             "POSTBACK_LOG_FORMAT": "JSON",
             "POSTBACK_OUTBOUND_PROXY": "http://proxy.internal:3128",
             "POSTBACK_SECRET_OVERLAP_SECONDS": "600",
+            "POSTBACK_WORKER_SYNCHRONOUS_COMMIT": "Off",
         }
     )
+    assert settings.worker_synchronous_commit is False
     assert settings.log_format == "json"
     assert settings.outbound_proxy == "http://proxy.internal:3128"
     assert settings.secret_overlap_seconds == 600
@@ -62,6 +65,7 @@ def test_operating_settings() -> None:
         ({"POSTBACK_OUTBOUND_PROXY": "socks5://u:hunter2@p:1080"}, "not an HTTP proxy"),
         ({"POSTBACK_OUTBOUND_PROXY": "http://nohost"}, "not an HTTP proxy"),
         ({"POSTBACK_SENDER": "curl"}, "write lean (the default) or aiohttp"),
+        ({"POSTBACK_WORKER_SYNCHRONOUS_COMMIT": "later"}, "write on or off"),
     ],
 )
 def test_bad_operating_settings_are_named(env: dict[str, str], needle: str) -> None:

@@ -167,7 +167,9 @@ def create_app(settings: Settings, on_start: Hook | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store(settings.database_url)
+        store = open_store(
+            settings.database_url, synchronous_commit=settings.worker_synchronous_commit
+        )
         await store.migrate()
         service = Service(store, settings)
         app.state.service = service

@@ -22,7 +22,7 @@ log = logging.getLogger("postback.worker")
 
 async def run_until_signalled(settings: Settings) -> None:
     """`postback worker`: deliver until SIGTERM or SIGINT, then finish in-flight sends."""
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, synchronous_commit=settings.worker_synchronous_commit)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

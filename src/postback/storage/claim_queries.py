@@ -1,14 +1,11 @@
 """SQL for the workers' side: claim due deliveries, complete attempts, next due time.
 
-On PostgreSQL the per-row writes of a batch skip SQLAlchemy's per-row parameter
-processing: attempts are one ``INSERT ... SELECT FROM unnest`` of one array per column,
-and the per-row updates (leases, completions) go to the driver: rows that get the same
-values in one ``UPDATE ... WHERE id = ANY(array)``, the rest in one pipelined
-``executemany``, so each row is still found by primary key. (Not an ``UPDATE ... FROM
-unnest`` join: its plan follows the statistics, and planned while no row is leased it
-is a sequential scan nested with the array, quadratic in the batch.) A lease
-writes only unindexed columns, so PostgreSQL can keep it a HOT update (see
-``_PG_LEASE``). SQLite runs the same changes as ``executemany`` through SQLAlchemy.
+This is the statement-by-statement form, in one transaction, that SQLite runs (and
+PostgreSQL for the rare cases: a batch written again, requests rendered anew, rate
+limits). PostgreSQL's hot path, one statement to claim and one to complete, is
+:mod:`~postback.storage.pg_queue`; it compiles its claim from the pieces here, so both
+take the same deliveries in the same order. A lease writes only unindexed columns, so
+PostgreSQL can keep it a HOT update.
 """
 
 from __future__ import annotations
@@ -32,7 +29,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    text,
     tuple_,
     update,
 )
@@ -43,7 +39,7 @@ from postback.delivery import signing
 from postback.delivery.queue import AttemptResult, Claim
 from postback.delivery.ratelimit import Plan, RateState, plan
 from postback.domain.records import DeliveryStatus
-from postback.storage import rows
+from postback.storage import bulk, rows
 from postback.storage.delivery_queries import dialect_insert
 from postback.storage.sql import (
     OPEN_STATUSES,
@@ -113,22 +109,41 @@ def _due() -> ColumnElement[bool]:
     )
 
 
-def _candidates() -> Select[Any]:
+# Delivery columns a claim reads; with the postback's (``POSTBACK_COLUMNS``, through
+# ``postbacks`` and the owner's ``accounts`` row) a claim needs no other lookup.
+CLAIM_COLUMNS = (
+    D.id,
+    D.postback_id,
+    D.event_id,
+    D.method,
+    D.url,
+    D.headers,
+    D.body,
+    D.attempt_count,
+    D.round_attempts,
+    D.postback_version,
+    D.due_at,
+    D.seq,
+    D.original_id,
+)
+POSTBACK_COLUMNS = (
+    P.kind,
+    P.max_requests_per_second,
+    P.success_response,
+    P.error_response,
+    P.signing_enabled,
+    P.signing_secret,
+    P.previous_signing_secret,
+    P.previous_secret_until,
+    P.version,
+    accounts.c.allowed_networks,
+)
+
+
+def due_ids() -> Select[Any]:
+    """The ids a claim takes: due, in order, up to ``limit``, locked (PostgreSQL)."""
     return (
-        select(
-            D.id,
-            D.postback_id,
-            D.event_id,
-            D.method,
-            D.url,
-            D.headers,
-            D.body,
-            D.attempt_count,
-            D.round_attempts,
-            D.event_id,
-            D.postback_version,
-            D.original_id,
-        )
+        select(D.id)
         .where(_due(), _active(), _not_blocked())
         .order_by(D.due_at, D.seq)
         .limit(bindparam("limit", type_=Integer()))
@@ -136,26 +151,26 @@ def _candidates() -> Select[Any]:
     )
 
 
+def with_terms(rows: Any) -> Select[Any]:
+    """``rows`` (delivery columns) with their postback's terms, in claim order."""
+    return (
+        select(rows, *POSTBACK_COLUMNS)
+        .select_from(
+            rows.join(postbacks, P.id == rows.c.postback_id).outerjoin(
+                accounts, accounts.c.id == P.owner_id
+            )
+        )
+        .order_by(rows.c.due_at, rows.c.seq)
+    )
+
+
+def _candidates() -> Select[Any]:
+    chosen = select(*CLAIM_COLUMNS).where(D.id.in_(due_ids().scalar_subquery())).subquery()
+    return with_terms(chosen)
+
+
 # Built once, executed with parameters: building one of these costs more than running it.
 CANDIDATES = _candidates()
-# The owner's allowed networks travel with the claim: the worker needs no account lookup.
-POSTBACK_TERMS = (
-    select(
-        P.id,
-        P.kind,
-        P.max_requests_per_second,
-        P.success_response,
-        P.error_response,
-        P.signing_enabled,
-        P.signing_secret,
-        P.previous_signing_secret,
-        P.previous_secret_until,
-        P.version,
-        accounts.c.allowed_networks,
-    )
-    .select_from(postbacks.outerjoin(accounts, accounts.c.id == P.owner_id))
-    .where(P.id.in_(bindparam("pids", expanding=True)))
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,31 +204,30 @@ def _networks(text: str | None) -> tuple[Network, ...]:
     return rows.networks(text)
 
 
-async def _candidates_with_postbacks(
-    conn: AsyncConnection, now: datetime, limit: int
-) -> list[Candidate]:
-    found = list(await conn.execute(CANDIDATES, {"now": now, "limit": limit}))
-    if not found:
-        return []
-    pids = sorted({r.postback_id for r in found})
-    result = await conn.execute(POSTBACK_TERMS, {"pids": pids})
-    info = {r.id: r for r in result}
-    keys = {pid: _secrets(terms, now) for pid, terms in info.items()}
-    return [
-        Candidate(
-            id=r.id,
-            postback_id=r.postback_id,
-            row=r,
-            rate=info[r.postback_id].max_requests_per_second,
-            success_response=info[r.postback_id].success_response,
-            error_response=info[r.postback_id].error_response,
-            signing_secrets=keys[r.postback_id],
-            kind=info[r.postback_id].kind,
-            version=info[r.postback_id].version,
-            networks=_networks(info[r.postback_id].allowed_networks),
+def candidates(found: Iterable[Any], now: datetime) -> list[Candidate]:
+    """Candidates from rows of ``CLAIM_COLUMNS`` and ``POSTBACK_COLUMNS``; the signing
+    secrets are worked out once per postback."""
+    keys: dict[str, tuple[str, ...]] = {}
+    out = []
+    for r in found:
+        secrets = keys.get(r.postback_id)
+        if secrets is None:
+            secrets = keys[r.postback_id] = _secrets(r, now)
+        out.append(
+            Candidate(
+                id=r.id,
+                postback_id=r.postback_id,
+                row=r,
+                rate=r.max_requests_per_second,
+                success_response=r.success_response,
+                error_response=r.error_response,
+                signing_secrets=secrets,
+                kind=r.kind,
+                version=r.version,
+                networks=_networks(r.allowed_networks),
+            )
         )
-        for r in found
-    ]
+    return out
 
 
 async def _lock_states(
@@ -253,97 +267,51 @@ async def _store_states(conn: AsyncConnection, states: dict[str, RateState]) -> 
         )
 
 
-# Driver-level statements (asyncpg's $n parameters), run with exec_driver_sql.
-#
-# A lease writes only columns no index covers (not even a partial index's predicate),
-# so on PostgreSQL it is a HOT update: the new row version goes on the same page (the
-# table keeps free space for it: fillfactor, migration 0002) and no index is touched.
-# The status stays as it is: a leased row reads as "sending" (rows.delivery).
-_PG_LEASE = "UPDATE deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE "
-_PG_DUE = "UPDATE deliveries SET due_at = $1 WHERE id = $2"
+def _by_value(changes: Iterable[tuple[Any, str]]) -> dict[Any, list[str]]:
+    """Ids grouped by the value they get (a claim's leases usually all share one)."""
+    groups: dict[Any, list[str]] = {}
+    for value, row_id in changes:
+        groups.setdefault(value, []).append(row_id)
+    return groups
 
 
-async def _update_grouped(
-    conn: AsyncConnection, sql: str, changes: Iterable[tuple[tuple[Any, ...], str]]
-) -> None:
-    """Run ``sql`` (an UPDATE ending in ``WHERE``) for each ``(values, id)``.
-
-    Rows given the same values go in one statement over an array of ids (a claim's
-    leases and a batch's deliveries usually all share theirs); the rest go to one
-    pipelined ``executemany``. One statement for a hundred rows costs PostgreSQL far
-    less than a hundred executions of a prepared one, and ``id = ANY(array)`` stays an
-    index probe per id whatever the statistics say (a join with the array did not)."""
-    groups: dict[tuple[Any, ...], list[str]] = {}
-    for values, row_id in changes:
-        groups.setdefault(values, []).append(row_id)
-    singles = []
-    for values, ids in groups.items():
-        n = len(values) + 1
-        if len(ids) > 1:
-            await conn.exec_driver_sql(f"{sql} id = ANY(CAST(${n} AS TEXT[]))", (*values, ids))
-        else:
-            singles.append((*values, ids[0]))
-    if singles:
-        await conn.exec_driver_sql(f"{sql} id = ${len(singles[0])}", singles)
-
-
-def _postgres(conn: AsyncConnection) -> bool:
-    return conn.dialect.name == "postgresql"
+_LEASE = (
+    update(deliveries)
+    .where(D.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        lease_owner=bindparam("worker"),
+        lease_until=bindparam("until", type_=UTCDateTime()),
+        updated_at=NOW,
+    )
+)
+# A delivery leased by the claim that must wait for its rate-limit turn: due then, free.
+_DEFER = (
+    update(deliveries)
+    .where(D.id == bindparam("b_id"), D.lease_owner == bindparam("b_worker"))
+    .values(due_at=bindparam("b_due", type_=UTCDateTime()), lease_owner=None, lease_until=None)
+)
+_LATER = (
+    update(deliveries)
+    .where(D.id == bindparam("b_id"))
+    .values(due_at=bindparam("b_due", type_=UTCDateTime()))
+)
 
 
 async def _store_plan(
     conn: AsyncConnection, out: Plan[Candidate], worker_id: str, now: datetime, lease: timedelta
 ) -> None:
-    if _postgres(conn):
-        await _store_plan_pg(conn, out, worker_id, now, lease)
-        return
+    """Lease what goes (until its send time plus the lease), defer what waits."""
     await _store_states(conn, out.states)
-    if out.send:
+    for at, ids in _by_value((at, c.id) for c, at in out.send).items():
         await conn.execute(
-            update(deliveries)
-            .where(D.id == bindparam("b_id"))
-            .values(
-                lease_owner=worker_id,
-                lease_until=bindparam("b_until"),
-                updated_at=now,
-            ),
-            [{"b_id": c.id, "b_until": at + lease} for c, at in out.send],
+            _LEASE, {"ids": ids, "worker": worker_id, "until": at + lease, "now": now}
         )
     if out.later:
-        await conn.execute(
-            update(deliveries).where(D.id == bindparam("b_id")).values(due_at=bindparam("b_due")),
-            [{"b_id": i, "b_due": at} for i, at in out.later],
-        )
+        await conn.execute(_LATER, [{"b_id": i, "b_due": at} for i, at in out.later])
 
 
-async def _store_plan_pg(
-    conn: AsyncConnection, out: Plan[Candidate], worker_id: str, now: datetime, lease: timedelta
-) -> None:
-    await _store_states(conn, out.states)
-    if out.send:
-        leases = [((worker_id, at + lease, now), c.id) for c, at in out.send]
-        await _update_grouped(conn, _PG_LEASE, leases)
-    if out.later:
-        await conn.exec_driver_sql(_PG_DUE, [(at, i) for i, at in out.later])
-
-
-def _version_to_send(c: Candidate) -> int:
-    """The postback's current version; for a resend as sent, the version its kept request
-    was rendered with, so the worker never renders that request again."""
-    return c.version if c.row.original_id is None else int(c.row.postback_version)
-
-
-async def claim(
-    conn: AsyncConnection, worker_id: str, now: datetime, limit: int, lease_seconds: float
-) -> list[Claim]:
-    """Lease due deliveries in order, within each postback's rate (see Store.claim)."""
-    found = await _candidates_with_postbacks(conn, now, max(1, limit))
-    if not found:
-        return []
-    limited = sorted({c.postback_id for c in found if c.rate is not None and c.rate > 0})
-    out = plan(found, await _lock_states(conn, limited, now), now)
-    lease = timedelta(seconds=lease_seconds)
-    await _store_plan(conn, out, worker_id, now, lease)
+def claims(out: Plan[Candidate], lease: timedelta) -> list[Claim]:
+    """What the worker gets for each delivery the plan sends."""
     return [
         Claim(
             delivery_id=c.id,
@@ -366,16 +334,62 @@ async def claim(
     ]
 
 
+def _version_to_send(c: Candidate) -> int:
+    """The postback's current version; for a resend as sent, the version its kept request
+    was rendered with, so the worker never renders that request again."""
+    return c.version if c.row.original_id is None else int(c.row.postback_version)
+
+
+def rate_limited(found: Sequence[Candidate]) -> list[str]:
+    """The postbacks with a rate limit among the candidates, in id order."""
+    return sorted({c.postback_id for c in found if c.rate is not None and c.rate > 0})
+
+
+async def claim(
+    conn: AsyncConnection, worker_id: str, now: datetime, limit: int, lease_seconds: float
+) -> list[Claim]:
+    """Lease due deliveries in order, within each postback's rate (see Store.claim)."""
+    found = candidates(await conn.execute(CANDIDATES, {"now": now, "limit": max(1, limit)}), now)
+    if not found:
+        return []
+    out = plan(found, await _lock_states(conn, rate_limited(found), now), now)
+    lease = timedelta(seconds=lease_seconds)
+    await _store_plan(conn, out, worker_id, now, lease)
+    return claims(out, lease)
+
+
+async def plan_leased(
+    conn: AsyncConnection,
+    found: Sequence[Candidate],
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+) -> Plan[Candidate]:
+    """For candidates a claim has already leased until ``now + lease``: plan their rate
+    limits, move each sent one's lease to its send time, free and defer the others."""
+    out = plan(found, await _lock_states(conn, rate_limited(found), now), now)
+    await _store_states(conn, out.states)
+    for at, ids in _by_value((at, c.id) for c, at in out.send if at != now).items():
+        await conn.execute(
+            _LEASE, {"ids": ids, "worker": worker_id, "until": at + lease, "now": now}
+        )
+    if out.later:
+        await conn.execute(
+            _DEFER, [{"b_id": i, "b_worker": worker_id, "b_due": at} for i, at in out.later]
+        )
+    return out
+
+
 # -- completion ----------------------------------------------------------------------------
 
 
-def _last_error(result: AttemptResult) -> str | None:
+def last_error(result: AttemptResult) -> str | None:
     if result.status is DeliveryStatus.DELIVERED:
         return None
     return result.attempt.error or result.attempt.outcome
 
 
-_ATTEMPT_COLUMNS = (
+ATTEMPT_COLUMNS = (
     "delivery_id",
     "number",
     "started_at",
@@ -391,24 +405,6 @@ _ATTEMPT_COLUMNS = (
     "outcome",
     "error",
     "postback_version",
-)
-_PG_ATTEMPTS = text(
-    "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, request_method, "
-    "request_url, request_headers, request_body, reply_status, reply_headers, reply_body, "
-    "reply_truncated, outcome, error, postback_version) "
-    "SELECT * FROM unnest(CAST(:delivery_id AS TEXT[]), "
-    "CAST(:number AS INTEGER[]), CAST(:started_at AS TIMESTAMPTZ[]), "
-    "CAST(:duration_ms AS FLOAT8[]), CAST(:request_method AS TEXT[]), "
-    "CAST(:request_url AS TEXT[]), CAST(:request_headers AS TEXT[]), "
-    "CAST(:request_body AS TEXT[]), CAST(:reply_status AS INTEGER[]), "
-    "CAST(:reply_headers AS TEXT[]), CAST(:reply_body AS BYTEA[]), "
-    "CAST(:reply_truncated AS BOOLEAN[]), CAST(:outcome AS TEXT[]), CAST(:error AS TEXT[]), "
-    "CAST(:postback_version AS INTEGER[]))"
-)
-_PG_COMPLETE = (
-    "UPDATE deliveries SET status = $1, attempt_count = attempt_count + 1, "
-    "round_attempts = round_attempts + 1, due_at = COALESCE($2, due_at), last_error = $3, "
-    "lease_owner = NULL, lease_until = NULL, updated_at = $4 WHERE lease_owner = $5 AND "
 )
 
 
@@ -482,53 +478,37 @@ async def _store_rendered(conn: AsyncConnection, results: Sequence[AttemptResult
     )
 
 
-async def _record_pg(
-    conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime
-) -> None:
-    values = [_attempt_values(r) for r in results]
-    await conn.execute(_PG_ATTEMPTS, {c: [v[c] for v in values] for c in _ATTEMPT_COLUMNS})
-    await _update_grouped(
-        conn,
-        _PG_COMPLETE,
-        [
-            (
-                (r.status.value, _next_due(r), _last_error(r), now, r.worker_id),
-                r.attempt.delivery_id,
-            )
-            for r in results
-        ],
+_ATTEMPT_INSERT = insert(attempts).values({c: bindparam(c) for c in ATTEMPT_COLUMNS})
+_COMPLETE = (
+    update(deliveries)
+    .where(D.id == bindparam("b_id"), D.lease_owner == bindparam("b_worker"))
+    .values(
+        status=bindparam("b_status"),
+        attempt_count=D.attempt_count + 1,
+        round_attempts=D.round_attempts + 1,
+        due_at=func.coalesce(bindparam("b_due", type_=UTCDateTime()), D.due_at),
+        last_error=bindparam("b_error"),
+        lease_owner=None,
+        lease_until=None,
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
     )
+)
 
 
 async def _record(conn: AsyncConnection, results: Sequence[AttemptResult], now: datetime) -> None:
     await _store_rendered(conn, results)
-    if _postgres(conn):
-        await _record_pg(conn, results, now)
-        return
-    await conn.execute(insert(attempts), [_attempt_values(r) for r in results])
-    await conn.execute(
-        update(deliveries)
-        .where(
-            D.id == bindparam("b_id"),
-            D.lease_owner == bindparam("b_worker"),
-        )
-        .values(
-            status=bindparam("b_status"),
-            attempt_count=D.attempt_count + 1,
-            round_attempts=D.round_attempts + 1,
-            due_at=func.coalesce(bindparam("b_due", type_=UTCDateTime()), D.due_at),
-            last_error=bindparam("b_error"),
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-        ),
+    await bulk.execute_many(conn, _ATTEMPT_INSERT, [_attempt_values(r) for r in results])
+    await bulk.execute_many(
+        conn,
+        _COMPLETE,
         [
             {
                 "b_id": r.attempt.delivery_id,
                 "b_worker": r.worker_id,
                 "b_status": r.status.value,
                 "b_due": _next_due(r),
-                "b_error": _last_error(r),
+                "b_error": last_error(r),
+                "b_now": now,
             }
             for r in results
         ],
@@ -552,9 +532,6 @@ class Health:
         return max(after, default=None)
 
 
-_PG_OWNERS = text("SELECT id, postback_id FROM deliveries WHERE id = ANY(CAST(:ids AS TEXT[]))")
-
-
 async def _owners(conn: AsyncConnection, results: Sequence[AttemptResult]) -> dict[str, str]:
     """Each result's postback: as the worker's claim gave it, else looked up."""
     known = {r.attempt.delivery_id: r.postback_id for r in results if r.postback_id}
@@ -563,10 +540,7 @@ async def _owners(conn: AsyncConnection, results: Sequence[AttemptResult]) -> di
 
 
 async def _postback_ids(conn: AsyncConnection, delivery_ids: list[str]) -> dict[str, str]:
-    if _postgres(conn):
-        result = await conn.execute(_PG_OWNERS, {"ids": delivery_ids})
-    else:
-        result = await conn.execute(select(D.id, D.postback_id).where(D.id.in_(delivery_ids)))
+    result = await conn.execute(select(D.id, D.postback_id).where(D.id.in_(delivery_ids)))
     return {r.id: r.postback_id for r in result}
 
 
@@ -616,19 +590,40 @@ async def _update_health(conn: AsyncConnection, found: dict[str, Health]) -> Non
         )
 
 
+def last_failures(found: dict[str, Health]) -> dict[str, datetime]:
+    """Per postback with failures after its latest success: the last of them."""
+    return {p: t for p, h in found.items() if (t := h.last_failure()) is not None}
+
+
+def dead(found: Iterable[Any], last: dict[str, datetime]) -> list[Any]:
+    """Of postbacks rows (``id, owner_id, name, failing_since, disabled_reason``), those
+    to disable: failing for 3 days up to their ``last`` failure, not disabled yet."""
+    return [
+        r
+        for r in found
+        if r.id in last
+        and r.disabled_reason is None
+        and r.failing_since is not None
+        and r.failing_since <= last[r.id] - DISABLE_AFTER
+    ]
+
+
 async def _disable_dead(conn: AsyncConnection, found: dict[str, Health], now: datetime) -> None:
     """Disable postbacks failing for 3 days without a success, and tell their owners."""
-    last = {p: t for p, h in found.items() if (t := h.last_failure()) is not None}
+    last = last_failures(found)
     if not last:
         return
-    candidates = await conn.execute(
-        select(P.id, P.owner_id, P.name, P.failing_since).where(
-            P.id.in_(sorted(last)), P.disabled_reason.is_(None), P.failing_since.is_not(None)
+    states = await conn.execute(
+        select(P.id, P.owner_id, P.name, P.failing_since, P.disabled_reason).where(
+            P.id.in_(sorted(last))
         )
     )
-    for row in candidates:
-        if row.failing_since > last[row.id] - DISABLE_AFTER:
-            continue
+    await disable(conn, dead(states, last), now)
+
+
+async def disable(conn: AsyncConnection, found: Iterable[Any], now: datetime) -> None:
+    """Disable each postback row of :func:`dead` and leave its owner a notice."""
+    for row in found:
         await _disable(conn, row, now)
 
 

@@ -6,14 +6,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Table, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.delivery.redact import redact
 from postback.domain.records import Delivery, DeliveryStatus, Event, NewDelivery, Replay
 from postback.errors import Conflict, NotFound
-from postback.storage import rows
+from postback.storage import bulk, rows
 from postback.storage.interfaces import DeliveryFilter, IngestItem, IngestResult, Notice, Page
 from postback.storage.sql import attempts, deliveries, events, notices, postbacks, replays
 
@@ -28,63 +39,114 @@ def dialect_insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | s
     return sqlite.insert(table)
 
 
+DELIVERY_COLUMNS = (
+    "id",
+    "postback_id",
+    "owner_id",
+    "event_id",
+    "event_occurred_at",
+    "method",
+    "url",
+    "headers",
+    "body",
+    "status",
+    "last_error",
+    "due_at",
+    "order_key",
+    "action_id",
+    "attempt_count",
+    "round_attempts",
+    "created_at",
+    "updated_at",
+    "postback_version",
+    "original_id",
+)
+_INSERT_DELIVERY = deliveries.insert().values({c: bindparam(c) for c in DELIVERY_COLUMNS})
+# SQLite takes MAX(seq) + 1 inside the INSERT, atomic as SQLite runs one writer at a time.
+_INSERT_DELIVERY_SQLITE = _INSERT_DELIVERY.values(
+    seq=select(func.coalesce(func.max(D.seq), 0) + 1).scalar_subquery()
+)
+
+
 def _delivery_insert(conn: AsyncConnection) -> Insert:
-    """PostgreSQL numbers rows by identity; SQLite takes MAX(seq) + 1 inside the INSERT,
-    which is atomic because SQLite runs one writer at a time."""
-    stmt = deliveries.insert()
-    if conn.dialect.name == "sqlite":
-        next_seq = select(func.coalesce(func.max(D.seq), 0) + 1).scalar_subquery()
-        stmt = stmt.values(seq=next_seq)
-    return stmt
+    """PostgreSQL numbers rows by identity; SQLite by ``MAX(seq) + 1``."""
+    return _INSERT_DELIVERY_SQLITE if conn.dialect.name == "sqlite" else _INSERT_DELIVERY
 
 
-def _event_row(event: Event, count: int, now: datetime) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "type": event.type.value,
-        "occurred_at": event.occurred_at,
-        "data": rows.dump(event.data),
-        "received_at": event.received_at or now,
-        "deliveries_created": count,
-    }
+EVENT_COLUMNS = ("id", "type", "occurred_at", "data", "received_at", "deliveries_created")
 
 
-def _delivery_row(
-    event_id: str, occurred_at: datetime, new: NewDelivery, now: datetime
-) -> dict[str, Any]:
+def event_values(event: Event, count: int, now: datetime) -> tuple[Any, ...]:
+    """An events row, in ``EVENT_COLUMNS`` order."""
+    received = event.received_at or now
+    return (event.id, event.type.value, event.occurred_at, rows.dump(event.data), received, count)
+
+
+def delivery_values(
+    event_id: str,
+    occurred_at: datetime,
+    new: NewDelivery,
+    now: datetime,
+    original_id: str | None = None,
+) -> tuple[Any, ...]:
+    """A new deliveries row, in ``DELIVERY_COLUMNS`` order (``original_id``: the delivery
+    a resend as sent copies)."""
     req = new.request
-    return {
-        "id": rows.new_id("dlv"),
-        "postback_id": new.postback_id,
-        "owner_id": new.owner_id,
-        "event_id": event_id,
-        "event_occurred_at": occurred_at,
-        "method": req.method.value,
-        "url": req.url,
-        "headers": rows.dump_pairs(req.headers),
-        "body": req.body,
-        "status": (
-            DeliveryStatus.SCHEDULED if new.failure is None else DeliveryStatus.FAILED
-        ).value,
-        "last_error": new.failure,
-        "due_at": new.due_at,
-        "order_key": new.order_key,
-        "action_id": new.action_id,
-        "attempt_count": 0,
-        "round_attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-        "postback_version": new.postback_version,
-    }
+    status = DeliveryStatus.SCHEDULED if new.failure is None else DeliveryStatus.FAILED
+    return (
+        rows.new_id("dlv"),
+        new.postback_id,
+        new.owner_id,
+        event_id,
+        occurred_at,
+        req.method.value,
+        req.url,
+        rows.dump_pairs(req.headers),
+        req.body,
+        status.value,
+        new.failure,
+        new.due_at,
+        new.order_key,
+        new.action_id,
+        0,
+        0,
+        now,
+        now,
+        new.postback_version,
+        original_id,
+    )
+
+
+def first_items(items: Sequence[IngestItem]) -> dict[str, IngestItem]:
+    """Each event id's first item in the batch (a repeat within it creates nothing)."""
+    first: dict[str, IngestItem] = {}
+    for item in items:
+        first.setdefault(item.event.id, item)
+    return first
+
+
+def event_rows(first: dict[str, IngestItem], now: datetime) -> list[tuple[Any, ...]]:
+    return [event_values(i.event, len(i.deliveries), now) for i in first.values()]
+
+
+def delivery_rows(
+    first: dict[str, IngestItem], stored: set[str] | None, now: datetime
+) -> list[tuple[Any, ...]]:
+    """The deliveries of the events ``stored`` now (None: of every first item), in
+    batch order."""
+    return [
+        delivery_values(item.event.id, item.event.occurred_at, d, now)
+        for eid, item in first.items()
+        if stored is None or eid in stored
+        for d in item.deliveries
+    ]
 
 
 async def ingest(
     conn: AsyncConnection, items: Sequence[IngestItem], now: datetime
 ) -> list[IngestResult]:
     """Insert new events and their deliveries in bulk; report known ids as duplicates."""
-    first: dict[str, IngestItem] = {}
-    for item in items:
-        first.setdefault(item.event.id, item)
+    first = first_items(items)
     if not first:
         return []
     stmt = (
@@ -92,17 +154,26 @@ async def ingest(
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(events.c.id)
     )
-    event_rows = [_event_row(i.event, len(i.deliveries), now) for i in first.values()]
-    inserted = set((await conn.execute(stmt, event_rows)).scalars())
-    new_rows = [
-        _delivery_row(item.event.id, item.event.occurred_at, d, now)
-        for eid, item in first.items()
-        if eid in inserted
-        for d in item.deliveries
-    ]
-    if new_rows:
-        await conn.execute(_delivery_insert(conn), new_rows)
+    event_dicts = [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in event_rows(first, now)]
+    inserted = set((await conn.execute(stmt, event_dicts)).scalars())
+    new_rows = delivery_rows(first, inserted, now)
+    await bulk.execute_many(
+        conn,
+        _delivery_insert(conn),
+        [dict(zip(DELIVERY_COLUMNS, r, strict=True)) for r in new_rows],
+    )
     known = await _stored_counts(conn, [e for e in first if e not in inserted])
+    return ingest_results(items, first, inserted, known, now)
+
+
+def ingest_results(
+    items: Sequence[IngestItem],
+    first: dict[str, IngestItem],
+    inserted: set[str],
+    known: dict[str, tuple[datetime, int]],
+    now: datetime,
+) -> list[IngestResult]:
+    """One result per item: stored, or a duplicate naming the event first stored."""
     results: list[IngestResult] = []
     for item in items:
         eid = item.event.id
@@ -278,8 +349,10 @@ async def resend_as_sent(
         action_id=original.action_id,
         postback_version=original.postback_version,
     )
-    row = _delivery_row(original.event_id, original.event_occurred_at, copy, created)
-    row["original_id"] = original.id
+    values = delivery_values(
+        original.event_id, original.event_occurred_at, copy, created, original.id
+    )
+    row = dict(zip(DELIVERY_COLUMNS, values, strict=True))
     await conn.execute(_delivery_insert(conn), [row])
     return await get_delivery(conn, row["id"], owner_id)
 

@@ -325,7 +325,7 @@ def match_clause(key: MatchKey) -> ColumnElement[bool]:
 
 
 @functools.cache
-def _matching_statement(shape: MatchKey) -> Select[Any]:
+def matching_statement(shape: MatchKey) -> Select[Any]:
     return (
         select(postbacks)
         .where(P.enabled.is_(True), P.disabled_reason.is_(None), match_clause(shape))
@@ -339,7 +339,7 @@ def _reaches_statement(shape: MatchKey) -> Select[Any]:
 
 
 async def _matching_key(conn: AsyncConnection, key: MatchKey) -> list[PostbackRecord]:
-    result = await conn.execute(_matching_statement(key.shape()), key.params())
+    result = await conn.execute(matching_statement(key.shape()), key.params())
     return [rows.postback(r) for r in result]
 
 

@@ -59,6 +59,21 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def refused_value(why: str) -> ValidationProblem:
+    """A value the database refuses (the API's edge checks should have caught it): the
+    same request will always fail, so it is not an outage to retry."""
+    return ValidationProblem(
+        [
+            {
+                "field": "request",
+                "code": "rejected_by_database",
+                "position": None,
+                "message": f"the database refused a value: {why}",
+            }
+        ]
+    )
+
+
 class SQLStore:
     """A :class:`~postback.storage.interfaces.Store` over a SQLAlchemy async engine."""
 
@@ -77,18 +92,7 @@ class SQLStore:
         except IntegrityError as exc:
             raise Conflict(f"the change clashes with stored data: {exc.orig}") from exc
         except DataError as exc:
-            # A value the database refuses (the API's edge checks should have caught it):
-            # the same request will always fail, so it is not an outage to retry.
-            raise ValidationProblem(
-                [
-                    {
-                        "field": "request",
-                        "code": "rejected_by_database",
-                        "position": None,
-                        "message": f"the database refused a value: {_first_line(exc.orig or exc)}",
-                    }
-                ]
-            ) from exc
+            raise refused_value(_first_line(exc.orig or exc)) from exc
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"database error: {exc}") from exc
 
