@@ -35,6 +35,11 @@ class Settings:
     ca_file: Path | None = None  # PEM bundle trusted for https receivers; None: the system's
     retention_days: float = 30.0  # attempts older than this are deleted; 0 keeps them all
     retention_interval: float = 600.0  # seconds between the workers' retention runs
+    # A destination's circuit breaker: opens after this many connection failures or
+    # timeouts in a row (0: never), stays open this long, doubling up to the maximum.
+    breaker_failures: int = 5
+    breaker_cooldown: float = 10.0
+    breaker_max_cooldown: float = 600.0
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -73,6 +78,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             f"POSTBACK_DATABASE_URL={url!r}: use sqlite:///path/to/file.db "
             "or postgresql://user@host/db"
         )
+    cooldown, longest = _cooldowns(env)
     return Settings(
         database_url=url,
         admin_key=env.get("POSTBACK_ADMIN_KEY") or None,
@@ -92,7 +98,31 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ca_file=_ca_file(env.get("POSTBACK_CA_FILE", "")),
         retention_days=_days(env.get("POSTBACK_RETENTION_DAYS", "")),
         retention_interval=_float(env, "POSTBACK_RETENTION_INTERVAL", 600.0),
+        breaker_failures=_breaker_failures(env),
+        breaker_cooldown=cooldown,
+        breaker_max_cooldown=longest,
     )
+
+
+def _breaker_failures(env: Mapping[str, str]) -> int:
+    raw = env.get("POSTBACK_BREAKER_FAILURES", "").strip() or "5"
+    if not (raw.isascii() and raw.isdigit()):
+        raise ConfigError(
+            f"POSTBACK_BREAKER_FAILURES={raw!r}: write a whole number, e.g. 5 (0 turns "
+            "the circuit breaker off)"
+        )
+    return int(raw)
+
+
+def _cooldowns(env: Mapping[str, str]) -> tuple[float, float]:
+    cooldown = _float(env, "POSTBACK_BREAKER_COOLDOWN", 10.0)
+    longest = _float(env, "POSTBACK_BREAKER_MAX_COOLDOWN", max(600.0, cooldown))
+    if longest < cooldown:
+        raise ConfigError(
+            f"POSTBACK_BREAKER_MAX_COOLDOWN ({longest:g}) must be at least "
+            f"POSTBACK_BREAKER_COOLDOWN ({cooldown:g})"
+        )
+    return cooldown, longest
 
 
 def _days(raw: str) -> float:

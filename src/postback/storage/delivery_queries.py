@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Insert, Table, and_, func, insert, or_, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from postback.delivery.breaker import destination
 from postback.delivery.redact import redact
 from postback.domain.records import Delivery, DeliveryStatus, Event, NewDelivery, Replay
 from postback.errors import Conflict, NotFound
@@ -59,6 +60,7 @@ def _delivery_row(event: Event, new: NewDelivery, now: datetime) -> dict[str, An
         "event_occurred_at": event.occurred_at,
         "method": req.method.value,
         "url": req.url,
+        "destination": destination(req.url),
         "headers": rows.dump_pairs(req.headers),
         "body": req.body,
         "status": (

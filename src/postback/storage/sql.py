@@ -249,6 +249,9 @@ deliveries = Table(
     Column("replay_id", ID),  # migration 0006: the replay that last queued it
     # The postback's version ``method``..``body`` were rendered with (migration 0007).
     Column("postback_version", Integer, nullable=False, server_default="1"),
+    # ``scheme://host:port`` of ``url`` (migration 0013): a worker whose circuit breaker
+    # for a destination is open pushes that destination's due deliveries back at once.
+    Column("destination", Text),
 )
 Index(
     "ix_deliveries_claim",
@@ -263,6 +266,14 @@ Index(
     deliveries.c.order_key,
     deliveries.c.event_occurred_at,
     deliveries.c.seq,
+)
+Index(
+    "ix_deliveries_destination",
+    deliveries.c.destination,
+    deliveries.c.due_at,
+    deliveries.c.seq,
+    postgresql_where=deliveries.c.status.in_(OPEN_STATUSES),
+    sqlite_where=deliveries.c.status.in_(OPEN_STATUSES),
 )
 Index("ix_deliveries_owner", deliveries.c.owner_id, deliveries.c.created_at, deliveries.c.seq)
 Index("ix_deliveries_postback", deliveries.c.postback_id, deliveries.c.created_at)
