@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from postback.config import Network
+from postback.delivery.breaker import destination
 from postback.delivery.queue import AttemptResult, Claim
 from postback.delivery.transport import SendResult
-from postback.delivery.worker import Lane, Worker, WorkerOptions, destination
+from postback.delivery.worker import Lane, Worker, WorkerOptions
 from postback.domain.records import (
     DeliveryStatus,
     FailureReason,
@@ -88,7 +89,9 @@ class FakeStore:
         self.results: list[AttemptResult] = []
         self.released: list[str] = []
 
-    async def claim(self, _w: str, _now: datetime, limit: int, _l: float) -> list[Claim]:
+    async def claim(
+        self, _w: str, _now: datetime, limit: int, _l: float, _where: object = None
+    ) -> list[Claim]:
         taken, self.claims = self.claims[:limit], self.claims[limit:]
         return taken
 
@@ -99,7 +102,7 @@ class FakeStore:
         self.released.extend(delivery_ids)
         return len(delivery_ids)
 
-    async def next_due_at(self) -> datetime | None:
+    async def next_due_at(self, _skip: object = None) -> datetime | None:
         return None
 
     async def wait_for_work(self, max_wait: float) -> None:

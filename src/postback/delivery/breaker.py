@@ -206,6 +206,11 @@ class Breakers:
         self._pushed: dict[str, float] = {}  # when an open one's due work was last pushed
         self.not_closed: frozenset[str] = frozenset()  # what claims leave out
 
+    @property
+    def idle(self) -> bool:
+        """Nothing open, nothing owed: the worker has nothing to do for its breakers."""
+        return not self.not_closed and not self._skipped
+
     def state(self, key: str) -> Breaker:
         return self._states.get(key, CLOSED)
 

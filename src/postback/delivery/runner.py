@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from postback.config import Settings
 from postback.delivery import retention
+from postback.delivery.breaker import Policy
 from postback.delivery.metrics import BACKLOG, BACKLOG_CAP, OLDEST_DUE_AGE
 from postback.delivery.queue import QueueUpkeep
 from postback.delivery.transport import AioHttpTransport
@@ -25,6 +26,9 @@ def options_for(settings: Settings) -> WorkerOptions:
     return WorkerOptions(
         lease_seconds=settings.lease_seconds or lease_for(settings.total_timeout),
         per_destination=settings.per_host_concurrency,  # as many as the connections per host
+        breaker=Policy(
+            settings.breaker_failures, settings.breaker_cooldown, settings.breaker_max_cooldown
+        ),
     )
 
 

@@ -11,6 +11,12 @@ retried on the usual schedule, instead of filling the worker's slots that other
 destinations need. (Without this they would wait for a connection until the timeout
 and fail the same way, holding a slot all that time.)
 
+Each destination also has a circuit breaker (:mod:`postback.delivery.breaker`, per
+worker process): after a run of connection failures or timeouts nothing is sent to it
+until a probe gets a reply. Meanwhile its due deliveries are moved to the probe time in
+bulk, a *skipped* attempt each, claims leave it out, and deliveries already claimed for
+it are given back and moved the same way instead of being sent.
+
 Stopping (``stop`` set, e.g. on SIGTERM): no new send starts. Claimed deliveries still
 waiting for their rate-limit slot or their lane are given back at once (lease cleared),
 so another worker sends them; sends already under way finish within the total timeout.
@@ -33,13 +39,26 @@ import os
 import random
 import socket
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from postback.delivery import outcome, retry, signing
+from postback.delivery.breaker import (
+    Action,
+    Breakers,
+    Policy,
+    Push,
+    Signal,
+    Step,
+    destination,
+    signal_of,
+)
 from postback.delivery.metrics import (
     ATTEMPTS,
+    BREAKER_OPENS,
+    BREAKERS_OPEN,
     DELIVERIES,
     IN_FLIGHT,
     RATE_LIMIT_WAIT_SECONDS,
@@ -47,7 +66,14 @@ from postback.delivery.metrics import (
     RETRIES,
     SEND_SECONDS,
 )
-from postback.delivery.queue import AttemptResult, Claim, WorkQueue
+from postback.delivery.queue import (
+    ALL_DESTINATIONS,
+    AttemptResult,
+    Claim,
+    Destinations,
+    Skip,
+    WorkQueue,
+)
 from postback.delivery.redact import redact, redact_headers
 from postback.delivery.transport import SendResult, Transport, as_sent, retry_after
 from postback.domain.clock import Clock, utcnow
@@ -61,6 +87,7 @@ log = logging.getLogger("postback.worker")
 MAX_LANES = 1024  # idle lanes (remembering a slow destination) kept at most
 PER_DESTINATION = 50
 MAX_POSTBACKS = 4096  # changed postbacks whose compiled templates a worker keeps
+SKIP_BATCH = 5000  # due deliveries of an open destination moved per statement at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +102,18 @@ class WorkerOptions:
     slow_after: float = 0.25  # seconds per send that make a full destination slow
     flush_retry_max: float = 5.0  # longest wait between tries to write held results
     stop_flush_seconds: float = 15.0  # on stop, how long to keep trying to write them
+    breaker: Policy = field(default_factory=Policy)  # each destination's circuit breaker
 
 
 HALT = object()  # a lane's answer to a waiting send when the worker stops
+SKIP = object()  # ... and when the destination's circuit breaker opens
+
+
+class Unsent(Enum):
+    """Why a claimed delivery was not sent."""
+
+    HALTED = "halted"  # the worker stops: give it back
+    SKIPPED = "skipped"  # its destination's breaker is open: move it to the probe time
 
 
 class Lane:
@@ -118,12 +154,13 @@ class Lane:
             if not turn.done():
                 turn.set_result(self._take(now))
 
-    def halt(self) -> None:
-        """The worker stops: every waiting send gives up its turn (none is started)."""
+    def halt(self, why: object = HALT) -> None:
+        """Every waiting send gives up its turn (none is started), told ``why``: the
+        worker stops (HALT) or the destination's breaker opened (SKIP)."""
         while self.waiting:
             turn = self.waiting.popleft()
             if not turn.done():
-                turn.set_result(HALT)
+                turn.set_result(why)
 
     def shed(self, now: float, slow_after: float) -> int:
         """When slow, let the newest waiting deliveries beyond ``limit`` go unsent."""
@@ -139,14 +176,6 @@ class Lane:
         token = object()
         self.sending[token] = now
         return token
-
-
-def destination(url: str) -> str:
-    """``scheme://host:port`` of a URL (no user info), lower-cased: its :class:`Lane`."""
-    scheme, _, rest = url.partition("://")
-    for mark in "/?#":
-        rest = rest.partition(mark)[0]
-    return f"{scheme}://{rest.rpartition('@')[2]}".lower()
 
 
 def not_sent(key: str, lane: Lane, now: float) -> SendResult:
@@ -190,6 +219,7 @@ class Worker:
         # postback id -> (its version, compiled templates): each version compiled once
         self._postbacks: dict[str, tuple[Postback, rules.Compiled | None]] = {}
         self._shed_logged, self._shed_log_at = 0, 0.0
+        self._breakers = Breakers(self.options.breaker)
 
     # -- the loop --------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -221,6 +251,7 @@ class Worker:
             # time) deliveries whose attempts are only in memory.
             await asyncio.sleep(self.options.idle_wait)
             return
+        await self._tend_breakers()
         self._shed_slow()
         free = self._free_slots()
         if free == 0:
@@ -257,13 +288,24 @@ class Worker:
             self._shed_logged, self._shed_log_at = self.shed, now + 10.0
 
     async def _claim(self, limit: int) -> list[Claim]:
-        return await self.store.claim(self.id, self.clock(), limit, self.options.lease_seconds)
+        where = self._claimable()
+        return await self.store.claim(
+            self.id, self.clock(), limit, self.options.lease_seconds, where
+        )
+
+    def _claimable(self) -> Destinations:
+        skip = self._breakers.not_closed
+        return Destinations(skip=skip) if skip else ALL_DESTINATIONS
 
     async def _idle(self, stop: asyncio.Event) -> None:
         wait = self.options.idle_wait
-        next_due = await self.store.next_due_at()
+        now = self.clock()
+        next_due = await self.store.next_due_at(self._breakers.not_closed)
         if next_due is not None:
-            wait = max(0.0, min(wait, (next_due - self.clock()).total_seconds()))
+            wait = max(0.0, min(wait, (next_due - now).total_seconds()))
+        breaker_due = self._breakers.wake_at()
+        if breaker_due is not None:
+            wait = max(0.0, min(wait, breaker_due - now.timestamp()))
         if wait > 0:
             waker = asyncio.create_task(self.store.wait_for_work(wait))
             stopper = asyncio.create_task(stop.wait())
@@ -293,7 +335,7 @@ class Worker:
         self._stop_sending()
         if self._unstarted:
             await asyncio.wait(set(self._unstarted))  # each returns as soon as it wakes
-        unsent, self._unsent = self._unsent, []
+        unsent, self._unsent = [*self._unsent, *self._breakers.unsent()], []
         if not unsent:
             return
         try:
@@ -310,6 +352,73 @@ class Worker:
         if self._in_flight:
             await asyncio.wait(set(self._in_flight))
 
+    # -- circuit breakers ------------------------------------------------------------
+    async def _tend_breakers(self) -> None:
+        """Probe destinations whose cool-down is over; move open ones' due work."""
+        if self._breakers.idle:
+            return
+        now = self.clock()
+        for key in self._breakers.tick(now.timestamp()):
+            await self._probe(key, now)
+        for push in self._breakers.pushes(now.timestamp()):
+            await self._push(push, now)
+
+    async def _probe(self, key: str, now: datetime) -> None:
+        lease = self.options.lease_seconds
+        found = await self.store.claim(self.id, now, 1, lease, Destinations(only=key))
+        if not found:
+            self._act(key, self._breakers.no_probe(key, now.timestamp()))
+            return
+        self._breakers.probe(found[0].delivery_id)
+        log.info("probing %s with delivery %s", key, found[0].delivery_id)
+        self._start(found[0])
+
+    async def _push(self, push: Push, now: datetime) -> None:
+        """Move an open destination's due deliveries to its probe time (those this
+        worker claimed among them); once it is no longer open, just give those back."""
+        try:
+            if push.until is None:
+                if push.claimed:
+                    await self.store.release(self.id, push.claimed)
+                return
+            until = datetime.fromtimestamp(push.until, UTC)
+            skip = Skip(push.destination, until, _skipped(push.destination, until), self.id)
+            skip = dataclasses.replace(skip, claimed=push.claimed)
+            moved = await self.store.skip_destination(skip, now, SKIP_BATCH)
+        except PostbackError:
+            for delivery_id in push.claimed:  # kept for the next push
+                self._breakers.skip(push.destination, delivery_id)
+            raise
+        if moved:
+            _attempts_counter("skipped").inc(moved)
+            log.info("%d deliveries to %s skipped until %s", moved, push.destination, until)
+
+    def _note(self, key: str, delivery_id: str, signal: Signal) -> None:
+        """Tell the destination's breaker how an attempt went, and act on its answer."""
+        self._act(key, self._breakers.record(key, signal, self.clock().timestamp(), delivery_id))
+
+    def _act(self, key: str, step: Step) -> None:
+        if step.action is Action.OPENED:
+            BREAKER_OPENS.inc()
+            lane = self._lanes.get(key)
+            if lane is not None:
+                lane.halt(SKIP)  # what waits for it goes back, unsent
+            until = datetime.fromtimestamp(step.state.until, UTC)
+            log.warning(
+                "%s is not answering (connection failures or timeouts): nothing is sent "
+                "to it until %s, when one delivery will probe it",
+                key,
+                f"{until:%H:%M:%S} UTC",
+                extra={"destination": key, "breaker": "open"},
+            )
+        elif step.action is Action.CLOSED:
+            log.info(
+                "%s answers again: sending to it resumes",
+                key,
+                extra={"destination": key, "breaker": "closed"},
+            )
+        BREAKERS_OPEN.set(len(self._breakers.not_closed))
+
     # -- one delivery ----------------------------------------------------------------
     async def _deliver(self, claim: Claim) -> None:
         if not await self._wait_for_slot(claim):  # stopping before it was sent
@@ -324,9 +433,15 @@ class Worker:
                 log.error("could not render %s again: %s", claim.delivery_id, exc)
                 return
         claim = self.signed(claim)
-        sent = failed or await self._send(claim)
-        if sent is None:  # stopping before it was sent
+        key = destination(claim.request.url)
+        if failed is not None:
+            self._note(key, claim.delivery_id, Signal.NOT_SENT)
+        sent = failed or await self._send(claim, key)
+        if sent is Unsent.HALTED:
             self._unsent.append(claim.delivery_id)
+            return
+        if sent is Unsent.SKIPPED:
+            self._breakers.skip(key, claim.delivery_id)
             return
         self._results.append(self._safe_judge(claim, sent))
         if len(self._results) >= self.options.batch:
@@ -376,31 +491,35 @@ class Worker:
                 await asyncio.wait_for(self._halting.wait(), delay)
         return not self._halting.is_set()
 
-    async def _send(self, claim: Claim) -> SendResult | None:
-        """Send in the destination's lane; a slow destination's overflow fails unsent.
-        None: the worker stopped before the send could start."""
-        key = destination(claim.request.url)
+    async def _send(self, claim: Claim, key: str) -> SendResult | Unsent:
+        """Send in the destination's lane; a slow destination's overflow fails unsent;
+        nothing is sent while its breaker is open (a probe aside)."""
+        if not self._breakers.sends(key, claim.delivery_id):
+            return Unsent.SKIPPED
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(self._per_destination)
         loop = asyncio.get_running_loop()
         token = await lane.acquire(loop.time(), self.options.slow_after)
-        if token is HALT:
-            return None
+        if token is HALT or token is SKIP:
+            return Unsent.HALTED if token is HALT else Unsent.SKIPPED
         if token is None:
             self.shed += 1
+            self._note(key, claim.delivery_id, Signal.NOT_SENT)
             return not_sent(key, lane, loop.time())
-        if self._halting.is_set():
+        if self._halting.is_set() or not self._breakers.sends(key, claim.delivery_id):
             lane.release(token, loop.time())
-            return None
+            return Unsent.HALTED if self._halting.is_set() else Unsent.SKIPPED
         current = asyncio.current_task()
         if current is not None:
             self._unstarted.discard(current)
         IN_FLIGHT.inc()
         try:
-            return await self.transport.send(
+            sent = await self.transport.send(
                 claim.request, claim.delivery_id, claim.allowed_networks
             )
+            self._note(key, claim.delivery_id, signal_of(sent.failure))
+            return sent
         finally:
             IN_FLIGHT.dec()
             lane.release(token, loop.time())
@@ -543,6 +662,14 @@ def _attempts_counter(outcome: str) -> Any:
 @functools.cache
 def _deliveries_counter(status: str, kind: str) -> Any:
     return DELIVERIES.labels(outcome=status, kind=kind or "unknown")
+
+
+def _skipped(key: str, until: datetime) -> str:
+    """The error of a skipped attempt."""
+    return (
+        f"not sent: {key} is not answering (connection failures or timeouts), so its "
+        f"circuit breaker is open; next try after {until:%Y-%m-%d %H:%M:%S} UTC"
+    )
 
 
 def _redacted(reply: Reply | None) -> Reply | None:
