@@ -25,6 +25,7 @@ import asyncpg
 from rich.console import Console
 from sqlalchemy import bindparam, text
 
+from postback.delivery.breaker import destination
 from postback.domain.records import AccountKind, PartnerType, PostbackConfig, PostbackKind
 from postback.storage import open_store
 from postback.storage.sql import UTCDateTime
@@ -312,10 +313,10 @@ async def seed(w: World, tag: str, batch: Batch) -> None:
     seq, seq_value = ("", "") if w.kind == "postgresql" else ("seq, ", ":base + i, ")
     await w.sql(
         f"INSERT INTO deliveries ({seq}id, postback_id, owner_id, event_id, event_occurred_at, "
-        "method, url, headers, body, status, due_at, order_key, action_id, attempt_count, "
-        "round_attempts, created_at, updated_at) "
+        "method, url, destination, headers, body, status, due_at, order_key, action_id, "
+        "attempt_count, round_attempts, created_at, updated_at) "
         f"SELECT {seq_value}'dlv_{tag}_' || i, {c['pid']}, {c['owner']}, 'ev-{tag}-' || i, "
-        f"{c['now']}, 'GET', {c['url']} || i, '[]', NULL, {c['status']}, "
+        f"{c['now']}, 'GET', {c['url']} || i, {c['destination']}, '[]', NULL, {c['status']}, "
         f"{_due_expr(w.kind, batch)}, 'A-{tag}-' || i, 'A-{tag}-' || i, {c['attempts']}, "
         f"{c['attempts']}, {c['now']}, {c['now']} FROM ({series}) t ORDER BY i",
         n=batch.n,
@@ -324,6 +325,7 @@ async def seed(w: World, tag: str, batch: Batch) -> None:
         pid=w.postbacks[batch.postback],
         owner=w.partner_id,
         url=batch.url,
+        destination=destination(batch.url),
         status=batch.status,
         due_at=batch.due_at,
         attempts=batch.attempts,
@@ -341,6 +343,7 @@ def _casts(kind: str) -> dict[str, str]:
         "pid": "TEXT",
         "owner": "TEXT",
         "url": "TEXT",
+        "destination": "TEXT",
         "status": "TEXT",
         "attempts": "INTEGER",
     }
