@@ -162,6 +162,9 @@ class ReceiverProcess:
     def latencies(self, tag: str) -> list[float]:
         return self._get(f"/__latency?tag={tag}")  # type: ignore[no-any-return]
 
+    def arrivals_by_id(self, tag: str) -> dict[str, float]:
+        return self._get(f"/__ids?tag={tag}")  # type: ignore[no-any-return]
+
     def reset(self) -> None:
         self._get("/__reset")
 
@@ -420,17 +423,18 @@ async def count_status(w: World, postbacks: Sequence[str], status: str = "delive
 
 # -- worker processes ------------------------------------------------------------------------
 class Workers:
-    """``python -m postback worker`` processes on one database."""
+    """``python -m postback worker`` processes on one database (or ``module``'s)."""
 
-    def __init__(self, url: str, count: int, **env: str) -> None:
+    def __init__(self, url: str, count: int, module: str = "", **env: str) -> None:
         environ = {
             **os.environ,
             "POSTBACK_DATABASE_URL": url,
             "POSTBACK_ALLOWED_NETWORKS": LOOPBACK_NETS,
             **env,
         }
+        command = ["-m", module] if module else ["-m", "postback", "worker"]
         self.procs = [
-            subprocess.Popen([sys.executable, "-m", "postback", "worker"], env=environ, cwd=ROOT)
+            subprocess.Popen([sys.executable, *command], env=environ, cwd=ROOT)
             for _ in range(count)
         ]
 
@@ -460,8 +464,8 @@ class Workers:
 
 
 @contextlib.contextmanager
-def workers(url: str, count: int, **env: str) -> Iterator[Workers]:
-    procs = Workers(url, count, **env)
+def workers(url: str, count: int, module: str = "", **env: str) -> Iterator[Workers]:
+    procs = Workers(url, count, module, **env)
     try:
         yield procs
     finally:
