@@ -27,6 +27,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -95,15 +96,17 @@ async def at_rate(
     rec.reset()
     common.say(f"latency: {rate}/s for {seconds:g} s")
     cpu, children = common.Usage(procs, rec), common.children_cpu()
+    began = time.monotonic()
     injected = await inject(w, rec.url("/lat?due="), rate, seconds)
     behind = injected["events"] - rec.count("lat")
     await common.until(lambda: rec.count("lat") >= injected["events"], SETTLE)
-    used = cpu.since()
+    used, wall = cpu.since(), time.monotonic() - began
     seen = rec.count("lat")
     holds = injected["rate"] >= 0.95 * rate and behind <= BEHIND * rate
     return {
         "_injected": injected,
-        "machine_busy": round(used["machine"] / (injected["seconds"] * os.cpu_count()), 3),
+        # Share of all cores busy (every process on the machine) while this rate ran.
+        "machine_busy": round(used["machine"] / (wall * (os.cpu_count() or 1)), 3),
         "target_rate": rate,
         "injected_rate": round(injected["rate"], 1),
         "events": int(injected["events"]),

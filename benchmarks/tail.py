@@ -109,14 +109,18 @@ def _ms(values: Sequence[float]) -> dict[str, float]:
 
 
 def _stalled(
-    record: dict[str, float], stalls: Sequence[tuple[float, float]], starts: list[float]
+    record: dict[str, float], stalls: Sequence[tuple[float, float]], ends: list[float]
 ) -> bool:
-    """Whether a GC pause or loop lag of PAUSE or more fell within the delivery's path."""
+    """Whether a GC pause or loop lag of PAUSE or more overlapped the delivery's path
+    (``stalls`` are (end, duration) pairs sorted by end; ``ends`` their ends)."""
     begin, end = record["due"], record["due"] + record["total"]
-    i = bisect.bisect_left(starts, begin - 1.0)
-    return any(
-        at - took <= end and at >= begin and took >= PAUSE for at, took in stalls[i : i + 400]
-    )
+    i = bisect.bisect_left(ends, begin)
+    while i < len(stalls) and stalls[i][0] <= end + 1.0:  # none is longer than a second
+        stop, took = stalls[i]
+        if took >= PAUSE and stop - took <= end:
+            return True
+        i += 1
+    return False
 
 
 def breakdown(records: list[dict[str, float]], trace: dict[str, Any]) -> dict[str, Any]:
@@ -139,9 +143,12 @@ def breakdown(records: list[dict[str, float]], trace: dict[str, Any]) -> dict[st
         "slowest_1pct": {
             "count": len(slow),
             "mean_ms": {s: _mean_ms([r[s] for r in slow if s in r]) for s in stages},
-            "with_a_stall": sum(_stalled(r, stalls, starts) for r in slow),
+            "with_a_stall": round(sum(_stalled(r, stalls, starts) for r in slow) / len(slow), 3),
         },
         "median_half_mean_ms": {s: _mean_ms([r[s] for r in middle if s in r]) for s in stages},
+        "median_half_with_a_stall": round(
+            sum(_stalled(r, stalls, starts) for r in middle) / max(1, len(middle)), 3
+        ),
         "p90_ms": round(p90 * 1000, 2),
         "gc": _pauses([(at, took) for at, took, _ in trace["gc"]], trace["gc"]),
         "loop_lag": _pauses([tuple(x) for x in trace["lag"]], None),

@@ -1,6 +1,12 @@
-"""``postback worker`` with timestamps along the path, for the latency benchmark's tail.
+"""``postback worker`` with timestamps along the path, for the latency benchmark's tail,
+and with variants of its tuning, for side-by-side runs.
 
-    POSTBACK_TRACE_FILE=trace.json python -m benchmarks.traced_worker
+    [POSTBACK_TRACE_FILE=trace.json] [POSTBACK_BENCH_VARIANT=gc0=20000,claim_pause=0.005] \
+        python -m benchmarks.traced_worker
+
+A variant changes the worker's options (any :class:`WorkerOptions` field by name) or the
+garbage collector (``gc0``, ``gc1``, ``gc2``: its thresholds), so a change can be
+measured against the code as it is before it is made for good.
 
 The same worker as ``python -m postback worker`` (same settings, same code), with its
 store and transport wrapped to note, on the wall clock (``time.time()``, shared with the
@@ -16,18 +22,19 @@ commits and the receiver's arrivals.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import os
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from postback.cli import worker as cli
 from postback.config import Network, load
 from postback.delivery.queue import AttemptResult, Claim
 from postback.delivery.transport import AioHttpTransport, SendResult
+from postback.delivery.worker import WorkerOptions
 from postback.domain.records import RenderedRequest
 from postback.storage import Store, open_store
 
@@ -126,7 +133,41 @@ class TracedTransport(AioHttpTransport):
             TRACE.sends[delivery_id] = (start, time.time())
 
 
+def variant(spec: str) -> tuple[dict[str, float], dict[str, int]]:
+    """``name=value,...`` as (worker options, GC thresholds by generation)."""
+    options: dict[str, float] = {}
+    thresholds: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition("=")
+        if name in ("gc0", "gc1", "gc2"):
+            thresholds[name] = int(value)
+        elif name in {f.name for f in dataclasses.fields(WorkerOptions)}:
+            options[name] = float(value) if "." in value else int(value)
+        else:
+            raise SystemExit(f"POSTBACK_BENCH_VARIANT: unknown setting {name!r}")
+    return options, thresholds
+
+
+def apply_variant(spec: str) -> None:
+    options, thresholds = variant(spec)
+    if thresholds:
+        now = gc.get_threshold()
+        gc.set_threshold(*(thresholds.get(f"gc{i}", now[i]) for i in range(3)))
+    if options:
+        original = cli.options_for
+
+        def tuned(settings: Any) -> WorkerOptions:
+            return dataclasses.replace(original(settings), **options)  # type: ignore[arg-type]
+
+        cli.options_for = tuned
+
+
 def main() -> None:
+    apply_variant(os.environ.get("POSTBACK_BENCH_VARIANT", ""))
+    path = os.environ.get("POSTBACK_TRACE_FILE")
+    if path is None:
+        cli.run(load())
+        return
     gc.callbacks.append(TRACE.on_gc)
     cli.open_store = traced_store  # type: ignore[assignment]
     cli.AioHttpTransport = TracedTransport  # type: ignore[misc]
@@ -143,7 +184,7 @@ def main() -> None:
     try:
         cli.run(load())
     finally:
-        TRACE.dump(os.environ.get("POSTBACK_TRACE_FILE", f"trace-{datetime.now():%H%M%S}.json"))
+        TRACE.dump(path)
 
 
 if __name__ == "__main__":
