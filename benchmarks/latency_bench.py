@@ -80,6 +80,11 @@ def summarise(latencies: list[float], arrivals: list[float], warmup: float) -> d
     }
 
 
+async def _shed(w: common.World) -> int:
+    """Attempts failed unsent because the destination's lane was full and slow."""
+    return int(await w.sql("SELECT COUNT(*) FROM attempts WHERE outcome = 'timeout' AND error LIKE 'not sent:%'") or 0)
+
+
 async def seed_history(w: common.World, rec: common.ReceiverProcess, n: int) -> None:
     """Delivered rows from before, so the tables and their statistics look lived in."""
     old = common.utcnow() - timedelta(days=1)
@@ -96,7 +101,7 @@ async def at_rate(
     rec.reset()
     common.say(f"latency: {rate}/s for {seconds:g} s")
     cpu, children = common.Usage(procs, rec), common.children_cpu()
-    began = time.monotonic()
+    began, shed = time.monotonic(), await _shed(w)
     injected = await inject(w, rec.url("/lat?due="), rate, seconds)
     behind = injected["events"] - rec.count("lat")
     await common.until(lambda: rec.count("lat") >= injected["events"], SETTLE)
@@ -105,6 +110,7 @@ async def at_rate(
     holds = injected["rate"] >= 0.95 * rate and behind <= BEHIND * rate
     return {
         "_injected": injected,
+        "shed": await _shed(w) - shed,
         # Share of all cores busy (every process on the machine) while this rate ran.
         "machine_busy": round(used["machine"] / (wall * (os.cpu_count() or 1)), 3),
         "target_rate": rate,
