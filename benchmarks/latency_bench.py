@@ -80,9 +80,12 @@ def summarise(latencies: list[float], arrivals: list[float], warmup: float) -> d
     }
 
 
+SHED = "SELECT COUNT(*) FROM attempts WHERE outcome = 'timeout' AND error LIKE 'not sent:%'"
+
+
 async def _shed(w: common.World) -> int:
     """Attempts failed unsent because the destination's lane was full and slow."""
-    return int(await w.sql("SELECT COUNT(*) FROM attempts WHERE outcome = 'timeout' AND error LIKE 'not sent:%'") or 0)
+    return int(await w.sql(SHED) or 0)
 
 
 async def seed_history(w: common.World, rec: common.ReceiverProcess, n: int) -> None:
