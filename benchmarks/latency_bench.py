@@ -154,11 +154,14 @@ async def run(mode: str) -> dict[str, Any]:
     return _figures(mode, runs, tail)
 
 
-async def traced(w: common.World, rec: common.ReceiverProcess, mode: str) -> dict[str, Any]:
-    """One run at 1,000/s with the traced worker; its figures and the tail breakdown."""
+async def traced(
+    w: common.World, rec: common.ReceiverProcess, mode: str, variant: str = ""
+) -> dict[str, Any]:
+    """One run at 1,000/s with the traced worker (``variant``: see traced_worker); its
+    figures and the tail breakdown."""
     with tempfile.TemporaryDirectory(prefix="postback_trace_") as folder:
         path = Path(folder) / "trace.json"
-        env = {"POSTBACK_TRACE_FILE": str(path)}
+        env = {"POSTBACK_TRACE_FILE": str(path), "POSTBACK_BENCH_VARIANT": variant}
         with common.workers(w.url, 1, "benchmarks.traced_worker", **env) as procs:
             await common.until(lambda: common.listening(w), 30)
             found = await at_rate(w, rec, procs, TARGET_RATE, mode)

@@ -26,6 +26,7 @@ def options_for(settings: Settings) -> WorkerOptions:
     return WorkerOptions(
         lease_seconds=settings.lease_seconds or lease_for(settings.total_timeout),
         per_destination=settings.per_host_concurrency,  # as many as the connections per host
+        slow_after=settings.slow_after,
         breaker=Policy(
             settings.breaker_failures, settings.breaker_cooldown, settings.breaker_max_cooldown
         ),

@@ -99,7 +99,7 @@ class WorkerOptions:
     flush_interval: float = 0.02  # results are written in batches at least this often
     claim_pause: float = 0.02  # longest pause after a claim that found less than it could
     per_destination: int | None = None  # sends at once to one destination (None: 50)
-    slow_after: float = 0.25  # seconds per send that make a full destination slow
+    slow_after: float = 1.0  # seconds per send that make a full destination slow
     flush_retry_max: float = 5.0  # longest wait between tries to write held results
     stop_flush_seconds: float = 15.0  # on stop, how long to keep trying to write them
     breaker: Policy = field(default_factory=Policy)  # each destination's circuit breaker
