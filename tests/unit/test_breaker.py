@@ -217,6 +217,16 @@ def test_the_registry_tracks_what_claims_leave_out_and_what_to_push() -> None:
     assert b.not_closed == frozenset() and b.sends(key, "d3") and b.state(key) == CLOSED
 
 
+def test_a_reply_from_a_destination_without_state_concerns_no_breaker() -> None:
+    b = Breakers(POLICY)
+    assert not b.concerns("http://a", ANSWERED)
+    assert b.concerns("http://a", DEAD) and b.concerns("http://a", NOT_SENT)
+    b.record("http://a", DEAD, 0.0)
+    assert b.concerns("http://a", ANSWERED)  # it resets the count
+    b.record("http://a", ANSWERED, 1.0)
+    assert not b.concerns("http://a", ANSWERED)
+
+
 def test_a_stopping_worker_gets_back_every_unsent_claim() -> None:
     b = Breakers(POLICY)
     b.skip("http://a", "d1")

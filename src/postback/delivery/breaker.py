@@ -218,6 +218,11 @@ class Breakers:
         """Whether to send this delivery: the breaker is closed or this is its probe."""
         return key not in self.not_closed or delivery_id in self._probes
 
+    def concerns(self, key: str, signal: Signal) -> bool:
+        """Whether recording ``signal`` could change anything: a reply from a destination
+        with no breaker state (the usual case) cannot."""
+        return signal is not Signal.ANSWERED or key in self._states
+
     def record(self, key: str, signal: Signal, at: float, delivery_id: str = "") -> Step:
         """An attempt to ``key`` ended with ``signal``."""
         self._probes.discard(delivery_id)

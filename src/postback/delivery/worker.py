@@ -382,8 +382,8 @@ class Worker:
                     await self.store.release(self.id, push.claimed)
                 return
             until = datetime.fromtimestamp(push.until, UTC)
-            skip = Skip(push.destination, until, _skipped(push.destination, until), self.id)
-            skip = dataclasses.replace(skip, claimed=push.claimed)
+            error = _skipped(push.destination, until)
+            skip = Skip(push.destination, until, error, self.id, push.claimed)
             moved = await self.store.skip_destination(skip, now, SKIP_BATCH)
         except PostbackError:
             for delivery_id in push.claimed:  # kept for the next push
@@ -395,7 +395,9 @@ class Worker:
 
     def _note(self, key: str, delivery_id: str, signal: Signal) -> None:
         """Tell the destination's breaker how an attempt went, and act on its answer."""
-        self._act(key, self._breakers.record(key, signal, self.clock().timestamp(), delivery_id))
+        if self._breakers.concerns(key, signal):
+            at = self.clock().timestamp()
+            self._act(key, self._breakers.record(key, signal, at, delivery_id))
 
     def _act(self, key: str, step: Step) -> None:
         if step.action is Action.OPENED:
@@ -417,6 +419,8 @@ class Worker:
                 key,
                 extra={"destination": key, "breaker": "closed"},
             )
+        else:
+            return
         BREAKERS_OPEN.set(len(self._breakers.not_closed))
 
     # -- one delivery ----------------------------------------------------------------
