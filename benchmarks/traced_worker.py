@@ -4,9 +4,10 @@ and with variants of its tuning, for side-by-side runs.
     [POSTBACK_TRACE_FILE=trace.json] [POSTBACK_BENCH_VARIANT=gc0=20000,claim_pause=0.005] \
         python -m benchmarks.traced_worker
 
-A variant changes the worker's options (any :class:`WorkerOptions` field by name) or the
-garbage collector (``gc0``, ``gc1``, ``gc2``: its thresholds), so a change can be
-measured against the code as it is before it is made for good.
+A variant changes the worker's options (any :class:`WorkerOptions` field by name), the
+garbage collector (``gc0``, ``gc1``, ``gc2``: its thresholds) or a setting
+(``POSTBACK_...=value``), so a change can be measured against the code as it is before
+it is made for good.
 
 The same worker as ``python -m postback worker`` (same settings, same code), with its
 store and transport wrapped to note, on the wall clock (``time.time()``, shared with the
@@ -139,7 +140,9 @@ def variant(spec: str) -> tuple[dict[str, float], dict[str, int]]:
     thresholds: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, _, value = part.partition("=")
-        if name in ("gc0", "gc1", "gc2"):
+        if name.startswith("POSTBACK_"):
+            os.environ[name] = value
+        elif name in ("gc0", "gc1", "gc2"):
             thresholds[name] = int(value)
         elif name in {f.name for f in dataclasses.fields(WorkerOptions)}:
             options[name] = float(value) if "." in value else int(value)
