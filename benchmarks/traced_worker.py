@@ -155,7 +155,13 @@ def apply_variant(spec: str) -> None:
     options, thresholds = variant(spec)
     if thresholds:
         now = gc.get_threshold()
-        gc.set_threshold(*(thresholds.get(f"gc{i}", now[i]) for i in range(3)))
+        chosen = [thresholds.get(f"gc{i}", now[i]) for i in range(3)]
+
+        def collect_as_chosen() -> None:  # instead of the worker's own tuning
+            gc.freeze()
+            gc.set_threshold(*chosen)
+
+        cli.collect_less = collect_as_chosen
     if options:
         original = cli.options_for
 

@@ -14,7 +14,7 @@ from postback.delivery.breaker import Policy
 from postback.delivery.metrics import BACKLOG, BACKLOG_CAP, OLDEST_DUE_AGE
 from postback.delivery.queue import QueueUpkeep
 from postback.delivery.transport import AioHttpTransport
-from postback.delivery.worker import Worker, WorkerOptions, lease_for
+from postback.delivery.worker import Worker, WorkerOptions, collect_less, lease_for
 from postback.errors import PostbackError
 
 log = logging.getLogger("postback.worker")
@@ -53,6 +53,7 @@ async def watch_backlog(
 def start_in_background(store: QueueUpkeep, settings: Settings) -> Stopper:
     """Start a worker task on the running loop; the returned coroutine stops it cleanly."""
     stop = asyncio.Event()
+    collect_less()
     transport = AioHttpTransport(settings)
     worker = Worker(store, transport, options_for(settings))
     task = asyncio.create_task(worker.run(stop), name="postback-worker")

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import gc
 import logging
 import os
 import random
@@ -88,6 +89,7 @@ MAX_LANES = 1024  # idle lanes (remembering a slow destination) kept at most
 PER_DESTINATION = 50
 MAX_POSTBACKS = 4096  # changed postbacks whose compiled templates a worker keeps
 SKIP_BATCH = 5000  # due deliveries of an open destination moved per statement at most
+GC_YOUNG = 20_000  # allocations between young garbage collections (see collect_less)
 
 
 @dataclass(frozen=True, slots=True)
@@ -682,6 +684,20 @@ def _redacted(reply: Reply | None) -> Reply | None:
         return None
     headers = redact_headers(reply.headers)
     return reply if headers is reply.headers else dataclasses.replace(reply, headers=headers)
+
+
+def collect_less() -> None:
+    """Tune the garbage collector for a process that delivers (call once, after start-up).
+
+    What start-up made lives as long as the process: frozen, full collections do not walk
+    it. And young collections come after GC_YOUNG allocations instead of CPython's 700:
+    a worker keeps hundreds of deliveries in flight, each a few dozen objects alive for
+    milliseconds, so at 700 nearly every delivery crossed a collection, survived it and
+    was promoted, and the promoted ones brought on full collections. Measured on the
+    traced worker at 1,000/s: from about 500-1,000 collections and 3-7 full ones per run
+    (1.2-3.3 s spent) to 6 young ones (0.1-0.3 s), and less CPU per delivery."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
 
 
 def lease_for(total_timeout: float) -> float:
