@@ -12,7 +12,8 @@ after it) and ``woke`` (that NOTIFY → the claim that took the delivery started
 the NOTIFY came before the claim. Each stage gets its p50/p90/p99; the deliveries at or
 above the p99 latency get each stage's mean, so the milliseconds above p90 can be
 placed; and for those, how many had a garbage-collector pause or event-loop lag of
-5 ms or more while they were on their way.
+5 ms or more while they were on their way. GC pauses and lag are counted over the
+traced deliveries' window only (not the worker's start-up).
 """
 
 from __future__ import annotations
@@ -131,9 +132,11 @@ def breakdown(records: list[dict[str, float]], trace: dict[str, Any]) -> dict[st
     p90, p99 = percentile(totals, 0.90), percentile(totals, 0.99)
     slow = [r for r in records if r["total"] >= p99]
     middle = [r for r in records if r["total"] <= percentile(totals, 0.5)]
-    stalls = sorted(
-        [(at, took) for at, took, _gen in trace["gc"]] + [tuple(x) for x in trace["lag"]]
-    )
+    begin = min(r["due"] for r in records)
+    end = max(r["due"] + r["total"] for r in records)
+    gc_seen = [x for x in trace["gc"] if begin <= x[0] <= end]  # not start-up's
+    lag_seen = [(at, took) for at, took in trace["lag"] if begin <= at <= end]
+    stalls = sorted([(at, took) for at, took, _gen in gc_seen] + lag_seen)
     starts = [at for at, _ in stalls]
     stages = (*IN_LATENCY, *AFTER, *SPLIT)
     return {
@@ -150,8 +153,9 @@ def breakdown(records: list[dict[str, float]], trace: dict[str, Any]) -> dict[st
             sum(_stalled(r, stalls, starts) for r in middle) / max(1, len(middle)), 3
         ),
         "p90_ms": round(p90 * 1000, 2),
-        "gc": _pauses([(at, took) for at, took, _ in trace["gc"]], trace["gc"]),
-        "loop_lag": _pauses([tuple(x) for x in trace["lag"]], None),
+        "window_s": round(end - begin, 1),
+        "gc": _pauses([(at, took) for at, took, _ in gc_seen], gc_seen),
+        "loop_lag": _pauses(lag_seen, None),
     }
 
 
