@@ -80,6 +80,16 @@ def test_a_failed_probe_doubles_the_cool_down_up_to_the_cap() -> None:
     assert seen == [20.0, 40.0, 60.0, 60.0, 60.0]
 
 
+def test_a_probe_never_heard_from_is_replaced() -> None:
+    state = step(Breaker(failures=2), Sent(DEAD, 0.0), POLICY).state
+    half = step(state, Tick(10.0), POLICY)
+    assert half.state.until == 10.0 + POLICY.probe_wait
+    assert step(half.state, Tick(10.0 + POLICY.probe_wait - 1), POLICY).action is Action.NONE
+    again = step(half.state, Tick(10.0 + POLICY.probe_wait), POLICY)
+    assert again.action is Action.PROBE and again.state.mode is Mode.HALF_OPEN
+    assert again.state.cooldown == 10.0  # still the first cool-down's
+
+
 def test_a_probe_not_sent_is_tried_again_and_no_probe_closes() -> None:
     state = step(Breaker(failures=2), Sent(DEAD, 0.0), POLICY).state
     half = step(state, Tick(10.0), POLICY).state
@@ -102,7 +112,8 @@ def test_zero_failures_turns_it_off() -> None:
 
 
 @pytest.mark.parametrize(
-    "policy", [{"failures": -1}, {"cooldown": 0}, {"cooldown": 10, "max_cooldown": 5}]
+    "policy",
+    [{"failures": -1}, {"cooldown": 0}, {"cooldown": 10, "max_cooldown": 5}, {"probe_wait": 0}],
 )
 def test_a_policy_must_make_sense(policy: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="breaker"):
@@ -165,7 +176,11 @@ def test_every_step_keeps_the_invariants(
             assert new.mode is Mode.OPEN and new.until == at + new.cooldown
             expected = policy.cooldown if state.mode is Mode.CLOSED else state.cooldown * 2
             assert new.cooldown == min(expected, policy.max_cooldown)
-        assert (out.action is Action.PROBE) == (new.mode is Mode.HALF_OPEN != state.mode)
+        if out.action is Action.PROBE:
+            assert isinstance(event, Tick) and new.mode is Mode.HALF_OPEN
+            assert new.until == at + policy.probe_wait and state.mode is not Mode.CLOSED
+        if new.mode is Mode.HALF_OPEN and state.mode is not Mode.HALF_OPEN:
+            assert out.action is Action.PROBE
         assert (out.action is Action.CLOSED) == (new.sends and not state.sends)
         # Opening from closed takes exactly `failures` dead attempts with no reply between.
         if state.mode is Mode.CLOSED and isinstance(event, Sent):
@@ -210,7 +225,8 @@ def test_the_registry_tracks_what_claims_leave_out_and_what_to_push() -> None:
     assert b.pushes(3.0) == [Push(key, 12.0, ())]
     assert b.tick(11.9) == [] and b.tick(12.0) == [key]
     b.probe("d2")
-    assert b.sends(key, "d2") and not b.sends(key, "d3") and b.wake_at() is None
+    assert b.sends(key, "d2") and not b.sends(key, "d3")
+    assert b.wake_at() == 12.0 + POLICY.probe_wait  # when d2 counts as lost
     b.skip(key, "d3")
     assert b.pushes(12.5) == [Push(key, None, ("d3",))]  # half-open: only given back
     assert b.record(key, ANSWERED, 13.0, "d2").action is Action.CLOSED

@@ -8,7 +8,9 @@ A destination is ``scheme://host:port`` (:func:`destination`). Its breaker is
   due deliveries back to ``until`` in bulk, each logged as a *skipped* attempt.
 * **half-open** from ``until``: one delivery goes as a probe. A reply closes the
   breaker; a connection failure or timeout opens it again for twice the last cool-down
-  (up to :attr:`Policy.max_cooldown`); with nothing to probe with it closes.
+  (up to :attr:`Policy.max_cooldown`); with nothing to probe with it closes. A probe
+  not heard back from within :attr:`Policy.probe_wait` (it was never sent, say) is
+  replaced by another.
 
 Only what says the destination is down counts: a connection that cannot be made or
 breaks, and no reply in time. An HTTP status, even a 5xx, is a reply: it comes back
@@ -80,9 +82,10 @@ class Policy:
     failures: int = 5  # connection failures or timeouts in a row that open it; 0: never
     cooldown: float = 10.0  # seconds open after the first opening
     max_cooldown: float = 600.0  # the longest cool-down, however often probes fail
+    probe_wait: float = 120.0  # seconds after which a probe with no result is replaced
 
     def __post_init__(self) -> None:
-        if self.failures < 0 or not 0 < self.cooldown <= self.max_cooldown:
+        if self.failures < 0 or not 0 < self.cooldown <= self.max_cooldown or self.probe_wait <= 0:
             raise ValueError(f"a breaker needs failures >= 0 and 0 < cooldown <= max: {self}")
 
 
@@ -91,7 +94,7 @@ class Breaker:
     mode: Mode = Mode.CLOSED
     failures: int = 0  # in a row, while closed
     cooldown: float = 0.0  # of the current (or last) opening
-    until: float = 0.0  # open: when a probe may go
+    until: float = 0.0  # open: when a probe may go; half-open: when to probe again
 
     @property
     def sends(self) -> bool:
@@ -112,7 +115,8 @@ class Sent:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """Time passed: an open breaker whose cool-down is over half-opens."""
+    """Time passed: an open breaker whose cool-down is over half-opens; a half-open one
+    whose probe is overdue probes again."""
 
     at: float
 
@@ -145,8 +149,9 @@ def step(state: Breaker, event: Event, policy: Policy) -> Step:
     if isinstance(event, Sent):
         return _sent(state, event, policy)
     if isinstance(event, Tick):
-        if state.mode is Mode.OPEN and event.at >= state.until:
-            return Step(dataclasses.replace(state, mode=Mode.HALF_OPEN), Action.PROBE)
+        if state.mode is not Mode.CLOSED and event.at >= state.until:
+            deadline = event.at + policy.probe_wait
+            return Step(Breaker(Mode.HALF_OPEN, 0, state.cooldown, deadline), Action.PROBE)
         return Step(state)
     if state.mode is Mode.HALF_OPEN:  # NoProbe
         return Step(CLOSED, Action.CLOSED)
@@ -229,8 +234,9 @@ class Breakers:
         return self._apply(key, Sent(signal, at))
 
     def tick(self, at: float) -> list[str]:
-        """Open breakers whose cool-down is over half-open: the destinations to probe."""
-        due = [k for k, s in self._states.items() if s.mode is Mode.OPEN and at >= s.until]
+        """Open breakers whose cool-down is over half-open (and overdue probes are
+        replaced): the destinations to probe now."""
+        due = [k for k, s in self._states.items() if not s.sends and at >= s.until]
         return [k for k in due if self._apply(k, Tick(at)).action is Action.PROBE]
 
     def probe(self, delivery_id: str) -> None:
@@ -262,10 +268,11 @@ class Breakers:
         return ids
 
     def wake_at(self) -> float | None:
-        """The earliest moment a breaker needs the worker: a probe, or a push."""
-        opened = [(k, s) for k, s in self._states.items() if s.mode is Mode.OPEN]
-        times = [s.until for _, s in opened]
-        times += [self._pushed.get(k, 0.0) + PUSH_EVERY for k, _ in opened]
+        """The earliest moment a breaker needs the worker: a probe (or one overdue), or
+        a push."""
+        times = [s.until for s in self._states.values() if not s.sends]
+        opened = [k for k, s in self._states.items() if s.mode is Mode.OPEN]
+        times += [self._pushed.get(k, 0.0) + PUSH_EVERY for k in opened]
         return min(times, default=None)
 
     def _owes_push(self, key: str, at: float) -> bool:

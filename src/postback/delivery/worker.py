@@ -690,12 +690,11 @@ def collect_less() -> None:
     """Tune the garbage collector for a process that delivers (call once, after start-up).
 
     What start-up made lives as long as the process: frozen, full collections do not walk
-    it. And young collections come after GC_YOUNG allocations instead of CPython's 700:
-    a worker keeps hundreds of deliveries in flight, each a few dozen objects alive for
+    it. Young collections come after GC_YOUNG allocations instead of CPython's 700: a
+    worker keeps hundreds of deliveries in flight, each a few dozen objects alive for
     milliseconds, so at 700 nearly every delivery crossed a collection, survived it and
-    was promoted, and the promoted ones brought on full collections. Measured on the
-    traced worker at 1,000/s: from about 500-1,000 collections and 3-7 full ones per run
-    (1.2-3.3 s spent) to 6 young ones (0.1-0.3 s), and less CPU per delivery."""
+    was promoted, and the promoted ones brought on full collections (docs/performance.md,
+    third round)."""
     gc.freeze()
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
 
