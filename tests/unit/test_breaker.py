@@ -72,7 +72,7 @@ def test_a_failed_probe_doubles_the_cool_down_up_to_the_cap() -> None:
     for _ in range(5):
         failed_at = state.until + 1
         state = step(state, Tick(state.until), POLICY).state
-        out = step(state, Sent(DEAD, failed_at), POLICY)
+        out = step(state, Sent(DEAD, failed_at, probe=True), POLICY)
         assert out.action is Action.OPENED
         state = out.state
         seen.append(state.cooldown)
@@ -93,7 +93,9 @@ def test_a_probe_never_heard_from_is_replaced() -> None:
 def test_a_probe_not_sent_is_tried_again_and_no_probe_closes() -> None:
     state = step(Breaker(failures=2), Sent(DEAD, 0.0), POLICY).state
     half = step(state, Tick(10.0), POLICY).state
-    again = step(half, Sent(NOT_SENT, 11.0), POLICY)
+    assert step(half, Sent(NOT_SENT, 11.0), POLICY).state == half  # not the probe's
+    assert step(half, Sent(DEAD, 11.0), POLICY).state == half  # begun before it opened
+    again = step(half, Sent(NOT_SENT, 11.0, probe=True), POLICY)
     assert again.state == Breaker(Mode.OPEN, 0, 10.0, 11.0) and again.action is Action.NONE
     assert step(half, NoProbe(11.0), POLICY) == step(half, NoProbe(11.0), POLICY)
     assert step(half, NoProbe(11.0), POLICY).state == CLOSED
@@ -148,13 +150,15 @@ policies = st.builds(
 )
 signals = st.sampled_from(list(Signal))
 events = st.lists(
-    st.tuples(st.sampled_from(["sent", "tick", "none"]), signals, st.floats(0, 50)),
+    st.tuples(st.sampled_from(["sent", "probe", "tick", "none"]), signals, st.floats(0, 50)),
     max_size=60,
 )
 
 
 def _event(kind: str, signal: Signal, at: float) -> Sent | Tick | NoProbe:
-    return Sent(signal, at) if kind == "sent" else Tick(at) if kind == "tick" else NoProbe(at)
+    if kind in ("sent", "probe"):
+        return Sent(signal, at, kind == "probe")
+    return Tick(at) if kind == "tick" else NoProbe(at)
 
 
 @given(policies, events)
@@ -172,6 +176,8 @@ def test_every_step_keeps_the_invariants(
             assert new.cooldown == 0 and (policy.failures == 0 or new.failures < policy.failures)
         else:
             assert policy.cooldown <= new.cooldown <= policy.max_cooldown
+        if state.mode is Mode.HALF_OPEN and isinstance(event, Sent) and not event.probe:
+            assert new == state or new == CLOSED  # only a reply counts, or the probe
         if out.action is Action.OPENED:
             assert new.mode is Mode.OPEN and new.until == at + new.cooldown
             expected = policy.cooldown if state.mode is Mode.CLOSED else state.cooldown * 2
@@ -206,7 +212,7 @@ def test_cool_downs_double_from_the_first_and_stop_at_the_cap(policy: Policy, pr
     state = step(state, Sent(DEAD, at), policy).state
     for n in range(probes):
         at = state.until
-        state = step(step(state, Tick(at), policy).state, Sent(DEAD, at), policy).state
+        state = step(step(state, Tick(at), policy).state, Sent(DEAD, at, True), policy).state
         assert state.cooldown == min(policy.cooldown * 2 ** (n + 1), policy.max_cooldown)
 
 

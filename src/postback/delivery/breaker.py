@@ -107,10 +107,11 @@ CLOSED = Breaker()
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """An attempt to the destination ended."""
+    """An attempt to the destination ended (``probe``: the half-open breaker's probe)."""
 
     signal: Signal
     at: float
+    probe: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,7 @@ def _sent(state: Breaker, event: Sent, policy: Policy) -> Step:
         return Step(CLOSED, Action.NONE if state.mode is Mode.CLOSED else Action.CLOSED)
     if state.mode is Mode.CLOSED:
         return _counted(state, event, policy)
-    if state.mode is Mode.OPEN:
+    if state.mode is Mode.OPEN or not event.probe:
         return Step(state)  # a send that began before it opened: already known
     if event.signal is Signal.NOT_SENT:  # the probe was not sent: probe again
         return Step(dataclasses.replace(state, mode=Mode.OPEN, until=event.at))
@@ -230,8 +231,9 @@ class Breakers:
 
     def record(self, key: str, signal: Signal, at: float, delivery_id: str = "") -> Step:
         """An attempt to ``key`` ended with ``signal``."""
+        probe = delivery_id in self._probes
         self._probes.discard(delivery_id)
-        return self._apply(key, Sent(signal, at))
+        return self._apply(key, Sent(signal, at, probe))
 
     def tick(self, at: float) -> list[str]:
         """Open breakers whose cool-down is over half-open (and overdue probes are
