@@ -7,6 +7,7 @@ sleeping through it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from postback.config import Settings
-from postback.delivery.breaker import Policy
+from postback.delivery.breaker import Policy, destination
 from postback.delivery.metrics import ATTEMPTS, BREAKER_OPENS
 from postback.delivery.transport import AioHttpTransport
 from postback.delivery.worker import Worker, WorkerOptions
@@ -152,8 +153,9 @@ def _counted(outcome: str) -> float:
 
 
 async def test_a_dead_port_is_skipped_in_bulk_then_probed_back_to_life(
-    database_url: str, dead_port: int
+    database_url: str, dead_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, "postback.worker")
     clock = MovableClock()
     opens, skipped = BREAKER_OPENS._value.get(), _counted("skipped")
     dead = f"http://127.0.0.1:{dead_port}/pb"
@@ -188,6 +190,9 @@ async def test_a_dead_port_is_skipped_in_bulk_then_probed_back_to_life(
             assert 15 <= wait <= 45
         assert BREAKER_OPENS._value.get() == opens + 1
         assert _counted("skipped") == skipped + len(held)
+        said = [r for r in caplog.records if getattr(r, "destination", "") == destination(dead)]
+        assert [r.levelname for r in said][:1] == ["WARNING"]
+        assert "is not answering" in said[0].getMessage()
 
         # Nothing is sent to it before the probe time, even with the port alive again;
         # from the probe time on, everything (the retries due by then too).
@@ -207,4 +212,6 @@ async def test_a_dead_port_is_skipped_in_bulk_then_probed_back_to_life(
                 elif d.request.url.startswith(dead):
                     assert _outcomes(d) == ["connection", "delivered"]
             assert len(rec.on("/pb")) == EACH  # each sent once, after the probe
+            closed = [r.getMessage() for r in caplog.records if "answers again" in r.getMessage()]
+            assert closed == [f"{destination(dead)} answers again: sending to it resumes"]
             assert BREAKER_OPENS._value.get() == opens + 1

@@ -393,7 +393,13 @@ class Worker:
             raise
         if moved:
             _attempts_counter("skipped").inc(moved)
-            log.info("%d deliveries to %s skipped until %s", moved, push.destination, until)
+            log.info(
+                "%d deliveries to %s skipped until %s",
+                moved,
+                push.destination,
+                f"{until:%H:%M:%S} UTC",
+                extra={"destination": push.destination, "outcome": "skipped"},
+            )
 
     def _note(self, key: str, delivery_id: str, signal: Signal) -> None:
         """Tell the destination's breaker how an attempt went, and act on its answer."""
@@ -413,13 +419,13 @@ class Worker:
                 "to it until %s, when one delivery will probe it",
                 key,
                 f"{until:%H:%M:%S} UTC",
-                extra={"destination": key, "breaker": "open"},
+                extra={"destination": key},
             )
         elif step.action is Action.CLOSED:
             log.info(
                 "%s answers again: sending to it resumes",
                 key,
-                extra={"destination": key, "breaker": "closed"},
+                extra={"destination": key},
             )
         else:
             return
