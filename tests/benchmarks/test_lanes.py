@@ -52,6 +52,17 @@ async def test_a_lane_sends_up_to_its_limit_and_hands_turns_on_in_order() -> Non
     assert lane.typical == pytest.approx(0.02)
 
 
+def test_one_old_send_among_many_that_end_does_not_make_a_lane_slow() -> None:
+    lane = Lane(2)
+    lane._take(0.0)  # under way all along
+    token = lane._take(0.0)
+    for step in range(1, 8):  # the other one ends and is replaced every 50 ms
+        lane.release(token, step * 0.05)
+        token = lane._take(step * 0.05)
+    assert lane.typical < 0.3 and not lane.slow(0.4, 0.3)  # the first is 0.4 s old
+    assert lane.slow(0.66, 0.3)  # nothing has ended for 0.3 s: it hangs
+
+
 async def test_a_full_slow_lane_keeps_only_its_limit_waiting() -> None:
     lane = Lane(2)
     for _ in range(2):

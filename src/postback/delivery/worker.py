@@ -101,7 +101,7 @@ class WorkerOptions:
     flush_interval: float = 0.02  # results are written in batches at least this often
     claim_pause: float = 0.02  # longest pause after a claim that found less than it could
     per_destination: int | None = None  # sends at once to one destination (None: 50)
-    slow_after: float = 1.0  # seconds per send that make a full destination slow
+    slow_after: float = 0.5  # seconds per send (or with none ending) making a full lane slow
     flush_retry_max: float = 5.0  # longest wait between tries to write held results
     stop_flush_seconds: float = 15.0  # on stop, how long to keep trying to write them
     breaker: Policy = field(default_factory=Policy)  # each destination's circuit breaker
@@ -121,22 +121,26 @@ class Unsent(Enum):
 class Lane:
     """Sends to one destination: at most ``limit`` at once, the rest wait in order.
 
-    Times are the event loop's clock. ``typical`` is a moving average of send times."""
+    Times are the event loop's clock. ``typical`` is a moving average of send times,
+    ``done_at`` when the last send ended."""
 
-    __slots__ = ("limit", "sending", "typical", "waiting")
+    __slots__ = ("done_at", "limit", "sending", "typical", "waiting")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.sending: dict[object, float] = {}  # token -> start, oldest first
         self.waiting: deque[asyncio.Future[object | None]] = deque()
         self.typical = 0.0
+        self.done_at = 0.0
 
     def slow(self, now: float, slow_after: float) -> bool:
-        """Full, and its sends take (or have been taking) longer than ``slow_after``."""
+        """Full, and its sends have been taking longer than ``slow_after``, or none has
+        ended for that long (it hangs). One old send among many that end does not make
+        a destination slow: on a busy machine the worker's own pauses age them all."""
         if len(self.sending) < self.limit:
             return False
         oldest = next(iter(self.sending.values()))
-        return max(self.typical, now - oldest) > slow_after
+        return self.typical > slow_after or now - max(oldest, self.done_at) > slow_after
 
     async def acquire(self, now: float, slow_after: float) -> object | None:
         """A token to send with, once it is this delivery's turn; None: shed it."""
@@ -151,6 +155,7 @@ class Lane:
     def release(self, token: object, now: float) -> None:
         """A send is over: note how long it took and let the next waiting one go."""
         self.typical += 0.2 * (now - self.sending.pop(token) - self.typical)
+        self.done_at = now
         while self.waiting and len(self.sending) < self.limit:
             turn = self.waiting.popleft()
             if not turn.done():
