@@ -6,10 +6,9 @@ own modules, the database work is the store's and the sending is the transport's
 Sends to one destination (``scheme://host:port``) go through its :class:`Lane`: at most
 ``per_destination`` at once, the rest wait their turn. A destination that is full and
 slow (a host that hangs until the timeout) keeps at most that many more waiting; further
-deliveries for it fail at once, unsent, as a ``timeout`` attempt saying so, and are
-retried on the usual schedule, instead of filling the worker's slots that other
-destinations need. (Without this they would wait for a connection until the timeout
-and fail the same way, holding a slot all that time.)
+deliveries for it are given back unsent (no attempt, lease cleared) and claims leave it
+out while it stays slow, instead of filling the worker's slots that other destinations
+need.
 
 Each destination also has a circuit breaker (:mod:`postback.delivery.breaker`, per
 worker process): after a run of connection failures or timeouts nothing is sent to it
@@ -116,6 +115,7 @@ class Unsent(Enum):
 
     HALTED = "halted"  # the worker stops: give it back
     SKIPPED = "skipped"  # its destination's breaker is open: move it to the probe time
+    SHED = "shed"  # its destination is slow and has enough waiting: give it back now
 
 
 class Lane:
@@ -185,16 +185,6 @@ class Lane:
         return token
 
 
-def not_sent(key: str, lane: Lane, now: float) -> SendResult:
-    """The result of a delivery failed unsent because its destination is slow."""
-    oldest = now - next(iter(lane.sending.values()), now)
-    error = (
-        f"not sent: {key} is not keeping up ({len(lane.sending)} requests in flight, "
-        f"the oldest for {oldest:.1f} s)"
-    )
-    return SendResult(None, FailureReason.TIMEOUT, error, 0.0, datetime.now(UTC))
-
-
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
 
@@ -222,7 +212,9 @@ class Worker:
         self._flushed = asyncio.Event()
         self._lanes: dict[str, Lane] = {}
         self._per_destination = self.options.per_destination or PER_DESTINATION
-        self.shed = 0  # deliveries failed unsent because their destination was slow
+        self.shed = 0  # deliveries given back unsent because their destination was slow
+        self._to_give_back: list[str] = []  # ... the ids not given back yet
+        self._slow: frozenset[str] = frozenset()  # destinations whose lane is slow
         # postback id -> (its version, compiled templates): each version compiled once
         self._postbacks: dict[str, tuple[Postback, rules.Compiled | None]] = {}
         self._shed_logged, self._shed_log_at = 0, 0.0
@@ -259,6 +251,7 @@ class Worker:
             await asyncio.sleep(self.options.idle_wait)
             return
         await self._tend_breakers()
+        await self._give_back_shed()
         self._shed_slow()
         free = self._free_slots()
         if free == 0:
@@ -284,15 +277,32 @@ class Worker:
         )
 
     def _shed_slow(self) -> None:
-        """Shed what waits for slow destinations; forget idle lanes when there are many."""
+        """Shed what waits for slow destinations (and note which are slow, for claims to
+        leave out); forget idle lanes when there are many."""
         now = asyncio.get_running_loop().time()
+        slow = []
         for key, lane in list(self._lanes.items()):
             lane.shed(now, self.options.slow_after)  # each one counts itself in _deliver
+            if lane.slow(now, self.options.slow_after):
+                slow.append(key)
             if not lane.sending and len(self._lanes) > MAX_LANES:
                 del self._lanes[key]
+        self._slow = frozenset(slow)
         if self.shed > self._shed_logged and now >= self._shed_log_at:
-            log.info("%d deliveries to slow destinations failed without being sent", self.shed)
+            log.info("%d deliveries to slow destinations given back unsent", self.shed)
             self._shed_logged, self._shed_log_at = self.shed, now + 10.0
+
+    async def _give_back_shed(self) -> None:
+        """Deliveries shed by a slow destination go back to the queue, due as they were:
+        another worker may take them, this one once the destination keeps up again."""
+        if not self._to_give_back:
+            return
+        shed, self._to_give_back = self._to_give_back, []
+        try:
+            await self.store.release(self.id, shed)
+        except PostbackError:
+            self._to_give_back[:0] = shed
+            raise
 
     async def _claim(self, limit: int) -> list[Claim]:
         where = self._claimable()
@@ -301,15 +311,21 @@ class Worker:
         )
 
     def _claimable(self) -> Destinations:
-        skip = self._breakers.not_closed
+        skip = self._skipped()
         return Destinations(skip=skip) if skip else ALL_DESTINATIONS
+
+    def _skipped(self) -> frozenset[str]:
+        """Destinations claims leave out: open breakers, and lanes that are slow."""
+        return self._breakers.not_closed | self._slow if self._slow else self._breakers.not_closed
 
     async def _idle(self, stop: asyncio.Event) -> None:
         wait = self.options.idle_wait
         now = self.clock()
-        next_due = await self.store.next_due_at(self._breakers.not_closed)
+        next_due = await self.store.next_due_at(self._skipped())
         if next_due is not None:
             wait = max(0.0, min(wait, (next_due - now).total_seconds()))
+        if self._slow:  # look again soon: a slow destination may keep up again
+            wait = min(wait, self.options.slow_after)
         breaker_due = self._breakers.wake_at()
         if breaker_due is not None:
             wait = max(0.0, min(wait, breaker_due - now.timestamp()))
@@ -342,7 +358,8 @@ class Worker:
         self._stop_sending()
         if self._unstarted:
             await asyncio.wait(set(self._unstarted))  # each returns as soon as it wakes
-        unsent, self._unsent = [*self._unsent, *self._breakers.unsent()], []
+        unsent = [*self._unsent, *self._breakers.unsent(), *self._to_give_back]
+        self._unsent, self._to_give_back = [], []
         if not unsent:
             return
         try:
@@ -460,6 +477,9 @@ class Worker:
         if sent is Unsent.SKIPPED:
             self._breakers.skip(key, claim.delivery_id)
             return
+        if sent is Unsent.SHED:
+            self._to_give_back.append(claim.delivery_id)
+            return
         self._results.append(self._safe_judge(claim, sent))
         if len(self._results) >= self.options.batch:
             self._flushed.set()
@@ -509,8 +529,8 @@ class Worker:
         return not self._halting.is_set()
 
     async def _send(self, claim: Claim, key: str) -> SendResult | Unsent:
-        """Send in the destination's lane; a slow destination's overflow fails unsent;
-        nothing is sent while its breaker is open (a probe aside)."""
+        """Send in the destination's lane; a slow destination's overflow is shed; nothing
+        is sent while its breaker is open (a probe aside)."""
         if not self._breakers.sends(key, claim.delivery_id):
             return Unsent.SKIPPED
         lane = self._lanes.get(key)
@@ -523,7 +543,7 @@ class Worker:
         if token is None:
             self.shed += 1
             self._note(key, claim.delivery_id, Signal.NOT_SENT)
-            return not_sent(key, lane, loop.time())
+            return Unsent.SHED
         if self._halting.is_set() or not self._breakers.sends(key, claim.delivery_id):
             lane.release(token, loop.time())
             return Unsent.HALTED if self._halting.is_set() else Unsent.SKIPPED
