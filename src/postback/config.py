@@ -29,7 +29,7 @@ class Settings:
     # A destination with per_host_concurrency sends under way, taking longer than this
     # (or with none ending for this long), is slow: as many again may wait, the rest are
     # shed.
-    slow_after: float = 0.5
+    slow_after: float = 0.25
     lease_seconds: float | None = None  # default: long enough for the slowest send
     inbox: bool = False  # serve the built-in inbox (in memory; for trying things out)
     # How long a rotated-out signing secret keeps signing beside the new one.
@@ -94,7 +94,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_request_bytes=int(_float(env, "POSTBACK_MAX_REQUEST_BYTES", 256 * 1024)),
         max_items=int(_float(env, "POSTBACK_MAX_ITEMS", 1000)),
         per_host_concurrency=int(_float(env, "POSTBACK_PER_HOST_CONCURRENCY", 50)),
-        slow_after=_float(env, "POSTBACK_SLOW_AFTER", 0.5),
+        slow_after=_float(env, "POSTBACK_SLOW_AFTER", 0.25),
         lease_seconds=_float(env, "POSTBACK_LEASE_SECONDS", 0) or None,
         inbox=env.get("POSTBACK_INBOX", "") in ("1", "true", "yes"),
         secret_overlap_seconds=_float(env, "POSTBACK_SECRET_OVERLAP_SECONDS", 24 * 3600.0),

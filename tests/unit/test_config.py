@@ -86,7 +86,7 @@ def test_ca_file_is_checked_at_start(tmp_path: Path) -> None:
 
 def test_breaker_settings() -> None:
     defaults = load({})
-    assert defaults.slow_after == 0.5
+    assert defaults.slow_after == 0.25
     assert load({"POSTBACK_SLOW_AFTER": "2"}).slow_after == 2.0
     assert (defaults.breaker_failures, defaults.breaker_cooldown) == (5, 10.0)
     assert defaults.breaker_max_cooldown == 600.0

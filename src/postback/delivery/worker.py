@@ -100,7 +100,7 @@ class WorkerOptions:
     flush_interval: float = 0.02  # results are written in batches at least this often
     claim_pause: float = 0.02  # longest pause after a claim that found less than it could
     per_destination: int | None = None  # sends at once to one destination (None: 50)
-    slow_after: float = 0.5  # seconds per send (or with none ending) making a full lane slow
+    slow_after: float = 0.25  # seconds per send (or with none ending) making a full lane slow
     flush_retry_max: float = 5.0  # longest wait between tries to write held results
     stop_flush_seconds: float = 15.0  # on stop, how long to keep trying to write them
     breaker: Policy = field(default_factory=Policy)  # each destination's circuit breaker
@@ -219,6 +219,7 @@ class Worker:
         self._postbacks: dict[str, tuple[Postback, rules.Compiled | None]] = {}
         self._shed_logged, self._shed_log_at = 0, 0.0
         self._breakers = Breakers(self.options.breaker)
+        self._pushing: asyncio.Task[None] | None = None  # moving open destinations' work
 
     # -- the loop --------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -230,6 +231,8 @@ class Worker:
                 await self._guarded_round(stop)
         finally:
             halter.cancel()
+            if self._pushing is not None:
+                await self._pushing  # it gives back what it held if it cannot move it
             await self._halt()
             await self._drain()
             stop.set()
@@ -384,8 +387,19 @@ class Worker:
         now = self.clock()
         for key in self._breakers.tick(now.timestamp()):
             await self._probe(key, now)
-        for push in self._breakers.pushes(now.timestamp()):
-            await self._push(push, now)
+        if self._pushing is None or self._pushing.done():
+            pushes = self._breakers.pushes(now.timestamp())
+            if pushes:
+                # Beside the rounds: claims leave those destinations out meanwhile, and
+                # moving thousands of rows must not hold up claiming for the others.
+                self._pushing = asyncio.create_task(self._push_all(pushes, now))
+
+    async def _push_all(self, pushes: list[Push], now: datetime) -> None:
+        for push in pushes:
+            try:
+                await self._push(push, now)
+            except PostbackError as exc:
+                log.warning("could not move %s's due deliveries: %s", push.destination, exc)
 
     async def _probe(self, key: str, now: datetime) -> None:
         lease = self.options.lease_seconds
