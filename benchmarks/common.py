@@ -25,6 +25,7 @@ import asyncpg
 from rich.console import Console
 from sqlalchemy import bindparam, text
 
+from postback.delivery.breaker import destination
 from postback.domain.records import AccountKind, PartnerType, PostbackConfig, PostbackKind
 from postback.storage import open_store
 from postback.storage.sql import UTCDateTime
@@ -173,6 +174,9 @@ class ReceiverProcess:
 
     def latencies(self, tag: str) -> list[float]:
         return self._get(f"/__latency?tag={tag}")  # type: ignore[no-any-return]
+
+    def arrivals_by_id(self, tag: str) -> dict[str, float]:
+        return self._get(f"/__ids?tag={tag}")  # type: ignore[no-any-return]
 
     def reset(self) -> None:
         self._get("/__reset")
@@ -325,10 +329,10 @@ async def seed(w: World, tag: str, batch: Batch) -> None:
     seq, seq_value = ("", "") if w.kind == "postgresql" else ("seq, ", ":base + i, ")
     await w.sql(
         f"INSERT INTO deliveries ({seq}id, postback_id, owner_id, event_id, event_occurred_at, "
-        "method, url, headers, body, status, due_at, order_key, action_id, attempt_count, "
-        "round_attempts, created_at, updated_at) "
+        "method, url, destination, headers, body, status, due_at, order_key, action_id, "
+        "attempt_count, round_attempts, created_at, updated_at) "
         f"SELECT {seq_value}'dlv_{tag}_' || i, {c['pid']}, {c['owner']}, 'ev-{tag}-' || i, "
-        f"{c['now']}, 'GET', {c['url']} || i, '[]', NULL, {c['status']}, "
+        f"{c['now']}, 'GET', {c['url']} || i, {c['destination']}, '[]', NULL, {c['status']}, "
         f"{_due_expr(w.kind, batch)}, 'A-{tag}-' || i, 'A-{tag}-' || i, {c['attempts']}, "
         f"{c['attempts']}, {c['now']}, {c['now']} FROM ({series}) t ORDER BY i",
         n=batch.n,
@@ -337,6 +341,7 @@ async def seed(w: World, tag: str, batch: Batch) -> None:
         pid=w.postbacks[batch.postback],
         owner=w.partner_id,
         url=batch.url,
+        destination=destination(batch.url),
         status=batch.status,
         due_at=batch.due_at,
         attempts=batch.attempts,
@@ -354,6 +359,7 @@ def _casts(kind: str) -> dict[str, str]:
         "pid": "TEXT",
         "owner": "TEXT",
         "url": "TEXT",
+        "destination": "TEXT",
         "status": "TEXT",
         "attempts": "INTEGER",
     }
@@ -430,17 +436,18 @@ async def count_status(w: World, postbacks: Sequence[str], status: str = "delive
 
 # -- worker processes ------------------------------------------------------------------------
 class Workers:
-    """``python -m postback worker`` processes on one database."""
+    """``python -m postback worker`` processes on one database (or ``module``'s)."""
 
-    def __init__(self, url: str, count: int, **env: str) -> None:
+    def __init__(self, url: str, count: int, module: str = "", **env: str) -> None:
         environ = {
             **os.environ,
             "POSTBACK_DATABASE_URL": url,
             "POSTBACK_ALLOWED_NETWORKS": LOOPBACK_NETS,
             **env,
         }
+        command = ["-m", module] if module else ["-m", "postback", "worker"]
         self.procs = [
-            subprocess.Popen([sys.executable, "-m", "postback", "worker"], env=environ, cwd=ROOT)
+            subprocess.Popen([sys.executable, *command], env=environ, cwd=ROOT)
             for _ in range(count)
         ]
 
@@ -470,8 +477,8 @@ class Workers:
 
 
 @contextlib.contextmanager
-def workers(url: str, count: int, **env: str) -> Iterator[Workers]:
-    procs = Workers(url, count, **env)
+def workers(url: str, count: int, module: str = "", **env: str) -> Iterator[Workers]:
+    procs = Workers(url, count, module, **env)
     try:
         yield procs
     finally:

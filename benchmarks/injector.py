@@ -7,7 +7,8 @@ Every 10 ms it stores the events owed so far in one transaction (which NOTIFYs t
 workers), each with one delivery to ``URL_PREFIX`` + its due time as a unix timestamp
 (so the receiver can tell the latency). The requests are rendered here, not matched and
 rendered by the service: the ingest benchmark measures that; this one leaves the CPU to
-the worker. Prints JSON: events, seconds, the achieved rate, the p99 and slowest ingest.
+the worker. Prints JSON: events, seconds, the achieved rate, the p99 and slowest ingest, and each
+batch's first event number, size, due time and commit time (for the tail breakdown).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import uvloop
 
@@ -30,10 +32,9 @@ TICK = 0.01
 RUN = f"{time.time_ns():x}"  # event ids are unique across runs on one database
 
 
-def items(target: tuple[str, str, str], start: int, count: int) -> list[IngestItem]:
-    """``count`` action.tracked events occurring (so due) now, one delivery each."""
+def items(target: tuple[str, str, str], start: int, count: int, now: datetime) -> list[IngestItem]:
+    """``count`` action.tracked events occurring (so due) ``now``, one delivery each."""
     postback, owner, prefix = target
-    now = datetime.now(UTC)
     url = f"{prefix}{now.timestamp():.6f}&a="
     ids = [f"{RUN}-{start + i}" for i in range(count)]
     return [
@@ -56,16 +57,18 @@ def items(target: tuple[str, str, str], start: int, count: int) -> list[IngestIt
 
 async def inject(
     store: Store, target: tuple[str, str, str], rate: float, seconds: float
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Store ``rate`` events per second for ``seconds``; report what was achieved."""
-    sent, took = 0, []
+    sent, took, batches = 0, [], []
     began = time.perf_counter()
     while (elapsed := time.perf_counter() - began) < seconds:
         owed = int(rate * elapsed) - sent
         if owed > 0:
+            now = datetime.now(UTC)
             t = time.perf_counter()
-            await store.ingest(items(target, sent, owed))
+            await store.ingest(items(target, sent, owed, now))
             took.append(time.perf_counter() - t)
+            batches.append((sent, owed, now.timestamp(), time.time()))
             sent += owed
         await asyncio.sleep(TICK)
     total = time.perf_counter() - began
@@ -76,6 +79,8 @@ async def inject(
         "rate": sent / total,
         "slowest_ingest_s": took[-1] if took else 0.0,
         "p99_ingest_s": took[int(len(took) * 0.99)] if took else 0.0,
+        "run": RUN,
+        "batches": batches,  # (first event number, count, due, committed), unix times
     }
 
 

@@ -12,7 +12,8 @@ closes or SIGTERM. The first path segment is the *tag* the request is counted un
 * every request records its arrival time (``time.time()``) and ``Postback-Id``.
 
 Control paths (JSON): ``/__summary`` (per tag: count, distinct ids, first and last
-arrival), ``/__arrivals?tag=x`` (arrival times), ``/__latency?tag=x`` (seconds),
+arrival), ``/__arrivals?tag=x`` (arrival times), ``/__latency?tag=x`` (seconds), ``/__ids?tag=x``
+(each ``Postback-Id``'s first arrival),
 ``/__reset``.
 """
 
@@ -43,6 +44,7 @@ class Tally:
     arrivals: array[float] = field(default_factory=lambda: array("d"))
     latencies: array[float] = field(default_factory=lambda: array("d"))
     ids: set[str] = field(default_factory=set)
+    by_id: dict[str, float] = field(default_factory=dict)  # Postback-Id -> first arrival
 
     def summary(self) -> dict[str, float | int | None]:
         return {
@@ -66,7 +68,9 @@ class Receiver:
             return self.control(path, request.query.get("tag", ""))
         tally = self.tallies[path[1:].split("/", 1)[0]]
         tally.arrivals.append(now)
-        tally.ids.add(request.headers.get("Postback-Id", ""))
+        delivery = request.headers.get("Postback-Id", "")
+        tally.ids.add(delivery)
+        tally.by_id.setdefault(delivery, now)
         if "due=" in request.query_string:
             tally.latencies.append(now - float(request.query["due"]))
         if path == "/slow":
@@ -82,6 +86,8 @@ class Receiver:
             body = self.tallies[tag].arrivals.tolist()
         elif path == "/__latency":
             body = self.tallies[tag].latencies.tolist()
+        elif path == "/__ids":
+            body = self.tallies[tag].by_id
         elif path == "/__reset":
             self.tallies.clear()
             body = {"reset": True}

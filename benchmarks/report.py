@@ -141,9 +141,9 @@ TARGETS = {
     "ingest": "with a condition on every postback ≥ 85 % of the events/s without",
     "ceiling": "-",
     "throughput": "PostgreSQL ≥ 70 % of the ceiling",
-    "latency": "p99 < 50 ms at 1,000/s",
+    "latency": "p99 < 50 ms at 1,000/s; p99 < 100 ms up to ≥ 2,000/s",
     "backlog": "large ≥ 80 % of small; RSS flat",
-    "fairness": "healthy rate ≥ 90 % of the rate without the bad destination",
+    "fairness": "healthy rate ≥ 95 % of the rate without the bad destination",
     "ratelimit": "limit ± 5 %, nothing sent twice",
 }
 ORDER = ("ingest", "ceiling", "throughput", "latency", "backlog", "fairness", "ratelimit")
@@ -406,11 +406,47 @@ def latency(res: Results, out: Path) -> str:
                 rows,
             ),
             f"Target p99 < {r['target']['p99_ms']:g} ms at {r['target']['rate']:,}/s: "
-            f"{met(r['target_met'])}; highest rate that holds: "
-            f"{'-' if held is None else f'{held:,}/s'}.",
+            f"{met(r['target_met'])}; highest rate that holds with a p99 under 100 ms: "
+            f"{'-' if held is None else f'{held:,}/s'}"
+            + (
+                ""
+                if "highest_target_met" not in r
+                else f" (target ≥ 2,000/s: {met(r['highest_target_met'])})"
+            )
+            + ".",
             img,
+            *_tail(r.get("tail")),
         ]
     )
+
+
+def _tail(t: dict[str, Any] | None) -> list[str]:
+    """The traced run's breakdown by stage, when the results have one."""
+    if not t or not t.get("traced"):
+        return []
+    slow = t["slowest_1pct"]
+    rows = [
+        [s, v["p50"], v["p90"], v["p99"], slow["mean_ms"].get(s), t["median_half_mean_ms"].get(s)]
+        for s, v in t["stages_ms"].items()
+    ]
+    return [
+        f"Where the time goes (traced run at 1,000/s, {t['traced']:,} deliveries; stages in "
+        "order: commit, wait to be claimed (= notify + woke when the NOTIFY came first), "
+        "claim, wait to be sent, send to arrival; then reply and flush, after the latency):",
+        table(
+            ["stage", "p50 ms", "p90 ms", "p99 ms", "mean, slowest 1 %", "mean, fastest half"],
+            rows,
+        ),
+        f"Slowest 1 % with a GC pause or loop lag ≥ 5 ms on the way: "
+        f"{pct(slow['with_a_stall'])} (fastest half: {pct(t['median_half_with_a_stall'])}). "
+        f"GC: {t['gc']['count']} collections, {t['gc']['over_5ms']} over 5 ms, longest "
+        f"{t['gc']['longest_ms']:g} ms; loop lag over 5 ms: {t['loop_lag']['over_5ms']} times, "
+        f"longest {t['loop_lag']['longest_ms']:g} ms.",
+    ]
+
+
+def _at_1000(r: dict[str, Any]) -> dict[str, Any]:
+    return next((x for x in r["runs"] if x["target_rate"] == 1000), r["runs"][0])
 
 
 def _latency_plot(ax: Any, runs: list[dict[str, Any]]) -> None:
@@ -492,6 +528,8 @@ def _rss_plot(ax: Any, r: dict[str, Any]) -> None:
 def fairness(res: Results, out: Path) -> str:
     r = res["fairness"]
     runs = {"healthy only": r["healthy_only"], "with bad destination": r["with_bad_destination"]}
+    if "breaker_off" in r:
+        runs["with bad destination, breaker off"] = r["breaker_off"]
     rows = [
         [
             k,
@@ -501,11 +539,14 @@ def fairness(res: Results, out: Path) -> str:
             v["seconds"],
             v["bad_requests"],
             v["timeouts"],
+            v.get("skipped", "-"),
             v["cpu_ms_per_delivery"]["workers"],
             v["cpu_ms_per_delivery"]["postgres"],
         ]
         for k, v in runs.items()
     ]
+    off = r.get("breaker_off", {}).get("vs_without")
+    spread = r.get("with_vs_without_spread")
     img = figure(
         out / "fairness.png",
         lambda ax: bars(
@@ -529,15 +570,25 @@ def fairness(res: Results, out: Path) -> str:
                     "seconds",
                     "requests to the bad host",
                     "timeouts logged",
+                    "skipped attempts",
                     "worker CPU ms",
                     "PostgreSQL CPU ms",
                 ],
                 rows,
             ),
-            "With vs without (median of the pairs, each pair run back to back): "
-            f"{pct(r['with_vs_without'])} (pairs: "
-            f"{', '.join(pct(x) for x in r.get('pair_ratios', []))}; best vs best: "
-            f"{pct(r.get('best_vs_best'))}); target ≥ 90 %: {met(r['target_met'])}.",
+            "With vs without (median of the rounds, the sides of each round run back to "
+            f"back): {pct(r['with_vs_without'])} (rounds: "
+            f"{', '.join(pct(x) for x in r.get('pair_ratios', []))}"
+            + ("" if spread is None else f"; range {pct(spread['min'])} to {pct(spread['max'])}")
+            + f"; best vs best: {pct(r.get('best_vs_best'))}); target ≥ "
+            f"{pct(r.get('target', {}).get('with_vs_without_at_least', 0.9))}: "
+            f"{met(r['target_met'])}."
+            + (
+                ""
+                if off is None
+                else f" With the circuit breaker off: {pct(off['median'])} "
+                f"(range {pct(off['min'])} to {pct(off['max'])})."
+            ),
             img,
         ]
     )
@@ -669,8 +720,8 @@ COMPARED: dict[str, list[tuple[str, Callable[[dict[str, Any]], Any]]]] = {
         ("postgresql_x2 vs ceiling", lambda r: r["vs_ceiling"].get("postgresql_x2")),
     ],
     "latency": [
-        ("p50 ms at 1,000/s", lambda r: r["runs"][0]["p50_ms"]),
-        ("p99 ms at 1,000/s", lambda r: r["runs"][0]["p99_ms"]),
+        ("p50 ms at 1,000/s", lambda r: _at_1000(r)["p50_ms"]),
+        ("p99 ms at 1,000/s", lambda r: _at_1000(r)["p99_ms"]),
     ],
     "backlog": [("large vs small", lambda r: r["large_vs_small"])],
     "fairness": [

@@ -26,6 +26,10 @@ class Settings:
     max_request_bytes: int = 256 * 1024  # a rendered request: URL, headers and body
     max_items: int = 1000  # items of one event
     per_host_concurrency: int = 50
+    # A destination with per_host_concurrency sends under way, taking longer than this
+    # (or with none ending for this long), is slow: as many again may wait, the rest are
+    # shed.
+    slow_after: float = 0.25
     lease_seconds: float | None = None  # default: long enough for the slowest send
     inbox: bool = False  # serve the built-in inbox (in memory; for trying things out)
     # How long a rotated-out signing secret keeps signing beside the new one.
@@ -38,6 +42,11 @@ class Settings:
     retention_interval: float = 600.0  # seconds between the workers' retention runs
     # PostgreSQL: False lets workers' completions return before their WAL is on disk.
     worker_synchronous_commit: bool = True
+    # A destination's circuit breaker: opens after this many connection failures or
+    # timeouts in a row (0: never), stays open this long, doubling up to the maximum.
+    breaker_failures: int = 5
+    breaker_cooldown: float = 10.0
+    breaker_max_cooldown: float = 600.0
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -76,6 +85,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             f"POSTBACK_DATABASE_URL={url!r}: use sqlite:///path/to/file.db "
             "or postgresql://user@host/db"
         )
+    cooldown, longest = _cooldowns(env)
     return Settings(
         database_url=url,
         admin_key=env.get("POSTBACK_ADMIN_KEY") or None,
@@ -87,6 +97,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_request_bytes=int(_float(env, "POSTBACK_MAX_REQUEST_BYTES", 256 * 1024)),
         max_items=int(_float(env, "POSTBACK_MAX_ITEMS", 1000)),
         per_host_concurrency=int(_float(env, "POSTBACK_PER_HOST_CONCURRENCY", 50)),
+        slow_after=_float(env, "POSTBACK_SLOW_AFTER", 0.25),
         lease_seconds=_float(env, "POSTBACK_LEASE_SECONDS", 0) or None,
         inbox=env.get("POSTBACK_INBOX", "") in ("1", "true", "yes"),
         secret_overlap_seconds=_float(env, "POSTBACK_SECRET_OVERLAP_SECONDS", 24 * 3600.0),
@@ -97,6 +108,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         retention_days=_days(env.get("POSTBACK_RETENTION_DAYS", "")),
         retention_interval=_float(env, "POSTBACK_RETENTION_INTERVAL", 600.0),
         worker_synchronous_commit=_on_off(env, "POSTBACK_WORKER_SYNCHRONOUS_COMMIT", True),
+        breaker_failures=_breaker_failures(env),
+        breaker_cooldown=cooldown,
+        breaker_max_cooldown=longest,
     )
 
 
@@ -109,6 +123,27 @@ def _on_off(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("off", "0", "false", "no"):
         return False
     raise ConfigError(f"{name}={raw!r}: write on or off")
+
+
+def _breaker_failures(env: Mapping[str, str]) -> int:
+    raw = env.get("POSTBACK_BREAKER_FAILURES", "").strip() or "5"
+    if not (raw.isascii() and raw.isdigit()):
+        raise ConfigError(
+            f"POSTBACK_BREAKER_FAILURES={raw!r}: write a whole number, e.g. 5 (0 turns "
+            "the circuit breaker off)"
+        )
+    return int(raw)
+
+
+def _cooldowns(env: Mapping[str, str]) -> tuple[float, float]:
+    cooldown = _float(env, "POSTBACK_BREAKER_COOLDOWN", 10.0)
+    longest = _float(env, "POSTBACK_BREAKER_MAX_COOLDOWN", max(600.0, cooldown))
+    if longest < cooldown:
+        raise ConfigError(
+            f"POSTBACK_BREAKER_MAX_COOLDOWN ({longest:g}) must be at least "
+            f"POSTBACK_BREAKER_COOLDOWN ({cooldown:g})"
+        )
+    return cooldown, longest
 
 
 def _days(raw: str) -> float:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 #: Fields a record may carry (``extra=``) that the JSON line shows when present.
-CONTEXT = ("delivery_id", "postback_id", "event_id", "outcome")
+CONTEXT = ("delivery_id", "postback_id", "event_id", "outcome", "destination")
 # Signing secrets, and API keys (``pbk_...``), wherever a message might carry one.
 _SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]+|\bpbk_[A-Za-z0-9_\-]+")
 REDACTED = "[redacted]"

@@ -96,3 +96,30 @@ def test_ca_file_is_checked_at_start(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as caught:
             load({"POSTBACK_CA_FILE": raw})
         assert f"POSTBACK_CA_FILE={raw!r}" in str(caught.value) and needle in str(caught.value)
+
+
+def test_breaker_settings() -> None:
+    defaults = load({})
+    assert defaults.slow_after == 0.25
+    assert load({"POSTBACK_SLOW_AFTER": "2"}).slow_after == 2.0
+    assert (defaults.breaker_failures, defaults.breaker_cooldown) == (5, 10.0)
+    assert defaults.breaker_max_cooldown == 600.0
+    off = load({"POSTBACK_BREAKER_FAILURES": "0", "POSTBACK_BREAKER_COOLDOWN": "900"})
+    assert (off.breaker_failures, off.breaker_cooldown, off.breaker_max_cooldown) == (0, 900, 900)
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"POSTBACK_BREAKER_FAILURES": "2.5"}, "POSTBACK_BREAKER_FAILURES.*whole number"),
+        ({"POSTBACK_BREAKER_FAILURES": "-1"}, "whole number"),
+        ({"POSTBACK_BREAKER_COOLDOWN": "0"}, "POSTBACK_BREAKER_COOLDOWN must be greater"),
+        (
+            {"POSTBACK_BREAKER_COOLDOWN": "60", "POSTBACK_BREAKER_MAX_COOLDOWN": "30"},
+            "MAX_COOLDOWN.*at least",
+        ),
+    ],
+)
+def test_bad_breaker_settings_say_what_to_write(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        load(env)

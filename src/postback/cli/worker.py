@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 
@@ -13,7 +12,7 @@ from postback.config import Settings
 from postback.delivery import metrics, retention
 from postback.delivery.runner import options_for, watch_backlog
 from postback.delivery.transport import transport_for
-from postback.delivery.worker import Worker
+from postback.delivery.worker import Worker, collect_less
 from postback.errors import ConfigError, PostbackError
 from postback.storage import Store, open_store
 
@@ -30,9 +29,7 @@ async def run_until_signalled(settings: Settings) -> None:
     if not await migrate_when_reachable(store, stop):
         await store.close()
         return
-    # What start-up made lives as long as the process: keep it out of the collector's
-    # full passes, which otherwise walk it all and stall every delivery in flight.
-    gc.freeze()
+    collect_less()
     transport = transport_for(settings)
     worker = Worker(store, transport, options_for(settings))
     watcher = asyncio.create_task(watch_backlog(store, stop), name="postback-backlog")

@@ -25,6 +25,15 @@ CONDITION_ERRORS = Counter(
     "Events whose postback condition could not be evaluated (no delivery was created)",
     ["postback_id"],
 )
+BREAKER_OPENS = Counter(
+    "postback_breaker_opens_total",
+    "Times a destination's circuit breaker opened (connection failures or timeouts in a "
+    "row, or a failed probe); skipped attempts count in postback_attempts_total",
+)
+BREAKERS_OPEN = Gauge(
+    "postback_breakers_open",
+    "Destinations whose circuit breaker is open or half-open in this process",
+)
 IN_FLIGHT = Gauge("postback_requests_in_flight", "Requests being sent right now")
 SEND_SECONDS = Histogram(
     "postback_send_seconds",

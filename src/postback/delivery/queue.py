@@ -53,14 +53,52 @@ class AttemptResult:
     replaced: RenderedRequest | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Destinations:
+    """Which destinations a claim may take: any but ``skip`` (this worker's circuit
+    breakers for them are open), or only ``only`` (a breaker's probe)."""
+
+    skip: frozenset[str] = frozenset()
+    only: str | None = None
+
+
+ALL_DESTINATIONS = Destinations()
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Deliveries not sent because their destination's circuit breaker is open: every
+    due one of ``destination`` moves to ``until`` with a *skipped* attempt saying
+    ``error``; ``claimed`` are the worker's own leased ones among them."""
+
+    destination: str
+    until: datetime
+    error: str
+    worker_id: str
+    claimed: tuple[str, ...] = ()
+
+
 class WorkQueue(Protocol):
     """What a worker calls: claim due work, report results, give back unsent claims."""
 
     async def claim(
-        self, worker_id: str, now: datetime, limit: int, lease_seconds: float
+        self,
+        worker_id: str,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        where: Destinations = ALL_DESTINATIONS,
     ) -> list[Claim]:
         """Lease up to ``limit`` due deliveries, oldest first, honouring per-action order
         and each postback's rate limit (slots reserved in the database)."""
+        ...
+
+    async def skip_destination(self, skip: Skip, now: datetime, limit: int) -> int:
+        """Log a *skipped* attempt for up to ``limit`` due deliveries of the destination
+        (oldest first, as a claim would take them) and move them to ``skip.until``, in
+        one transaction; the worker's ``claimed`` ones are given back first. The skip
+        takes a number in the delivery's log but not a try of its retry schedule.
+        Returns how many moved."""
         ...
 
     async def complete(self, results: Sequence[AttemptResult], again: bool = False) -> None:
@@ -74,7 +112,9 @@ class WorkQueue(Protocol):
         """End ``worker_id``'s leases on deliveries it claimed but never sent."""
         ...
 
-    async def next_due_at(self) -> datetime | None: ...
+    async def next_due_at(self, skip: frozenset[str] = frozenset()) -> datetime | None:
+        """When the next claim could find work (leaving out ``skip``'s destinations)."""
+        ...
 
     async def wait_for_work(self, max_wait: float) -> None:
         """Return when new deliveries may be due (NOTIFY / in-process wake-up) or on timeout."""

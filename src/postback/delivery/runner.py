@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 
 from postback.config import Settings
 from postback.delivery import retention
+from postback.delivery.breaker import Policy
 from postback.delivery.metrics import BACKLOG, BACKLOG_CAP, OLDEST_DUE_AGE
 from postback.delivery.queue import QueueUpkeep
 from postback.delivery.transport import transport_for
-from postback.delivery.worker import Worker, WorkerOptions, lease_for
+from postback.delivery.worker import Worker, WorkerOptions, collect_less, lease_for
 from postback.errors import PostbackError
 
 log = logging.getLogger("postback.worker")
@@ -25,6 +26,10 @@ def options_for(settings: Settings) -> WorkerOptions:
     return WorkerOptions(
         lease_seconds=settings.lease_seconds or lease_for(settings.total_timeout),
         per_destination=settings.per_host_concurrency,  # as many as the connections per host
+        slow_after=settings.slow_after,
+        breaker=Policy(
+            settings.breaker_failures, settings.breaker_cooldown, settings.breaker_max_cooldown
+        ),
     )
 
 
@@ -48,6 +53,7 @@ async def watch_backlog(
 def start_in_background(store: QueueUpkeep, settings: Settings) -> Stopper:
     """Start a worker task on the running loop; the returned coroutine stops it cleanly."""
     stop = asyncio.Event()
+    collect_less()
     transport = transport_for(settings)
     worker = Worker(store, transport, options_for(settings))
     task = asyncio.create_task(worker.run(stop), name="postback-worker")

@@ -6,10 +6,15 @@ own modules, the database work is the store's and the sending is the transport's
 Sends to one destination (``scheme://host:port``) go through its :class:`Lane`: at most
 ``per_destination`` at once, the rest wait their turn. A destination that is full and
 slow (a host that hangs until the timeout) keeps at most that many more waiting; further
-deliveries for it fail at once, unsent, as a ``timeout`` attempt saying so, and are
-retried on the usual schedule, instead of filling the worker's slots that other
-destinations need. (Without this they would wait for a connection until the timeout
-and fail the same way, holding a slot all that time.)
+deliveries for it are given back unsent (no attempt, lease cleared) and claims leave it
+out while it stays slow, instead of filling the worker's slots that other destinations
+need.
+
+Each destination also has a circuit breaker (:mod:`postback.delivery.breaker`, per
+worker process): after a run of connection failures or timeouts nothing is sent to it
+until a probe gets a reply. Meanwhile its due deliveries are moved to the probe time in
+bulk, a *skipped* attempt each, claims leave it out, and deliveries already claimed for
+it are given back and moved the same way instead of being sent.
 
 Stopping (``stop`` set, e.g. on SIGTERM): no new send starts. Claimed deliveries still
 waiting for their rate-limit slot or their lane are given back at once (lease cleared),
@@ -28,18 +33,32 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import gc
 import logging
 import os
 import random
 import socket
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from postback.delivery import outcome, retry, signing
+from postback.delivery.breaker import (
+    Action,
+    Breakers,
+    Policy,
+    Push,
+    Signal,
+    Step,
+    destination,
+    signal_of,
+)
 from postback.delivery.metrics import (
     ATTEMPTS,
+    BREAKER_OPENS,
+    BREAKERS_OPEN,
     DELIVERIES,
     IN_FLIGHT,
     RATE_LIMIT_WAIT_SECONDS,
@@ -47,7 +66,14 @@ from postback.delivery.metrics import (
     RETRIES,
     SEND_SECONDS,
 )
-from postback.delivery.queue import AttemptResult, Claim, WorkQueue
+from postback.delivery.queue import (
+    ALL_DESTINATIONS,
+    AttemptResult,
+    Claim,
+    Destinations,
+    Skip,
+    WorkQueue,
+)
 from postback.delivery.redact import redact, redact_headers
 from postback.delivery.transport import SendResult, Transport, as_sent, retry_after
 from postback.domain.clock import Clock, utcnow
@@ -61,6 +87,8 @@ log = logging.getLogger("postback.worker")
 MAX_LANES = 1024  # idle lanes (remembering a slow destination) kept at most
 PER_DESTINATION = 50
 MAX_POSTBACKS = 4096  # changed postbacks whose compiled templates a worker keeps
+SKIP_BATCH = 5000  # due deliveries of an open destination moved per statement at most
+GC_YOUNG = 20_000  # allocations between young garbage collections (see collect_less)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,33 +100,47 @@ class WorkerOptions:
     flush_interval: float = 0.02  # results are written in batches at least this often
     claim_pause: float = 0.02  # longest pause after a claim that found less than it could
     per_destination: int | None = None  # sends at once to one destination (None: 50)
-    slow_after: float = 0.25  # seconds per send that make a full destination slow
+    slow_after: float = 0.25  # seconds per send (or with none ending) making a full lane slow
     flush_retry_max: float = 5.0  # longest wait between tries to write held results
     stop_flush_seconds: float = 15.0  # on stop, how long to keep trying to write them
+    breaker: Policy = field(default_factory=Policy)  # each destination's circuit breaker
 
 
 HALT = object()  # a lane's answer to a waiting send when the worker stops
+SKIP = object()  # ... and when the destination's circuit breaker opens
+
+
+class Unsent(Enum):
+    """Why a claimed delivery was not sent."""
+
+    HALTED = "halted"  # the worker stops: give it back
+    SKIPPED = "skipped"  # its destination's breaker is open: move it to the probe time
+    SHED = "shed"  # its destination is slow and has enough waiting: give it back now
 
 
 class Lane:
     """Sends to one destination: at most ``limit`` at once, the rest wait in order.
 
-    Times are the event loop's clock. ``typical`` is a moving average of send times."""
+    Times are the event loop's clock. ``typical`` is a moving average of send times,
+    ``done_at`` when the last send ended."""
 
-    __slots__ = ("limit", "sending", "typical", "waiting")
+    __slots__ = ("done_at", "limit", "sending", "typical", "waiting")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.sending: dict[object, float] = {}  # token -> start, oldest first
         self.waiting: deque[asyncio.Future[object | None]] = deque()
         self.typical = 0.0
+        self.done_at = 0.0
 
     def slow(self, now: float, slow_after: float) -> bool:
-        """Full, and its sends take (or have been taking) longer than ``slow_after``."""
+        """Full, and its sends have been taking longer than ``slow_after``, or none has
+        ended for that long (it hangs). One old send among many that end does not make
+        a destination slow: on a busy machine the worker's own pauses age them all."""
         if len(self.sending) < self.limit:
             return False
         oldest = next(iter(self.sending.values()))
-        return max(self.typical, now - oldest) > slow_after
+        return self.typical > slow_after or now - max(oldest, self.done_at) > slow_after
 
     async def acquire(self, now: float, slow_after: float) -> object | None:
         """A token to send with, once it is this delivery's turn; None: shed it."""
@@ -113,17 +155,19 @@ class Lane:
     def release(self, token: object, now: float) -> None:
         """A send is over: note how long it took and let the next waiting one go."""
         self.typical += 0.2 * (now - self.sending.pop(token) - self.typical)
+        self.done_at = now
         while self.waiting and len(self.sending) < self.limit:
             turn = self.waiting.popleft()
             if not turn.done():
                 turn.set_result(self._take(now))
 
-    def halt(self) -> None:
-        """The worker stops: every waiting send gives up its turn (none is started)."""
+    def halt(self, why: object = HALT) -> None:
+        """Every waiting send gives up its turn (none is started), told ``why``: the
+        worker stops (HALT) or the destination's breaker opened (SKIP)."""
         while self.waiting:
             turn = self.waiting.popleft()
             if not turn.done():
-                turn.set_result(HALT)
+                turn.set_result(why)
 
     def shed(self, now: float, slow_after: float) -> int:
         """When slow, let the newest waiting deliveries beyond ``limit`` go unsent."""
@@ -139,24 +183,6 @@ class Lane:
         token = object()
         self.sending[token] = now
         return token
-
-
-def destination(url: str) -> str:
-    """``scheme://host:port`` of a URL (no user info), lower-cased: its :class:`Lane`."""
-    scheme, _, rest = url.partition("://")
-    for mark in "/?#":
-        rest = rest.partition(mark)[0]
-    return f"{scheme}://{rest.rpartition('@')[2]}".lower()
-
-
-def not_sent(key: str, lane: Lane, now: float) -> SendResult:
-    """The result of a delivery failed unsent because its destination is slow."""
-    oldest = now - next(iter(lane.sending.values()), now)
-    error = (
-        f"not sent: {key} is not keeping up ({len(lane.sending)} requests in flight, "
-        f"the oldest for {oldest:.1f} s)"
-    )
-    return SendResult(None, FailureReason.TIMEOUT, error, 0.0, datetime.now(UTC))
 
 
 def worker_id() -> str:
@@ -186,11 +212,15 @@ class Worker:
         self._flushed = asyncio.Event()
         self._lanes: dict[str, Lane] = {}
         self._per_destination = self.options.per_destination or PER_DESTINATION
-        self.shed = 0  # deliveries failed unsent because their destination was slow
+        self.shed = 0  # deliveries given back unsent because their destination was slow
+        self._to_give_back: list[str] = []  # ... the ids not given back yet
+        self._slow: frozenset[str] = frozenset()  # destinations whose lane is slow
         # postback id -> (its version, compiled templates): each version compiled once
         self._postbacks: dict[str, tuple[Postback, rules.Compiled | None]] = {}
         self._shed_logged, self._shed_log_at = 0, 0.0
         self._claimed_all = False  # the last claim took as many as it asked for
+        self._breakers = Breakers(self.options.breaker)
+        self._pushing: asyncio.Task[None] | None = None  # moving open destinations' work
 
     # -- the loop --------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -202,6 +232,8 @@ class Worker:
                 await self._guarded_round(stop)
         finally:
             halter.cancel()
+            if self._pushing is not None:
+                await self._pushing  # it gives back what it held if it cannot move it
             await self._halt()
             await self._drain()
             stop.set()
@@ -222,6 +254,8 @@ class Worker:
             # time) deliveries whose attempts are only in memory.
             await asyncio.sleep(self.options.idle_wait)
             return
+        await self._tend_breakers()
+        await self._give_back_shed()
         self._shed_slow()
         free = self._free_slots()
         if free == 0:
@@ -253,24 +287,58 @@ class Worker:
         )
 
     def _shed_slow(self) -> None:
-        """Shed what waits for slow destinations; forget idle lanes when there are many."""
+        """Shed what waits for slow destinations (and note which are slow, for claims to
+        leave out); forget idle lanes when there are many."""
         now = asyncio.get_running_loop().time()
+        slow = []
         for key, lane in list(self._lanes.items()):
             lane.shed(now, self.options.slow_after)  # each one counts itself in _deliver
+            if lane.slow(now, self.options.slow_after):
+                slow.append(key)
             if not lane.sending and len(self._lanes) > MAX_LANES:
                 del self._lanes[key]
+        self._slow = frozenset(slow)
         if self.shed > self._shed_logged and now >= self._shed_log_at:
-            log.info("%d deliveries to slow destinations failed without being sent", self.shed)
+            log.info("%d deliveries to slow destinations given back unsent", self.shed)
             self._shed_logged, self._shed_log_at = self.shed, now + 10.0
 
+    async def _give_back_shed(self) -> None:
+        """Deliveries shed by a slow destination go back to the queue, due as they were:
+        another worker may take them, this one once the destination keeps up again."""
+        if not self._to_give_back:
+            return
+        shed, self._to_give_back = self._to_give_back, []
+        try:
+            await self.store.release(self.id, shed)
+        except PostbackError:
+            self._to_give_back[:0] = shed
+            raise
+
     async def _claim(self, limit: int) -> list[Claim]:
-        return await self.store.claim(self.id, self.clock(), limit, self.options.lease_seconds)
+        where = self._claimable()
+        return await self.store.claim(
+            self.id, self.clock(), limit, self.options.lease_seconds, where
+        )
+
+    def _claimable(self) -> Destinations:
+        skip = self._skipped()
+        return Destinations(skip=skip) if skip else ALL_DESTINATIONS
+
+    def _skipped(self) -> frozenset[str]:
+        """Destinations claims leave out: open breakers, and lanes that are slow."""
+        return self._breakers.not_closed | self._slow if self._slow else self._breakers.not_closed
 
     async def _idle(self, stop: asyncio.Event) -> None:
         wait = self.options.idle_wait
-        next_due = await self.store.next_due_at()
+        now = self.clock()
+        next_due = await self.store.next_due_at(self._skipped())
         if next_due is not None:
-            wait = max(0.0, min(wait, (next_due - self.clock()).total_seconds()))
+            wait = max(0.0, min(wait, (next_due - now).total_seconds()))
+        if self._slow:  # look again soon: a slow destination may keep up again
+            wait = min(wait, self.options.slow_after)
+        breaker_due = self._breakers.wake_at()
+        if breaker_due is not None:
+            wait = max(0.0, min(wait, breaker_due - now.timestamp()))
         if wait > 0:
             waker = asyncio.create_task(self.store.wait_for_work(wait))
             stopper = asyncio.create_task(stop.wait())
@@ -300,7 +368,8 @@ class Worker:
         self._stop_sending()
         if self._unstarted:
             await asyncio.wait(set(self._unstarted))  # each returns as soon as it wakes
-        unsent, self._unsent = self._unsent, []
+        unsent = [*self._unsent, *self._breakers.unsent(), *self._to_give_back]
+        self._unsent, self._to_give_back = [], []
         if not unsent:
             return
         try:
@@ -317,6 +386,94 @@ class Worker:
         if self._in_flight:
             await asyncio.wait(set(self._in_flight))
 
+    # -- circuit breakers ------------------------------------------------------------
+    async def _tend_breakers(self) -> None:
+        """Probe destinations whose cool-down is over; move open ones' due work."""
+        if self._breakers.idle:
+            return
+        now = self.clock()
+        for key in self._breakers.tick(now.timestamp()):
+            await self._probe(key, now)
+        if self._pushing is None or self._pushing.done():
+            pushes = self._breakers.pushes(now.timestamp())
+            if pushes:
+                # Beside the rounds: claims leave those destinations out meanwhile, and
+                # moving thousands of rows must not hold up claiming for the others.
+                self._pushing = asyncio.create_task(self._push_all(pushes, now))
+
+    async def _push_all(self, pushes: list[Push], now: datetime) -> None:
+        for push in pushes:
+            try:
+                await self._push(push, now)
+            except PostbackError as exc:
+                log.warning("could not move %s's due deliveries: %s", push.destination, exc)
+
+    async def _probe(self, key: str, now: datetime) -> None:
+        lease = self.options.lease_seconds
+        found = await self.store.claim(self.id, now, 1, lease, Destinations(only=key))
+        if not found:
+            self._act(key, self._breakers.no_probe(key, now.timestamp()))
+            return
+        self._breakers.probe(found[0].delivery_id)
+        log.info("probing %s with delivery %s", key, found[0].delivery_id)
+        self._start(found[0])
+
+    async def _push(self, push: Push, now: datetime) -> None:
+        """Move an open destination's due deliveries to its probe time (those this
+        worker claimed among them); once it is no longer open, just give those back."""
+        try:
+            if push.until is None:
+                if push.claimed:
+                    await self.store.release(self.id, push.claimed)
+                return
+            until = datetime.fromtimestamp(push.until, UTC)
+            error = _skipped(push.destination, until)
+            skip = Skip(push.destination, until, error, self.id, push.claimed)
+            moved = await self.store.skip_destination(skip, now, SKIP_BATCH)
+        except PostbackError:
+            for delivery_id in push.claimed:  # kept for the next push
+                self._breakers.skip(push.destination, delivery_id)
+            raise
+        if moved:
+            _attempts_counter("skipped").inc(moved)
+            log.info(
+                "%d deliveries to %s skipped until %s",
+                moved,
+                push.destination,
+                f"{until:%H:%M:%S} UTC",
+                extra={"destination": push.destination, "outcome": "skipped"},
+            )
+
+    def _note(self, key: str, delivery_id: str, signal: Signal) -> None:
+        """Tell the destination's breaker how an attempt went, and act on its answer."""
+        if self._breakers.concerns(key, signal):
+            at = self.clock().timestamp()
+            self._act(key, self._breakers.record(key, signal, at, delivery_id))
+
+    def _act(self, key: str, step: Step) -> None:
+        if step.action is Action.OPENED:
+            BREAKER_OPENS.inc()
+            lane = self._lanes.get(key)
+            if lane is not None:
+                lane.halt(SKIP)  # what waits for it goes back, unsent
+            until = datetime.fromtimestamp(step.state.until, UTC)
+            log.warning(
+                "%s is not answering (connection failures or timeouts): nothing is sent "
+                "to it until %s, when one delivery will probe it",
+                key,
+                f"{until:%H:%M:%S} UTC",
+                extra={"destination": key},
+            )
+        elif step.action is Action.CLOSED:
+            log.info(
+                "%s answers again: sending to it resumes",
+                key,
+                extra={"destination": key},
+            )
+        else:
+            return
+        BREAKERS_OPEN.set(len(self._breakers.not_closed))
+
     # -- one delivery ----------------------------------------------------------------
     async def _deliver(self, claim: Claim) -> None:
         if not await self._wait_for_slot(claim):  # stopping before it was sent
@@ -331,9 +488,18 @@ class Worker:
                 log.error("could not render %s again: %s", claim.delivery_id, exc)
                 return
         claim = self.signed(claim)
-        sent = failed or await self._send(claim)
-        if sent is None:  # stopping before it was sent
+        key = destination(claim.request.url)
+        if failed is not None:
+            self._note(key, claim.delivery_id, Signal.NOT_SENT)
+        sent = failed or await self._send(claim, key)
+        if sent is Unsent.HALTED:
             self._unsent.append(claim.delivery_id)
+            return
+        if sent is Unsent.SKIPPED:
+            self._breakers.skip(key, claim.delivery_id)
+            return
+        if sent is Unsent.SHED:
+            self._to_give_back.append(claim.delivery_id)
             return
         self._results.append(self._safe_judge(claim, sent))
         if len(self._results) >= self.options.batch:
@@ -383,31 +549,35 @@ class Worker:
                 await asyncio.wait_for(self._halting.wait(), delay)
         return not self._halting.is_set()
 
-    async def _send(self, claim: Claim) -> SendResult | None:
-        """Send in the destination's lane; a slow destination's overflow fails unsent.
-        None: the worker stopped before the send could start."""
-        key = destination(claim.request.url)
+    async def _send(self, claim: Claim, key: str) -> SendResult | Unsent:
+        """Send in the destination's lane; a slow destination's overflow is shed; nothing
+        is sent while its breaker is open (a probe aside)."""
+        if not self._breakers.sends(key, claim.delivery_id):
+            return Unsent.SKIPPED
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(self._per_destination)
         loop = asyncio.get_running_loop()
         token = await lane.acquire(loop.time(), self.options.slow_after)
-        if token is HALT:
-            return None
+        if token is HALT or token is SKIP:
+            return Unsent.HALTED if token is HALT else Unsent.SKIPPED
         if token is None:
             self.shed += 1
-            return not_sent(key, lane, loop.time())
-        if self._halting.is_set():
+            self._note(key, claim.delivery_id, Signal.NOT_SENT)
+            return Unsent.SHED
+        if self._halting.is_set() or not self._breakers.sends(key, claim.delivery_id):
             lane.release(token, loop.time())
-            return None
+            return Unsent.HALTED if self._halting.is_set() else Unsent.SKIPPED
         current = asyncio.current_task()
         if current is not None:
             self._unstarted.discard(current)
         IN_FLIGHT.inc()
         try:
-            return await self.transport.send(
+            sent = await self.transport.send(
                 claim.request, claim.delivery_id, claim.allowed_networks
             )
+            self._note(key, claim.delivery_id, signal_of(sent.failure))
+            return sent
         finally:
             IN_FLIGHT.dec()
             lane.release(token, loop.time())
@@ -552,12 +722,33 @@ def _deliveries_counter(status: str, kind: str) -> Any:
     return DELIVERIES.labels(outcome=status, kind=kind or "unknown")
 
 
+def _skipped(key: str, until: datetime) -> str:
+    """The error of a skipped attempt."""
+    return (
+        f"not sent: {key} is not answering (connection failures or timeouts), so its "
+        f"circuit breaker is open; next try after {until:%Y-%m-%d %H:%M:%S} UTC"
+    )
+
+
 def _redacted(reply: Reply | None) -> Reply | None:
     """Reply headers are logged with secrets (Set-Cookie, tokens) redacted."""
     if reply is None:
         return None
     headers = redact_headers(reply.headers)
     return reply if headers is reply.headers else dataclasses.replace(reply, headers=headers)
+
+
+def collect_less() -> None:
+    """Tune the garbage collector for a process that delivers (call once, after start-up).
+
+    What start-up made lives as long as the process: frozen, full collections do not walk
+    it. Young collections come after GC_YOUNG allocations instead of CPython's 700: a
+    worker keeps hundreds of deliveries in flight, each a few dozen objects alive for
+    milliseconds, so at 700 nearly every delivery crossed a collection, survived it and
+    was promoted, and the promoted ones brought on full collections (docs/performance.md,
+    third round)."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
 
 
 def lease_for(total_timeout: float) -> float:

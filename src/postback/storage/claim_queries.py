@@ -36,7 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from postback.config import Network
 from postback.delivery import signing
-from postback.delivery.queue import AttemptResult, Claim
+from postback.delivery.breaker import destination
+from postback.delivery.queue import ALL_DESTINATIONS, AttemptResult, Claim, Destinations
 from postback.delivery.ratelimit import Plan, RateState, plan
 from postback.domain.records import DeliveryStatus
 from postback.storage import bulk, rows
@@ -140,11 +141,28 @@ POSTBACK_COLUMNS = (
 )
 
 
-def due_ids() -> Select[Any]:
+def claimable() -> list[ColumnElement[bool]]:
+    """What a claim asks of a delivery: due, its postback active, not blocked by order."""
+    return [_due(), _active(), _not_blocked()]
+
+
+def _destinations(skip: bool, only: bool) -> list[ColumnElement[bool]]:
+    """Leave out the destinations in ``:skip`` (their circuit breakers are open), or
+    take only ``:only`` (a breaker's probe)."""
+    out = []
+    if skip:
+        skipped = D.destination.not_in(bindparam("skip", expanding=True))
+        out.append(or_(D.destination.is_(None), skipped))
+    if only:
+        out.append(D.destination == bindparam("only"))
+    return out
+
+
+def due_ids(skip: bool = False, only: bool = False) -> Select[Any]:
     """The ids a claim takes: due, in order, up to ``limit``, locked (PostgreSQL)."""
     return (
         select(D.id)
-        .where(_due(), _active(), _not_blocked())
+        .where(*claimable(), *_destinations(skip, only))
         .order_by(D.due_at, D.seq)
         .limit(bindparam("limit", type_=Integer()))
         .with_for_update(skip_locked=True)
@@ -164,13 +182,27 @@ def with_terms(rows: Any) -> Select[Any]:
     )
 
 
-def _candidates() -> Select[Any]:
-    chosen = select(*CLAIM_COLUMNS).where(D.id.in_(due_ids().scalar_subquery())).subquery()
-    return with_terms(chosen)
+def _candidates(skip: bool = False, only: bool = False) -> Select[Any]:
+    due = due_ids(skip, only).scalar_subquery()
+    return with_terms(select(*CLAIM_COLUMNS).where(D.id.in_(due)).subquery())
 
 
 # Built once, executed with parameters: building one of these costs more than running it.
-CANDIDATES = _candidates()
+FILTERED = {(s, o): _candidates(s, o) for s in (False, True) for o in (False, True)}
+
+
+def claim_params(now: datetime, limit: int, where: Destinations) -> dict[str, Any]:
+    """Parameters of ``FILTERED[filtered(where)]``."""
+    params: dict[str, Any] = {"now": now, "limit": max(1, limit)}
+    if where.skip:
+        params["skip"] = sorted(where.skip)
+    if where.only is not None:
+        params["only"] = where.only
+    return params
+
+
+def filtered(where: Destinations) -> tuple[bool, bool]:
+    return bool(where.skip), where.only is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,10 +378,17 @@ def rate_limited(found: Sequence[Candidate]) -> list[str]:
 
 
 async def claim(
-    conn: AsyncConnection, worker_id: str, now: datetime, limit: int, lease_seconds: float
+    conn: AsyncConnection,
+    worker_id: str,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    *,
+    where: Destinations = ALL_DESTINATIONS,
 ) -> list[Claim]:
     """Lease due deliveries in order, within each postback's rate (see Store.claim)."""
-    found = candidates(await conn.execute(CANDIDATES, {"now": now, "limit": max(1, limit)}), now)
+    query = FILTERED[filtered(where)]
+    found = candidates(await conn.execute(query, claim_params(now, limit, where)), now)
     if not found:
         return []
     out = plan(found, await _lock_states(conn, rate_limited(found), now), now)
@@ -433,6 +472,7 @@ _NEW_REQUEST = (
     .values(
         method=bindparam("b_method"),
         url=bindparam("b_url"),
+        destination=bindparam("b_destination"),
         headers=bindparam("b_headers"),
         body=bindparam("b_body"),
         postback_version=bindparam("b_version"),
@@ -468,6 +508,7 @@ async def _store_rendered(conn: AsyncConnection, results: Sequence[AttemptResult
                 "b_worker": r.worker_id,
                 "b_method": r.rendered.method.value,
                 "b_url": r.rendered.url,
+                "b_destination": destination(r.rendered.url),
                 "b_headers": rows.dump_pairs(r.rendered.headers),
                 "b_body": r.rendered.body,
                 "b_version": r.attempt.postback_version,
@@ -692,18 +733,30 @@ async def release(conn: AsyncConnection, worker_id: str, delivery_ids: Sequence[
 # -- waiting ---------------------------------------------------------------------------------
 
 
-def _next_due_query() -> Select[Any]:
+def _next_due_query(skip: bool = False) -> Select[Any]:
     """The earliest unblocked due time and lease end, as one row of two subqueries."""
     waiting = (
         select(D.due_at)
-        .where(_open_status(WAITING), D.lease_owner.is_(None), _active(), _not_blocked())
+        .where(
+            _open_status(WAITING),
+            D.lease_owner.is_(None),
+            _active(),
+            _not_blocked(),
+            *_destinations(skip, False),
+        )
         .order_by(D.due_at)
         .limit(1)
         .scalar_subquery()
     )
     leased = (
         select(D.lease_until)
-        .where(_open_status(), D.lease_owner.is_not(None), _active(), _not_blocked())
+        .where(
+            _open_status(),
+            D.lease_owner.is_not(None),
+            _active(),
+            _not_blocked(),
+            *_destinations(skip, False),
+        )
         .order_by(D.lease_until)
         .limit(1)
         .scalar_subquery()
@@ -712,11 +765,16 @@ def _next_due_query() -> Select[Any]:
 
 
 NEXT_DUE = _next_due_query()
+NEXT_DUE_SKIPPING = _next_due_query(skip=True)
 
 
-async def next_due_at(conn: AsyncConnection) -> datetime | None:
-    """When the next claim could find work: the earliest unblocked due time or lease end."""
-    row = (await conn.execute(NEXT_DUE)).one()
+async def next_due_at(conn: AsyncConnection, skip: frozenset[str] = frozenset()) -> datetime | None:
+    """When the next claim could find work: the earliest unblocked due time or lease end
+    (of deliveries to destinations other than ``skip``)."""
+    if skip:
+        row = (await conn.execute(NEXT_DUE_SKIPPING, {"skip": sorted(skip)})).one()
+    else:
+        row = (await conn.execute(NEXT_DUE)).one()
     return min((t for t in (row.waiting, row.leased) if t is not None), default=None)
 
 

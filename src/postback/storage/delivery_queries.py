@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from postback.delivery.breaker import destination
 from postback.delivery.redact import redact
 from postback.domain.records import Delivery, DeliveryStatus, Event, NewDelivery, Replay
 from postback.errors import Conflict, NotFound
@@ -47,6 +48,7 @@ DELIVERY_COLUMNS = (
     "event_occurred_at",
     "method",
     "url",
+    "destination",
     "headers",
     "body",
     "status",
@@ -101,6 +103,7 @@ def delivery_values(
         occurred_at,
         req.method.value,
         req.url,
+        destination(req.url),
         rows.dump_pairs(req.headers),
         req.body,
         status.value,

@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from postback.delivery.queue import AttemptResult, Claim
+from postback.delivery.queue import ALL_DESTINATIONS, AttemptResult, Claim, Destinations
 from postback.delivery.ratelimit import plan
 from postback.domain.clock import Clock, utcnow
 from postback.domain.records import Event, Postback
@@ -116,10 +116,19 @@ class PostgresStore(SQLStore):
                 yield conn
 
     async def claim(
-        self, worker_id: str, now: datetime, limit: int, lease_seconds: float
+        self,
+        worker_id: str,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        where: Destinations = ALL_DESTINATIONS,
     ) -> list[Claim]:
         """As :meth:`SQLStore.claim`: one statement leases the due deliveries; only when
-        some postback among them has a rate limit does a transaction plan the slots."""
+        some postback among them has a rate limit does a transaction plan the slots.
+        A claim that leaves destinations out (an open circuit breaker, rare) takes the
+        transaction path."""
+        if where != ALL_DESTINATIONS:
+            return await super().claim(worker_id, now, limit, lease_seconds, where)
         lease = timedelta(seconds=lease_seconds)
         async with self._hot("durable") as conn:
             found = await pg_queue.lease(conn, worker_id, now, limit, now + lease)
@@ -171,7 +180,9 @@ class PostgresStore(SQLStore):
             self._work_added()
         return results
 
-    async def next_due_at(self) -> datetime | None:
+    async def next_due_at(self, skip: frozenset[str] = frozenset()) -> datetime | None:
+        if skip:
+            return await super().next_due_at(skip)
         async with self._hot("durable") as conn:
             return await pg_queue.next_due_at(conn)
 

@@ -251,6 +251,9 @@ deliveries = Table(
     Column("postback_version", Integer, nullable=False, server_default="1"),
     # Migration 0012: the delivery this one resends as sent (its request is kept as is).
     Column("original_id", ID),
+    # ``scheme://host:port`` of ``url`` (migration 0013): a worker whose circuit breaker
+    # for a destination is open pushes that destination's due deliveries back at once.
+    Column("destination", Text),
 )
 Index(
     "ix_deliveries_claim",
@@ -265,6 +268,14 @@ Index(
     deliveries.c.order_key,
     deliveries.c.event_occurred_at,
     deliveries.c.seq,
+)
+Index(
+    "ix_deliveries_destination",
+    deliveries.c.destination,
+    deliveries.c.due_at,
+    deliveries.c.seq,
+    postgresql_where=deliveries.c.status.in_(OPEN_STATUSES),
+    sqlite_where=deliveries.c.status.in_(OPEN_STATUSES),
 )
 Index("ix_deliveries_owner", deliveries.c.owner_id, deliveries.c.created_at, deliveries.c.seq)
 Index("ix_deliveries_postback", deliveries.c.postback_id, deliveries.c.created_at)

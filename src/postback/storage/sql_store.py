@@ -17,7 +17,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from postback.config import Network
-from postback.delivery.queue import AttemptResult, Claim
+from postback.delivery.queue import ALL_DESTINATIONS, AttemptResult, Claim, Destinations, Skip
 from postback.domain.clock import Clock, utcnow
 from postback.domain.records import (
     Account,
@@ -43,6 +43,7 @@ from postback.storage import (
     migrate,
     postback_queries,
     retention_queries,
+    skip_queries,
 )
 from postback.storage.interfaces import (
     AccountPage,
@@ -407,12 +408,25 @@ class SQLStore:
             return await retention_queries.delete_old(conn, before, limit)
 
     async def claim(
-        self, worker_id: str, now: datetime, limit: int, lease_seconds: float
+        self,
+        worker_id: str,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        where: Destinations = ALL_DESTINATIONS,
     ) -> list[Claim]:
         """Lease up to ``limit`` due deliveries, oldest first, honouring per-action order
         and each postback's rate limit (slots reserved in the database)."""
         async with self._write() as conn:
-            return await claim_queries.claim(conn, worker_id, now, limit, lease_seconds)
+            return await claim_queries.claim(
+                conn, worker_id, now, limit, lease_seconds, where=where
+            )
+
+    async def skip_destination(self, skip: Skip, now: datetime, limit: int) -> int:
+        """Move a destination's due deliveries to ``skip.until``, a skipped attempt each
+        (its circuit breaker is open); how many moved."""
+        async with self._write() as conn:
+            return await skip_queries.skip_destination(conn, skip, now, limit)
 
     async def complete(self, results: Sequence[AttemptResult], again: bool = False) -> None:
         """Log the attempts and move each delivery to its new status, in one transaction;
@@ -432,10 +446,11 @@ class SQLStore:
         self._work_added()
         return count
 
-    async def next_due_at(self) -> datetime | None:
-        """The earliest time a claim could find work, or None when nothing is pending."""
+    async def next_due_at(self, skip: frozenset[str] = frozenset()) -> datetime | None:
+        """The earliest time a claim could find work (leaving out ``skip``'s
+        destinations), or None when nothing is pending."""
         async with self._read() as conn:
-            return await claim_queries.next_due_at(conn)
+            return await claim_queries.next_due_at(conn, skip)
 
     async def wait_for_work(self, max_wait: float) -> None:
         """Return when new deliveries may be due (in-process wake-up) or on timeout."""

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from postback.delivery.queue import Claim
+from postback.delivery.queue import ALL_DESTINATIONS, Claim, Destinations
 from postback.domain.clock import Clock, utcnow
 from postback.storage.sql_store import SQLStore
 
@@ -75,8 +75,13 @@ class SQLiteStore(SQLStore):
         return self._immediate
 
     async def claim(
-        self, worker_id: str, now: datetime, limit: int, lease_seconds: float
+        self,
+        worker_id: str,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        where: Destinations = ALL_DESTINATIONS,
     ) -> list[Claim]:
         """As :meth:`SQLStore.claim`, one claim at a time within this process."""
         async with self._claim_lock:
-            return await super().claim(worker_id, now, limit, lease_seconds)
+            return await super().claim(worker_id, now, limit, lease_seconds, where)

@@ -232,7 +232,7 @@ function deliveryView(d) {
         `#${a.number} · `,
         when(a.started_at),
         ` · ${Math.round(a.duration_ms)} ms · `,
-        h("span", { class: "badge " + (a.outcome === "delivered" ? "delivered" : "failed") }, a.outcome === "delivered" ? "delivered" : "failed"),
+        attemptBadge(a.outcome),
         a.reply ? ` · HTTP ${a.reply.status}` : "",
       ),
       h("p", { class: "outcome small" }, plain(a.outcome), a.error ? ` (${a.error})` : ""),
@@ -254,6 +254,12 @@ function syncRow(d) {
   const fresh = deliveryRow(d);
   fresh.classList.add("selected");
   row.replaceWith(fresh);
+}
+
+/** An attempt's verdict: delivered, failed, or skipped (not sent, not the receiver's failure). */
+function attemptBadge(outcome) {
+  const verdict = outcome === "delivered" || outcome === "skipped" ? outcome : "failed";
+  return h("span", { class: "badge " + verdict }, verdict);
 }
 
 /** Re-read an open delivery every second until it is final (or a few tries pass). */

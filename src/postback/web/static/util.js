@@ -175,6 +175,7 @@ export const REASONS = {
   blocked_address: "The URL points at an address Postback may not send to (a private network).",
   invalid_url: "The rendered URL is not a valid address.",
   protocol: "The receiver's reply was not valid HTTP.",
+  skipped: "Not sent: the receiver's address was not answering (its connections failed or timed out), so Postback held this delivery back until its next try. This does not use up a retry.",
 };
 
 export function plain(code) {
@@ -231,6 +232,7 @@ export function testView(result) {
 /** A delivery's last error (a reason code, or the sender's own text) as a reason code. The
  *  patterns follow the texts of delivery/transport.py and delivery/outcome.py. */
 const TEXTS = [
+  [/circuit breaker is open/, "skipped"],
   [/^HTTP \d+/, "status"],
   [/^cannot resolve/, "dns"],
   [/^(cannot connect|temporary DNS failure)|connection/i, "connection"],
