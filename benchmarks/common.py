@@ -97,6 +97,18 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (``/proc/<pid>/task/<tid>/children``)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def children_cpu() -> float:
     """CPU seconds of this process's children that have ended and been waited for."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -294,6 +306,8 @@ class Batch:
     attempts: int = 0
     due_step: float = 0.0
     due_spread: float = 0.0
+    method: str = "GET"
+    body: str | None = None  # sent as JSON (a Content-Type header is stored with it)
 
 
 async def seed(w: World, tag: str, batch: Batch) -> None:
@@ -315,7 +329,8 @@ async def seed(w: World, tag: str, batch: Batch) -> None:
         "method, url, headers, body, status, due_at, order_key, action_id, attempt_count, "
         "round_attempts, created_at, updated_at) "
         f"SELECT {seq_value}'dlv_{tag}_' || i, {c['pid']}, {c['owner']}, 'ev-{tag}-' || i, "
-        f"{c['now']}, 'GET', {c['url']} || i, '[]', NULL, {c['status']}, "
+        f"{c['now']}, {c['method']}, {c['url']} || i, {c['headers']}, {c['body']}, "
+        f"{c['status']}, "
         f"{_due_expr(w.kind, batch)}, 'A-{tag}-' || i, 'A-{tag}-' || i, {c['attempts']}, "
         f"{c['attempts']}, {c['now']}, {c['now']} FROM ({series}) t ORDER BY i",
         n=batch.n,
@@ -324,6 +339,9 @@ async def seed(w: World, tag: str, batch: Batch) -> None:
         pid=w.postbacks[batch.postback],
         owner=w.partner_id,
         url=batch.url,
+        method=batch.method,
+        headers=JSON_HEADERS if batch.body is not None else "[]",
+        body=batch.body,
         status=batch.status,
         due_at=batch.due_at,
         attempts=batch.attempts,
@@ -331,6 +349,9 @@ async def seed(w: World, tag: str, batch: Batch) -> None:
     )
     w.seeded += batch.n
     await analyze(w)
+
+
+JSON_HEADERS = json.dumps([["Content-Type", "application/json"]])
 
 
 def _casts(kind: str) -> dict[str, str]:
@@ -341,6 +362,9 @@ def _casts(kind: str) -> dict[str, str]:
         "pid": "TEXT",
         "owner": "TEXT",
         "url": "TEXT",
+        "method": "TEXT",
+        "headers": "TEXT",
+        "body": "TEXT",
         "status": "TEXT",
         "attempts": "INTEGER",
     }
@@ -416,10 +440,16 @@ async def count_status(w: World, postbacks: Sequence[str], status: str = "delive
 
 
 # -- worker processes ------------------------------------------------------------------------
-class Workers:
-    """``python -m postback worker`` processes on one database."""
+WORKER = ("worker", "--processes", "1")
 
-    def __init__(self, url: str, count: int, **env: str) -> None:
+
+class Workers:
+    """``python -m postback ...`` processes on one database: ``count`` workers, or one
+    process for each of ``commands`` (e.g. ``serve`` and ``worker``)."""
+
+    def __init__(
+        self, url: str, count: int, commands: Sequence[Sequence[str]] = (), **env: str
+    ) -> None:
         environ = {
             **os.environ,
             "POSTBACK_DATABASE_URL": url,
@@ -427,13 +457,14 @@ class Workers:
             **env,
         }
         self.procs = [
-            subprocess.Popen([sys.executable, "-m", "postback", "worker"], env=environ, cwd=ROOT)
-            for _ in range(count)
+            subprocess.Popen([sys.executable, "-m", "postback", *args], env=environ, cwd=ROOT)
+            for args in (commands or [WORKER] * count)
         ]
 
     @property
     def pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
+        """Every process: those started here and their children (``--processes``)."""
+        return [pid for p in self.procs for pid in tree(p.pid)]
 
     def cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.pids)
@@ -457,8 +488,10 @@ class Workers:
 
 
 @contextlib.contextmanager
-def workers(url: str, count: int, **env: str) -> Iterator[Workers]:
-    procs = Workers(url, count, **env)
+def workers(
+    url: str, count: int, commands: Sequence[Sequence[str]] = (), **env: str
+) -> Iterator[Workers]:
+    procs = Workers(url, count, commands, **env)
     try:
         yield procs
     finally:
@@ -520,8 +553,9 @@ class Drain:
     postbacks: Sequence[str]
     n: int
     tag: str
-    workers: int = 1
+    workers: int = 1  # processes that deliver (and LISTEN, on PostgreSQL)
     env: dict[str, str] = field(default_factory=dict)
+    commands: Sequence[Sequence[str]] = ()  # default: ``workers`` x ``postback worker``
 
 
 class Usage:
@@ -547,7 +581,7 @@ class Usage:
 async def drain(w: World, rec: ReceiverProcess, spec: Drain, due_at: datetime) -> dict[str, Any]:
     """Start workers, let the seeded deliveries fall due at ``due_at``, time until all of
     them are delivered and logged. Returns the figures (and the workers' RSS samples)."""
-    with workers(w.url, spec.workers, **spec.env) as procs:
+    with workers(w.url, spec.workers, spec.commands, **spec.env) as procs:
         ready = await _ready(w, procs, spec.workers, due_at)
         await sleep_until(due_at)
         usage, began = Usage(procs, rec), time.time()

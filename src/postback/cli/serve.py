@@ -1,9 +1,13 @@
-"""`postback serve`: the HTTP API, the web screen and the delivery workers in one process."""
+"""`postback serve`: the HTTP API, the web screen and the delivery workers in one process
+(and, with `--processes N`, N - 1 more worker processes beside it)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import ipaddress
+from collections.abc import Callable
 
 import uvicorn
 from rich.console import Console
@@ -12,12 +16,14 @@ from rich.panel import Panel
 from postback import logs
 from postback.api.app import create_app
 from postback.cli.demo import curl_command, ensure_demo
+from postback.cli.processes import Children
 from postback.config import Settings
-from postback.delivery.runner import Stopper, start_in_background
+from postback.delivery.runner import Stopper, freeze_start_up, start_in_background
 from postback.service.usecases import Service
 
 console = Console(stderr=True)
 LOOPBACK = ipaddress.ip_network("127.0.0.1/32")
+STARTUP_FAILURE = 3  # the exit code uvicorn gives when it cannot start (port taken, ...)
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -29,10 +35,20 @@ def demo_settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, allowed_networks=allowed, inbox=True)
 
 
-def run(settings: Settings, host: str, port: int, demo: bool, workers: bool = True) -> None:
+def run(
+    settings: Settings,
+    host: str,
+    port: int,
+    demo: bool,
+    *,
+    workers: bool = True,
+    processes: int = 1,
+) -> int:
+    """Serve until SIGTERM or SIGINT; the exit code (1: the worker processes kept failing)."""
     base_url = f"http://{host}:{port}"
     if demo:
         settings = demo_settings(settings)
+    failed = False
 
     async def on_start(service: Service) -> Stopper | None:
         key = await service.ensure_operator()
@@ -40,12 +56,52 @@ def run(settings: Settings, host: str, port: int, demo: bool, workers: bool = Tr
             console.print(Panel(f"Operator API key (shown once, keep it safe):\n{key}"))
         if demo:
             await _announce_demo(service, base_url, key)
-        return start_in_background(service.store, settings) if workers else None
+        freeze_start_up()
+        if not workers:
+            return None
+        here = start_in_background(service.store, settings)
+        if processes < 2:
+            return here
+        others = _start_children(processes - 1, on_failure)
+
+        async def stop_all() -> None:
+            await others()
+            await here()
+
+        return stop_all
+
+    def on_failure() -> None:
+        nonlocal failed
+        failed = server.should_exit = True
 
     app = create_app(settings, on_start)
     logs.setup(settings.log_format)
     # log_config=None: uvicorn's records go to the handler set up above, in its format.
-    uvicorn.run(app, host=host, port=port, log_level="info", loop="auto", log_config=None)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", log_config=None)
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        return STARTUP_FAILURE
+    return 1 if failed else 0
+
+
+def _start_children(count: int, on_failure: Callable[[], None]) -> Stopper:
+    """``count`` worker processes beside this one; ``on_failure`` if they keep failing."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(Children(count).run(stop), name="postback-processes")
+
+    def ended(done: asyncio.Task[int]) -> None:
+        if not done.cancelled() and done.result():
+            on_failure()
+
+    task.add_done_callback(ended)
+
+    async def stopper() -> None:
+        stop.set()
+        await task
+
+    return stopper
 
 
 async def _announce_demo(service: Service, base_url: str, key: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -19,6 +20,13 @@ from postback.errors import PostbackError
 log = logging.getLogger("postback.worker")
 Stopper = Callable[[], Awaitable[None]]
 BACKLOG_EVERY = 5.0  # seconds between backlog measurements
+
+
+def freeze_start_up() -> None:
+    """Keep what start-up made (modules, the app, the engine), which lives as long as the
+    process, out of the garbage collector's full passes: they would otherwise walk it all,
+    again and again, stalling every delivery in flight meanwhile."""
+    gc.freeze()
 
 
 def options_for(settings: Settings) -> WorkerOptions:
