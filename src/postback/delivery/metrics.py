@@ -47,12 +47,12 @@ SEND_SECONDS = Histogram(
 BACKLOG = Gauge(
     "postback_due_backlog",
     "Deliveries due now and not finished (counted up to BACKLOG_CAP), by a periodic query",
-    multiprocess_mode="livemostrecent",  # every process measures the same database
+    multiprocess_mode="livemax",  # every process measures the same database
 )
 OLDEST_DUE_AGE = Gauge(
     "postback_oldest_due_age_seconds",
     "How long the oldest due delivery has been due",
-    multiprocess_mode="livemostrecent",
+    multiprocess_mode="livemax",
 )
 BACKLOG_CAP = 100_000  # counting further would cost more than the figure is worth
 
