@@ -286,3 +286,17 @@ def test_more_than_one_process_on_sqlite_is_refused(tmp_path: Path, command: str
     assert done.returncode == 2
     assert "--processes 2: SQLite takes one writer at a time" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_processes_without_workers_is_refused(tmp_path: Path) -> None:
+    env = {**os.environ, "POSTBACK_DATABASE_URL": f"sqlite:///{tmp_path}/one.db"}
+    done = subprocess.run(
+        [sys.executable, "-m", "postback", "serve", "--no-workers", "--processes", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--no-workers has none" in done.stderr

@@ -66,6 +66,11 @@ def serve(
     from postback.cli.processes import shared_metrics
 
     settings = _settings()
+    if processes is not None and not workers:
+        typer.echo(
+            "error: --processes counts processes that deliver; --no-workers has none", err=True
+        )
+        raise typer.Exit(2)
     count = _process_count(settings, processes) if workers else 1
     with shared_metrics(count):  # before prometheus_client is imported
         from postback.cli import serve as server
