@@ -232,10 +232,12 @@ async def test_a_worker_process_that_dies_is_started_again(
 
 
 async def test_serve_with_two_processes_delivers_from_both_and_counts_them_in_one_scrape(
-    pg_url: str, rec: Receiver, setup: Setup
+    pg_url: str, rec: Receiver, setup: Setup, tmp_path: Path
 ) -> None:
-    total, port = 1000, free_port()
-    with postback(pg_url, "serve", "--port", str(port), "--processes", "2") as parent:
+    total, port, temp = 1000, free_port(), tmp_path / "tmp"
+    temp.mkdir()
+    args = ("serve", "--port", str(port), "--processes", "2")
+    with postback(pg_url, *args, TMPDIR=str(temp)) as parent:
         await listening(pg_url, 2)
         kids = children(parent.pid)
         assert len(kids) == 1  # the API's process delivers too
@@ -247,9 +249,12 @@ async def test_serve_with_two_processes_delivers_from_both_and_counts_them_in_on
                 break
             await asyncio.sleep(0.1)
         assert delivered(text) == total
+        assert [p.name for p in temp.iterdir()], "no multiprocess metrics folder"
         parent.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(parent.wait, 30)
+        code = await asyncio.to_thread(parent.wait, 30)
+    assert code == 0
     assert not alive(kids[0])
+    assert not list(temp.iterdir()), "the metrics folder was left behind"
 
 
 async def test_children_that_keep_failing_stop_the_parent_with_an_error() -> None:

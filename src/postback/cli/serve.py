@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
+import signal
 from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 from rich.console import Console
@@ -44,46 +46,71 @@ def run(
     workers: bool = True,
     processes: int = 1,
 ) -> int:
-    """Serve until SIGTERM or SIGINT; the exit code (1: the worker processes kept failing)."""
-    base_url = f"http://{host}:{port}"
+    """Serve until SIGTERM or SIGINT; the exit code (1: the worker processes kept failing,
+    3: the server could not start)."""
     if demo:
         settings = demo_settings(settings)
-    failed = False
-
-    async def on_start(service: Service) -> Stopper | None:
-        key = await service.ensure_operator()
-        if key is not None:
-            console.print(Panel(f"Operator API key (shown once, keep it safe):\n{key}"))
-        if demo:
-            await _announce_demo(service, base_url, key)
-        freeze_start_up()
-        if not workers:
-            return None
-        here = start_in_background(service.store, settings)
-        if processes < 2:
-            return here
-        others = _start_children(processes - 1, on_failure)
-
-        async def stop_all() -> None:
-            await others()
-            await here()
-
-        return stop_all
-
-    def on_failure() -> None:
-        nonlocal failed
-        failed = server.should_exit = True
-
-    app = create_app(settings, on_start)
+    serving = Serving(settings, f"http://{host}:{port}", demo, workers, processes)
+    app = create_app(settings, serving.on_start)
     logs.setup(settings.log_format)
     # log_config=None: uvicorn's records go to the handler set up above, in its format.
     config = uvicorn.Config(app, host=host, port=port, log_level="info", log_config=None)
-    server = uvicorn.Server(config)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
-    if not server.started:
+    serving.server = uvicorn.Server(config)
+    # uvicorn signals SIGTERM again once it has shut down, for the default action (death
+    # by the signal); ending with an exception instead lets what wraps this return (the
+    # metrics folder of --processes is removed) and the exit code be 0.
+    signal.signal(signal.SIGTERM, _terminated)
+    with contextlib.suppress(KeyboardInterrupt, Terminated):
+        serving.server.run()
+    if not serving.server.started:
         return STARTUP_FAILURE
-    return 1 if failed else 0
+    return 1 if serving.failed else 0
+
+
+class Terminated(Exception):
+    """SIGTERM, once the server has shut down."""
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+class Serving:
+    """What `serve` starts beside the API: the workers in this process and, with
+    ``processes`` > 1, worker processes beside it."""
+
+    def __init__(
+        self, settings: Settings, base_url: str, demo: bool, workers: bool, processes: int
+    ) -> None:
+        self.settings, self.base_url, self.demo = settings, base_url, demo
+        self.workers, self.processes = workers, processes
+        self.server: uvicorn.Server | None = None
+        self.failed = False
+
+    async def on_start(self, service: Service) -> Stopper | None:
+        key = await service.ensure_operator()
+        if key is not None:
+            console.print(Panel(f"Operator API key (shown once, keep it safe):\n{key}"))
+        if self.demo:
+            await _announce_demo(service, self.base_url, key)
+        freeze_start_up()
+        if not self.workers:
+            return None
+        here = start_in_background(service.store, self.settings)
+        if self.processes < 2:
+            return here
+        others = _start_children(self.processes - 1, self.on_failure)
+
+        async def stop_all() -> None:
+            await asyncio.gather(others(), here())
+
+        return stop_all
+
+    def on_failure(self) -> None:
+        """The worker processes kept failing: stop serving, exit 1."""
+        self.failed = True
+        if self.server is not None:
+            self.server.should_exit = True
 
 
 def _start_children(count: int, on_failure: Callable[[], None]) -> Stopper:
