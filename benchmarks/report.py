@@ -344,11 +344,18 @@ def _serve_vs_separate(r: dict[str, Any]) -> list[str]:
     pairs = r.get("serve_vs_separate")
     if not pairs:
         return []
+    columns = (
+        "serve_per_s",
+        "separate_per_s",
+        "each",
+        "serve_cpu_ms",
+        "separate_cpu_ms",
+        "serve_retried",
+        "separate_retried",
+    )
     rows = [
-        [i + 1, s, p, f"{ratio:g}"]
-        for i, (s, p, ratio) in enumerate(
-            zip(pairs["serve_per_s"], pairs["separate_per_s"], pairs["each"], strict=True)
-        )
+        [i + 1, *(pairs[c][i] if c in pairs else "-" for c in columns)]
+        for i in range(len(pairs["each"]))
     ]
     return [
         "`serve` (`postback serve --processes 1`: the API and the workers in one process) "
@@ -356,10 +363,38 @@ def _serve_vs_separate(r: dict[str, Any]) -> list[str]:
         "--processes 1`), on PostgreSQL, the deliveries POSTs with a JSON body, in "
         "interleaved pairs (the order flips every pair); the rows *serve* and *separate* "
         "above are the median pair's.",
-        table(["pair", "serve deliveries/s", "separate deliveries/s", "serve / separate"], rows),
+        table(
+            [
+                "pair",
+                "serve deliveries/s",
+                "separate deliveries/s",
+                "serve / separate",
+                "serve CPU ms",
+                "separate CPU ms",
+                "serve retried",
+                "separate retried",
+            ],
+            rows,
+        ),
         f"serve / separate: median {pairs['median']:g}, lowest {pairs['min']:g}, "
-        f"highest {pairs['max']:g}.",
+        f"highest {pairs['max']:g}." + _serve_cpu(r),
     ]
+
+
+def _serve_cpu(r: dict[str, Any]) -> str:
+    cpu, clean = r.get("serve_cpu_vs_separate"), r.get("serve_vs_separate_unretried")
+    if not cpu or not clean:
+        return ""
+    out = (
+        f" CPU per delivery (every process of each side), serve / separate: median "
+        f"{cpu['median']:g}, {cpu['min']:g}-{cpu['max']:g}."
+    )
+    if clean["pairs"]:
+        out += (
+            f" The {clean['pairs']} pairs in which no delivery was retried: median "
+            f"{clean['median']:g}, {clean['min']:g}-{clean['max']:g}."
+        )
+    return out + " (A retried delivery: shed when a process was not scheduled for 0.25 s.)"
 
 
 def _throughput_targets(r: dict[str, Any]) -> str:

@@ -85,22 +85,49 @@ async def serve_pairs(n: int, mode: str, pairs: int) -> dict[str, Any]:
     for i in range(pairs):
         for side in _order(i, list(runs)):
             runs[side].append(await one_run("postgresql", side, n, mode, JSON_BODY))
-    ratios = [
-        s["deliveries_per_s"] / p["deliveries_per_s"]
-        for s, p in zip(runs["serve"], runs["separate"], strict=True)
-    ]
+    pairs_of = list(zip(runs["serve"], runs["separate"], strict=True))
+    ratios = [s["deliveries_per_s"] / p["deliveries_per_s"] for s, p in pairs_of]
+    cpu = [_cpu(s) / _cpu(p) for s, p in pairs_of]
     median = sorted(range(pairs), key=lambda k: ratios[k])[pairs // 2]
     return {
         "serve": runs["serve"][median],
         "separate": runs["separate"][median],
         "serve_vs_separate": {
-            "median": round(statistics.median(ratios), 3),
-            "min": round(min(ratios), 3),
-            "max": round(max(ratios), 3),
-            "each": [round(r, 3) for r in ratios],
+            **_spread(ratios),
             "serve_per_s": [r["deliveries_per_s"] for r in runs["serve"]],
             "separate_per_s": [r["deliveries_per_s"] for r in runs["separate"]],
+            "serve_cpu_ms": [_cpu(r) for r in runs["serve"]],
+            "separate_cpu_ms": [_cpu(r) for r in runs["separate"]],
+            "serve_retried": [r["retried"] for r in runs["serve"]],
+            "separate_retried": [r["retried"] for r in runs["separate"]],
         },
+        # CPU per delivery of every process of each side (the API's too): what a
+        # delivery costs, which a busy machine inflates less than it slows the rate.
+        "serve_cpu_vs_separate": _spread(cpu),
+        # The pairs in which neither run had a delivery retried (see common.count_retried).
+        "serve_vs_separate_unretried": _spread(
+            [
+                r
+                for r, (s, p) in zip(ratios, pairs_of, strict=True)
+                if not s["retried"] + p["retried"]
+            ]
+        ),
+    }
+
+
+def _cpu(run: dict[str, Any]) -> float:
+    return float(run["cpu_ms_per_delivery"]["workers"])
+
+
+def _spread(ratios: Sequence[float]) -> dict[str, Any]:
+    if not ratios:
+        return {"pairs": 0}
+    return {
+        "pairs": len(ratios),
+        "median": round(statistics.median(ratios), 3),
+        "min": round(min(ratios), 3),
+        "max": round(max(ratios), 3),
+        "each": [round(r, 3) for r in ratios],
     }
 
 
