@@ -98,6 +98,18 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (``/proc/<pid>/task/<tid>/children``)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def children_cpu() -> float:
     """CPU seconds of this process's children that have ended and been waited for."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -311,6 +323,8 @@ class Batch:
     attempts: int = 0
     due_step: float = 0.0
     due_spread: float = 0.0
+    method: str = "GET"
+    body: str | None = None  # sent as JSON (a Content-Type header is stored with it)
 
 
 async def seed(w: World, tag: str, batch: Batch) -> None:
@@ -332,7 +346,8 @@ async def seed(w: World, tag: str, batch: Batch) -> None:
         "method, url, destination, headers, body, status, due_at, order_key, action_id, "
         "attempt_count, round_attempts, created_at, updated_at) "
         f"SELECT {seq_value}'dlv_{tag}_' || i, {c['pid']}, {c['owner']}, 'ev-{tag}-' || i, "
-        f"{c['now']}, 'GET', {c['url']} || i, {c['destination']}, '[]', NULL, {c['status']}, "
+        f"{c['now']}, {c['method']}, {c['url']} || i, {c['destination']}, {c['headers']}, "
+        f"{c['body']}, {c['status']}, "
         f"{_due_expr(w.kind, batch)}, 'A-{tag}-' || i, 'A-{tag}-' || i, {c['attempts']}, "
         f"{c['attempts']}, {c['now']}, {c['now']} FROM ({series}) t ORDER BY i",
         n=batch.n,
@@ -342,6 +357,9 @@ async def seed(w: World, tag: str, batch: Batch) -> None:
         owner=w.partner_id,
         url=batch.url,
         destination=destination(batch.url),
+        method=batch.method,
+        headers=JSON_HEADERS if batch.body is not None else "[]",
+        body=batch.body,
         status=batch.status,
         due_at=batch.due_at,
         attempts=batch.attempts,
@@ -349,6 +367,9 @@ async def seed(w: World, tag: str, batch: Batch) -> None:
     )
     w.seeded += batch.n
     await analyze(w)
+
+
+JSON_HEADERS = json.dumps([["Content-Type", "application/json"]])
 
 
 def _casts(kind: str) -> dict[str, str]:
@@ -360,6 +381,9 @@ def _casts(kind: str) -> dict[str, str]:
         "owner": "TEXT",
         "url": "TEXT",
         "destination": "TEXT",
+        "method": "TEXT",
+        "headers": "TEXT",
+        "body": "TEXT",
         "status": "TEXT",
         "attempts": "INTEGER",
     }
@@ -435,25 +459,41 @@ async def count_status(w: World, postbacks: Sequence[str], status: str = "delive
 
 
 # -- worker processes ------------------------------------------------------------------------
-class Workers:
-    """``python -m postback worker`` processes on one database (or ``module``'s)."""
+WORKER = ("worker", "--processes", "1")
 
-    def __init__(self, url: str, count: int, module: str = "", **env: str) -> None:
+
+class Workers:
+    """``python -m postback ...`` processes on one database: ``count`` workers, or one
+    process for each of ``commands`` (e.g. ``serve`` and ``worker``); ``module``: run
+    ``python -m module`` instead (a traced worker)."""
+
+    def __init__(
+        self,
+        url: str,
+        count: int,
+        module: str = "",
+        commands: Sequence[Sequence[str]] = (),
+        **env: str,
+    ) -> None:
         environ = {
             **os.environ,
             "POSTBACK_DATABASE_URL": url,
             "POSTBACK_ALLOWED_NETWORKS": LOOPBACK_NETS,
             **env,
         }
-        command = ["-m", module] if module else ["-m", "postback", "worker"]
         self.procs = [
-            subprocess.Popen([sys.executable, *command], env=environ, cwd=ROOT)
-            for _ in range(count)
+            subprocess.Popen([sys.executable, *args], env=environ, cwd=ROOT)
+            for args in (
+                [["-m", module]] * count
+                if module
+                else [["-m", "postback", *c] for c in (commands or [WORKER] * count)]
+            )
         ]
 
     @property
     def pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
+        """Every process: those started here and their children (``--processes``)."""
+        return [pid for p in self.procs for pid in tree(p.pid)]
 
     def cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.pids)
@@ -477,8 +517,10 @@ class Workers:
 
 
 @contextlib.contextmanager
-def workers(url: str, count: int, module: str = "", **env: str) -> Iterator[Workers]:
-    procs = Workers(url, count, module, **env)
+def workers(
+    url: str, count: int, module: str = "", commands: Sequence[Sequence[str]] = (), **env: str
+) -> Iterator[Workers]:
+    procs = Workers(url, count, module, commands, **env)
     try:
         yield procs
     finally:
@@ -540,8 +582,9 @@ class Drain:
     postbacks: Sequence[str]
     n: int
     tag: str
-    workers: int = 1
+    workers: int = 1  # processes that deliver (and LISTEN, on PostgreSQL)
     env: dict[str, str] = field(default_factory=dict)
+    commands: Sequence[Sequence[str]] = ()  # default: ``workers`` x ``postback worker``
 
 
 class Usage:
@@ -573,7 +616,7 @@ class Usage:
 async def drain(w: World, rec: ReceiverProcess, spec: Drain, due_at: datetime) -> dict[str, Any]:
     """Start workers, let the seeded deliveries fall due at ``due_at``, time until all of
     them are delivered and logged. Returns the figures (and the workers' RSS samples)."""
-    with workers(w.url, spec.workers, **spec.env) as procs:
+    with workers(w.url, spec.workers, commands=spec.commands, **spec.env) as procs:
         ready = await _ready(w, procs, spec.workers, due_at)
         await sleep_until(due_at)
         database = w.url.rsplit("/", 1)[1] if w.kind == "postgresql" else ""
@@ -583,7 +626,22 @@ async def drain(w: World, rec: ReceiverProcess, spec: Drain, due_at: datetime) -
         done = time.time()
         cpu = usage.since()
         delivered = await count_status(w, spec.postbacks)
-    return _drain_figures(rec, spec, began, done, cpu, delivered, samples, ready)
+    figures = _drain_figures(rec, spec, began, done, cpu, delivered, samples, ready)
+    figures["retried"] = await count_retried(w, spec.postbacks)
+    return figures
+
+
+async def count_retried(w: World, postbacks: Sequence[str]) -> int:
+    """Deliveries of these postbacks that took more than one attempt: on the loopback
+    receiver, deliveries shed because a process was not scheduled for a quarter second
+    (the worker's slow-destination rule), whose retry then holds up the drain."""
+    ids = ", ".join(f"'{w.postbacks[p]}'" for p in postbacks)
+    return int(
+        await w.sql(
+            f"SELECT COUNT(*) FROM deliveries WHERE postback_id IN ({ids}) AND attempt_count > 1"
+        )
+        or 0
+    )
 
 
 async def _ready(w: World, procs: Workers, count: int, due_at: datetime) -> bool:

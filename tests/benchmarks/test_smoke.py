@@ -37,12 +37,15 @@ def _ingest(r: dict[str, Any]) -> None:
 
 
 def _throughput(r: dict[str, Any]) -> None:
-    assert set(r["runs"]) == {"sqlite_x1", "postgresql_x1", "postgresql_x2"}
+    cores = {r["all_cores"]} if r["cores"] > 1 else set()
+    assert set(r["runs"]) == {"sqlite_x1", "postgresql_x1", "serve", "separate"} | cores
     for run in r["runs"].values():
         assert run["delivered"] == run["deliveries"] > 0
         assert run["deliveries_per_s"] > 0 and run["sent_twice"] == 0
         assert run["cpu_ms_per_delivery"]["workers"] > 0
     assert all(v > 0 for v in r["vs_ceiling"].values()) and r["vs_ceiling"]
+    assert r["serve_vs_separate"]["median"] > 0
+    assert set(r["targets"]) == set(r["target"])
 
 
 def _latency(r: dict[str, Any]) -> None:

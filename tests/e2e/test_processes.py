@@ -34,6 +34,7 @@ from tests.conftest import PG_ADMIN_DSN
 from tests.e2e.receiver import Receiver
 
 pytestmark = pytest.mark.slow
+ONE_WORKER = (sys.executable, "-m", "postback", "worker", "--processes", "1")
 
 
 @contextmanager
@@ -47,7 +48,11 @@ def workers(
         **env,
     }
     procs = [
-        subprocess.Popen([sys.executable, "-m", "postback", "worker"], env=environ, stderr=log)
+        subprocess.Popen(
+            [sys.executable, "-m", "postback", "worker", "--processes", "1"],
+            env=environ,
+            stderr=log,
+        )
         for _ in range(count)
     ]
     try:

@@ -7,7 +7,7 @@ import ipaddress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import TypeAdapter, ValidationError
 
 from postback.api import schemas as s
@@ -15,6 +15,7 @@ from postback.api.deps import Operator, ServiceDep, Who
 from postback.api.inputs import CheckedRoute
 from postback.conditions import Verdict
 from postback.config import Network
+from postback.delivery import metrics
 from postback.delivery.redact import redact_headers
 from postback.domain.catalogue import catalogue_for
 from postback.domain.records import (
@@ -88,7 +89,7 @@ def _inbox_enabled(service: ServiceDep) -> None:
 
 @health.get("/metrics", tags=["health"], response_class=Response)
 async def get_metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 # -- accounts -----------------------------------------------------------------------

@@ -32,17 +32,52 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+PROCESSES_HELP = (
+    "processes that deliver, all on one database (default: one per core; "
+    "1 on SQLite, which takes one writer)"
+)
+
+
+def _process_count(settings: Settings, asked: int | None) -> int:
+    from postback.cli.processes import cores, count_for
+    from postback.errors import ConfigError
+
+    try:
+        return count_for(settings.database_url, asked, cores())
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
     demo: bool = typer.Option(False, help="create a demo setup and print a curl command"),
     workers: bool = typer.Option(True, help="run the delivery workers in this process"),
+    processes: int | None = typer.Option(
+        None,
+        "--processes",
+        min=1,
+        help=PROCESSES_HELP + "; this process serves the API and delivers, the others only deliver",
+    ),
 ) -> None:
     """Start the HTTP API, the web screen (/ui) and (unless --no-workers) the delivery workers."""
-    from postback.cli import serve as server
+    from postback.cli.processes import shared_metrics
 
-    server.run(_settings(), host, port, demo, workers)
+    settings = _settings()
+    if processes is not None and not workers:
+        typer.echo(
+            "error: --processes counts processes that deliver; --no-workers has none", err=True
+        )
+        raise typer.Exit(2)
+    count = _process_count(settings, processes) if workers else 1
+    with shared_metrics(count):  # before prometheus_client is imported
+        from postback.cli import serve as server
+
+        code = server.run(settings, host, port, demo, workers=workers, processes=count)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -52,19 +87,27 @@ def worker(
         "--metrics-port",
         min=1,
         max=65535,
-        help="serve this worker's Prometheus metrics on this port",
+        help="serve the workers' Prometheus metrics on this port",
     ),
     metrics_host: str = typer.Option("127.0.0.1", help="address for --metrics-port"),
+    processes: int | None = typer.Option(None, "--processes", min=1, help=PROCESSES_HELP),
 ) -> None:
-    """Run a delivery worker until SIGTERM (in-flight sends are finished first)."""
-    from postback.cli import worker as runner
+    """Run delivery workers until SIGTERM (in-flight sends are finished first)."""
+    from postback.cli.processes import shared_metrics
     from postback.errors import ConfigError
 
-    try:
-        runner.run(_settings(), metrics_port, metrics_host)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    settings = _settings()
+    count = _process_count(settings, processes)
+    with shared_metrics(count):  # before prometheus_client is imported
+        from postback.cli import worker as runner
+
+        try:
+            code = runner.run(settings, metrics_port, metrics_host, count)
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

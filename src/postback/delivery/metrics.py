@@ -4,7 +4,18 @@ Served at /metrics by `serve`, and by `postback worker --metrics-port`."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import os
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
 
 ATTEMPTS = Counter("postback_attempts_total", "Delivery attempts by outcome", ["outcome"])
 DELIVERIES = Counter(
@@ -34,7 +45,10 @@ BREAKERS_OPEN = Gauge(
     "postback_breakers_open",
     "Destinations whose circuit breaker is open or half-open in this process",
 )
-IN_FLIGHT = Gauge("postback_requests_in_flight", "Requests being sent right now")
+# multiprocess_mode: how the processes' values add up under `--processes N` (else unused).
+IN_FLIGHT = Gauge(
+    "postback_requests_in_flight", "Requests being sent right now", multiprocess_mode="livesum"
+)
 SEND_SECONDS = Histogram(
     "postback_send_seconds",
     "Attempt duration: from connecting to the end of the reply",
@@ -43,13 +57,32 @@ SEND_SECONDS = Histogram(
 BACKLOG = Gauge(
     "postback_due_backlog",
     "Deliveries due now and not finished (counted up to BACKLOG_CAP), by a periodic query",
+    multiprocess_mode="livemax",  # every process measures the same database
 )
 OLDEST_DUE_AGE = Gauge(
-    "postback_oldest_due_age_seconds", "How long the oldest due delivery has been due"
+    "postback_oldest_due_age_seconds",
+    "How long the oldest due delivery has been due",
+    multiprocess_mode="livemax",
 )
 BACKLOG_CAP = 100_000  # counting further would cost more than the figure is worth
 
 
+def registry() -> CollectorRegistry:
+    """This process's metrics; with ``PROMETHEUS_MULTIPROC_DIR`` set (``--processes``),
+    those of every process writing to that folder, added up."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return REGISTRY
+    shared = CollectorRegistry()
+    multiprocess.MultiProcessCollector(shared, folder)  # type: ignore[no-untyped-call]
+    return shared
+
+
+def latest() -> bytes:
+    """The metrics as Prometheus text (what /metrics answers)."""
+    return generate_latest(registry())
+
+
 def serve(port: int, host: str = "127.0.0.1") -> None:
-    """Serve this process's metrics at ``http://host:port/metrics`` (a daemon thread)."""
-    start_http_server(port, addr=host)
+    """Serve the metrics at ``http://host:port/metrics`` (a daemon thread)."""
+    start_http_server(port, addr=host, registry=registry())
