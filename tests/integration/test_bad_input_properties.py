@@ -111,11 +111,15 @@ def test_ids_and_query_parameters_with_nasty_text_get_no_5xx(loop: Loop) -> None
     @EXAMPLES
     @given(NASTY, NASTY)
     @example("\x00", "\ud800")
+    @example("/", "x")
     def check(text: str, other: str) -> None:
         path_id = quote(text or "x", safe="", errors="surrogatepass")
         query = quote(other, safe="", errors="surrogatepass")
-        assert loop.send("GET", f"/v1/postbacks/{path_id}") in (404, 422)
-        assert loop.send("GET", f"/v1/deliveries/{path_id}") in (404, 422)
+        # An id ending in "/" (%2F) reads as a trailing slash: the router redirects it to
+        # the path without it, which is no id and no error either.
+        refused = (404, 422, 307) if text.endswith("/") else (404, 422)
+        assert loop.send("GET", f"/v1/postbacks/{path_id}") in refused
+        assert loop.send("GET", f"/v1/deliveries/{path_id}") in refused
         assert loop.send("POST", f"/v1/deliveries/{path_id}/redeliver") in (404, 422)
         assert loop.send("GET", f"/v1/deliveries?action_id={query}&cursor={query}") in (200, 422)
         assert loop.send("POST", "/v1/deliveries/replay", {"action_id": other}) in (200, 422)
