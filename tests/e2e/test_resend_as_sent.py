@@ -14,10 +14,9 @@ from standardwebhooks.webhooks import Webhook
 
 from postback.domain.records import BodyFormat, DeliveryStatus, HttpMethod, Resend
 from postback.service.usecases import OPERATOR
-from tests.apiclient import Api, running_api
+from tests.apiclient import Api, running_api, worker_on
 from tests.e2e.receiver import receiver
 from tests.e2e.rig import LOOPBACK, later, rig, status_is
-from tests.e2e.test_replay_http import worker_beside
 from tests.e2e.test_signing import raw_receiver
 
 OLD_BODY = '{"v": 1, "action": "{ActionId}", "note": "café"}'
@@ -62,7 +61,7 @@ async def test_as_sent_sends_the_old_bytes_and_current_the_new(database_url: str
         )
         secret = (await api.ok("GET", f"/v1/postbacks/{postback['id']}/secret", key))["secret"]
         await api.ok("POST", "/v1/events", json=world.action("ev-1", ActionId="A-7"))
-        async with worker_beside(api):
+        async with worker_on(api):
             [first] = (await api.ok("GET", "/v1/deliveries", key))["items"]
             original = await _final(api, key, first["id"], 1)
             # The template changes after the delivery was sent.
