@@ -27,7 +27,7 @@ from postback.domain.records import (
     Delivery,
     DeliveryStatus,
     Event,
-    EventType,
+    EventTopic,
     HttpMethod,
     NewDelivery,
     PartnerType,
@@ -123,7 +123,7 @@ async def _ingest(store: SQLStore, clock: MovableClock, urls: dict[str, str]) ->
                 order_key=f"{name}{n}",
                 action_id=f"{name}{n}",
             )
-            event = Event(f"{name}-{n}", EventType.ACTION_TRACKED, now, {})
+            event = Event(f"{name}-{n}", EventTopic.ACTION_TRACKED, now, {})
             items.append(IngestItem(event, (new,)))
     await store.ingest(items)
 

@@ -26,7 +26,7 @@ from postback.config import Settings
 from postback.domain.records import (
     AccountKind,
     Event,
-    EventType,
+    EventTopic,
     PartnerType,
     PostbackConfig,
     PostbackKind,
@@ -88,7 +88,7 @@ class Setup:
         batch = [
             Event(
                 f"e{self.made + i}",
-                EventType.ACTION_TRACKED,
+                EventTopic.ACTION_TRACKED,
                 now,
                 {
                     "MediaPartnerId": self.partner_id,

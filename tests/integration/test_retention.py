@@ -21,7 +21,7 @@ from postback.config import Settings
 from postback.delivery import retention
 from postback.delivery.transport import AioHttpTransport
 from postback.delivery.worker import Worker, WorkerOptions
-from postback.domain.records import DeliveryStatus, Event, EventType
+from postback.domain.records import DeliveryStatus, Event, EventTopic
 from postback.storage import open_store, retention_queries
 from postback.storage.interfaces import IngestItem
 from postback.storage.retention_queries import LOCK_KEY
@@ -201,7 +201,7 @@ async def test_the_worker_is_busy_while_more_is_due_than_it_can_send(store: SQLS
     now = datetime.now(UTC)
     for n in range(5):
         url = f"http://127.0.0.1:{port}/held?n={n}"
-        event = Event(f"e{n}", EventType.ACTION_TRACKED, now, {"k": n})
+        event = Event(f"e{n}", EventTopic.ACTION_TRACKED, now, {"k": n})
         new = replace(delivery_for(pb, f"K{n}", now), request=request(url))
         await store.ingest([IngestItem(event, (new,))])
     transport = AioHttpTransport(Settings(allowed_networks=LOCAL), LocalResolver())

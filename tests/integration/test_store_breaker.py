@@ -15,7 +15,7 @@ from postback.delivery.queue import Destinations, Skip
 from postback.domain.records import (
     DeliveryStatus,
     Event,
-    EventType,
+    EventTopic,
     HttpMethod,
     NewDelivery,
     Postback,
@@ -41,7 +41,7 @@ async def _put(
         order_key=key or f"K{n}",
         action_id=f"A{n}",
     )
-    event = Event(f"e{n}", EventType.ACTION_TRACKED, NOW, {"n": n})
+    event = Event(f"e{n}", EventTopic.ACTION_TRACKED, NOW, {"n": n})
     await store.ingest([IngestItem(event, (new,))])
 
 
