@@ -88,9 +88,9 @@ class Trace:
 TRACE = Trace()
 
 
-def traced_store(url: str) -> Store:
+def traced_store(url: str, *, synchronous_commit: bool = True) -> Store:
     """The store, with claim, wait and complete noted (and NOTIFYs, on PostgreSQL)."""
-    store = open_store(url)
+    store = open_store(url, synchronous_commit=synchronous_commit)
     claim, wait, complete = store.claim, store.wait_for_work, store.complete
     on_notify = getattr(store, "_on_notify", None)
 
