@@ -104,7 +104,7 @@ async def drain_fresh(
     await w.sql(f"DELETE FROM deliveries WHERE postback_id = '{pid}'")
     await w.sql(f"DELETE FROM events WHERE id LIKE 'ev-{tag}-%'")
     await common.vacuum(w)
-    rss = [m for _, m in figures["rss_mib"]]
+    rss = _while_sending(figures)
     return {
         "rss_start_mib": rss[0] if rss else None,
         "rss_max_mib": max(rss, default=None),
@@ -112,6 +112,16 @@ async def drain_fresh(
         "failed_attempts": int(failed),
         **figures,
     }
+
+
+def _while_sending(figures: dict[str, Any]) -> list[float]:
+    """The workers' RSS samples from the first request on: a worker still importing
+    when the drain began (``ready_before_due`` false) grows by its start-up, not by
+    the backlog, and that is not what "flat" is about."""
+    first = figures.get("first_request_after_s") or 0.0
+    samples = figures["rss_mib"]
+    sending = [m for t, m in samples if t >= first]
+    return sending or [m for _, m in samples[-1:]]
 
 
 async def prepare(w: common.World, stored: int) -> float:
