@@ -734,7 +734,14 @@ async def release(conn: AsyncConnection, worker_id: str, delivery_ids: Sequence[
 
 
 def _next_due_query(skip: bool = False) -> Select[Any]:
-    """The earliest unblocked due time and lease end, as one row of two subqueries."""
+    """The earliest unblocked due time and lease end, as one row of two subqueries.
+
+    A lease is only ever taken on a due delivery, so leased rows lie in the claim
+    index's range ``due_at <= :now``: bounding the search by it reads the due rows
+    alone, not every open delivery (a dead destination's backlog pushed into the future
+    would otherwise be read each time a worker runs out of work). A lease taken by a
+    worker whose clock runs ahead can fall outside; it is found on a later look (a
+    worker idles for at most ``idle_wait``)."""
     waiting = (
         select(D.due_at)
         .where(
@@ -753,6 +760,7 @@ def _next_due_query(skip: bool = False) -> Select[Any]:
         .where(
             _open_status(),
             D.lease_owner.is_not(None),
+            D.due_at <= NOW,
             _active(),
             _not_blocked(),
             *_destinations(skip, False),
@@ -768,13 +776,15 @@ NEXT_DUE = _next_due_query()
 NEXT_DUE_SKIPPING = _next_due_query(skip=True)
 
 
-async def next_due_at(conn: AsyncConnection, skip: frozenset[str] = frozenset()) -> datetime | None:
+async def next_due_at(
+    conn: AsyncConnection, now: datetime, skip: frozenset[str] = frozenset()
+) -> datetime | None:
     """When the next claim could find work: the earliest unblocked due time or lease end
     (of deliveries to destinations other than ``skip``)."""
     if skip:
-        row = (await conn.execute(NEXT_DUE_SKIPPING, {"skip": sorted(skip)})).one()
+        row = (await conn.execute(NEXT_DUE_SKIPPING, {"now": now, "skip": sorted(skip)})).one()
     else:
-        row = (await conn.execute(NEXT_DUE)).one()
+        row = (await conn.execute(NEXT_DUE, {"now": now})).one()
     return min((t for t in (row.waiting, row.leased) if t is not None), default=None)
 
 

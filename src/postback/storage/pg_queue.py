@@ -187,12 +187,12 @@ async def complete(
     return _tuples(await conn.fetch(COMPLETE, *_columns(results), now, pids, ok, fail))
 
 
-NEXT_DUE, _NEXT_NAMES, _NEXT_FIXED = _driver_sql(claim_queries.NEXT_DUE)
+NEXT_DUE, _NEXT_NAMES, _NEXT_FIXED = _driver_sql(claim_queries.NEXT_DUE, "now")
 
 
-async def next_due_at(conn: Any) -> datetime | None:
+async def next_due_at(conn: Any, now: datetime) -> datetime | None:
     """As :func:`claim_queries.next_due_at`, on an asyncpg connection."""
-    row = await conn.fetchrow(NEXT_DUE, *(_NEXT_FIXED[n] for n in _NEXT_NAMES))
+    row = await conn.fetchrow(NEXT_DUE, *_args(_NEXT_NAMES, _NEXT_FIXED, {"now": now}))
     return min((t for t in (row["waiting"], row["leased"]) if t is not None), default=None)
 
 

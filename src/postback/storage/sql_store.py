@@ -450,7 +450,7 @@ class SQLStore:
         """The earliest time a claim could find work (leaving out ``skip``'s
         destinations), or None when nothing is pending."""
         async with self._read() as conn:
-            return await claim_queries.next_due_at(conn, skip)
+            return await claim_queries.next_due_at(conn, self._clock(), skip)
 
     async def wait_for_work(self, max_wait: float) -> None:
         """Return when new deliveries may be due (in-process wake-up) or on timeout."""
