@@ -8,8 +8,10 @@ from :mod:`~postback.storage.claim_queries`, so it takes the same deliveries in 
 same order as the statement-by-statement form. The completion takes one array per
 column and, in one go, logs the attempts, moves the deliveries on (only where the
 lease is still the worker's) and updates the postbacks' health, returning what is
-needed to decide on disabling one. Rate limits, a batch written again and requests
-rendered anew are rarer and go through ``claim_queries`` (see ``PostgresStore``).
+needed to decide on disabling one. A claim may leave destinations out (open circuit
+breakers, slow lanes) as one text array. Rate limits, a breaker's probe, a batch
+written again and requests rendered anew are rarer and go through ``claim_queries``
+(see ``PostgresStore``).
 
 Ingest matches a batch's events (one query per match key, as
 :mod:`~postback.storage.postback_queries` builds it), then stores its new events and
@@ -29,7 +31,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Text, all_, bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from postback.delivery.queue import AttemptResult
@@ -67,8 +70,14 @@ def _driver_sql(stmt: Any, *given: str) -> tuple[str, tuple[str, ...], dict[str,
     return state.statement, tuple(state.positiontup or ()), dict(state.parameters)
 
 
-def _lease_statement() -> Any:
-    due = claim_queries.due_ids().cte("due")
+def _lease_statement(skipping: bool = False) -> Any:
+    ids = claim_queries.due_ids()
+    if skipping:
+        # One text array, where the statement-by-statement form expands a list: one
+        # prepared statement serves any number of destinations left out.
+        left_out = D.destination != all_(bindparam("skip", type_=ARRAY(Text)))
+        ids = ids.where(or_(D.destination.is_(None), left_out))
+    due = ids.cte("due")
     leased = (
         update(deliveries)
         .where(D.id.in_(select(due.c.id)))
@@ -82,6 +91,10 @@ def _lease_statement() -> Any:
 CLAIM, _CLAIM_NAMES, _CLAIM_FIXED = _driver_sql(
     _lease_statement(), "worker", "until", "now", "limit"
 )
+# Leaving out destinations whose circuit breaker is open or whose lane is slow.
+SKIPPING, _SKIPPING_NAMES, _SKIPPING_FIXED = _driver_sql(
+    _lease_statement(skipping=True), "worker", "until", "now", "limit", "skip"
+)
 
 
 def _args(names: tuple[str, ...], fixed: dict[str, Any], given: dict[str, Any]) -> list[Any]:
@@ -89,12 +102,23 @@ def _args(names: tuple[str, ...], fixed: dict[str, Any], given: dict[str, Any]) 
 
 
 async def lease(
-    conn: Any, worker_id: str, now: datetime, limit: int, until: datetime
+    conn: Any,
+    worker_id: str,
+    now: datetime,
+    limit: int,
+    until: datetime,
+    *,
+    skip: frozenset[str] = frozenset(),
 ) -> list[Candidate]:
-    """Lease up to ``limit`` due deliveries to ``worker_id`` until ``until``, in claim
-    order, each with its postback's terms."""
+    """Lease up to ``limit`` due deliveries (to destinations not in ``skip``) to
+    ``worker_id`` until ``until``, in claim order, each with its postback's terms."""
     given = {"now": now, "limit": max(1, limit), "worker": worker_id, "until": until}
-    found = await conn.fetch(CLAIM, *_args(_CLAIM_NAMES, _CLAIM_FIXED, given))
+    if skip:
+        given["skip"] = sorted(skip)
+        args = _args(_SKIPPING_NAMES, _SKIPPING_FIXED, given)
+        found = await conn.fetch(SKIPPING, *args)
+    else:
+        found = await conn.fetch(CLAIM, *_args(_CLAIM_NAMES, _CLAIM_FIXED, given))
     return claim_queries.candidates(_tuples(found), now)
 
 

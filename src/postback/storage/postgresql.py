@@ -130,15 +130,15 @@ class PostgresStore(SQLStore):
         lease_seconds: float,
         where: Destinations = ALL_DESTINATIONS,
     ) -> list[Claim]:
-        """As :meth:`SQLStore.claim`: one statement leases the due deliveries; only when
-        some postback among them has a rate limit does a transaction plan the slots.
-        A claim that leaves destinations out (an open circuit breaker, rare) takes the
-        transaction path."""
-        if where != ALL_DESTINATIONS:
+        """As :meth:`SQLStore.claim`: one statement leases the due deliveries (leaving
+        out ``where.skip``); only when some postback among them has a rate limit does a
+        transaction plan the slots. A breaker's probe (``where.only``, one delivery now
+        and then) takes the transaction path."""
+        if where.only is not None:
             return await super().claim(worker_id, now, limit, lease_seconds, where)
         lease = timedelta(seconds=lease_seconds)
         async with self._hot("durable") as conn:
-            found = await pg_queue.lease(conn, worker_id, now, limit, now + lease)
+            found = await pg_queue.lease(conn, worker_id, now, limit, now + lease, skip=where.skip)
         if claim_queries.rate_limited(found):
             return await self._plan_rates(found, worker_id, now, lease)
         return claim_queries.claims(plan(found, {}, now), lease)
