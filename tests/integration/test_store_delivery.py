@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 
 import pytest
@@ -101,8 +101,15 @@ async def test_ingest_of_a_benchmark_sized_batch(store: SQLStore) -> None:
         )
         for i in range(100)
     ]
+    before = datetime.now(UTC)
     results = await store.ingest(items)
+    after = datetime.now(UTC)
     assert sum(r.deliveries for r in results) == 300
+    stored = (await store.list_deliveries(None, DeliveryFilter(), 300, None)).items
+    assert len(stored) == 300
+    assert len({(d.created_at, d.updated_at) for d in stored}) == 1  # the batch's one time
+    assert before <= stored[0].created_at == stored[0].updated_at <= after
+    assert {(d.attempt_count, d.original_id) for d in stored} == {(0, None)}
     claims = await store.claim("w1", NOW, 1000, 60)
     assert len(claims) == 300
 

@@ -7,7 +7,8 @@ import binascii
 import dataclasses
 import ipaddress
 import json
-import secrets
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -44,9 +45,36 @@ from postback.errors import ValidationProblem
 Pairs = tuple[tuple[str, str], ...]
 
 
+class _Entropy:
+    """The operating system's random bytes, read 4 KiB at a time: one system call per
+    680 ids instead of one per id (a batch of 100 events makes 300). A forked child
+    starts afresh, or it would hand out its parent's bytes again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bytes, self._at = b"", 0
+
+    def hex(self, n: int) -> str:
+        with self._lock:
+            if self._at + n > len(self._bytes):
+                self._bytes, self._at = os.urandom(4096), 0
+            start = self._at
+            self._at += n
+            return self._bytes[start : self._at].hex()
+
+    def forget(self) -> None:
+        # A new lock: the fork may have happened while another thread held the old one.
+        self._lock = threading.Lock()
+        self._bytes, self._at = b"", 0
+
+
+_ENTROPY = _Entropy()
+os.register_at_fork(after_in_child=_ENTROPY.forget)
+
+
 def new_id(prefix: str) -> str:
     """A short, roughly time-ordered, unguessable id such as ``dlv_0199a0c1f2e3a1b2c3d4e5f6``."""
-    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{_ENTROPY.hex(6)}"
 
 
 def _json_default(value: object) -> object:
