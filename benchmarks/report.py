@@ -753,6 +753,129 @@ def template(res: Results) -> str:
     )
 
 
+# -- issue 15's seven targets, before and after -------------------------------------------
+Figure = Callable[[Results], Any]
+
+
+def _get(*path: str) -> Figure:
+    def get(res: Results) -> Any:
+        value: Any = res
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    return get
+
+
+def _cpu_vs_client(res: Results) -> float | None:
+    worker = _get("throughput", "runs", "postgresql_x1", "cpu_ms_per_delivery", "workers")(res)
+    client = _get("ceiling", "client_cpu_ms_per_request")(res)
+    return round(worker / client, 2) if worker and client else None
+
+
+def _p99_at_1000(res: Results) -> float | None:
+    r = res.get("latency")
+    return _at_1000(r)["p99_ms"] if r else None
+
+
+def _highest_under_100(res: Results) -> str | None:
+    r = res.get("latency")
+    if not r:
+        return None
+    held = [x["target_rate"] for x in r["runs"] if x.get("holds", True) and x["p99_ms"] < 100]
+    if held:
+        return f"{max(held):,}/s"
+    lowest = min(x["target_rate"] for x in r["runs"])
+    return f"below {lowest:,}/s (none measured held)"
+
+
+def _serve_pairs(res: Results) -> str | None:
+    pairs = _get("throughput", "serve_vs_separate")(res)
+    if not pairs:
+        return None
+    return f"{pairs['min']:g} lowest, {pairs['median']:g} median of {pairs['pairs']} pairs"
+
+
+ISSUE_15: list[tuple[str, Figure, str, Callable[[Any], bool]]] = [  # label, figure, target, met
+    (
+        "throughput, PostgreSQL, one worker process, of the ceiling",
+        _get("throughput", "vs_ceiling", "postgresql_x1"),
+        "≥ 60 %",
+        lambda v: v >= 0.6,
+    ),
+    (
+        "throughput, PostgreSQL, all cores (`--processes 2`), of the ceiling",
+        _get("throughput", "vs_ceiling", "postgresql_x2"),
+        "≥ 80 %",
+        lambda v: v >= 0.8,
+    ),
+    (
+        "worker CPU per delivery ÷ the bare client's CPU per request",
+        _cpu_vs_client,
+        "≤ 1.4",
+        lambda v: v <= 1.4,
+    ),
+    ("p99 due → sent at 1,000/s (ms)", _p99_at_1000, "< 50", lambda v: v < 50),
+    (
+        "highest rate with p99 < 100 ms",
+        _highest_under_100,
+        "≥ 2,000/s",
+        lambda v: not v.startswith("below") and int(v.split("/")[0].replace(",", "")) >= 2000,
+    ),
+    (
+        "fairness: healthy rate with a dead destination ÷ without",
+        _get("fairness", "with_vs_without"),
+        "≥ 0.95",
+        lambda v: v >= 0.95,
+    ),
+    (
+        "ingest, PostgreSQL, events/s (batches of 100, 3 postbacks each)",
+        _get("ingest", "runs", "postgresql", "events_per_s"),
+        "≥ 6,000",
+        lambda v: v >= 6000,
+    ),
+    (
+        "throughput, SQLite, one worker, of the ceiling",
+        _get("throughput", "vs_ceiling", "sqlite_x1"),
+        "≥ 50 %",
+        lambda v: v >= 0.5,
+    ),
+    (
+        "`serve` ÷ `serve --no-workers` + one `worker`, PostgreSQL",
+        _serve_pairs,
+        "≥ 0.95 in every pair",
+        lambda v: float(v.split(" ")[0]) >= 0.95,
+    ),
+]
+
+
+def issue_15(res: Results) -> str:
+    """Each figure of issue 15's targets in this run and in ``results/before``."""
+    before = res.get("before") or {}
+    rows = []
+    for label, get, target, ok in ISSUE_15:
+        now, then = get(res), get(before) if before else None
+        shown = pct if "of the ceiling" in label else _shown
+        rows.append([label, shown(then), shown(now), target, met(None if now is None else ok(now))])
+    env = before.get("environment", {})
+    return "\n\n".join(
+        [
+            "## Issue 15's targets, before and after",
+            "*Before*: the code as found (`src` and `benchmarks` at commit "
+            f"{env.get('commit', '?')}, run {env.get('date', '?')} on this machine, from "
+            "`benchmarks/results/before/`); *after*: this run. Ratios are taken within "
+            "each run, against the ceiling that run measured.",
+            table(["figure", "before", "after", "target", "after: met"], rows),
+        ]
+    )
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,g}" if isinstance(value, float | int) else str(value)
+
+
 def before_after(res: Results) -> str:
     """Figures taken with the code before the changes (``results/before``), side by side."""
     before = res.get("before")
@@ -848,7 +971,7 @@ def write(results: Path, docs: Path) -> Path:
     """Write ``docs/performance.md`` and ``docs/performance/*.png``; return the page."""
     res = load(results)
     images = docs / "performance"
-    parts = [header(res), summary(res)]
+    parts = [header(res), summary(res), issue_15(res)]
     parts += [section(res, images) for name, section in SECTIONS.items() if name in res]
     parts += [before_after(res), notes()]
     page = docs / "performance.md"

@@ -103,6 +103,9 @@ def test_every_benchmark_in_smoke_mode(
         check(figures)
     page = (tmp_path / "docs" / "performance.md").read_text()
     assert "## 3. Throughput" in page and "## 7. Rate-limit accuracy" in page
+    targets = page.split("## Issue 15's targets, before and after")[1].split("\n## ")[0]
+    assert "| throughput, PostgreSQL, one worker process, of the ceiling | - | " in targets
+    assert targets.count(" | ≥ ") + targets.count(" | ≤ ") + targets.count(" | < ") == 9
     assert (tmp_path / "docs" / "performance" / "throughput.png").stat().st_size > 0
 
 
