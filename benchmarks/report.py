@@ -25,12 +25,20 @@ DPI = 110
 
 # -- small helpers ------------------------------------------------------------------------
 def load(results: Path) -> Results:
-    """Every ``<name>.json`` in the folder, by name (``before/`` holds earlier figures)."""
-    found = {p.stem: json.loads(p.read_text()) for p in sorted(results.glob("*.json"))}
+    """Every ``<name>.json`` in the folder, by name; ``before/`` holds the code as found's
+    figures, ``earlier/<run>/`` whole runs kept from before this one."""
+    found = _run(results)
     before = results / "before"
     if before.is_dir():
-        found["before"] = {p.stem: json.loads(p.read_text()) for p in before.glob("*.json")}
+        found["before"] = _run(before)
+    earlier = results / "earlier"
+    if earlier.is_dir():
+        found["earlier"] = {d.name: _run(d) for d in sorted(earlier.iterdir()) if d.is_dir()}
     return found
+
+
+def _run(folder: Path) -> Results:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -888,6 +896,57 @@ def issue_15(res: Results) -> str:
     )
 
 
+def every_run(res: Results) -> str:
+    """Issue 15's figures in every whole run kept (``earlier/``, ``before/`` and this
+    one), oldest first: which targets a run meets moves with how fast the machine was."""
+    runs = [*res.get("earlier", {}).values(), res.get("before") or {}, res]
+    runs = sorted((r for r in runs if r.get("environment")), key=_started)
+    if len(runs) < 3:
+        return ""
+    header = ["figure", "target", *(_run_label(r) for r in runs)]
+    speed = ["bare client ceiling, requests/s (the machine's speed)", "-"]
+    speed += [_shown(_get("ceiling", "requests_per_s")(r)) for r in runs]
+    rows = [speed]
+    for t in ISSUE_15:
+        rows.append([t.label, t.target, *(_judged(t, r) for r in runs)])
+    return "\n\n".join(
+        [
+            "### Issue 15's targets in every full run kept",
+            "Each column is one `python -m benchmarks --mode full` on this machine, from "
+            "`benchmarks/results/earlier/`, `before/` and this run; *as found* runs are the "
+            "code before issue 15 (commit 2c65e59, its own benchmark code: no `serve` "
+            "pairs, one latency step; they show the figures only, as its benchmarks judged "
+            "older targets or none). A figure of a later run is marked where it missed.",
+            table(header, rows),
+        ]
+    )
+
+
+def _started(run: Results) -> str:
+    return str(run["environment"].get("date", ""))
+
+
+def _run_label(run: Results) -> str:
+    env = run["environment"]
+    found = " (as found)" if _as_found(run) else ""
+    return f"{str(env.get('date', '?'))[5:16]} UTC, {env.get('commit', '?')}{found}"
+
+
+def _judged(t: Target, run: Results) -> str:
+    value = t.figure(run)
+    shown = t.show(value)
+    if value is None or _as_found(run) or t.met(run) is not False:
+        return shown
+    return f"**{shown}** missed"
+
+
+def _as_found(run: Results) -> bool:
+    return bool(run["environment"].get("commit") == AS_FOUND)
+
+
+AS_FOUND = "2c65e59"  # the code before issue 15
+
+
 def before_after(res: Results) -> str:
     """Figures taken with the code before the changes (``results/before``), side by side."""
     before = res.get("before")
@@ -983,7 +1042,7 @@ def write(results: Path, docs: Path) -> Path:
     """Write ``docs/performance.md`` and ``docs/performance/*.png``; return the page."""
     res = load(results)
     images = docs / "performance"
-    parts = [header(res), summary(res), issue_15(res)]
+    parts = [header(res), summary(res), issue_15(res), every_run(res)]
     parts += [section(res, images) for name, section in SECTIONS.items() if name in res]
     parts += [before_after(res), notes()]
     page = docs / "performance.md"
