@@ -888,9 +888,9 @@ def issue_15(res: Results) -> str:
         [
             "## Issue 15's targets, before and after",
             "*Before*: the code as found (`src` and `benchmarks` at commit "
-            f"{env.get('commit', '?')}, run {env.get('date', '?')} on this machine, from "
-            "`benchmarks/results/before/`); *after*: this run. Ratios are taken within "
-            "each run, against the ceiling that run measured.",
+            f"{env.get('commit', '?')}{_changes(env)}, run {env.get('date', '?')} on this "
+            "machine, from `benchmarks/results/before/`); *after*: this run. Ratios are "
+            "taken within each run, against the ceiling that run measured.",
             table(["figure", "before", "after", "target", "after: met"], rows),
         ]
     )
@@ -945,6 +945,12 @@ def _as_found(run: Results) -> bool:
 
 
 AS_FOUND = "2c65e59"  # the code before issue 15
+
+
+def _changes(env: dict[str, Any]) -> str:
+    """What was changed in a run's benchmark code, as its ``environment.json`` records."""
+    changed = env.get("benchmark_changes")
+    return f", with {changed}" if changed else ""
 
 
 def before_after(res: Results) -> str:
