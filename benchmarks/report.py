@@ -896,6 +896,9 @@ def issue_15(res: Results) -> str:
     )
 
 
+AS_FOUND = "2c65e59"  # the code before issue 15
+
+
 def every_run(res: Results) -> str:
     """Issue 15's figures in every whole run kept (``earlier/``, ``before/`` and this
     one), oldest first: which targets a run meets moves with how fast the machine was."""
@@ -914,7 +917,7 @@ def every_run(res: Results) -> str:
             "### Issue 15's targets in every full run kept",
             "Each column is one `python -m benchmarks --mode full` on this machine, from "
             "`benchmarks/results/earlier/`, `before/` and this run; *as found* runs are the "
-            "code before issue 15 (commit 2c65e59, its own benchmark code: no `serve` "
+            f"code before issue 15 (commit {AS_FOUND}, its own benchmark code: no `serve` "
             "pairs, one latency step; they show the figures only, as its benchmarks judged "
             "older targets or none). A figure of a later run is marked where it missed.",
             table(header, rows),
@@ -942,9 +945,6 @@ def _judged(t: Target, run: Results) -> str:
 
 def _as_found(run: Results) -> bool:
     return bool(run["environment"].get("commit") == AS_FOUND)
-
-
-AS_FOUND = "2c65e59"  # the code before issue 15
 
 
 def _changes(env: dict[str, Any]) -> str:
