@@ -92,8 +92,8 @@ def bodies(partner: str, tag: str) -> Iterator[bytes]:
 
     One batch is encoded up front; each body is that template with its batch number put
     in by one ``bytes.replace`` (tens of microseconds for 100 events), so the client's
-    cost stays small and the supply never runs out. (A fixed list sized for 60 batches a
-    second once capped the figure near 6,000 events/s: the senders ran out.)"""
+    cost stays small and no rate the API reaches can use the supply up: a list sized in
+    advance would cap the figure at its own size."""
     at = (common.utcnow() + timedelta(days=1)).isoformat()
     template = json.dumps(
         [
